@@ -1,1 +1,64 @@
-//! lookout-component
+//! The component model: what every source, transform and sink implements, and what
+//! it is given to run.
+//!
+//! - A **source** config builds a future that produces batches into a [`Fanout`]
+//!   until [`Shutdown`] fires ([`SourceConfig`], [`SourceContext`]).
+//! - A **transform** is a synchronous batch function with one default output and
+//!   optionally named outputs ([`TransformConfig`], [`Transform`]); the topology
+//!   runs it in its own task. Keeping transforms synchronous keeps them cheap to test
+//!   and impossible to stall on I/O.
+//! - A **sink** config builds a future that drains its own bounded buffer until it
+//!   closes, then flushes and returns ([`SinkConfig`], [`SinkContext`]).
+//!
+//! Components register by type name in a [`Registry`]: adding a sink is one module
+//! plus one `registry.sink::<MyConfig>(...)` line in its crate's `register`.
+//! Every component reports through [`ComponentMetrics`] and [`HealthHandle`], which
+//! the API server exposes on `/metrics` and `/health`.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod fanout;
+mod health;
+mod metrics;
+mod registry;
+
+use std::path::PathBuf;
+
+pub use fanout::{Fanout, FanoutError};
+pub use health::{ComponentHealth, ComponentState, Health, HealthHandle};
+pub use metrics::{ComponentLabels, ComponentMetrics, Telemetry};
+pub use registry::{
+    BuildError, ComponentFuture, Registry, SinkConfig, SourceConfig, Transform, TransformConfig, TransformOutput,
+    position_of, spanned_error,
+};
+pub use tokio_util::sync::CancellationToken as Shutdown;
+
+/// What a running source is given.
+pub struct SourceContext {
+    /// The component's name.
+    pub id: String,
+    /// Where its batches go.
+    pub out: Fanout,
+    /// Fires when Lookout is shutting down: stop accepting, return.
+    pub shutdown: Shutdown,
+    /// Report state and readiness (ready = listening).
+    pub health: HealthHandle,
+    /// The component's counters.
+    pub metrics: ComponentMetrics,
+    /// `data_dir` from the pipeline file.
+    pub data_dir: PathBuf,
+}
+
+/// What a running sink is given.
+pub struct SinkContext {
+    /// The component's name.
+    pub id: String,
+    /// Its buffer: drain it until it returns `None`, then flush and return.
+    pub input: lookout_buffer::BufferReceiver,
+    /// Report state.
+    pub health: HealthHandle,
+    /// The component's counters.
+    pub metrics: ComponentMetrics,
+    /// `data_dir` from the pipeline file.
+    pub data_dir: PathBuf,
+}
