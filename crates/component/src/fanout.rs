@@ -75,9 +75,8 @@ impl Fanout {
         if self.outputs.is_empty() {
             return Ok(());
         }
-        let reservations = tokio::time::timeout(wait, self.reserve_all(batch.len()))
-            .await
-            .map_err(|_| FanoutError::Full)??;
+        let reservations =
+            tokio::time::timeout(wait, self.reserve_all(batch.len())).await.map_err(|_| FanoutError::Full)??;
         Self::commit(reservations, batch)
     }
 }

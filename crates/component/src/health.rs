@@ -62,9 +62,7 @@ impl Health {
     pub fn is_ready(&self) -> bool {
         let map = self.components.lock().expect("health lock");
         !map.is_empty()
-            && map.values().all(|c| {
-                !matches!(c.state, ComponentState::Failed(_)) && (c.kind != "source" || c.ready)
-            })
+            && map.values().all(|c| !matches!(c.state, ComponentState::Failed(_)) && (c.kind != "source" || c.ready))
     }
 
     fn update(&self, id: &str, f: impl FnOnce(&mut ComponentHealth)) {

@@ -88,9 +88,21 @@ impl Telemetry {
             latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
         };
         let f = &families;
-        registry.register("lookout_component_received_events", "Events a component accepted.", f.received_events.clone());
-        registry.register("lookout_component_received_bytes", "Bytes a component accepted (wire size).", f.received_bytes.clone());
-        registry.register("lookout_component_sent_events", "Events a component handed on or delivered.", f.sent_events.clone());
+        registry.register(
+            "lookout_component_received_events",
+            "Events a component accepted.",
+            f.received_events.clone(),
+        );
+        registry.register(
+            "lookout_component_received_bytes",
+            "Bytes a component accepted (wire size).",
+            f.received_bytes.clone(),
+        );
+        registry.register(
+            "lookout_component_sent_events",
+            "Events a component handed on or delivered.",
+            f.sent_events.clone(),
+        );
         registry.register("lookout_component_sent_bytes", "Bytes a component delivered.", f.sent_bytes.clone());
         registry.register(
             "lookout_component_discarded_events",
@@ -102,10 +114,18 @@ impl Telemetry {
             "Events lost because a drop_newest buffer was full.",
             f.dropped_events.clone(),
         );
-        registry.register("lookout_component_failed_events", "Events a component failed to handle.", f.failed_events.clone());
+        registry.register(
+            "lookout_component_failed_events",
+            "Events a component failed to handle.",
+            f.failed_events.clone(),
+        );
         registry.register("lookout_component_errors", "Errors a component met.", f.errors.clone());
         registry.register("lookout_buffer_events", "Events held in a sink's buffer.", f.buffer_events.clone());
-        registry.register("lookout_buffer_max_events", "Capacity of a sink's buffer in events.", f.buffer_max_events.clone());
+        registry.register(
+            "lookout_buffer_max_events",
+            "Capacity of a sink's buffer in events.",
+            f.buffer_max_events.clone(),
+        );
         registry.register(
             "lookout_component_latency_seconds",
             "Time from a batch's acceptance by a source to its delivery by a sink.",

@@ -110,7 +110,9 @@ pub struct Registry {
     sinks: IndexMap<&'static str, Entry<dyn SinkConfig>>,
 }
 
-fn parse_source<C: SourceConfig + DeserializeOwned + 'static>(d: &ComponentDecl) -> Result<Box<dyn SourceConfig>, ConfigErrors> {
+fn parse_source<C: SourceConfig + DeserializeOwned + 'static>(
+    d: &ComponentDecl,
+) -> Result<Box<dyn SourceConfig>, ConfigErrors> {
     let c: C = d.parse()?;
     c.validate(d)?;
     Ok(Box::new(c))
@@ -124,7 +126,9 @@ fn parse_transform<C: TransformConfig + DeserializeOwned + 'static>(
     Ok(Box::new(c))
 }
 
-fn parse_sink<C: SinkConfig + DeserializeOwned + 'static>(d: &ComponentDecl) -> Result<Box<dyn SinkConfig>, ConfigErrors> {
+fn parse_sink<C: SinkConfig + DeserializeOwned + 'static>(
+    d: &ComponentDecl,
+) -> Result<Box<dyn SinkConfig>, ConfigErrors> {
     let c: C = d.parse()?;
     c.validate(d)?;
     Ok(Box::new(c))
@@ -132,7 +136,11 @@ fn parse_sink<C: SinkConfig + DeserializeOwned + 'static>(d: &ComponentDecl) -> 
 
 impl Registry {
     /// Registers a source type.
-    pub fn source<C: SourceConfig + DeserializeOwned + 'static>(&mut self, type_name: &'static str, description: &'static str) {
+    pub fn source<C: SourceConfig + DeserializeOwned + 'static>(
+        &mut self,
+        type_name: &'static str,
+        description: &'static str,
+    ) {
         self.sources.insert(type_name, Entry { description, parse: parse_source::<C> });
     }
 
@@ -146,7 +154,11 @@ impl Registry {
     }
 
     /// Registers a sink type.
-    pub fn sink<C: SinkConfig + DeserializeOwned + 'static>(&mut self, type_name: &'static str, description: &'static str) {
+    pub fn sink<C: SinkConfig + DeserializeOwned + 'static>(
+        &mut self,
+        type_name: &'static str,
+        description: &'static str,
+    ) {
         self.sinks.insert(type_name, Entry { description, parse: parse_sink::<C> });
     }
 
@@ -204,6 +216,10 @@ pub fn position_of(decl: &ComponentDecl, line: u64, column: u64) -> Position {
 }
 
 /// Shorthand for an error at a `Spanned` value of a component's config.
-pub fn spanned_error<T>(decl: &ComponentDecl, value: &serde_saphyr::Spanned<T>, message: impl Into<String>) -> ConfigError {
+pub fn spanned_error<T>(
+    decl: &ComponentDecl,
+    value: &serde_saphyr::Spanned<T>,
+    message: impl Into<String>,
+) -> ConfigError {
     ConfigError::new(position_of(decl, value.referenced.line(), value.referenced.column()), message)
 }

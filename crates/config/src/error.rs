@@ -67,7 +67,7 @@ pub struct ConfigErrors(pub Vec<ConfigError>);
 impl ConfigErrors {
     /// Sorts by position so users read them top to bottom.
     pub fn sorted(mut self) -> Self {
-        self.0.sort_by(|a, b| (a.position.line, a.position.column).cmp(&(b.position.line, b.position.column)));
+        self.0.sort_by_key(|e| (e.position.line, e.position.column));
         self
     }
 }

@@ -48,10 +48,7 @@ pub fn resolve<'a>(nodes: &'a [GraphNode], input: &str) -> Result<(usize, Option
         return match node.named_outputs.iter().find(|o| *o == output) {
             Some(o) => Ok((i, Some(o.as_str()))),
             None if node.named_outputs.is_empty() => Err(format!("`{base}` has no named outputs")),
-            None => Err(format!(
-                "`{base}` has no output `{output}`; it has: {}",
-                node.named_outputs.join(", ")
-            )),
+            None => Err(format!("`{base}` has no output `{output}`; it has: {}", node.named_outputs.join(", "))),
         };
     }
     Err(format!("input `{input}` does not name a source or transform"))
@@ -87,7 +84,6 @@ pub fn check_graph(nodes: &[GraphNode]) -> Result<(), ConfigErrors> {
     let mut reported = false;
     fn visit(
         i: usize,
-        nodes: &[GraphNode],
         edges: &HashMap<usize, Vec<(usize, Position)>>,
         marks: &mut [Mark],
         stack: &mut Vec<usize>,
@@ -101,7 +97,7 @@ pub fn check_graph(nodes: &[GraphNode]) -> Result<(), ConfigErrors> {
                     return Some((stack[start..].to_vec(), at.clone()));
                 }
                 Mark::White => {
-                    if let Some(c) = visit(*from, nodes, edges, marks, stack) {
+                    if let Some(c) = visit(*from, edges, marks, stack) {
                         return Some(c);
                     }
                 }
@@ -115,7 +111,7 @@ pub fn check_graph(nodes: &[GraphNode]) -> Result<(), ConfigErrors> {
     for i in 0..nodes.len() {
         if marks[i] == Mark::White && !reported {
             let mut stack = Vec::new();
-            if let Some((cycle, at)) = visit(i, nodes, &edges, &mut marks, &mut stack) {
+            if let Some((cycle, at)) = visit(i, &edges, &mut marks, &mut stack) {
                 let mut names: Vec<&str> = cycle.iter().rev().map(|&n| nodes[n].name.as_str()).collect();
                 names.push(names[0]);
                 errors.push(ConfigError::new(at, format!("cycle in the pipeline: {}", names.join(" -> "))));
@@ -162,9 +158,16 @@ mod tests {
             node("s3", Sink, 60, &["r.bogus", "s1"]),
         ];
         let err = check_graph(&nodes).unwrap_err().to_string();
-        assert!(err.contains(":1: cycle in the pipeline: b -> a -> b") || err.contains(":1: cycle in the pipeline: a -> b -> a"), "{err}");
+        assert!(
+            err.contains(":1: cycle in the pipeline: b -> a -> b")
+                || err.contains(":1: cycle in the pipeline: a -> b -> a"),
+            "{err}"
+        );
         assert!(err.contains("p.yaml:41:1: input `nope` does not name a source or transform"), "{err}");
-        assert!(err.contains("p.yaml:51:1: `r` has no default output; use one of: `r.errors`, `r._unmatched`"), "{err}");
+        assert!(
+            err.contains("p.yaml:51:1: `r` has no default output; use one of: `r.errors`, `r._unmatched`"),
+            "{err}"
+        );
         assert!(err.contains("p.yaml:61:1: `r` has no output `bogus`"), "{err}");
         assert!(err.contains("input `s1` is a sink"), "{err}");
     }
@@ -172,7 +175,8 @@ mod tests {
     #[test]
     fn accepts_a_dag() {
         use ComponentKind::*;
-        let nodes = vec![node("in", Source, 1, &[]), node("a", Transform, 10, &["in"]), node("s", Sink, 20, &["a", "in"])];
+        let nodes =
+            vec![node("in", Source, 1, &[]), node("a", Transform, 10, &["in"]), node("s", Sink, 20, &["a", "in"])];
         check_graph(&nodes).unwrap();
     }
 }

@@ -86,12 +86,18 @@ mod tests {
     fn warns_on_unset_without_default() {
         let (s, w) = run("token: ${SPLUNK_HEC_TOKEN}\n").unwrap();
         assert_eq!(s, "token: \n");
-        assert_eq!(w[0].to_string(), "f.yaml:1:8: environment variable `SPLUNK_HEC_TOKEN` is not set; using an empty string");
+        assert_eq!(
+            w[0].to_string(),
+            "f.yaml:1:8: environment variable `SPLUNK_HEC_TOKEN` is not set; using an empty string"
+        );
     }
 
     #[test]
     fn rejects_malformed_references() {
-        assert_eq!(run("x: 1\ny: ${OOPS\n").unwrap_err().to_string(), "f.yaml:2:4: unclosed `${` in variable reference");
+        assert_eq!(
+            run("x: 1\ny: ${OOPS\n").unwrap_err().to_string(),
+            "f.yaml:2:4: unclosed `${` in variable reference"
+        );
         assert!(run("y: ${A B}\n").is_err());
     }
 }

@@ -34,6 +34,6 @@ pub use error::{ConfigError, ConfigErrors, Position};
 pub use graph::{GraphNode, check_graph};
 pub use interpolate::interpolate;
 pub use pipeline::{
-    AlertingConfig, ApiConfig, ComponentDecl, ComponentKind, InputRef, PipelineConfig, RulesConfig,
-    TelemetryConfig, load, load_str,
+    AlertingConfig, ApiConfig, ComponentDecl, ComponentKind, InputRef, PipelineConfig, RulesConfig, TelemetryConfig,
+    load, load_str,
 };

@@ -227,8 +227,7 @@ pub fn load(path: &Path) -> Result<PipelineConfig, ConfigErrors> {
 pub fn load_str(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<PipelineConfig, ConfigErrors> {
     let file: Arc<str> = Arc::from(file);
     let (text, warnings) = crate::interpolate(&file, text, env)?;
-    let raw: RawPipeline =
-        serde_saphyr::from_str(&text).map_err(|e| ConfigError::from_yaml(&file, &e, None))?;
+    let raw: RawPipeline = serde_saphyr::from_str(&text).map_err(|e| ConfigError::from_yaml(&file, &e, None))?;
     let lines: Vec<&str> = text.lines().collect();
     let mut errors = Vec::new();
     let mut seen: IndexMap<String, Position> = IndexMap::new();

@@ -90,9 +90,8 @@ pub struct BatchMeta {
 
 impl Default for BatchMeta {
     fn default() -> Self {
-        let received_unix_nano = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+        let received_unix_nano =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         BatchMeta { received_at: Instant::now(), received_unix_nano, promote: None }
     }
 }
@@ -167,7 +166,11 @@ impl Batch {
                 for r in rs {
                     for s in &r.scope_logs {
                         for rec in &s.log_records {
-                            f(RecordRef::Log { resource: r.resource.as_ref(), scope: scope_ref(&s.scope), record: rec });
+                            f(RecordRef::Log {
+                                resource: r.resource.as_ref(),
+                                scope: scope_ref(&s.scope),
+                                record: rec,
+                            });
                         }
                     }
                 }
@@ -229,19 +232,39 @@ impl Batch {
                             let name = m.name.as_str();
                             match &mut m.data {
                                 Some(Data::Gauge(g)) => g.data_points.iter_mut().for_each(|p| {
-                                    f(RecordMut::Point { resource: r.resource.as_ref(), name, attributes: &mut p.attributes })
+                                    f(RecordMut::Point {
+                                        resource: r.resource.as_ref(),
+                                        name,
+                                        attributes: &mut p.attributes,
+                                    })
                                 }),
                                 Some(Data::Sum(g)) => g.data_points.iter_mut().for_each(|p| {
-                                    f(RecordMut::Point { resource: r.resource.as_ref(), name, attributes: &mut p.attributes })
+                                    f(RecordMut::Point {
+                                        resource: r.resource.as_ref(),
+                                        name,
+                                        attributes: &mut p.attributes,
+                                    })
                                 }),
                                 Some(Data::Histogram(g)) => g.data_points.iter_mut().for_each(|p| {
-                                    f(RecordMut::Point { resource: r.resource.as_ref(), name, attributes: &mut p.attributes })
+                                    f(RecordMut::Point {
+                                        resource: r.resource.as_ref(),
+                                        name,
+                                        attributes: &mut p.attributes,
+                                    })
                                 }),
                                 Some(Data::ExponentialHistogram(g)) => g.data_points.iter_mut().for_each(|p| {
-                                    f(RecordMut::Point { resource: r.resource.as_ref(), name, attributes: &mut p.attributes })
+                                    f(RecordMut::Point {
+                                        resource: r.resource.as_ref(),
+                                        name,
+                                        attributes: &mut p.attributes,
+                                    })
                                 }),
                                 Some(Data::Summary(g)) => g.data_points.iter_mut().for_each(|p| {
-                                    f(RecordMut::Point { resource: r.resource.as_ref(), name, attributes: &mut p.attributes })
+                                    f(RecordMut::Point {
+                                        resource: r.resource.as_ref(),
+                                        name,
+                                        attributes: &mut p.attributes,
+                                    })
                                 }),
                                 None => {}
                             }

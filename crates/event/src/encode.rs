@@ -410,7 +410,10 @@ mod tests {
     fn log_document_shape() {
         let kv = |k: &str, v: &str| KeyValue { key: k.into(), value: Some(any_string(v)), ..Default::default() };
         let mut batch = Batch::logs(vec![ResourceLogs {
-            resource: Some(Resource { attributes: vec![kv("service.name", "api"), kv("host.name", "h1")], ..Default::default() }),
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", "api"), kv("host.name", "h1")],
+                ..Default::default()
+            }),
             scope_logs: vec![ScopeLogs {
                 scope: Some(InstrumentationScope { name: "lib".into(), ..Default::default() }),
                 log_records: vec![LogRecord {

@@ -240,7 +240,11 @@ impl<'a> RecordRef<'a> {
     pub fn time_unix_nano(&self) -> u64 {
         match *self {
             RecordRef::Log { record, .. } => {
-                if record.time_unix_nano != 0 { record.time_unix_nano } else { record.observed_time_unix_nano }
+                if record.time_unix_nano != 0 {
+                    record.time_unix_nano
+                } else {
+                    record.observed_time_unix_nano
+                }
             }
             RecordRef::Span { span, .. } => span.start_time_unix_nano,
             RecordRef::Point { point, .. } => point.time_unix_nano(),
@@ -258,7 +262,9 @@ impl<'a> RecordRef<'a> {
             }))),
             (F::Timestamp, r) => Some(FieldValue::Int(r.time_unix_nano() as i64)),
             (F::Attribute(k), r) => get_attribute(r.attributes(), k).and_then(FieldValue::from_any),
-            (F::Resource(k), r) => r.resource().and_then(|res| get_attribute(&res.attributes, k)).and_then(FieldValue::from_any),
+            (F::Resource(k), r) => {
+                r.resource().and_then(|res| get_attribute(&res.attributes, k)).and_then(FieldValue::from_any)
+            }
             (F::ScopeName, r) => r.scope().and_then(|s| non_empty(&s.name)),
             (F::ScopeVersion, r) => r.scope().and_then(|s| non_empty(&s.version)),
             (F::Auto(k), r) => get_attribute(r.attributes(), k)
@@ -277,13 +283,15 @@ impl<'a> RecordRef<'a> {
             (F::Name, RecordRef::Point { metric, .. }) => non_empty(&metric.name),
             (F::ParentSpanId, RecordRef::Span { span, .. }) => non_empty_id(&span.parent_span_id),
             (F::Kind, RecordRef::Span { span, .. }) => Some(FieldValue::Str(Cow::Borrowed(span_kind_name(span.kind)))),
-            (F::StatusCode, RecordRef::Span { span, .. }) => Some(FieldValue::Str(Cow::Borrowed(status_code_name(
-                span.status.as_ref().map_or(0, |s| s.code),
-            )))),
-            (F::StatusMessage, RecordRef::Span { span, .. }) => span.status.as_ref().and_then(|s| non_empty(&s.message)),
-            (F::DurationMs, RecordRef::Span { span, .. }) => Some(FieldValue::Double(
-                span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano) as f64 / 1e6,
-            )),
+            (F::StatusCode, RecordRef::Span { span, .. }) => {
+                Some(FieldValue::Str(Cow::Borrowed(status_code_name(span.status.as_ref().map_or(0, |s| s.code)))))
+            }
+            (F::StatusMessage, RecordRef::Span { span, .. }) => {
+                span.status.as_ref().and_then(|s| non_empty(&s.message))
+            }
+            (F::DurationMs, RecordRef::Span { span, .. }) => {
+                Some(FieldValue::Double(span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano) as f64 / 1e6))
+            }
             (F::Unit, RecordRef::Point { metric, .. }) => non_empty(&metric.unit),
             (F::Description, RecordRef::Point { metric, .. }) => non_empty(&metric.description),
             (F::MetricType, RecordRef::Point { metric, .. }) => {
