@@ -31,7 +31,7 @@ mod interpolate;
 mod pipeline;
 
 pub use error::{ConfigError, ConfigErrors, Position};
-pub use graph::{GraphNode, check_graph};
+pub use graph::{GraphNode, check_graph, resolve as graph_resolve};
 pub use interpolate::interpolate;
 pub use pipeline::{
     AlertingConfig, ApiConfig, ComponentDecl, ComponentKind, InputRef, PipelineConfig, RulesConfig, TelemetryConfig,

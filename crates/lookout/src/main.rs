@@ -1,1 +1,143 @@
-fn main() {}
+//! The `lookout` binary: parses flags, loads the pipeline, wires the stages together
+//! and maps failures to exit codes (0 ok, 1 invalid config or failed run). Everything
+//! else lives in the library crates.
+
+mod cli;
+mod telemetry;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use lookout_component::{Health, Shutdown, Telemetry};
+use lookout_config::ConfigErrors;
+use lookout_topology::CheckedPipeline;
+use tracing::{info, warn};
+
+use crate::cli::{Cli, Command, ConfigArg, RunArgs};
+
+/// The default pipeline, built in so `lookout run` works from any directory.
+const EMBEDDED_DEFAULT: &str = include_str!("../../../pipelines/default.yaml");
+const DEFAULT_PATH: &str = "pipelines/default.yaml";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => match load(&args) {
+            Ok((checked, name)) => {
+                for w in &checked.warnings {
+                    eprintln!("warning: {w}");
+                }
+                println!(
+                    "{name}: ok ({} sources, {} transforms, {} sinks)",
+                    checked.sources.len(),
+                    checked.transforms.len(),
+                    checked.sinks.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errors) => report(&errors),
+        },
+        Command::Components => {
+            for (kind, name, description) in lookout_topology::registry().describe() {
+                println!("{kind:<10} {name:<12} {description}");
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Run(args) => {
+            let (checked, _) = match load(&args.config) {
+                Ok(c) => c,
+                Err(errors) => return report(&errors),
+            };
+            match run(args, checked) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn report(errors: &ConfigErrors) -> ExitCode {
+    eprintln!("{errors}");
+    ExitCode::FAILURE
+}
+
+/// Loads the pipeline named by `--config`, or the default one.
+fn load(args: &ConfigArg) -> Result<(CheckedPipeline, String), ConfigErrors> {
+    let registry = lookout_topology::registry();
+    let path = match &args.config {
+        Some(p) => p.clone(),
+        None if Path::new(DEFAULT_PATH).exists() => PathBuf::from(DEFAULT_PATH),
+        None => {
+            let name = format!("<embedded>/{DEFAULT_PATH}");
+            let env = |k: &str| std::env::var(k).ok();
+            return lookout_topology::check_str(&name, EMBEDDED_DEFAULT, &env, &registry).map(|c| (c, name));
+        }
+    };
+    lookout_topology::check(&path, &registry).map(|c| (c, path.display().to_string()))
+}
+
+fn run(args: RunArgs, checked: CheckedPipeline) -> anyhow::Result<bool> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all().thread_name("lookout-worker");
+    if let Some(n) = args.threads {
+        runtime.worker_threads(n.max(1));
+    }
+    let runtime = runtime.build().context("cannot start the async runtime")?;
+    let _guard = runtime.block_on(async { telemetry::init(&checked.config.telemetry) })?;
+    runtime.block_on(serve(args, checked))
+}
+
+async fn serve(args: RunArgs, checked: CheckedPipeline) -> anyhow::Result<bool> {
+    for w in &checked.warnings {
+        warn!(message = %w, "Configuration warning.");
+    }
+    let started = Instant::now();
+    let telemetry = Telemetry::new();
+    let health = Health::default();
+    let shutdown = Shutdown::new();
+    std::fs::create_dir_all(&checked.config.data_dir)
+        .with_context(|| format!("cannot create data_dir `{}`", checked.config.data_dir))?;
+
+    let api_address = checked.config.api.address.clone();
+    let listener = tokio::net::TcpListener::bind(&api_address)
+        .await
+        .with_context(|| format!("cannot listen on api.address {api_address}"))?;
+    let api_shutdown = Shutdown::new();
+    let state = lookout_server::ApiState::new(telemetry.clone(), health.clone(), env!("CARGO_PKG_VERSION"));
+    let api = tokio::spawn(lookout_server::serve(listener, state, api_shutdown.clone()));
+    info!(address = %api_address, "API listening.");
+
+    let topology = lookout_topology::start(checked, &telemetry, &health, shutdown.clone()).await?;
+    info!(startup_ms = started.elapsed().as_millis() as u64, "Lookout is running.");
+
+    wait_for_signal().await;
+    info!("Shutting down: no longer accepting; draining buffers.");
+    let clean = topology.stop(Duration::from_secs(args.shutdown_timeout)).await;
+    api_shutdown.cancel();
+    let _ = api.await;
+    info!(clean, "Lookout stopped.");
+    Ok(clean)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,206 @@
+//! Starting the components and wiring them together.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::future::join_all;
+use lookout_buffer::{BufferSender, WhenFull, memory};
+use lookout_component::{
+    BuildError, ComponentFuture, ComponentMetrics, ComponentState, Fanout, Health, HealthHandle, Shutdown,
+    SinkContext, SourceContext, Telemetry, Transform, TransformOutput,
+};
+use lookout_config::ComponentKind;
+use lookout_config::graph_resolve;
+use tokio::task::JoinHandle;
+use tracing::{error, info};
+
+use crate::CheckedPipeline;
+
+/// Room, in events, between a component and a transform that reads it. Small on
+/// purpose: transforms are fast, and the real queue is each sink's own buffer.
+const TRANSFORM_INPUT_EVENTS: usize = 8_192;
+
+/// A started pipeline.
+pub struct RunningTopology {
+    tasks: Vec<(String, JoinHandle<Result<(), String>>)>,
+    shutdown: Shutdown,
+}
+
+impl RunningTopology {
+    /// The token that stops the sources.
+    pub fn shutdown_token(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Stops accepting and waits until every buffer has drained into the sinks, or
+    /// `deadline` passes. Returns whether everything finished cleanly.
+    pub async fn stop(self, deadline: Duration) -> bool {
+        self.shutdown.cancel();
+        self.wait_with_deadline(deadline).await
+    }
+
+    /// Waits for every component to finish (after shutdown), at most `deadline`.
+    pub async fn wait_with_deadline(self, deadline: Duration) -> bool {
+        let names: Vec<String> = self.tasks.iter().map(|(n, _)| n.clone()).collect();
+        let joined = tokio::time::timeout(deadline, join_all(self.tasks.into_iter().map(|(_, t)| t))).await;
+        match joined {
+            Ok(results) => {
+                let mut clean = true;
+                for (name, r) in names.iter().zip(results) {
+                    match r {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            error!(component = %name, error = %e, "Component failed.");
+                            clean = false;
+                        }
+                        Err(e) => {
+                            error!(component = %name, error = %e, "Component panicked.");
+                            clean = false;
+                        }
+                    }
+                }
+                clean
+            }
+            Err(_) => {
+                error!(deadline_secs = deadline.as_secs(), "Shutdown deadline passed with events still buffered.");
+                false
+            }
+        }
+    }
+}
+
+/// Builds and starts every component of `pipeline`.
+pub async fn start(
+    pipeline: CheckedPipeline,
+    telemetry: &Telemetry,
+    health: &Health,
+    shutdown: Shutdown,
+) -> Result<RunningTopology, BuildError> {
+    let CheckedPipeline { config, sources, transforms, sinks, nodes, .. } = pipeline;
+    let data_dir = PathBuf::from(&config.data_dir);
+    let type_of = |name: &str| {
+        config.components().find(|d| d.name == name).map(|d| d.type_name.clone()).unwrap_or_default()
+    };
+
+    // 1. Every consumer's input buffer.
+    let mut inputs: HashMap<String, BufferSender> = HashMap::new();
+    let mut sink_rx = HashMap::new();
+    let mut transform_rx = HashMap::new();
+    for (name, sink) in &sinks {
+        let b = sink.buffer();
+        let (tx, rx) = memory(b.max_events, b.when_full);
+        inputs.insert(name.clone(), tx);
+        sink_rx.insert(name.clone(), rx);
+    }
+    for name in transforms.keys() {
+        let (tx, rx) = memory(TRANSFORM_INPUT_EVENTS, WhenFull::Block);
+        inputs.insert(name.clone(), tx);
+        transform_rx.insert(name.clone(), rx);
+    }
+
+    // 2. Every producer's outputs: (producer, named output or None) -> consumers.
+    let mut outputs: HashMap<(String, Option<String>), Vec<BufferSender>> = HashMap::new();
+    for consumer in &nodes {
+        for input in &consumer.inputs {
+            let (idx, output) = graph_resolve(&nodes, &input.name).map_err(BuildError)?;
+            let tx = inputs.get(&consumer.name).expect("every consumer has an input buffer").clone();
+            outputs.entry((nodes[idx].name.clone(), output.map(str::to_string))).or_default().push(tx);
+        }
+    }
+    drop(inputs);
+    let mut fanout = |name: &str, output: Option<&str>| {
+        Fanout::new(outputs.remove(&(name.to_string(), output.map(str::to_string))).unwrap_or_default())
+    };
+
+    let mut tasks: Vec<(String, JoinHandle<Result<(), String>>)> = Vec::new();
+    let register = |name: &str, kind: ComponentKind| -> (HealthHandle, ComponentMetrics) {
+        let t = type_of(name);
+        (health.register(name, kind.as_str(), &t), telemetry.component(name, kind.as_str(), &t))
+    };
+
+    // 3. Sinks first: somewhere for events to go.
+    for (name, sink) in &sinks {
+        let (h, metrics) = register(name, ComponentKind::Sink);
+        let input = sink_rx.remove(name).expect("sink buffer");
+        telemetry.watch_buffer(&metrics, input.stats().clone());
+        let cx = SinkContext { id: name.clone(), input, health: h.clone(), metrics, data_dir: data_dir.clone() };
+        let fut = sink.build(cx).await.map_err(|e| BuildError(format!("sink `{name}`: {e}")))?;
+        tasks.push((name.clone(), spawn_component(name, h, fut)));
+    }
+
+    // 4. Transforms.
+    for (name, config) in &transforms {
+        let (h, metrics) = register(name, ComponentKind::Transform);
+        let transform = config.build().map_err(|e| BuildError(format!("transform `{name}`: {e}")))?;
+        let default = fanout(name, None);
+        let named: Vec<Fanout> = config.named_outputs().iter().map(|o| fanout(name, Some(o))).collect();
+        let rx = transform_rx.remove(name).expect("transform buffer");
+        let fut: ComponentFuture = Box::pin(run_transform(transform, rx, default, named, metrics));
+        h.ready();
+        tasks.push((name.clone(), spawn_component(name, h, fut)));
+    }
+
+    // 5. Sources last: they start accepting as soon as they are built.
+    for (name, source) in &sources {
+        let (h, metrics) = register(name, ComponentKind::Source);
+        let cx = SourceContext {
+            id: name.clone(),
+            out: fanout(name, None),
+            shutdown: shutdown.clone(),
+            health: h.clone(),
+            metrics,
+            data_dir: data_dir.clone(),
+        };
+        let fut = source.build(cx).await.map_err(|e| BuildError(format!("source `{name}`: {e}")))?;
+        tasks.push((name.clone(), spawn_component(name, h, fut)));
+    }
+    info!(
+        sources = sources.len(),
+        transforms = transforms.len(),
+        sinks = sinks.len(),
+        "Pipeline started."
+    );
+    Ok(RunningTopology { tasks, shutdown })
+}
+
+fn spawn_component(name: &str, health: HealthHandle, fut: ComponentFuture) -> JoinHandle<Result<(), String>> {
+    let name = name.to_string();
+    tokio::spawn(async move {
+        let result = fut.await;
+        match &result {
+            Ok(()) => health.set_state(ComponentState::Stopped),
+            Err(e) => {
+                error!(component = %name, error = %e, "Component stopped on an error.");
+                health.set_state(ComponentState::Failed(e.clone()));
+            }
+        }
+        result
+    })
+}
+
+async fn run_transform(
+    mut transform: Box<dyn Transform>,
+    mut rx: lookout_buffer::BufferReceiver,
+    default: Fanout,
+    named: Vec<Fanout>,
+    metrics: ComponentMetrics,
+) -> Result<(), String> {
+    let mut out = TransformOutput::default();
+    while let Some(batch) = rx.recv().await {
+        metrics.received_events.inc_by(batch.len() as u64);
+        transform.transform(batch, &mut out);
+        metrics.discarded_events.inc_by(std::mem::take(&mut out.discarded));
+        for b in out.default.drain(..) {
+            metrics.sent_events.inc_by(b.len() as u64);
+            default.send(b).await.map_err(|e| e.to_string())?;
+        }
+        for (i, b) in out.named.drain(..) {
+            metrics.sent_events.inc_by(b.len() as u64);
+            if let Some(f) = named.get(i) {
+                f.send(b).await.map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(())
+}
