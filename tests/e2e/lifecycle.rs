@@ -1,0 +1,95 @@
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+
+use crate::util::{Lookout, read_ndjson};
+
+fn request(first: i64, n: i64) -> Vec<u8> {
+    let kv = |k: &str, v: Value| KeyValue { key: k.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() };
+    let records = (first..first + n)
+        .map(|i| LogRecord {
+            time_unix_nano: 1_700_000_000_000_000_000 + i as u64,
+            body: Some(AnyValue { value: Some(Value::StringValue(format!("record {i} {}", "x".repeat(200)))) }),
+            attributes: vec![kv("seq", Value::IntValue(i))],
+            ..Default::default()
+        })
+        .collect();
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", Value::StringValue("burst".into()))],
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs { log_records: records, ..Default::default() }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+#[tokio::test]
+async fn health_and_metrics_report_components() {
+    let mut lookout = Lookout::start().await;
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(format!("http://{}/v1/logs", lookout.http))
+        .header("content-type", "application/x-protobuf")
+        .body(request(0, 10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    crate::util::wait_for(&lookout.out_path(), "10 records", |d| d.len() == 10).await;
+
+    let health: serde_json::Value =
+        client.get(format!("http://{}/health", lookout.api)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
+    for c in ["otlp", "enrich", "archive"] {
+        assert_eq!(health["components"][c]["state"], "running", "{health}");
+    }
+    assert_eq!(client.get(format!("http://{}/health/live", lookout.api)).send().await.unwrap().status(), 200);
+    assert_eq!(client.get(format!("http://{}/health/ready", lookout.api)).send().await.unwrap().status(), 200);
+
+    let metrics = client.get(format!("http://{}/metrics", lookout.api)).send().await.unwrap().text().await.unwrap();
+    let line = |name: &str, id: &str, kind: &str, ty: &str| {
+        format!(r#"{name}{{component_id="{id}",component_kind="{kind}",component_type="{ty}"}} 10"#)
+    };
+    for expected in [
+        line("lookout_component_received_events_total", "otlp", "source", "otlp"),
+        line("lookout_component_received_events_total", "enrich", "transform", "enrich"),
+        line("lookout_component_sent_events_total", "archive", "sink", "file"),
+    ] {
+        assert!(metrics.contains(&expected), "missing `{expected}` in:\n{metrics}");
+    }
+    assert!(metrics.contains("lookout_buffer_max_events{"), "{metrics}");
+    assert!(metrics.contains("lookout_component_latency_seconds_bucket{"), "{metrics}");
+    assert!(lookout.stop().await.success());
+}
+
+#[tokio::test]
+async fn sigterm_drains_every_buffer_then_exits_zero() {
+    let mut lookout = Lookout::start().await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/v1/logs", lookout.http);
+    let requests = 40;
+    let per = 500;
+    for r in 0..requests {
+        let resp = client
+            .post(&url)
+            .header("content-type", "application/x-protobuf")
+            .body(request(r * per, per))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    // Stop at once: every accepted record must still reach the file.
+    let status = lookout.stop().await;
+    assert!(status.success(), "exit {status}; log:\n{}", lookout.log());
+    let docs = read_ndjson(&lookout.out_path());
+    let mut seqs: Vec<i64> = docs.iter().map(|d| d["attributes"]["seq"].as_i64().unwrap()).collect();
+    seqs.sort();
+    assert_eq!(seqs, (0..requests * per).collect::<Vec<_>>(), "every accepted record once, after SIGTERM");
+}

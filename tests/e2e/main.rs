@@ -1,0 +1,17 @@
+//! End-to-end tests: each starts the real `lookout` binary in its own temp dir and
+//! drives it over real sockets on 127.0.0.1.
+
+/// Starting Lookout, finding free ports, reading its output.
+mod util;
+
+/// The OpenTelemetry Python SDK over gRPC and HTTP (gzip): every record arrives once, enriched.
+mod python_sdk;
+
+/// Malformed and oversized requests get clear errors and the process stays up.
+mod bad_input;
+
+/// `lookout check` reports FILE:LINE:COL for broken configs.
+mod check;
+
+/// Health, metrics, and graceful shutdown.
+mod lifecycle;

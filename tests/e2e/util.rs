@@ -1,0 +1,198 @@
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The `lookout` binary under test.
+pub fn lookout_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("LOOKOUT_BIN") {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/e2e-<hash> -> target/<profile>/lookout
+    let exe = std::env::current_exe().expect("test executable path");
+    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("lookout");
+    assert!(bin.exists(), "{} not found: build it first with `cargo build -p lookout` (the test script does)", bin.display());
+    bin
+}
+
+/// The Python with the OpenTelemetry SDK installed (by scripts/test.sh).
+pub fn python() -> PathBuf {
+    let p = std::env::var_os("LOOKOUT_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
+    assert!(p.exists(), "{} not found: run scripts/test.sh, which installs the OpenTelemetry SDK", p.display());
+    p
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running Lookout with a file sink, in its own temp dir.
+pub struct Lookout {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub api: String,
+    pub grpc: String,
+    pub http: String,
+}
+
+/// A pipeline like DESIGN.md's example: otlp → enrich → file (+ any extra YAML).
+pub fn pipeline(api: &str, grpc: &str, http: &str, dir: &Path, extra_transforms: &str, sink_input: &str) -> String {
+    format!(
+        r#"api:
+  address: {api}
+data_dir: {data}
+sources:
+  otlp:
+    type: otlp
+    grpc: {{ address: {grpc} }}
+    http: {{ address: {http} }}
+    max_request_size: 1048576
+transforms:
+  enrich:
+    type: enrich
+    inputs: [otlp]
+    set:
+      deployment.environment: ${{ENVIRONMENT:-dev}}
+{extra_transforms}
+sinks:
+  archive:
+    type: file
+    inputs: [{sink_input}]
+    path: {out}
+"#,
+        data = dir.join("data").display(),
+        out = dir.join("out.ndjson").display(),
+    )
+}
+
+impl Lookout {
+    /// Starts Lookout on the standard test pipeline.
+    pub async fn start() -> Lookout {
+        Self::start_with("", "enrich", &[]).await
+    }
+
+    /// Starts Lookout with extra transforms, the sink reading `sink_input`, and extra env.
+    pub async fn start_with(extra_transforms: &str, sink_input: &str, env: &[(&str, &str)]) -> Lookout {
+        let dir = tempfile::tempdir().unwrap();
+        let api = format!("127.0.0.1:{}", free_port());
+        let grpc = format!("127.0.0.1:{}", free_port());
+        let http = format!("127.0.0.1:{}", free_port());
+        let config = dir.path().join("pipeline.yaml");
+        std::fs::write(&config, pipeline(&api, &grpc, &http, dir.path(), extra_transforms, sink_input)).unwrap();
+        let mut cmd = Command::new(lookout_bin());
+        cmd.arg("run").arg("--config").arg(&config).current_dir(dir.path());
+        cmd.env("RUST_LOG", "info").env("ENVIRONMENT", "e2e");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::from(std::fs::File::create(dir.path().join("lookout.log")).unwrap()));
+        let child = cmd.spawn().expect("spawn lookout");
+        let mut l = Lookout { child, dir, api, grpc, http };
+        l.wait_ready().await;
+        l
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = format!("http://{}/health/ready", self.api);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("lookout exited early with {status}; log:\n{}", self.log());
+            }
+            if let Ok(resp) = reqwest::get(&url).await
+                && resp.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("lookout not ready after 30s; log:\n{}", self.log());
+    }
+
+    pub fn out_path(&self) -> PathBuf {
+        self.dir.path().join("out.ndjson")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("lookout.log")).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for exit.
+    pub async fn stop(&mut self) -> ExitStatus {
+        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "lookout did not exit within 30s of SIGTERM");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Lookout {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every JSON line of an NDJSON file (missing file = none).
+pub fn read_ndjson(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// Waits until `pred` holds for the file's records, or panics with what was there.
+pub async fn wait_for(path: &Path, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let docs = read_ndjson(path);
+        if pred(&docs) {
+            return docs;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}; {} records in {}", docs.len(), path.display());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn of_signal<'a>(docs: &'a [Value], signal: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["signal"] == signal).collect()
+}
+
+
+/// Runs the Python OTLP client; panics with its output if it fails.
+pub async fn run_python_client(args: &[&str]) -> String {
+    let script = workspace_root().join("tests/python/otlp_client.py");
+    let out = tokio::process::Command::new(python())
+        .arg(script)
+        .args(args)
+        .output()
+        .await
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "python client failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
