@@ -53,6 +53,11 @@ impl Health {
         HealthHandle { id: id.to_string(), health: self.clone() }
     }
 
+    /// Forgets every component (before a reloaded pipeline registers its own).
+    pub fn clear(&self) {
+        self.components.lock().expect("health lock").clear();
+    }
+
     /// A copy of every component's health.
     pub fn snapshot(&self) -> IndexMap<String, ComponentHealth> {
         self.components.lock().expect("health lock").clone()

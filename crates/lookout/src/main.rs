@@ -1,6 +1,11 @@
 //! The `lookout` binary: parses flags, loads the pipeline, wires the stages together
 //! and maps failures to exit codes (0 ok, 1 invalid config or failed run). Everything
 //! else lives in the library crates.
+//!
+//! Signals: SIGTERM/SIGINT stop accepting, drain every buffer and exit; SIGHUP
+//! re-reads the pipeline file and, only if it is valid, swaps the pipeline (drain the
+//! old one, start the new one); an invalid file is reported and the running pipeline
+//! keeps going.
 
 mod cli;
 mod telemetry;
@@ -14,7 +19,7 @@ use clap::Parser;
 use lookout_component::{Health, Shutdown, Telemetry};
 use lookout_config::ConfigErrors;
 use lookout_topology::CheckedPipeline;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::cli::{Cli, Command, ConfigArg, RunArgs};
 
@@ -99,9 +104,9 @@ async fn serve(args: RunArgs, checked: CheckedPipeline) -> anyhow::Result<bool> 
         warn!(message = %w, "Configuration warning.");
     }
     let started = Instant::now();
+    let mut signals = Signals::install()?;
     let telemetry = Telemetry::new();
     let health = Health::default();
-    let shutdown = Shutdown::new();
     std::fs::create_dir_all(&checked.config.data_dir)
         .with_context(|| format!("cannot create data_dir `{}`", checked.config.data_dir))?;
 
@@ -114,30 +119,76 @@ async fn serve(args: RunArgs, checked: CheckedPipeline) -> anyhow::Result<bool> 
     let api = tokio::spawn(lookout_server::serve(listener, state, api_shutdown.clone()));
     info!(address = %api_address, "API listening.");
 
-    let topology = lookout_topology::start(checked, &telemetry, &health, shutdown.clone()).await?;
+    let deadline = Duration::from_secs(args.shutdown_timeout);
+    let mut topology = lookout_topology::start(checked, &telemetry, &health, Shutdown::new()).await?;
     info!(startup_ms = started.elapsed().as_millis() as u64, "Lookout is running.");
 
-    wait_for_signal().await;
+    let mut clean = true;
+    loop {
+        match signals.next().await {
+            Signal::Stop => break,
+            Signal::Reload => {
+                // A broken file never replaces the running pipeline.
+                let checked = match load(&args.config) {
+                    Ok((c, _)) => c,
+                    Err(errors) => {
+                        for e in &errors.0 {
+                            error!(error = %e, "Reload refused: the pipeline file is invalid; keeping the running pipeline.");
+                        }
+                        continue;
+                    }
+                };
+                info!("Reloading: draining the running pipeline.");
+                clean &= topology.stop(deadline).await;
+                health.clear();
+                topology = match lookout_topology::start(checked, &telemetry, &health, Shutdown::new()).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        error!(error = %e, "Reload failed to start the new pipeline.");
+                        return Ok(false);
+                    }
+                };
+                info!("Reloaded.");
+            }
+        }
+    }
     info!("Shutting down: no longer accepting; draining buffers.");
-    let clean = topology.stop(Duration::from_secs(args.shutdown_timeout)).await;
+    clean &= topology.stop(deadline).await;
     api_shutdown.cancel();
     let _ = api.await;
     info!(clean, "Lookout stopped.");
     Ok(clean)
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
+enum Signal {
+    /// SIGTERM or SIGINT.
+    Stop,
+    /// SIGHUP: re-read the pipeline file.
+    Reload,
+}
+
+/// The process signals Lookout acts on; installed once so none is missed between waits.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            hup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
+        })
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
+        }
     }
 }

@@ -29,3 +29,6 @@ pub fn registry() -> Registry {
     lookout_sinks::register(&mut registry);
     registry
 }
+
+#[cfg(test)]
+mod tests;
