@@ -93,3 +93,44 @@ async fn sigterm_drains_every_buffer_then_exits_zero() {
     seqs.sort();
     assert_eq!(seqs, (0..requests * per).collect::<Vec<_>>(), "every accepted record once, after SIGTERM");
 }
+
+#[tokio::test]
+async fn sighup_with_a_broken_file_keeps_the_running_pipeline() {
+    let mut lookout = Lookout::start().await;
+    let config = lookout.dir.path().join("pipeline.yaml");
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, good.replace("type: file", "type: fiel")).unwrap();
+    let hup = || std::process::Command::new("kill").arg("-HUP").arg(lookout.child.id().to_string()).status().unwrap();
+    hup();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(lookout.is_running());
+    assert!(lookout.log().contains("Reload refused"), "{}", lookout.log());
+    let client = reqwest::Client::new();
+    let post = |first: i64| {
+        client
+            .post(format!("http://{}/v1/logs", lookout.http))
+            .header("content-type", "application/x-protobuf")
+            .body(request(first, 5))
+            .send()
+    };
+    assert_eq!(post(0).await.unwrap().status(), 200, "old pipeline still accepts");
+    crate::util::wait_for(&lookout.out_path(), "5 records", |d| d.len() == 5).await;
+
+    // A valid change is applied: the new environment value shows up.
+    std::fs::write(&config, good.replace("${ENVIRONMENT:-dev}", "reloaded")).unwrap();
+    hup();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Ok(r) = post(100).await
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "new pipeline never accepted; log:\n{}", lookout.log());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let docs = crate::util::wait_for(&lookout.out_path(), "10 records", |d| d.len() >= 10).await;
+    assert!(docs[..5].iter().all(|d| d["resource"]["deployment.environment"] == "e2e"));
+    assert!(docs[5..].iter().all(|d| d["resource"]["deployment.environment"] == "reloaded"), "{docs:?}");
+    assert!(lookout.stop().await.success());
+}
