@@ -1,1 +1,19 @@
-//! lookout-ingest
+//! Sources: how telemetry gets into Lookout.
+//!
+//! The one source today is [`otlp`]: the OpenTelemetry Protocol over gRPC
+//! (`opentelemetry.proto.collector.{logs,trace,metrics}.v1`) and HTTP
+//! (`POST /v1/logs|traces|metrics`, protobuf or JSON, optionally gzip). Both transports
+//! decode into the same [`lookout_event::Batch`] and share one admission path
+//! ([`otlp::accept`]): validation with OTLP partial-success, size limits, and
+//! push-back (HTTP 503 + `Retry-After`, gRPC `UNAVAILABLE`) when the pipeline is full.
+#![forbid(unsafe_code)]
+
+pub mod otlp;
+
+/// Registers this crate's component types.
+pub fn register(registry: &mut lookout_component::Registry) {
+    registry.source::<otlp::OtlpSourceConfig>(
+        "otlp",
+        "OTLP logs, traces and metrics over gRPC and HTTP (protobuf/JSON, gzip)",
+    );
+}

@@ -1,0 +1,105 @@
+//! OTLP/gRPC: the `opentelemetry.proto.collector.{logs,trace,metrics}.v1` services,
+//! gzip and zstd accepted.
+
+use axum::http::{HeaderValue, Response};
+use lookout_component::Shutdown;
+use lookout_event::otlp::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
+use lookout_event::otlp::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use lookout_event::otlp::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
+use lookout_event::otlp::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use lookout_event::otlp::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use lookout_event::otlp::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use tokio::net::TcpListener;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Status};
+
+use super::accept::{Ingest, Rejection};
+use super::request::OtlpRequest;
+
+/// The three collector services over one [`Ingest`].
+#[derive(Clone)]
+struct Collector {
+    ingest: Ingest,
+}
+
+impl Collector {
+    async fn export<R: OtlpRequest>(&self, request: Request<R>) -> Result<tonic::Response<R::Response>, Status> {
+        let request = request.into_inner();
+        let wire = request.encoded_len();
+        self.ingest.accept(request, wire).await.map(tonic::Response::new).map_err(|r| status(&r))
+    }
+}
+
+fn status(rejection: &Rejection) -> Status {
+    let message = rejection.message();
+    match rejection {
+        Rejection::BadRequest(_) | Rejection::Unsupported(_) => Status::invalid_argument(message),
+        Rejection::TooLarge(_) => Status::resource_exhausted(message),
+        // UNAVAILABLE is the code OTLP exporters always retry.
+        Rejection::Full { .. } | Rejection::ShuttingDown => Status::unavailable(message),
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Collector {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, Status> {
+        Collector::export(self, request).await
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, Status> {
+        Collector::export(self, request).await
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Collector {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, Status> {
+        Collector::export(self, request).await
+    }
+}
+
+/// tonic answers a message over its decoding limit with OUT_OF_RANGE; OTLP clients and
+/// the gRPC spec expect RESOURCE_EXHAUSTED for "request too large".
+fn oversize_is_resource_exhausted<B>(mut response: Response<B>) -> Response<B> {
+    let headers = response.headers_mut();
+    if headers.get("grpc-status").is_some_and(|v| v == "11") {
+        headers.insert("grpc-status", HeaderValue::from_static("8"));
+    }
+    response
+}
+
+/// Serves OTLP/gRPC on `listener` until `shutdown`.
+pub async fn serve(listener: TcpListener, ingest: Ingest, shutdown: Shutdown) -> Result<(), String> {
+    let limit = ingest.max_request_size();
+    let collector = Collector { ingest };
+    macro_rules! service {
+        ($server:ident) => {
+            $server::new(collector.clone())
+                .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
+                .send_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(limit)
+        };
+    }
+    tonic::transport::Server::builder()
+        .layer(tower::util::MapResponseLayer::new(oversize_is_resource_exhausted))
+        .add_service(service!(LogsServiceServer))
+        .add_service(service!(TraceServiceServer))
+        .add_service(service!(MetricsServiceServer))
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown.cancelled_owned())
+        .await
+        .map_err(|e| format!("OTLP/gRPC server failed: {e}"))
+}

@@ -1,0 +1,183 @@
+//! OTLP/HTTP: `POST /v1/logs`, `/v1/traces`, `/v1/metrics` with protobuf or JSON
+//! bodies, optionally gzip-compressed. Responses use the request's encoding; errors
+//! carry a `google.rpc.Status` as the OTLP/HTTP specification asks.
+
+use std::io::Read;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use lookout_component::Shutdown;
+use lookout_event::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use lookout_event::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use lookout_event::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use tokio::net::TcpListener;
+
+use super::accept::{Ingest, Rejection};
+use super::request::OtlpRequest;
+
+const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+
+/// `google.rpc.Status`, the body of an OTLP/HTTP error response.
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => PROTOBUF,
+            Encoding::Json => JSON,
+        }
+    }
+}
+
+/// The router for one source's HTTP listener.
+pub fn router(ingest: Ingest) -> Router {
+    Router::new()
+        .route(ExportLogsServiceRequest::PATH, post(export::<ExportLogsServiceRequest>))
+        .route(ExportTraceServiceRequest::PATH, post(export::<ExportTraceServiceRequest>))
+        .route(ExportMetricsServiceRequest::PATH, post(export::<ExportMetricsServiceRequest>))
+        .with_state(ingest)
+}
+
+/// Serves OTLP/HTTP on `listener` until `shutdown`, then lets requests in flight finish.
+pub async fn serve(listener: TcpListener, ingest: Ingest, shutdown: Shutdown) -> Result<(), String> {
+    axum::serve(listener, router(ingest))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .map_err(|e| format!("OTLP/HTTP server failed: {e}"))
+}
+
+fn request_encoding(headers: &HeaderMap) -> Result<Encoding, Rejection> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if mime.eq_ignore_ascii_case(PROTOBUF) {
+        Ok(Encoding::Protobuf)
+    } else if mime.eq_ignore_ascii_case(JSON) {
+        Ok(Encoding::Json)
+    } else {
+        Err(Rejection::Unsupported(format!("unsupported content-type {ct:?}: OTLP/HTTP takes {PROTOBUF} or {JSON}")))
+    }
+}
+
+fn too_large(limit: usize) -> Rejection {
+    Rejection::TooLarge(format!("request body exceeds max_request_size ({limit} bytes)"))
+}
+
+/// Reads the body, refusing it as soon as it passes `limit`.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, Rejection> {
+    let limited = http_body_util::Limited::new(body, limit);
+    match http_body_util::BodyExt::collect(limited).await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
+        Err(e) => Err(Rejection::BadRequest(format!("could not read the request body: {e}"))),
+    }
+}
+
+/// Inflates a gzip body; the inflated size counts against `limit` (no gzip bombs).
+fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, Rejection> {
+    let mut out = Vec::with_capacity((body.len() * 4).min(limit));
+    let mut decoder = flate2::read::MultiGzDecoder::new(body).take(limit as u64 + 1);
+    decoder.read_to_end(&mut out).map_err(|e| Rejection::BadRequest(format!("invalid gzip body: {e}")))?;
+    if out.len() > limit {
+        return Err(Rejection::TooLarge(format!(
+            "request body exceeds max_request_size ({limit} bytes) once inflated"
+        )));
+    }
+    Ok(out)
+}
+
+fn decode<R: OtlpRequest>(encoding: Encoding, data: &[u8]) -> Result<R, Rejection> {
+    match encoding {
+        Encoding::Protobuf => {
+            R::decode(data).map_err(|e| Rejection::BadRequest(format!("invalid protobuf {}: {e}", R::NAME)))
+        }
+        Encoding::Json => serde_json::from_slice(data)
+            .map_err(|e| Rejection::BadRequest(format!("invalid OTLP/JSON {}: {e}", R::NAME))),
+    }
+}
+
+async fn export<R: OtlpRequest>(State(ingest): State<Ingest>, headers: HeaderMap, body: Body) -> Response {
+    // Until the content type is known, errors are answered in protobuf, the OTLP default.
+    let mut encoding = Encoding::Protobuf;
+    let result = async {
+        encoding = request_encoding(&headers)?;
+        let limit = ingest.max_request_size();
+        let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(too_large(limit));
+        }
+        let raw = read_body(body, limit).await?;
+        let wire = raw.len();
+        let ce = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("identity");
+        let request: R = match ce.trim() {
+            "" | "identity" => decode(encoding, &raw)?,
+            e if e.eq_ignore_ascii_case("gzip") => decode(encoding, &gunzip(&raw, limit)?)?,
+            other => {
+                return Err(Rejection::Unsupported(format!(
+                    "unsupported content-encoding {other:?}: use gzip or none"
+                )));
+            }
+        };
+        ingest.accept(request, wire).await
+    }
+    .await;
+    match result {
+        Ok(response) => encode(StatusCode::OK, encoding, &response),
+        Err(rejection) => {
+            if !matches!(rejection, Rejection::Full { .. } | Rejection::ShuttingDown) {
+                ingest.refused(&rejection);
+            }
+            error_response(encoding, &rejection)
+        }
+    }
+}
+
+fn encode<M: prost::Message + serde::Serialize>(status: StatusCode, encoding: Encoding, message: &M) -> Response {
+    let body = match encoding {
+        Encoding::Protobuf => message.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(message).unwrap_or_else(|_| b"{}".to_vec()),
+    };
+    (status, [(header::CONTENT_TYPE, encoding.content_type())], body).into_response()
+}
+
+fn error_response(encoding: Encoding, rejection: &Rejection) -> Response {
+    // gRPC codes in google.rpc.Status: 3 INVALID_ARGUMENT, 8 RESOURCE_EXHAUSTED,
+    // 14 UNAVAILABLE.
+    let (status, code) = match rejection {
+        Rejection::BadRequest(_) => (StatusCode::BAD_REQUEST, 3),
+        Rejection::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, 8),
+        Rejection::Unsupported(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 3),
+        Rejection::Full { .. } | Rejection::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, 14),
+    };
+    let mut response = encode(status, encoding, &RpcStatus { code, message: rejection.message() });
+    let retry_after = match rejection {
+        Rejection::Full { retry_after } => Some(*retry_after),
+        Rejection::ShuttingDown => Some(5),
+        _ => None,
+    };
+    if let Some(secs) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+#[cfg(test)]
+pub(super) fn gunzip_for_test(body: &[u8], limit: usize) -> Result<Vec<u8>, Rejection> {
+    gunzip(body, limit)
+}

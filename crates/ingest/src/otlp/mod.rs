@@ -1,0 +1,123 @@
+//! The `otlp` source: its config, and the two listeners it starts.
+
+pub mod accept;
+mod grpc;
+mod http;
+mod request;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use lookout_component::{BuildError, ComponentFuture, SourceConfig, SourceContext};
+use lookout_config::{ComponentDecl, ConfigErrors};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+
+pub use accept::{Ingest, Rejection};
+pub use request::{OtlpRequest, PartialSuccess};
+
+/// `type: otlp`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpSourceConfig {
+    /// The gRPC listener (`opentelemetry.proto.collector.*.v1` services).
+    #[serde(default)]
+    pub grpc: Option<Listen>,
+    /// The HTTP listener (`POST /v1/logs`, `/v1/traces`, `/v1/metrics`).
+    #[serde(default)]
+    pub http: Option<Listen>,
+    /// Largest request accepted, in bytes, counted after decompression.
+    #[serde(default = "default_max_request_size")]
+    pub max_request_size: usize,
+    /// How long a request may wait for room in a full pipeline before it is refused
+    /// with 503 / UNAVAILABLE (the client retries).
+    #[serde(default = "default_pipeline_wait_ms")]
+    pub pipeline_wait_ms: u64,
+    /// The `Retry-After` (seconds) sent with a 503.
+    #[serde(default = "default_retry_after_secs")]
+    pub retry_after_secs: u64,
+}
+
+/// One listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    /// `host:port` to listen on.
+    pub address: SocketAddr,
+}
+
+fn default_max_request_size() -> usize {
+    16 * 1024 * 1024
+}
+
+fn default_pipeline_wait_ms() -> u64 {
+    1000
+}
+
+fn default_retry_after_secs() -> u64 {
+    1
+}
+
+async fn bind(address: SocketAddr, what: &str) -> Result<TcpListener, BuildError> {
+    TcpListener::bind(address).await.map_err(|e| BuildError(format!("cannot listen for OTLP/{what} on {address}: {e}")))
+}
+
+impl SourceConfig for OtlpSourceConfig {
+    fn validate(&self, decl: &ComponentDecl) -> Result<(), ConfigErrors> {
+        if self.grpc.is_none() && self.http.is_none() {
+            return Err(decl.error("an otlp source needs `grpc`, `http` or both").into());
+        }
+        if self.max_request_size == 0 {
+            return Err(decl.error("`max_request_size` must be greater than 0").into());
+        }
+        Ok(())
+    }
+
+    fn build(&self, cx: SourceContext) -> BoxFuture<'static, Result<ComponentFuture, BuildError>> {
+        let config = self.clone();
+        async move {
+            // Bind both before reporting anything: a port in use fails the start.
+            let grpc = match config.grpc {
+                Some(l) => Some(bind(l.address, "gRPC").await?),
+                None => None,
+            };
+            let http = match config.http {
+                Some(l) => Some(bind(l.address, "HTTP").await?),
+                None => None,
+            };
+            let ingest = Ingest::new(
+                cx.out,
+                cx.metrics,
+                config.max_request_size,
+                Duration::from_millis(config.pipeline_wait_ms),
+                config.retry_after_secs,
+            );
+            let id = cx.id;
+            let health = cx.health;
+            let shutdown = cx.shutdown;
+            let fut: ComponentFuture = async move {
+                let mut servers = Vec::new();
+                if let Some(l) = grpc {
+                    tracing::info!(source = %id, address = %l.local_addr().map_err(|e| e.to_string())?, "OTLP/gRPC listening");
+                    servers.push(grpc::serve(l, ingest.clone(), shutdown.clone()).boxed());
+                }
+                if let Some(l) = http {
+                    tracing::info!(source = %id, address = %l.local_addr().map_err(|e| e.to_string())?, "OTLP/HTTP listening");
+                    servers.push(http::serve(l, ingest.clone(), shutdown.clone()).boxed());
+                }
+                drop(ingest);
+                health.ready();
+                // The topology records Stopped / Failed from the result.
+                futures::future::join_all(servers).await.into_iter().collect::<Result<Vec<()>, String>>().map(|_| ())
+            }
+            .boxed();
+            Ok(fut)
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests;
