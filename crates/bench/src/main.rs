@@ -1,0 +1,168 @@
+//! `bench`: the ingest benchmark (not a test).
+//!
+//! Starts `lookout run` pinned to one core (`taskset -c CPU`, `--threads 1`) on an
+//! otlp → enrich → file pipeline, pushes OTLP log batches (256-byte bodies, a few
+//! attributes) over HTTP and then gRPC for a fixed time, and prints one JSON line per
+//! protocol: sustained events/s and MiB/s (request bytes), p50/p99 ingest→file latency,
+//! Lookout's peak RSS, and how many accepted records never reached the file.
+//!
+//! Latency is measured from outside: every 20 ms a one-record probe carrying its own id
+//! goes in with the load, and a tailer on the output file notes when its line appears.
+//! Run the benchmark process itself on another core (`taskset -c 1`) so load generation
+//! does not steal Lookout's core.
+
+mod load;
+mod tail;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+/// Command-line options.
+#[derive(Parser, Debug)]
+#[command(version, about = "Push OTLP logs at lookout and report throughput, latency and memory as JSON lines")]
+pub struct Args {
+    /// The lookout binary (default: target/release/lookout next to this binary).
+    #[arg(long)]
+    pub lookout: Option<PathBuf>,
+    /// Seconds of load per protocol.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Log records per export request.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// The CPU lookout is pinned to (`taskset -c`); empty to not pin.
+    #[arg(long, default_value = "0")]
+    pub cpu: String,
+    /// Lookout's runtime worker threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Protocols to run, in order.
+    #[arg(long, value_delimiter = ',', default_value = "http,grpc")]
+    pub protocols: Vec<load::Protocol>,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+struct Lookout {
+    child: tokio::process::Child,
+    http: String,
+    grpc: String,
+    out: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_lookout(args: &Args, bin: &PathBuf) -> anyhow::Result<Lookout> {
+    let dir = tempfile::tempdir()?;
+    let (api, grpc, http) = (free_port()?, free_port()?, free_port()?);
+    let out = dir.path().join("out.ndjson");
+    let config = dir.path().join("bench.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "api: {{ address: 127.0.0.1:{api} }}\ndata_dir: {data}\nsources:\n  otlp:\n    type: otlp\n    grpc: {{ address: 127.0.0.1:{grpc} }}\n    http: {{ address: 127.0.0.1:{http} }}\ntransforms:\n  enrich:\n    type: enrich\n    inputs: [otlp]\n    set:\n      deployment.environment: bench\nsinks:\n  archive:\n    type: file\n    inputs: [enrich]\n    path: {out}\n",
+            data = dir.path().display(),
+            out = out.display()
+        ),
+    )?;
+    let mut cmd = if args.cpu.is_empty() {
+        tokio::process::Command::new(bin)
+    } else {
+        let mut c = tokio::process::Command::new("taskset");
+        c.args(["-c", &args.cpu]).arg(bin);
+        c
+    };
+    cmd.args(["run", "--config"]).arg(&config).args(["--threads", &args.threads.to_string()]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true);
+    let child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
+    let ready = format!("http://127.0.0.1:{api}/health/ready");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if reqwest::get(&ready).await.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("lookout did not become ready on {ready}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(Lookout { child, http: format!("127.0.0.1:{http}"), grpc: format!("127.0.0.1:{grpc}"), out, _dir: dir })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+async fn run_protocol(args: &Args, bin: &PathBuf, protocol: load::Protocol) -> anyhow::Result<serde_json::Value> {
+    let mut lookout = start_lookout(args, bin).await?;
+    let pid = lookout.child.id().context("lookout pid")?;
+    let tail = tail::Tail::start(lookout.out.clone());
+    let target = match protocol {
+        load::Protocol::Http => lookout.http.clone(),
+        load::Protocol::Grpc => lookout.grpc.clone(),
+    };
+    let report = load::run(protocol, &target, args, &tail).await?;
+    // Everything accepted must reach the file: wait for the tail to catch up.
+    let drain_deadline = Instant::now() + Duration::from_secs(30);
+    while tail.lines() < report.accepted_events && Instant::now() < drain_deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let peak_rss = peak_rss_bytes(pid).unwrap_or(0);
+    let _ = lookout.child.start_kill();
+    let _ = lookout.child.wait().await;
+    let written = tail.lines();
+    let mut latencies = tail.probe_latencies(&report.probes_sent);
+    latencies.sort();
+    let secs = report.elapsed.as_secs_f64();
+    Ok(serde_json::json!({
+        "protocol": protocol.name(),
+        "threads": args.threads,
+        "batch": args.batch,
+        "seconds": (secs * 100.0).round() / 100.0,
+        "events": report.accepted_events,
+        "events_per_sec": (report.accepted_events as f64 / secs).round(),
+        "mib_per_sec": ((report.bytes as f64 / secs / 1048576.0) * 10.0).round() / 10.0,
+        "latency_p50_ms": (percentile(&latencies, 0.5) * 100.0).round() / 100.0,
+        "latency_p99_ms": (percentile(&latencies, 0.99) * 100.0).round() / 100.0,
+        "probes": latencies.len(),
+        "refused_requests": report.refused,
+        "peak_rss_mib": ((peak_rss as f64 / 1048576.0) * 10.0).round() / 10.0,
+        "lost": report.accepted_events.saturating_sub(written),
+    }))
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin = match &args.lookout {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("lookout"),
+    };
+    if !bin.exists() {
+        bail!("{} not found: build it with `cargo build --release -p lookout` or pass --lookout", bin.display());
+    }
+    for protocol in args.protocols.clone() {
+        let line = run_protocol(&args, &bin, protocol).await?;
+        println!("{line}");
+    }
+    Ok(())
+}
