@@ -53,7 +53,7 @@ fn unknown_component_type() {
 fn input_that_names_nothing() {
     expect_error(
         &format!("{HEAD}sinks:\n  out:\n    type: file\n    inputs: [otlp, enrich]\n    path: x\n"),
-        "p.yaml:8:19: input `enrich` does not name a source or transform",
+        "p.yaml:8:20: input `enrich` does not name a source or transform",
     );
 }
 

@@ -100,7 +100,8 @@ async fn sighup_with_a_broken_file_keeps_the_running_pipeline() {
     let config = lookout.dir.path().join("pipeline.yaml");
     let good = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, good.replace("type: file", "type: fiel")).unwrap();
-    let hup = || std::process::Command::new("kill").arg("-HUP").arg(lookout.child.id().to_string()).status().unwrap();
+    let pid = lookout.child.id().to_string();
+    let hup = || std::process::Command::new("kill").arg("-HUP").arg(&pid).status().unwrap();
     hup();
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert!(lookout.is_running());
@@ -120,6 +121,11 @@ async fn sighup_with_a_broken_file_keeps_the_running_pipeline() {
     std::fs::write(&config, good.replace("${ENVIRONMENT:-dev}", "reloaded")).unwrap();
     hup();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    // Records sent before the swap would (rightly) go through the old pipeline.
+    while !lookout.log().contains("Reloaded.") {
+        assert!(std::time::Instant::now() < deadline, "no reload; log:\n{}", lookout.log());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     loop {
         if let Ok(r) = post(100).await
             && r.status() == 200
