@@ -17,7 +17,10 @@ const HEAD: &str = "sources:\n  otlp:\n    type: otlp\n    http: { address: 127.
 fn expect_error(yaml: &str, expected: &str) {
     let (code, stderr) = check(yaml);
     assert_eq!(code, 1, "exit 1 expected; stderr:\n{stderr}");
-    assert!(stderr.lines().any(|l| l.starts_with(expected)), "expected a line starting with\n  {expected}\ngot:\n{stderr}");
+    assert!(
+        stderr.lines().any(|l| l.starts_with(expected)),
+        "expected a line starting with\n  {expected}\ngot:\n{stderr}"
+    );
 }
 
 #[test]
@@ -36,7 +39,9 @@ fn unknown_top_level_key() {
 #[test]
 fn wrong_type() {
     expect_error(
-        &format!("{HEAD}sinks:\n  out:\n    type: file\n    inputs: [otlp]\n    path: x\n    buffer:\n      max_events: lots\n"),
+        &format!(
+            "{HEAD}sinks:\n  out:\n    type: file\n    inputs: [otlp]\n    path: x\n    buffer:\n      max_events: lots\n"
+        ),
         "p.yaml:11:19: ",
     );
 }

@@ -7,7 +7,8 @@ use prost::Message;
 use crate::util::{Lookout, read_ndjson};
 
 fn request(first: i64, n: i64) -> Vec<u8> {
-    let kv = |k: &str, v: Value| KeyValue { key: k.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() };
+    let kv =
+        |k: &str, v: Value| KeyValue { key: k.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() };
     let records = (first..first + n)
         .map(|i| LogRecord {
             time_unix_nano: 1_700_000_000_000_000_000 + i as u64,

@@ -13,7 +13,11 @@ pub fn lookout_bin() -> PathBuf {
     // target/<profile>/deps/e2e-<hash> -> target/<profile>/lookout
     let exe = std::env::current_exe().expect("test executable path");
     let bin = exe.parent().and_then(Path::parent).expect("target dir").join("lookout");
-    assert!(bin.exists(), "{} not found: build it first with `cargo build -p lookout` (the test script does)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} not found: build it first with `cargo build -p lookout` (the test script does)",
+        bin.display()
+    );
     bin
 }
 
@@ -153,9 +157,7 @@ impl Drop for Lookout {
 /// Every JSON line of an NDJSON file (missing file = none).
 pub fn read_ndjson(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
+    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
 }
 
 /// Waits until `pred` holds for the file's records, or panics with what was there.
@@ -177,16 +179,10 @@ pub fn of_signal<'a>(docs: &'a [Value], signal: &str) -> Vec<&'a Value> {
     docs.iter().filter(|d| d["signal"] == signal).collect()
 }
 
-
 /// Runs the Python OTLP client; panics with its output if it fails.
 pub async fn run_python_client(args: &[&str]) -> String {
     let script = workspace_root().join("tests/python/otlp_client.py");
-    let out = tokio::process::Command::new(python())
-        .arg(script)
-        .args(args)
-        .output()
-        .await
-        .expect("run python");
+    let out = tokio::process::Command::new(python()).arg(script).args(args).output().await.expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),

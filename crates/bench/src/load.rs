@@ -54,11 +54,7 @@ fn kv(key: &str, value: Value) -> KeyValue {
 
 fn request(records: usize, probe: Option<u64>) -> ExportLogsServiceRequest {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
-    let body: String = "lorem ipsum dolor sit amet, consectetur adipiscing elit; "
-        .chars()
-        .cycle()
-        .take(256)
-        .collect();
+    let body: String = "lorem ipsum dolor sit amet, consectetur adipiscing elit; ".chars().cycle().take(256).collect();
     let mut attributes = vec![
         kv("http.method", Value::StringValue("GET".into())),
         kv("http.status_code", Value::IntValue(200)),

@@ -11,7 +11,9 @@ use clap::{Args, Parser, Subcommand};
 /// reporting its own health and throughput on its API address.
 #[derive(Debug, Parser)]
 #[command(name = "lookout", version, about, long_about = None, propagate_version = true)]
-#[command(after_help = "Examples:\n  lookout run                       # the embedded default pipeline\n  lookout run --config my.yaml\n  lookout check --config my.yaml    # validate only; errors as FILE:LINE:COL: message")]
+#[command(
+    after_help = "Examples:\n  lookout run                       # the embedded default pipeline\n  lookout run --config my.yaml\n  lookout check --config my.yaml    # validate only; errors as FILE:LINE:COL: message"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

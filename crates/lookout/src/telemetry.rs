@@ -52,6 +52,10 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
         }
         None => None,
     };
-    tracing_subscriber::registry().with(fmt.with_filter(filter)).with(otel).try_init().context("cannot install the logger")?;
+    tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(otel)
+        .try_init()
+        .context("cannot install the logger")?;
     Ok(TelemetryGuard { provider })
 }

@@ -1,1 +1,116 @@
-//! lookout-server
+//! Lookout's HTTP API (axum) on `api.address`: health and self-metrics.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /health` | JSON: overall `status`, `version`, `uptime_seconds` and every component's `kind`, `type`, `state` (with `reason` when degraded or failed) and `ready`; 503 when a component failed |
+//! | `GET /health/live` | `ok`: the process is up |
+//! | `GET /health/ready` | 200 once every source listens and nothing failed, else 503 with the components holding it back |
+//! | `GET /metrics` | Prometheus text exposition: every component's counters plus build and process metrics |
+//!
+//! [`router`] gives the routes as an [`axum::Router`] so other features can merge
+//! their own; [`serve`] runs them until the shutdown token fires.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod health;
+mod metrics;
+
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::routing::get;
+use lookout_component::{Health, Shutdown, Telemetry};
+
+/// What the API reads: the process-wide metrics and health registries.
+#[derive(Clone)]
+pub struct ApiState {
+    telemetry: Telemetry,
+    health: Health,
+    version: &'static str,
+    started: Instant,
+    started_unix: f64,
+}
+
+/// When the process started (first API state built), as an `Instant` and Unix seconds.
+fn process_start() -> (Instant, f64) {
+    static START: OnceLock<(Instant, f64)> = OnceLock::new();
+    *START.get_or_init(|| {
+        let unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        (Instant::now(), unix)
+    })
+}
+
+impl ApiState {
+    /// The API over `telemetry` and `health` (both shared handles: the pipeline keeps
+    /// updating them), reporting `version`.
+    pub fn new(telemetry: Telemetry, health: Health, version: &'static str) -> ApiState {
+        let (started, started_unix) = process_start();
+        ApiState { telemetry, health, version, started, started_unix }
+    }
+
+    /// The metrics registry.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
+    }
+
+    /// The health registry.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Seconds since the process started.
+    pub fn uptime_seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+}
+
+/// Every API route, with `state` applied.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/metrics", get(metrics::metrics))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` fires, then finishes the requests in
+/// flight and returns.
+pub async fn serve(listener: tokio::net::TcpListener, state: ApiState, shutdown: Shutdown) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn serves_until_shutdown() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = Shutdown::new();
+        let state = ApiState::new(Telemetry::new(), Health::default(), "1.2.3");
+        let task = tokio::spawn(serve(listener, state, shutdown.clone()));
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream.write_all(b"GET /health/live HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.ends_with("ok"), "{response}");
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), task).await.expect("stops on shutdown").unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn unknown_route_is_404() {
+        use tower::ServiceExt;
+        let state = ApiState::new(Telemetry::new(), Health::default(), "1.2.3");
+        let resp = router(state).oneshot(Request::get("/nope").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    }
+}

@@ -1,1 +1,33 @@
-//! lookout-sinks
+//! Lookout's sinks: where batches leave the pipeline.
+//!
+//! - [`file`]: NDJSON files, one object per log record, span or metric point, with
+//!   strftime paths (`archive-%Y-%m-%d.ndjson`) that rotate when the rendered path
+//!   changes.
+//! - [`console`]: NDJSON or one readable line per record on stdout or stderr.
+//!
+//! Both are byte streams and share one drain loop (`writer`): it coalesces whatever
+//! is already queued in the sink's buffer into one write, flushes after every write
+//! so readers see data promptly, records `sent_events`/`sent_bytes`/latency (or
+//! `errors`/`failed_events` and a `degraded` state on a failed write) and flushes on
+//! shutdown once the buffer is drained.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod console;
+pub mod file;
+mod writer;
+
+#[cfg(test)]
+mod test_util;
+
+pub use console::{ConsoleEncoding, ConsoleSinkConfig, ConsoleStream};
+pub use file::{FileEncoding, FileSinkConfig};
+
+/// Registers this crate's component types.
+pub fn register(registry: &mut lookout_component::Registry) {
+    registry.sink::<FileSinkConfig>(
+        "file",
+        "NDJSON files; strftime paths (archive-%Y-%m-%d.ndjson) rotate when the rendered path changes",
+    );
+    registry.sink::<ConsoleSinkConfig>("console", "NDJSON or readable text lines on stdout or stderr");
+}

@@ -7,8 +7,8 @@ use std::time::Duration;
 use futures::future::join_all;
 use lookout_buffer::{BufferSender, WhenFull, memory};
 use lookout_component::{
-    BuildError, ComponentFuture, ComponentMetrics, ComponentState, Fanout, Health, HealthHandle, Shutdown,
-    SinkContext, SourceContext, Telemetry, Transform, TransformOutput,
+    BuildError, ComponentFuture, ComponentMetrics, ComponentState, Fanout, Health, HealthHandle, Shutdown, SinkContext,
+    SourceContext, Telemetry, Transform, TransformOutput,
 };
 use lookout_config::ComponentKind;
 use lookout_config::graph_resolve;
@@ -79,9 +79,8 @@ pub async fn start(
 ) -> Result<RunningTopology, BuildError> {
     let CheckedPipeline { config, sources, transforms, sinks, nodes, .. } = pipeline;
     let data_dir = PathBuf::from(&config.data_dir);
-    let type_of = |name: &str| {
-        config.components().find(|d| d.name == name).map(|d| d.type_name.clone()).unwrap_or_default()
-    };
+    let type_of =
+        |name: &str| config.components().find(|d| d.name == name).map(|d| d.type_name.clone()).unwrap_or_default();
 
     // 1. Every consumer's input buffer.
     let mut inputs: HashMap<String, BufferSender> = HashMap::new();
@@ -155,12 +154,7 @@ pub async fn start(
         let fut = source.build(cx).await.map_err(|e| BuildError(format!("source `{name}`: {e}")))?;
         tasks.push((name.clone(), spawn_component(name, h, fut)));
     }
-    info!(
-        sources = sources.len(),
-        transforms = transforms.len(),
-        sinks = sinks.len(),
-        "Pipeline started."
-    );
+    info!(sources = sources.len(), transforms = transforms.len(), sinks = sinks.len(), "Pipeline started.");
     Ok(RunningTopology { tasks, shutdown })
 }
 

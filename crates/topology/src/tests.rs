@@ -211,6 +211,9 @@ sinks:
     tag: x
 ";
     let err = check_str("t.yaml", yaml, &|_| None, &registry()).err().expect("errors").to_string();
-    assert!(err.contains("t.yaml:10:14: `split` has no default output; use one of: `split.even`, `split.odd`"), "{err}");
+    assert!(
+        err.contains("t.yaml:10:14: `split` has no default output; use one of: `split.even`, `split.odd`"),
+        "{err}"
+    );
     assert!(err.contains("t.yaml:14:14: `split` has no output `blue`; it has: even, odd"), "{err}");
 }

@@ -151,7 +151,14 @@ async fn export<R: OtlpRequest>(State(ingest): State<Ingest>, headers: HeaderMap
 fn encode<M: prost::Message + serde::Serialize>(status: StatusCode, encoding: Encoding, message: &M) -> Response {
     let body = match encoding {
         Encoding::Protobuf => message.encode_to_vec(),
-        Encoding::Json => serde_json::to_vec(message).unwrap_or_else(|_| b"{}".to_vec()),
+        // OTLP/JSON omits unset fields: `{}` rather than `{"partialSuccess":null}`.
+        Encoding::Json => match serde_json::to_value(message) {
+            Ok(serde_json::Value::Object(mut fields)) => {
+                fields.retain(|_, v| !v.is_null());
+                serde_json::to_vec(&fields).unwrap_or_else(|_| b"{}".to_vec())
+            }
+            _ => b"{}".to_vec(),
+        },
     };
     (status, [(header::CONTENT_TYPE, encoding.content_type())], body).into_response()
 }

@@ -63,6 +63,7 @@ async fn http_protobuf_and_json_reach_the_pipeline() {
     let resp = post(&format!("http://{}/v1/logs", h.http), "application/json; charset=utf-8", json).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "application/json");
+    assert_eq!(resp.text().await.unwrap(), "{}", "no partialSuccess when all was accepted");
     assert_eq!(h.rx.recv().await.unwrap().len(), 2);
     assert_eq!(h.metrics.received_events.get(), 5);
     assert_eq!(h.metrics.sent_events.get(), 5);
