@@ -79,14 +79,35 @@ fn too_large(limit: usize) -> Rejection {
     Rejection::TooLarge(format!("request body exceeds max_request_size ({limit} bytes)"))
 }
 
-/// Reads the body, refusing it as soon as it passes `limit`.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, Rejection> {
-    let limited = http_body_util::Limited::new(body, limit);
-    match http_body_util::BodyExt::collect(limited).await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
-        Err(e) => Err(Rejection::BadRequest(format!("could not read the request body: {e}"))),
+/// Past `max_request_size`, up to this much more of a refused body is read and thrown
+/// away so that the client, still sending, gets the 413 instead of a reset connection.
+const DRAIN_CAP: usize = 64 * 1024 * 1024;
+
+/// Reads the body, keeping at most `limit` bytes; a longer body is refused (and drained).
+async fn read_body(mut body: Body, limit: usize, declared: Option<usize>) -> Result<Bytes, Rejection> {
+    use http_body_util::BodyExt;
+    let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut total = 0usize;
+    let drain = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Rejection::BadRequest(format!("could not read the request body: {e}")))?;
+            let Ok(data) = frame.into_data() else { continue };
+            total += data.len();
+            if total <= limit {
+                buf.extend_from_slice(&data);
+            } else if total > limit + DRAIN_CAP {
+                break;
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), drain)
+        .await
+        .map_err(|_| Rejection::BadRequest("timed out reading the request body".into()))??;
+    if total > limit {
+        return Err(too_large(limit));
     }
+    Ok(buf.freeze())
 }
 
 /// Inflates a gzip body; the inflated size counts against `limit` (no gzip bombs).
@@ -119,10 +140,7 @@ async fn export<R: OtlpRequest>(State(ingest): State<Ingest>, headers: HeaderMap
         encoding = request_encoding(&headers)?;
         let limit = ingest.max_request_size();
         let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > limit) {
-            return Err(too_large(limit));
-        }
-        let raw = read_body(body, limit).await?;
+        let raw = read_body(body, limit, declared).await?;
         let wire = raw.len();
         let ce = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("identity");
         let request: R = match ce.trim() {
