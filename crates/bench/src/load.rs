@@ -143,8 +143,17 @@ pub async fn run(protocol: Protocol, target: &str, args: &Args, _tail: &crate::t
         let (mut client, batch, encoded) = (client.clone(), batch.clone(), encoded.clone());
         let (accepted, bytes_sent, refused) = (accepted.clone(), bytes_sent.clone(), refused.clone());
         let records = args.batch as u64;
+        let mut pace = (args.rate > 0).then(|| {
+            let every = Duration::from_secs_f64(records as f64 * args.concurrency as f64 / args.rate as f64);
+            let mut i = tokio::time::interval(every);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        });
         workers.push(tokio::spawn(async move {
             while Instant::now() < deadline {
+                if let Some(p) = pace.as_mut() {
+                    p.tick().await;
+                }
                 match client.send(&batch, &encoded).await {
                     Ok(true) => {
                         accepted.fetch_add(records, Ordering::Relaxed);

@@ -34,6 +34,10 @@ pub struct Args {
     /// Log records per export request.
     #[arg(long, default_value_t = 1000)]
     pub batch: usize,
+    /// Offered load in events/s across all senders (0 = as fast as Lookout accepts).
+    /// Latency is only meaningful below saturation: at full speed it measures queueing.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
@@ -137,6 +141,7 @@ async fn run_protocol(args: &Args, bin: &PathBuf, protocol: load::Protocol) -> a
         "protocol": protocol.name(),
         "threads": args.threads,
         "batch": args.batch,
+        "offered_rate": if args.rate == 0 { serde_json::Value::from("max") } else { args.rate.into() },
         "seconds": (secs * 100.0).round() / 100.0,
         "events": report.accepted_events,
         "events_per_sec": (report.accepted_events as f64 / secs).round(),
