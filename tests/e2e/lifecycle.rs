@@ -141,3 +141,31 @@ async fn sighup_with_a_broken_file_keeps_the_running_pipeline() {
     assert!(docs[5..].iter().all(|d| d["resource"]["deployment.environment"] == "reloaded"), "{docs:?}");
     assert!(lookout.stop().await.success());
 }
+
+/// `telemetry.otlp_traces_endpoint`: one Lookout exports its own spans over OTLP/gRPC to
+/// another, which writes them like any other span.
+#[tokio::test]
+async fn own_spans_are_exported_over_otlp() {
+    let mut collector = Lookout::start().await;
+    let telemetry = format!("telemetry:\n  otlp_traces_endpoint: http://{}\n", collector.grpc);
+    let mut lookout = Lookout::start_with(&telemetry, "enrich", &[("OTEL_BSP_SCHEDULE_DELAY", "200")]).await;
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/v1/logs", lookout.http))
+        .header("content-type", "application/x-protobuf")
+        .body(request(0, 7))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let docs = crate::util::wait_for(&collector.out_path(), "Lookout's own export span", |d| {
+        d.iter().any(|s| s["signal"] == "span" && s["name"] == "otlp.export")
+    })
+    .await;
+    let span = docs.iter().find(|s| s["name"] == "otlp.export").unwrap();
+    assert_eq!(span["resource"]["service.name"], "lookout", "{span}");
+    assert_eq!(span["attributes"]["path"], "/v1/logs", "{span}");
+    assert_eq!(span["attributes"]["records"], 7, "{span}");
+    assert_eq!(span["attributes"]["outcome"], "accepted", "{span}");
+    assert!(lookout.stop().await.success());
+    assert!(collector.stop().await.success());
+}

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_component::{ComponentMetrics, Fanout, FanoutError};
+use tracing::Instrument;
 
 use super::request::OtlpRequest;
 
@@ -77,9 +78,32 @@ impl Ingest {
 
     /// Validates a decoded request, hands its records on, and returns the response.
     pub async fn accept<R: OtlpRequest>(&self, request: R, wire_bytes: usize) -> Result<R::Response, Rejection> {
+        // One span per request (a batch), never per record: it is what Lookout exports
+        // about itself when `telemetry.otlp_traces_endpoint` is set.
+        let span = tracing::info_span!(
+            "otlp.export",
+            path = R::PATH,
+            bytes = wire_bytes as i64,
+            records = tracing::field::Empty,
+            rejected = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let result = self.admit::<R>(request, wire_bytes, &span).instrument(span.clone()).await;
+        span.record("outcome", if result.is_ok() { "accepted" } else { "refused" });
+        result
+    }
+
+    async fn admit<R: OtlpRequest>(
+        &self,
+        request: R,
+        wire_bytes: usize,
+        span: &tracing::Span,
+    ) -> Result<R::Response, Rejection> {
         let inner = &self.inner;
         let (batch, partial) = request.into_batch();
         let events = batch.len() as u64;
+        span.record("records", events as i64);
+        span.record("rejected", partial.rejected);
         inner.metrics.received_events.inc_by(events + partial.rejected as u64);
         inner.metrics.received_bytes.inc_by(wire_bytes as u64);
         if partial.rejected > 0 {
