@@ -15,3 +15,6 @@ mod check;
 
 /// Health, metrics, and graceful shutdown.
 mod lifecycle;
+
+/// parse_json → redact → sample → route through the binary, read at `route.output`.
+mod transforms;

@@ -57,10 +57,11 @@ pub(crate) async fn run<O: Output>(mut cx: SinkContext, mut output: O) -> Result
                 None => break,
             }
         }
+        cx.metrics.received_events.inc_by(events);
         if buf.is_empty() {
             continue;
         }
-        match output.write(&buf).await {
+        match write_with_retries(&mut output, &buf, &cx, &mut degraded).await {
             Ok(()) => {
                 let m = &cx.metrics;
                 m.sent_events.inc_by(events);
@@ -75,16 +76,50 @@ pub(crate) async fn run<O: Output>(mut cx: SinkContext, mut output: O) -> Result
                 }
             }
             Err(e) => {
-                cx.metrics.errors.inc();
                 cx.metrics.failed_events.inc_by(events);
                 let target = output.describe();
-                warn!(component = %cx.id, target = %target, error = %e, events, "Sink write failed; events lost.");
-                degraded = true;
-                cx.health.set_state(ComponentState::Degraded(format!("write to {target} failed: {e}")));
+                warn!(component = %cx.id, target = %target, error = %e, events, "Sink write failed after retries; events lost.");
             }
         }
     }
     output.close().await.map_err(|e| format!("cannot flush {}: {e}", output.describe()))
+}
+
+/// Attempts before a write's events are given up (about 13 s of backoff in all).
+const WRITE_ATTEMPTS: u32 = 8;
+#[cfg(not(test))]
+const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+#[cfg(test)]
+const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Writes `buf`, retrying with exponential backoff (a full disk may get space back);
+/// while it fails the sink reports `degraded` and, holding its batch, pushes back.
+async fn write_with_retries<O: Output>(
+    output: &mut O,
+    buf: &[u8],
+    cx: &SinkContext,
+    degraded: &mut bool,
+) -> io::Result<()> {
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match output.write(buf).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                cx.metrics.errors.inc();
+                let target = output.describe();
+                *degraded = true;
+                cx.health.set_state(ComponentState::Degraded(format!("write to {target} failed: {e}")));
+                if attempt >= WRITE_ATTEMPTS {
+                    return Err(e);
+                }
+                warn!(component = %cx.id, target = %target, error = %e, attempt, "Sink write failed; retrying.");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(8));
+                attempt += 1;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -147,31 +182,52 @@ mod tests {
         assert_eq!(metrics.sent_events.get(), 6);
         assert_eq!(metrics.sent_bytes.get(), 6);
 
-        // A failing write is counted, the sink degrades and then recovers.
+        // A failing write is retried: the sink degrades, then recovers with nothing lost.
         let (tx, rx) = memory(1000, WhenFull::Block);
         let metrics = ComponentMetrics::detached();
-        let handle = health.register("u", "sink", "test");
         let cx = SinkContext {
             id: "u".into(),
             input: rx,
-            health: handle,
+            health: health.register("u", "sink", "test"),
             metrics: metrics.clone(),
             data_dir: std::env::temp_dir(),
         };
         let writes = Arc::new(Mutex::new(Vec::new()));
-        let out = Recording { writes: writes.clone(), fail: vec![0], closed: closed.clone() };
+        let out = Recording { writes: writes.clone(), fail: vec![0, 1], closed: closed.clone() };
         let task = tokio::spawn(run(cx, out));
         tx.send(logs(4)).await.unwrap();
         while writes.lock().unwrap().is_empty() {
             tokio::task::yield_now().await;
         }
         assert!(matches!(health.snapshot()["u"].state, ComponentState::Degraded(_)));
+        while writes.lock().unwrap().len() < 3 {
+            tokio::task::yield_now().await;
+        }
         tx.send(logs(5)).await.unwrap();
         drop(tx);
         task.await.unwrap().unwrap();
-        assert_eq!(metrics.errors.get(), 1);
-        assert_eq!(metrics.failed_events.get(), 4);
-        assert_eq!(metrics.sent_events.get(), 5);
+        assert_eq!(metrics.errors.get(), 2);
+        assert_eq!(metrics.failed_events.get(), 0);
+        assert_eq!(metrics.received_events.get(), 9);
+        assert_eq!(metrics.sent_events.get(), 9);
+        assert_eq!(writes.lock().unwrap()[2], b"4\n".to_vec(), "the same data again");
         assert_eq!(health.snapshot()["u"].state, ComponentState::Running);
+
+        // A write that keeps failing gives its events up, counted as failed.
+        let (tx, rx) = memory(1000, WhenFull::Block);
+        let metrics = ComponentMetrics::detached();
+        let cx = SinkContext {
+            id: "v".into(),
+            input: rx,
+            health: health.register("v", "sink", "test"),
+            metrics: metrics.clone(),
+            data_dir: std::env::temp_dir(),
+        };
+        let out = Recording { writes: Arc::default(), fail: (0..WRITE_ATTEMPTS as usize).collect(), closed };
+        tx.send(logs(3)).await.unwrap();
+        drop(tx);
+        run(cx, out).await.unwrap();
+        assert_eq!(metrics.errors.get(), WRITE_ATTEMPTS as u64);
+        assert_eq!(metrics.failed_events.get(), 3);
     }
 }
