@@ -44,6 +44,8 @@ struct Families {
     discarded_events: Family<ComponentLabels, Counter>,
     dropped_events: Family<ComponentLabels, Counter>,
     failed_events: Family<ComponentLabels, Counter>,
+    dead_letter_events: Family<ComponentLabels, Counter>,
+    retries: Family<ComponentLabels, Counter>,
     errors: Family<ComponentLabels, Counter>,
     buffer_events: Family<ComponentLabels, Gauge>,
     buffer_max_events: Family<ComponentLabels, Gauge>,
@@ -82,6 +84,8 @@ impl Telemetry {
             discarded_events: Family::default(),
             dropped_events: Family::default(),
             failed_events: Family::default(),
+            dead_letter_events: Family::default(),
+            retries: Family::default(),
             errors: Family::default(),
             buffer_events: Family::default(),
             buffer_max_events: Family::default(),
@@ -119,6 +123,12 @@ impl Telemetry {
             "Events a component failed to handle.",
             f.failed_events.clone(),
         );
+        registry.register(
+            "lookout_component_dead_letter_events",
+            "Events a sink wrote to its dead-letter file (refused for good, or retries exhausted).",
+            f.dead_letter_events.clone(),
+        );
+        registry.register("lookout_component_retries", "Request attempts a sink retried.", f.retries.clone());
         registry.register("lookout_component_errors", "Errors a component met.", f.errors.clone());
         registry.register("lookout_buffer_events", "Events held in a sink's buffer.", f.buffer_events.clone());
         registry.register(
@@ -153,6 +163,8 @@ impl Telemetry {
             sent_bytes: f.sent_bytes.get_or_create(&labels).clone(),
             discarded_events: f.discarded_events.get_or_create(&labels).clone(),
             failed_events: f.failed_events.get_or_create(&labels).clone(),
+            dead_letter_events: f.dead_letter_events.get_or_create(&labels).clone(),
+            retries: f.retries.get_or_create(&labels).clone(),
             errors: f.errors.get_or_create(&labels).clone(),
             latency: f.latency.get_or_create(&labels).clone(),
             labels,
@@ -208,6 +220,10 @@ pub struct ComponentMetrics {
     pub discarded_events: Counter,
     /// Events that failed.
     pub failed_events: Counter,
+    /// Events written to a dead-letter file.
+    pub dead_letter_events: Counter,
+    /// Attempts retried.
+    pub retries: Counter,
     /// Errors met.
     pub errors: Counter,
     /// Ingest→sink latency per batch, in seconds.

@@ -14,7 +14,10 @@
 #![forbid(unsafe_code)]
 
 pub mod console;
+pub mod delivery;
+pub mod elasticsearch;
 pub mod file;
+pub mod template;
 mod writer;
 
 #[cfg(test)]
@@ -28,6 +31,10 @@ pub fn register(registry: &mut lookout_component::Registry) {
     registry.sink::<FileSinkConfig>(
         "file",
         "NDJSON files; strftime paths (archive-%Y-%m-%d.ndjson) rotate when the rendered path changes",
+    );
+    registry.sink::<elasticsearch::ElasticsearchConfig>(
+        "elasticsearch",
+        "Elasticsearch/OpenSearch _bulk: index templates, per-item retries and dead letters",
     );
     registry.sink::<ConsoleSinkConfig>("console", "NDJSON or readable text lines on stdout or stderr");
 }

@@ -1,0 +1,154 @@
+//! The driver: drains a sink's buffer into batches and sends them through the layers.
+
+use std::time::Duration;
+
+use lookout_component::SinkContext;
+use tokio::task::JoinSet;
+use tower::{Service, ServiceBuilder, ServiceExt};
+use tracing::{info, warn};
+
+use super::endpoints::EndpointSet;
+use super::retry::{Attempt, RetryPolicy, Tally};
+use super::{DeadLetters, DeliverySettings, Item, Protocol};
+
+/// Runs a network sink until its buffer closes, then sends what is left, waits for every
+/// request in flight and returns.
+pub async fn run<P: Protocol>(mut cx: SinkContext, protocol: P, settings: DeliverySettings) -> Result<(), String> {
+    let mut dead_letters = match &settings.dead_letter {
+        Some(path) => Some(
+            DeadLetters::open(std::path::Path::new(path), &cx.id)
+                .map_err(|e| format!("cannot open the dead-letter file `{path}`: {e}"))?,
+        ),
+        None => None,
+    };
+    let endpoints = EndpointSet::new(
+        protocol,
+        &settings.endpoints,
+        settings.load_balance,
+        settings.circuit_breaker.clone(),
+        settings.request.timeout(),
+        cx.health.clone(),
+    );
+    let checks = settings
+        .health_check
+        .enabled
+        .then(|| endpoints.spawn_health_checks(Duration::from_secs_f64(settings.health_check.interval_secs.max(0.1))));
+    let mut service = ServiceBuilder::new()
+        .concurrency_limit(settings.request.concurrency.max(1))
+        .retry(RetryPolicy::new(&settings.request))
+        .service(endpoints.clone());
+    cx.health.ready();
+
+    let batch = &settings.batch;
+    let linger = Duration::from_millis(batch.timeout_ms);
+    let mut pending: Vec<Item> = Vec::with_capacity(batch.max_events);
+    let mut pending_bytes = 0usize;
+    let mut flush_at: Option<tokio::time::Instant> = None;
+    let mut in_flight: JoinSet<Tally> = JoinSet::new();
+    let mut closed = false;
+    while !closed {
+        tokio::select! {
+            received = cx.input.recv() => match received {
+                Some(b) => {
+                    cx.metrics.received_events.inc_by(b.len() as u64);
+                    let before = pending.len();
+                    endpoints.protocol().encode(&b, &mut pending);
+                    pending_bytes += pending[before..].iter().map(|i| i.doc.len()).sum::<usize>();
+                    if flush_at.is_none() && !pending.is_empty() {
+                        flush_at = Some(tokio::time::Instant::now() + linger);
+                    }
+                }
+                None => closed = true,
+            },
+            _ = async { tokio::time::sleep_until(flush_at.unwrap()).await }, if flush_at.is_some() => {
+                flush_at = None;
+            }
+            Some(done) = in_flight.join_next() => {
+                settle(&cx, done.map_err(|e| e.to_string()), &mut dead_letters);
+                continue;
+            }
+        }
+        let full = pending.len() >= batch.max_events || pending_bytes >= batch.max_bytes;
+        if full || flush_at.is_none() || closed {
+            flush_at = None;
+            for request in split(&mut pending, batch.max_events, batch.max_bytes) {
+                // Waiting for a concurrency slot here is the back-pressure: the buffer
+                // fills, and upstream blocks or drops as its `when_full` says.
+                let ready = service.ready().await.map_err(|e| e.to_string())?;
+                let attempt = Attempt::new(request);
+                let tally = attempt.tally.clone();
+                let call = ready.call(attempt);
+                in_flight.spawn(async move {
+                    let _ = call.await;
+                    std::mem::take(&mut *tally.lock().unwrap())
+                });
+            }
+            pending_bytes = 0;
+        }
+    }
+    info!(sink = %cx.id, requests = in_flight.len(), "Input closed; waiting for requests in flight.");
+    while let Some(done) = in_flight.join_next().await {
+        settle(&cx, done.map_err(|e| e.to_string()), &mut dead_letters);
+    }
+    if let Some(c) = checks {
+        c.abort();
+    }
+    Ok(())
+}
+
+/// Splits `pending` into requests within the batch limits (an item larger than
+/// `max_bytes` still goes, alone).
+fn split(pending: &mut Vec<Item>, max_events: usize, max_bytes: usize) -> Vec<Vec<Item>> {
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = 0;
+    for item in pending.drain(..) {
+        if !current.is_empty() && (current.len() >= max_events || bytes + item.doc.len() > max_bytes) {
+            out.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += item.doc.len();
+        current.push(item);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Counts a finished request and writes its dead letters.
+fn settle(cx: &SinkContext, done: Result<Tally, String>, dead_letters: &mut Option<DeadLetters>) {
+    let tally = match done {
+        Ok(t) => t,
+        Err(e) => {
+            cx.metrics.errors.inc();
+            warn!(sink = %cx.id, error = %e, "A request task failed.");
+            return;
+        }
+    };
+    let m = &cx.metrics;
+    m.sent_events.inc_by(tally.delivered as u64);
+    m.sent_bytes.inc_by(tally.delivered_bytes as u64);
+    m.retries.inc_by(tally.attempts.saturating_sub(1) as u64);
+    if let Some(oldest) = tally.oldest_delivered {
+        m.latency.observe(oldest.elapsed().as_secs_f64());
+    }
+    if tally.dead.is_empty() {
+        return;
+    }
+    m.failed_events.inc_by(tally.dead.len() as u64);
+    m.errors.inc();
+    let first = &tally.dead[0].1;
+    match dead_letters.as_mut().map(|d| d.write(&tally.dead)) {
+        Some(Ok(n)) => {
+            m.dead_letter_events.inc_by(n as u64);
+            warn!(sink = %cx.id, events = n, error = %first, "Events refused; written to the dead-letter file.");
+        }
+        Some(Err(e)) => {
+            warn!(sink = %cx.id, events = tally.dead.len(), error = %first, dead_letter_error = %e, "Events refused and the dead-letter file cannot be written: events lost.");
+        }
+        None => {
+            warn!(sink = %cx.id, events = tally.dead.len(), error = %first, "Events refused and no `dead_letter` file is set: events lost.");
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! The endpoint set: load balancing, a circuit breaker and an active health check per
+//! endpoint, and the per-attempt timeout, as one tower `Service`.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use lookout_component::{ComponentState, HealthHandle};
+
+use super::retry::Attempt;
+use super::settings::{CircuitBreakerSettings, EndpointSpec, LoadBalance};
+use super::{Protocol, SendError, Sent};
+
+/// One endpoint and its state.
+#[derive(Debug)]
+pub struct Endpoint {
+    url: String,
+    weight: u32,
+    /// Consecutive failed attempts.
+    failures: AtomicU32,
+    /// When an open circuit lets the next probe through; `None` when closed.
+    open_until: Mutex<Option<Instant>>,
+    /// Requests in flight.
+    outstanding: AtomicUsize,
+    /// The last active health check's verdict.
+    healthy: AtomicBool,
+}
+
+impl Endpoint {
+    fn new(spec: &EndpointSpec) -> Endpoint {
+        Endpoint {
+            url: spec.url().to_string(),
+            weight: spec.weight(),
+            failures: AtomicU32::new(0),
+            open_until: Mutex::new(None),
+            outstanding: AtomicUsize::new(0),
+            healthy: AtomicBool::new(true),
+        }
+    }
+
+    /// The base URL, without a trailing `/`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether a request may go here now. A half-open circuit lets one probe through
+    /// and re-arms the cool-down, so a dead endpoint gets one attempt per cool-down.
+    fn admit(&self, now: Instant, cooldown: Duration) -> bool {
+        if !self.healthy.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut open = self.open_until.lock().unwrap();
+        match *open {
+            None => true,
+            Some(until) if now >= until => {
+                *open = Some(now + cooldown);
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.open_until.lock().unwrap().is_some()
+    }
+
+    fn succeeded(&self) {
+        self.failures.store(0, Ordering::Relaxed);
+        *self.open_until.lock().unwrap() = None;
+    }
+
+    /// Returns true when this failure opened the circuit.
+    fn failed(&self, breaker: &CircuitBreakerSettings, now: Instant) -> bool {
+        let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut open = self.open_until.lock().unwrap();
+        if failures >= breaker.failures.max(1) {
+            let was_closed = open.is_none();
+            *open = Some(now + Duration::from_secs_f64(breaker.cooldown_secs));
+            return was_closed;
+        }
+        false
+    }
+}
+
+struct Shared<P> {
+    protocol: P,
+    endpoints: Vec<Arc<Endpoint>>,
+    /// Round robin: endpoint indexes, each repeated by its weight.
+    schedule: Vec<usize>,
+    next: AtomicUsize,
+    balance: LoadBalance,
+    breaker: CircuitBreakerSettings,
+    timeout: Duration,
+    health: HealthHandle,
+}
+
+/// The innermost service: one attempt against one chosen endpoint.
+pub struct EndpointSet<P> {
+    shared: Arc<Shared<P>>,
+}
+
+impl<P> Clone for EndpointSet<P> {
+    fn clone(&self) -> Self {
+        EndpointSet { shared: self.shared.clone() }
+    }
+}
+
+impl<P: Protocol> EndpointSet<P> {
+    /// A set over `specs`.
+    pub fn new(
+        protocol: P,
+        specs: &[EndpointSpec],
+        balance: LoadBalance,
+        breaker: CircuitBreakerSettings,
+        timeout: Duration,
+        health: HealthHandle,
+    ) -> Self {
+        let endpoints: Vec<_> = specs.iter().map(|s| Arc::new(Endpoint::new(s))).collect();
+        let schedule =
+            endpoints.iter().enumerate().flat_map(|(i, e)| std::iter::repeat_n(i, e.weight as usize)).collect();
+        EndpointSet {
+            shared: Arc::new(Shared {
+                protocol,
+                endpoints,
+                schedule,
+                next: AtomicUsize::new(0),
+                balance,
+                breaker,
+                timeout,
+                health,
+            }),
+        }
+    }
+
+    /// The endpoints (for health checks and tests).
+    pub fn endpoints(&self) -> &[Arc<Endpoint>] {
+        &self.shared.endpoints
+    }
+
+    /// The protocol.
+    pub fn protocol(&self) -> &P {
+        &self.shared.protocol
+    }
+
+    fn pick(&self) -> Option<Arc<Endpoint>> {
+        let s = &self.shared;
+        let now = Instant::now();
+        let cooldown = Duration::from_secs_f64(s.breaker.cooldown_secs);
+        match s.balance {
+            LoadBalance::RoundRobin => {
+                let start = s.next.fetch_add(1, Ordering::Relaxed);
+                (0..s.schedule.len())
+                    .map(|k| &s.endpoints[s.schedule[(start + k) % s.schedule.len()]])
+                    .find(|e| e.admit(now, cooldown))
+                    .cloned()
+            }
+            LoadBalance::LeastOutstanding => {
+                let mut order: Vec<&Arc<Endpoint>> = s.endpoints.iter().collect();
+                // Fewest in flight per unit of weight first.
+                order.sort_by(|a, b| {
+                    let la = a.outstanding.load(Ordering::Relaxed) as f64 / a.weight as f64;
+                    let lb = b.outstanding.load(Ordering::Relaxed) as f64 / b.weight as f64;
+                    la.total_cmp(&lb)
+                });
+                order.into_iter().find(|e| e.admit(now, cooldown)).cloned()
+            }
+        }
+    }
+
+    /// Reports `degraded` on /health while any circuit is open or an endpoint fails its
+    /// health check.
+    pub fn report_health(&self) {
+        let s = &self.shared;
+        let bad: Vec<&str> = s
+            .endpoints
+            .iter()
+            .filter(|e| e.is_open() || !e.healthy.load(Ordering::Relaxed))
+            .map(|e| e.url.as_str())
+            .collect();
+        if bad.is_empty() {
+            s.health.set_state(ComponentState::Running);
+        } else {
+            s.health.set_state(ComponentState::Degraded(format!("circuit open: {}", bad.join(", "))));
+        }
+    }
+
+    /// Runs the protocol's health check on every endpoint every `interval` until dropped.
+    pub fn spawn_health_checks(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let set = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                for e in set.endpoints() {
+                    let Some(check) = set.protocol().health_check(e) else { return };
+                    let ok = tokio::time::timeout(set.shared.timeout, check).await.unwrap_or(false);
+                    let was = e.healthy.swap(ok, Ordering::Relaxed);
+                    if was != ok {
+                        tracing::warn!(endpoint = %e.url, healthy = ok, "Endpoint health changed.");
+                    }
+                }
+                set.report_health();
+            }
+        })
+    }
+}
+
+impl<P: Protocol> tower::Service<Attempt> for EndpointSet<P> {
+    type Response = Sent;
+    type Error = SendError;
+    type Future = BoxFuture<'static, Result<Sent, SendError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, attempt: Attempt) -> Self::Future {
+        let Some(endpoint) = self.pick() else {
+            let n = self.shared.endpoints.len();
+            return futures::future::ready(Err(SendError::Retryable(format!(
+                "no endpoint available: all {n} are down (circuit open or failing health checks)"
+            ))))
+            .boxed();
+        };
+        endpoint.outstanding.fetch_add(1, Ordering::Relaxed);
+        let send = self.shared.protocol.send(&endpoint, &attempt.items);
+        let set = self.clone();
+        let timeout = self.shared.timeout;
+        async move {
+            let result = match tokio::time::timeout(timeout, send).await {
+                Ok(r) => r,
+                Err(_) => Err(SendError::Retryable(format!("timed out after {timeout:?}"))),
+            };
+            endpoint.outstanding.fetch_sub(1, Ordering::Relaxed);
+            match &result {
+                // The endpoint answered: even a per-item or a 4xx refusal says it is alive.
+                Ok(_) | Err(SendError::Fatal(_)) => {
+                    let was_open = endpoint.is_open();
+                    endpoint.succeeded();
+                    if was_open {
+                        tracing::info!(endpoint = %endpoint.url, "Circuit closed: endpoint answers again.");
+                        set.report_health();
+                    }
+                }
+                Err(SendError::Retryable(e)) => {
+                    if endpoint.failed(&set.shared.breaker, Instant::now()) {
+                        tracing::warn!(endpoint = %endpoint.url, error = %e, "Circuit opened after consecutive failures.");
+                        set.report_health();
+                    }
+                }
+            }
+            result.map_err(|e| match e {
+                SendError::Retryable(m) => SendError::Retryable(format!("{}: {m}", endpoint.url)),
+                SendError::Fatal(m) => SendError::Fatal(format!("{}: {m}", endpoint.url)),
+            })
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,112 @@
+//! Delivery machinery shared by every network sink (Elasticsearch, Splunk HEC, ...).
+//!
+//! A network sink only says how to turn records into [`Item`]s and how to send a slice of
+//! them to one endpoint ([`Protocol`]); everything else is here, built from tower layers:
+//!
+//! ```text
+//! buffer ─> batcher (max_events / max_bytes / timeout_ms)
+//!        ─> ConcurrencyLimit (request.concurrency)
+//!        ─> Retry (RetryPolicy: exponential backoff, full jitter, retry_max_duration;
+//!                  partial failures retry only the failed items)
+//!        ─> EndpointSet (load balancing over `endpoints`, a circuit breaker and an active
+//!                  health check per endpoint, request timeout)
+//!        ─> Protocol::send
+//! ```
+//!
+//! Items refused for good (an Elasticsearch mapping conflict, a 400) and items whose
+//! retries ran out go to the sink's dead-letter file ([`dead_letter`]) with the reason.
+
+pub mod dead_letter;
+mod driver;
+mod endpoints;
+mod retry;
+mod settings;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use lookout_event::Batch;
+
+pub use dead_letter::DeadLetters;
+pub use driver::run;
+pub use endpoints::Endpoint;
+pub use settings::{
+    BatchSettings, CircuitBreakerSettings, DeliverySettings, EndpointSpec, HealthCheckSettings, LoadBalance,
+    RequestSettings,
+};
+
+/// One record, encoded, ready to be sent (and dead-lettered if refused).
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// The record as a JSON document (a slice of the batch's one buffer: no per-record
+    /// allocation).
+    pub doc: Bytes,
+    /// Where the record goes inside the store: index, log group/stream, HEC index.
+    pub route: Arc<str>,
+    /// A document id (Elasticsearch `id_field`), so retries do not duplicate.
+    pub id: Option<Arc<str>>,
+    /// The record's time.
+    pub time_unix_nano: u64,
+    /// When the batch entered Lookout (latency).
+    pub received_at: Instant,
+}
+
+/// What one attempt to send a slice of items achieved, when the endpoint answered.
+#[derive(Debug, Default)]
+pub struct Sent {
+    /// Indexes (into the slice sent) of items to send again (per-item 429/5xx).
+    pub retry: Vec<usize>,
+    /// Indexes of items refused for good, with the store's reason.
+    pub rejected: Vec<(usize, String)>,
+}
+
+/// Why an attempt failed as a whole.
+#[derive(Debug, Clone)]
+pub enum SendError {
+    /// Worth retrying (connection error, timeout, 429, 5xx); counts against the endpoint's
+    /// circuit breaker.
+    Retryable(String),
+    /// Retrying cannot help (400, 401, 413): the items are dead-lettered.
+    Fatal(String),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Retryable(m) | SendError::Fatal(m) => f.write_str(m),
+        }
+    }
+}
+
+impl SendError {
+    /// Classifies an HTTP status the way every store here documents it: 408, 429 and 5xx
+    /// are transient, other 4xx are not.
+    pub fn from_status(status: u16, body: &str) -> SendError {
+        let message = format!("HTTP {status}: {}", body.chars().take(500).collect::<String>());
+        if status == 408 || status == 429 || status >= 500 {
+            SendError::Retryable(message)
+        } else {
+            SendError::Fatal(message)
+        }
+    }
+
+    /// A transport error (connection refused, reset, timeout) is transient.
+    pub fn transport(e: &reqwest::Error) -> SendError {
+        SendError::Retryable(format!("request failed: {e}"))
+    }
+}
+
+/// What a network sink implements.
+pub trait Protocol: Send + Sync + 'static {
+    /// Appends one [`Item`] per record of `batch`.
+    fn encode(&self, batch: &Batch, items: &mut Vec<Item>);
+    /// One attempt to deliver `items` to `endpoint`. The request body is built before the
+    /// returned future runs, so the future owns everything it needs.
+    fn send(&self, endpoint: &Endpoint, items: &[Item]) -> BoxFuture<'static, Result<Sent, SendError>>;
+    /// An active health check of `endpoint` (`None`: only the circuit breaker decides).
+    fn health_check(&self, _endpoint: &Endpoint) -> Option<BoxFuture<'static, bool>> {
+        None
+    }
+}
