@@ -18,3 +18,7 @@ mod lifecycle;
 
 /// parse_json → redact → sample → route through the binary, read at `route.output`.
 mod transforms;
+
+/// The elasticsearch sink against an OpenSearch-compatible server: delivery, dead
+/// letters for mapping conflicts, retries through 503s, a dead endpoint, a late peer.
+mod elasticsearch;

@@ -85,12 +85,18 @@ impl Lookout {
 
     /// Starts Lookout with extra transforms, the sink reading `sink_input`, and extra env.
     pub async fn start_with(extra_transforms: &str, sink_input: &str, env: &[(&str, &str)]) -> Lookout {
+        Self::start_custom(|api, grpc, http, dir| pipeline(api, grpc, http, dir, extra_transforms, sink_input), env)
+            .await
+    }
+
+    /// Starts Lookout on the pipeline `make(api, grpc, http, dir)` returns.
+    pub async fn start_custom(make: impl FnOnce(&str, &str, &str, &Path) -> String, env: &[(&str, &str)]) -> Lookout {
         let dir = tempfile::tempdir().unwrap();
         let api = format!("127.0.0.1:{}", free_port());
         let grpc = format!("127.0.0.1:{}", free_port());
         let http = format!("127.0.0.1:{}", free_port());
         let config = dir.path().join("pipeline.yaml");
-        std::fs::write(&config, pipeline(&api, &grpc, &http, dir.path(), extra_transforms, sink_input)).unwrap();
+        std::fs::write(&config, make(&api, &grpc, &http, dir.path())).unwrap();
         let mut cmd = Command::new(lookout_bin());
         cmd.arg("run").arg("--config").arg(&config).current_dir(dir.path());
         cmd.env("RUST_LOG", "info").env("ENVIRONMENT", "e2e");
@@ -177,6 +183,44 @@ pub async fn wait_for(path: &Path, what: &str, pred: impl Fn(&[Value]) -> bool) 
 
 pub fn of_signal<'a>(docs: &'a [Value], signal: &str) -> Vec<&'a Value> {
     docs.iter().filter(|d| d["signal"] == signal).collect()
+}
+
+/// A peer process started for a test (killed when dropped).
+pub struct Peer {
+    pub child: Child,
+    pub address: String,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the OpenSearch-compatible test server (`osmem-server`, installed into .venv by
+/// scripts/test.sh) on `port`, and waits until it answers.
+pub async fn start_osmem(port: u16) -> Peer {
+    let out = Command::new(python())
+        .args(["-c", "import osmem_server, os; print(os.path.dirname(osmem_server.__file__))"])
+        .output()
+        .expect("python");
+    let dir = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(!dir.is_empty(), "osmem-server is not installed: run scripts/test.sh");
+    let address = format!("127.0.0.1:{port}");
+    let child = Command::new(Path::new(&dir).join("bin/osmem-server"))
+        .args(["-addr", &address, "-no-stdin-watch"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start osmem-server");
+    let peer = Peer { child, address };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::get(format!("http://{}/", peer.address)).await.is_err() {
+        assert!(Instant::now() < deadline, "osmem-server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    peer
 }
 
 /// Runs the Python OTLP client; panics with its output if it fails.

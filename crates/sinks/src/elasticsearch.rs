@@ -178,7 +178,7 @@ impl SinkConfig for ElasticsearchConfig {
     }
 
     fn buffer(&self) -> BufferConfig {
-        self.buffer.clone()
+        self.buffer
     }
 
     fn build(&self, cx: SinkContext) -> BoxFuture<'static, Result<ComponentFuture, BuildError>> {
