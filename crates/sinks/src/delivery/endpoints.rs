@@ -262,3 +262,89 @@ impl<P: Protocol> tower::Service<Attempt> for EndpointSet<P> {
         .boxed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tower::{Service, ServiceExt};
+
+    use super::*;
+    use crate::delivery::Item;
+
+    /// Fails every attempt against URLs in `down`; records who was called.
+    struct Fake {
+        down: Mutex<Vec<String>>,
+        calls: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Protocol for Fake {
+        fn encode(&self, _: &lookout_event::Batch, _: &mut Vec<Item>) {}
+        fn send(&self, endpoint: &Endpoint, _: &[Item]) -> BoxFuture<'static, Result<Sent, SendError>> {
+            self.calls.lock().unwrap().push(endpoint.url().to_string());
+            let down = self.down.lock().unwrap().contains(&endpoint.url().to_string());
+            async move { if down { Err(SendError::Retryable("refused".into())) } else { Ok(Sent::default()) } }.boxed()
+        }
+    }
+
+    fn set(
+        specs: &[EndpointSpec],
+        balance: LoadBalance,
+        down: &[&str],
+    ) -> (EndpointSet<Fake>, Arc<Mutex<Vec<String>>>) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let fake = Fake { down: Mutex::new(down.iter().map(|s| s.to_string()).collect()), calls: calls.clone() };
+        let breaker = CircuitBreakerSettings { failures: 2, cooldown_secs: 0.2 };
+        let health = lookout_component::HealthHandle::detached("t");
+        (EndpointSet::new(fake, specs, balance, breaker, Duration::from_secs(1), health), calls)
+    }
+
+    async fn attempt(s: &mut EndpointSet<Fake>) -> Result<Sent, SendError> {
+        s.ready().await.unwrap().call(Attempt::new(Vec::new())).await
+    }
+
+    #[tokio::test]
+    async fn weighted_round_robin() {
+        let specs = [EndpointSpec::Weighted { url: "a".into(), weight: 2 }, EndpointSpec::Url("b".into())];
+        let (mut s, calls) = set(&specs, LoadBalance::RoundRobin, &[]);
+        for _ in 0..6 {
+            attempt(&mut s).await.unwrap();
+        }
+        let calls = calls.lock().unwrap();
+        assert_eq!(calls.iter().filter(|c| *c == "a").count(), 4);
+        assert_eq!(calls.iter().filter(|c| *c == "b").count(), 2);
+    }
+
+    #[tokio::test]
+    async fn circuit_opens_skips_then_half_opens() {
+        let specs = [EndpointSpec::Url("dead".into()), EndpointSpec::Url("live".into())];
+        let (mut s, calls) = set(&specs, LoadBalance::RoundRobin, &["dead"]);
+        for _ in 0..10 {
+            let _ = attempt(&mut s).await;
+        }
+        let dead_calls = calls.lock().unwrap().iter().filter(|c| *c == "dead").count();
+        assert_eq!(dead_calls, 2, "open after 2 consecutive failures, then skipped");
+        assert!(s.endpoints()[0].is_open());
+
+        // After the cool-down one probe goes through; it succeeds and closes the circuit.
+        s.shared.protocol.down.lock().unwrap().clear();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        calls.lock().unwrap().clear();
+        for _ in 0..4 {
+            attempt(&mut s).await.unwrap();
+        }
+        assert!(!s.endpoints()[0].is_open());
+        assert_eq!(calls.lock().unwrap().iter().filter(|c| *c == "dead").count(), 2);
+    }
+
+    #[tokio::test]
+    async fn all_open_is_a_retryable_error() {
+        let (mut s, _) = set(&[EndpointSpec::Url("x".into())], LoadBalance::LeastOutstanding, &["x"]);
+        let _ = attempt(&mut s).await;
+        let _ = attempt(&mut s).await;
+        match attempt(&mut s).await {
+            Err(SendError::Retryable(m)) => assert!(m.contains("no endpoint available"), "{m}"),
+            other => panic!("expected no endpoint: {other:?}"),
+        }
+    }
+}
