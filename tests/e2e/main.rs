@@ -22,3 +22,6 @@ mod transforms;
 /// The elasticsearch sink against an OpenSearch-compatible server: delivery, dead
 /// letters for mapping conflicts, retries through 503s, a dead endpoint, a late peer.
 mod elasticsearch;
+
+/// The otlp sink: one Lookout forwarding to another over OTLP/HTTP and OTLP/gRPC.
+mod forward;

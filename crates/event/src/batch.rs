@@ -43,6 +43,29 @@ pub enum Payload {
     Metrics(Vec<ResourceMetrics>),
 }
 
+impl Payload {
+    /// The signal it carries.
+    pub fn signal(&self) -> Signal {
+        match self {
+            Payload::Logs(_) => Signal::Logs,
+            Payload::Traces(_) => Signal::Traces,
+            Payload::Metrics(_) => Signal::Metrics,
+        }
+    }
+
+    /// Appends `other`'s resources when it carries the same signal; returns it back
+    /// otherwise.
+    pub fn append(&mut self, other: Payload) -> Result<(), Payload> {
+        match (self, other) {
+            (Payload::Logs(a), Payload::Logs(b)) => a.extend(b),
+            (Payload::Traces(a), Payload::Traces(b)) => a.extend(b),
+            (Payload::Metrics(a), Payload::Metrics(b)) => a.extend(b),
+            (_, other) => return Err(other),
+        }
+        Ok(())
+    }
+}
+
 /// Resource attribute names that output encoders lift to the top level of every record
 /// (set by the `enrich` transform's `promote`). Patterns are exact keys or end in `*`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -133,11 +156,7 @@ impl Batch {
 
     /// The signal this batch carries.
     pub fn signal(&self) -> Signal {
-        match self.payload {
-            Payload::Logs(_) => Signal::Logs,
-            Payload::Traces(_) => Signal::Traces,
-            Payload::Metrics(_) => Signal::Metrics,
-        }
+        self.payload.signal()
     }
 
     /// Number of records (log records, spans or metric data points).

@@ -296,6 +296,7 @@ impl Protocol for Bulk {
             id,
             time_unix_nano,
             received_at,
+            origin: None,
         }));
     }
 

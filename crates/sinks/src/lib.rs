@@ -17,6 +17,7 @@ pub mod console;
 pub mod delivery;
 pub mod elasticsearch;
 pub mod file;
+pub mod otlp;
 pub mod template;
 mod writer;
 
@@ -35,6 +36,10 @@ pub fn register(registry: &mut lookout_component::Registry) {
     registry.sink::<elasticsearch::ElasticsearchConfig>(
         "elasticsearch",
         "Elasticsearch/OpenSearch _bulk: index templates, per-item retries and dead letters",
+    );
+    registry.sink::<otlp::OtlpSinkConfig>(
+        "otlp",
+        "forwards to another OTLP receiver over HTTP or gRPC, honouring partial success and retry signals",
     );
     registry.sink::<ConsoleSinkConfig>("console", "NDJSON or readable text lines on stdout or stderr");
 }

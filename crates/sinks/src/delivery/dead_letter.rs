@@ -5,7 +5,22 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::Item;
+use super::{Item, Origin};
+
+fn render(origin: &Origin, out: &mut Vec<u8>) {
+    let batch = &origin.batch;
+    let mut position = 0u32;
+    let start = out.len();
+    batch.for_each(|r| {
+        if position == origin.index {
+            lookout_event::encode::write_record(out, &r, batch.meta.promote.as_deref(), batch.meta.received_unix_nano);
+        }
+        position += 1;
+    });
+    if out.len() == start {
+        out.extend_from_slice(b"null");
+    }
+}
 
 /// A sink's dead-letter file.
 #[derive(Debug)]
@@ -42,7 +57,11 @@ impl DeadLetters {
             self.buf.extend_from_slice(b",\"error\":");
             serde_json::to_writer(&mut self.buf, error)?;
             self.buf.extend_from_slice(b",\"record\":");
-            self.buf.extend_from_slice(&item.doc);
+            match &item.origin {
+                // Sinks that forward OTLP structure render the document only now.
+                Some(origin) if item.doc.is_empty() => render(origin, &mut self.buf),
+                _ => self.buf.extend_from_slice(&item.doc),
+            }
             self.buf.extend_from_slice(b"}\n");
         }
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;

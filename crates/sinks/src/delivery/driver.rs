@@ -133,6 +133,10 @@ fn settle(cx: &SinkContext, done: Result<Tally, String>, dead_letters: &mut Opti
     if let Some(oldest) = tally.oldest_delivered {
         m.latency.observe(oldest.elapsed().as_secs_f64());
     }
+    if tally.refused_unidentified > 0 {
+        m.failed_events.inc_by(tally.refused_unidentified);
+        warn!(sink = %cx.id, events = tally.refused_unidentified, "The receiver refused records (partial success).");
+    }
     if tally.dead.is_empty() {
         return;
     }

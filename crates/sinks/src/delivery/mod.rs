@@ -32,6 +32,7 @@ use lookout_event::Batch;
 pub use dead_letter::DeadLetters;
 pub use driver::run;
 pub use endpoints::Endpoint;
+pub use retry::Tally;
 pub use settings::{
     BatchSettings, CircuitBreakerSettings, DeliverySettings, EndpointSpec, HealthCheckSettings, LoadBalance,
     RequestSettings,
@@ -51,6 +52,19 @@ pub struct Item {
     pub time_unix_nano: u64,
     /// When the batch entered Lookout (latency).
     pub received_at: Instant,
+    /// The batch the record came from and its position in it, for sinks that forward
+    /// OTLP structure rather than documents (the `otlp` sink); `None` elsewhere.
+    pub origin: Option<Origin>,
+}
+
+/// Where an item's record sits: the batch (shared by all its items) and the record's
+/// position in `Batch::for_each` order.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The batch.
+    pub batch: Arc<Batch>,
+    /// The record's position.
+    pub index: u32,
 }
 
 /// What one attempt to send a slice of items achieved, when the endpoint answered.
@@ -60,6 +74,9 @@ pub struct Sent {
     pub retry: Vec<usize>,
     /// Indexes of items refused for good, with the store's reason.
     pub rejected: Vec<(usize, String)>,
+    /// Records the store refused without saying which (OTLP partial success): counted
+    /// as failed, not retried, not dead-lettered.
+    pub refused_unidentified: u64,
 }
 
 /// Why an attempt failed as a whole.

@@ -20,6 +20,8 @@ pub struct Tally {
     pub dead: Vec<(Item, String)>,
     /// Attempts made.
     pub attempts: u32,
+    /// Records refused without being named (OTLP partial success).
+    pub refused_unidentified: u64,
     /// When the oldest delivered item entered Lookout (ingest → store latency).
     pub oldest_delivered: Option<Instant>,
 }
@@ -82,6 +84,7 @@ impl tower::retry::Policy<Attempt, Sent, SendError> for RetryPolicy {
         let out_of_time = elapsed >= self.max_duration;
         match result {
             Ok(sent) => {
+                tally.refused_unidentified += sent.refused_unidentified;
                 let mut retry = vec![false; req.items.len()];
                 for &i in &sent.retry {
                     if let Some(r) = retry.get_mut(i) {
