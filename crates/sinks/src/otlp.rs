@@ -168,9 +168,12 @@ struct Export {
     items: Vec<usize>,
 }
 
+/// A batch and, for each of its records in the attempt, (position in batch, item index).
+type BatchMembers = (Arc<Batch>, Vec<(u32, usize)>);
+
 /// Rebuilds, per signal, the records of `items` from their batches.
 fn exports(items: &[Item]) -> Vec<Export> {
-    let mut by_batch: Vec<(Arc<Batch>, Vec<(u32, usize)>)> = Vec::new();
+    let mut by_batch: Vec<BatchMembers> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let Some(Origin { batch, index }) = &item.origin else { continue };
         match by_batch.iter_mut().find(|(b, _)| Arc::ptr_eq(b, batch)) {
