@@ -464,9 +464,7 @@ mod tests {
         assert_eq!(out[0].items, vec![0, 1, 2]);
         let batch = Batch { payload: out[0].payload.clone(), meta: Default::default() };
         let mut bodies = Vec::new();
-        batch.for_each(|r| {
-            bodies.push(r.body().and_then(|b| lookout_event::FieldValue::from_any(b)).unwrap().to_string())
-        });
+        batch.for_each(|r| bodies.push(r.body().and_then(lookout_event::FieldValue::from_any).unwrap().to_string()));
         assert_eq!(bodies, vec!["log 1", "log 3", "log 1"]);
     }
 }
