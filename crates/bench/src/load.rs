@@ -129,7 +129,7 @@ impl Client {
 }
 
 /// Sends load for `args.seconds`, then returns what was accepted.
-pub async fn run(protocol: Protocol, target: &str, args: &Args, _tail: &crate::tail::Tail) -> anyhow::Result<Report> {
+pub async fn run(protocol: Protocol, target: &str, args: &Args) -> anyhow::Result<Report> {
     let client = Client::connect(protocol, target).await?;
     let batch = Arc::new(request(args.batch, None));
     let encoded = bytes::Bytes::from(batch.encode_to_vec());

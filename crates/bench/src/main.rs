@@ -11,11 +11,13 @@
 //! Run the benchmark process itself on another core (`taskset -c 1`) so load generation
 //! does not steal Lookout's core.
 
+mod bulk;
 mod load;
 mod tail;
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -47,6 +49,10 @@ pub struct Args {
     /// Lookout's runtime worker threads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Where the pipeline writes: `file` (tailed) or `elasticsearch` (a built-in `_bulk`
+    /// receiver).
+    #[arg(long, default_value = "file")]
+    pub sink: String,
     /// Protocols to run, in order.
     #[arg(long, value_delimiter = ',', default_value = "http,grpc")]
     pub protocols: Vec<load::Protocol>,
@@ -67,21 +73,37 @@ struct Lookout {
     child: tokio::process::Child,
     http: String,
     grpc: String,
-    out: PathBuf,
     _dir: tempfile::TempDir,
+    _tail: Option<tail::Tail>,
 }
 
-async fn start_lookout(args: &Args, bin: &PathBuf) -> anyhow::Result<Lookout> {
+async fn start_lookout(args: &Args, bin: &PathBuf, observed: Arc<tail::Observed>) -> anyhow::Result<Lookout> {
     let dir = tempfile::tempdir()?;
-    let (api, grpc, http) = (free_port()?, free_port()?, free_port()?);
     let out = dir.path().join("out.ndjson");
+    // The receiver binds first, so the free ports picked below cannot be its own.
+    let (sink, tail) = match args.sink.as_str() {
+        "file" => (
+            format!("  archive:\n    type: file\n    inputs: [enrich]\n    path: {}\n", out.display()),
+            Some(tail::Tail::start(out.clone(), observed)),
+        ),
+        "elasticsearch" => {
+            let address = bulk::start(observed).await?;
+            (
+                format!(
+                    "  es:\n    type: elasticsearch\n    inputs: [enrich]\n    endpoints: [http://{address}]\n    index: \"logs-{{service.name}}-%Y.%m.%d\"\n    batch: {{ max_events: 2000, timeout_ms: 200 }}\n"
+                ),
+                None,
+            )
+        }
+        other => bail!("unknown --sink {other}: use file or elasticsearch"),
+    };
+    let (api, grpc, http) = (free_port()?, free_port()?, free_port()?);
     let config = dir.path().join("bench.yaml");
     std::fs::write(
         &config,
         format!(
-            "api: {{ address: 127.0.0.1:{api} }}\ndata_dir: {data}\nsources:\n  otlp:\n    type: otlp\n    grpc: {{ address: 127.0.0.1:{grpc} }}\n    http: {{ address: 127.0.0.1:{http} }}\ntransforms:\n  enrich:\n    type: enrich\n    inputs: [otlp]\n    set:\n      deployment.environment: bench\nsinks:\n  archive:\n    type: file\n    inputs: [enrich]\n    path: {out}\n",
+            "api: {{ address: 127.0.0.1:{api} }}\ndata_dir: {data}\nsources:\n  otlp:\n    type: otlp\n    grpc: {{ address: 127.0.0.1:{grpc} }}\n    http: {{ address: 127.0.0.1:{http} }}\ntransforms:\n  enrich:\n    type: enrich\n    inputs: [otlp]\n    set:\n      deployment.environment: bench\nsinks:\n{sink}",
             data = dir.path().display(),
-            out = out.display()
         ),
     )?;
     let mut cmd = if args.cpu.is_empty() {
@@ -92,7 +114,8 @@ async fn start_lookout(args: &Args, bin: &PathBuf) -> anyhow::Result<Lookout> {
         c
     };
     cmd.args(["run", "--config"]).arg(&config).args(["--threads", &args.threads.to_string()]);
-    cmd.stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true);
+    let log = std::fs::File::create(dir.path().join("lookout.log"))?;
+    cmd.stdout(Stdio::null()).stderr(Stdio::from(log)).kill_on_drop(true);
     let child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
     let ready = format!("http://127.0.0.1:{api}/health/ready");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -105,7 +128,7 @@ async fn start_lookout(args: &Args, bin: &PathBuf) -> anyhow::Result<Lookout> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Ok(Lookout { child, http: format!("127.0.0.1:{http}"), grpc: format!("127.0.0.1:{grpc}"), out, _dir: dir })
+    Ok(Lookout { child, http: format!("127.0.0.1:{http}"), grpc: format!("127.0.0.1:{grpc}"), _dir: dir, _tail: tail })
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -117,28 +140,35 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 async fn run_protocol(args: &Args, bin: &PathBuf, protocol: load::Protocol) -> anyhow::Result<serde_json::Value> {
-    let mut lookout = start_lookout(args, bin).await?;
+    let observed = Arc::new(tail::Observed::default());
+    let mut lookout = start_lookout(args, bin, observed.clone()).await?;
     let pid = lookout.child.id().context("lookout pid")?;
-    let tail = tail::Tail::start(lookout.out.clone());
     let target = match protocol {
         load::Protocol::Http => lookout.http.clone(),
         load::Protocol::Grpc => lookout.grpc.clone(),
     };
-    let report = load::run(protocol, &target, args, &tail).await?;
+    let report = match load::run(protocol, &target, args).await {
+        Ok(r) => r,
+        Err(e) => {
+            let log = std::fs::read_to_string(lookout._dir.path().join("lookout.log")).unwrap_or_default();
+            bail!("{e:#} (sending to {target}); lookout log:\n{log}")
+        }
+    };
     // Everything accepted must reach the file: wait for the tail to catch up.
     let drain_deadline = Instant::now() + Duration::from_secs(30);
-    while tail.lines() < report.accepted_events && Instant::now() < drain_deadline {
+    while observed.records() < report.accepted_events && Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let peak_rss = peak_rss_bytes(pid).unwrap_or(0);
     let _ = lookout.child.start_kill();
     let _ = lookout.child.wait().await;
-    let written = tail.lines();
-    let mut latencies = tail.probe_latencies(&report.probes_sent);
+    let written = observed.records();
+    let mut latencies = observed.probe_latencies(&report.probes_sent);
     latencies.sort();
     let secs = report.elapsed.as_secs_f64();
     Ok(serde_json::json!({
         "protocol": protocol.name(),
+        "sink": args.sink,
         "threads": args.threads,
         "batch": args.batch,
         "offered_rate": if args.rate == 0 { serde_json::Value::from("max") } else { args.rate.into() },

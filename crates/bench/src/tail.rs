@@ -10,29 +10,34 @@ use std::time::{Duration, Instant};
 /// The attribute a probe record carries; its value is the probe's id.
 pub const PROBE_KEY: &str = "bench.probe";
 
-/// A background reader of the output file.
-pub struct Tail {
-    lines: Arc<AtomicU64>,
-    seen: Arc<Mutex<HashMap<u64, Instant>>>,
-    stop: Arc<AtomicBool>,
+/// What arrived at the sink side: records, and when each probe showed up.
+#[derive(Default)]
+pub struct Observed {
+    records: AtomicU64,
+    seen: Mutex<HashMap<u64, Instant>>,
 }
 
-impl Tail {
-    /// Starts following `path` (which may not exist yet).
-    pub fn start(path: PathBuf) -> Tail {
-        let tail = Tail {
-            lines: Arc::new(AtomicU64::new(0)),
-            seen: Arc::new(Mutex::new(HashMap::new())),
-            stop: Arc::new(AtomicBool::new(false)),
-        };
-        let (lines, seen, stop) = (tail.lines.clone(), tail.seen.clone(), tail.stop.clone());
-        std::thread::spawn(move || follow(path, &lines, &seen, &stop));
-        tail
+impl Observed {
+    /// Records that arrived so far.
+    pub fn records(&self) -> u64 {
+        self.records.load(Ordering::Relaxed)
     }
 
-    /// Lines written so far.
-    pub fn lines(&self) -> u64 {
-        self.lines.load(Ordering::Relaxed)
+    /// Counts `n` records.
+    pub fn add_records(&self, n: u64) {
+        self.records.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Notes the probes found in `complete` (whole lines only), seen at `now`.
+    pub fn scan(&self, complete: &[u8], now: Instant) {
+        let marker = format!("\"{PROBE_KEY}\":\"");
+        for at in memchr::memmem::find_iter(complete, marker.as_bytes()) {
+            let start = at + marker.len();
+            let end = complete[start..].iter().position(|&b| b == b'"').map_or(start, |e| start + e);
+            if let Some(id) = std::str::from_utf8(&complete[start..end]).ok().and_then(|s| s.parse().ok()) {
+                self.seen.lock().unwrap().insert(id, now);
+            }
+        }
     }
 
     /// Latency of every probe that was both sent and seen.
@@ -42,15 +47,28 @@ impl Tail {
     }
 }
 
+/// A background reader of the output file.
+pub struct Tail {
+    stop: Arc<AtomicBool>,
+}
+
+impl Tail {
+    /// Starts following `path` (which may not exist yet), reporting into `observed`.
+    pub fn start(path: PathBuf, observed: Arc<Observed>) -> Tail {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || follow(path, &observed, &flag));
+        Tail { stop }
+    }
+}
+
 impl Drop for Tail {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
 }
 
-fn follow(path: PathBuf, lines: &AtomicU64, seen: &Mutex<HashMap<u64, Instant>>, stop: &AtomicBool) {
-    let marker = format!("\"{PROBE_KEY}\":\"");
-    let finder = memchr::memmem::Finder::new(marker.as_bytes());
+fn follow(path: PathBuf, observed: &Observed, stop: &AtomicBool) {
     let mut file = None;
     let mut buf = vec![0u8; 1 << 20];
     let mut carry: Vec<u8> = Vec::new();
@@ -67,7 +85,7 @@ fn follow(path: PathBuf, lines: &AtomicU64, seen: &Mutex<HashMap<u64, Instant>>,
         };
         let now = Instant::now();
         let chunk = &buf[..n];
-        lines.fetch_add(memchr::memchr_iter(b'\n', chunk).count() as u64, Ordering::Relaxed);
+        observed.add_records(memchr::memchr_iter(b'\n', chunk).count() as u64);
         // Probes are found in whole lines only: keep the unfinished tail for next time.
         let last_nl = memchr::memrchr(b'\n', chunk);
         let (complete, rest): (&[u8], &[u8]) = match last_nl {
@@ -76,13 +94,7 @@ fn follow(path: PathBuf, lines: &AtomicU64, seen: &Mutex<HashMap<u64, Instant>>,
         };
         if !complete.is_empty() {
             carry.extend_from_slice(complete);
-            for at in finder.find_iter(&carry) {
-                let start = at + marker.len();
-                let end = carry[start..].iter().position(|&b| b == b'"').map_or(start, |e| start + e);
-                if let Some(id) = std::str::from_utf8(&carry[start..end]).ok().and_then(|s| s.parse().ok()) {
-                    seen.lock().unwrap().insert(id, now);
-                }
-            }
+            observed.scan(&carry, now);
             carry.clear();
         }
         carry.extend_from_slice(rest);

@@ -118,6 +118,12 @@ pub async fn start(
         (health.register(name, kind.as_str(), &t), telemetry.component(name, kind.as_str(), &t))
     };
 
+    // Sources are known (not ready) from the start, so /health/ready cannot say yes
+    // while sinks are still being built.
+    for name in sources.keys() {
+        register(name, ComponentKind::Source);
+    }
+
     // 3. Sinks first: somewhere for events to go.
     for (name, sink) in &sinks {
         let (h, metrics) = register(name, ComponentKind::Sink);
