@@ -86,6 +86,9 @@ pub struct ElasticsearchConfig {
     /// Load balancing over `endpoints`.
     #[serde(default)]
     pub load_balance: LoadBalance,
+    /// The field `load_balance: consistent_hash` keys on (default `service.name`).
+    #[serde(default)]
+    pub hash_field: Option<String>,
     /// Batching.
     #[serde(default)]
     pub batch: BatchSettings,
@@ -204,6 +207,7 @@ impl SinkConfig for ElasticsearchConfig {
                 circuit_breaker: config.circuit_breaker.clone(),
                 health_check: config.health_check.clone(),
                 dead_letter: config.dead_letter.clone(),
+                hash_field: config.hash_field.clone(),
             };
             let fut: ComponentFuture = delivery::run(cx, protocol, settings).boxed();
             Ok(fut)

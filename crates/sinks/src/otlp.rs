@@ -72,6 +72,9 @@ pub struct OtlpSinkConfig {
     /// Load balancing.
     #[serde(default)]
     pub load_balance: LoadBalance,
+    /// The field `load_balance: consistent_hash` keys on (default `service.name`).
+    #[serde(default)]
+    pub hash_field: Option<String>,
     /// Batching.
     #[serde(default)]
     pub batch: BatchSettings,
@@ -145,6 +148,7 @@ impl SinkConfig for OtlpSinkConfig {
                 circuit_breaker: config.circuit_breaker.clone(),
                 health_check: HealthCheckSettings { enabled: false, ..Default::default() },
                 dead_letter: config.dead_letter.clone(),
+                hash_field: config.hash_field.clone(),
             };
             let fut: ComponentFuture = delivery::run(cx, protocol, settings).boxed();
             Ok(fut)

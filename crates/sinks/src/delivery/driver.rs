@@ -7,8 +7,13 @@ use tokio::task::JoinSet;
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tracing::{info, warn};
 
-use super::endpoints::EndpointSet;
+use std::fmt::Write;
+
+use lookout_event::FieldPath;
+
+use super::endpoints::{EndpointSet, fnv1a};
 use super::retry::{Attempt, RetryPolicy, Tally};
+use super::settings::LoadBalance;
 use super::{DeadLetters, DeliverySettings, Item, Protocol};
 
 /// Runs a network sink until its buffer closes, then sends what is left, waits for every
@@ -41,6 +46,10 @@ pub async fn run<P: Protocol>(mut cx: SinkContext, protocol: P, settings: Delive
 
     let batch = &settings.batch;
     let linger = Duration::from_millis(batch.timeout_ms);
+    let hash_field = (settings.load_balance == LoadBalance::ConsistentHash)
+        .then(|| FieldPath::parse(settings.hash_field.as_deref().unwrap_or("service.name")));
+    let mut keys: Vec<u64> = Vec::new();
+    let mut text = String::new();
     let mut pending: Vec<Item> = Vec::with_capacity(batch.max_events);
     let mut pending_bytes = 0usize;
     let mut flush_at: Option<tokio::time::Instant> = None;
@@ -53,6 +62,17 @@ pub async fn run<P: Protocol>(mut cx: SinkContext, protocol: P, settings: Delive
                     cx.metrics.received_events.inc_by(b.len() as u64);
                     let before = pending.len();
                     endpoints.protocol().encode(&b, &mut pending);
+                    if let Some(field) = &hash_field {
+                        // One key per record, in the order the protocol made its items.
+                        b.for_each(|r| {
+                            text.clear();
+                            if let Some(v) = r.get(field) {
+                                let _ = write!(text, "{v}");
+                            }
+                            keys.push(fnv1a(text.as_bytes()));
+                        });
+                        keys.resize(pending.len(), 0);
+                    }
                     pending_bytes += pending[before..].iter().map(|i| i.doc.len()).sum::<usize>();
                     if flush_at.is_none() && !pending.is_empty() {
                         flush_at = Some(tokio::time::Instant::now() + linger);
@@ -71,11 +91,30 @@ pub async fn run<P: Protocol>(mut cx: SinkContext, protocol: P, settings: Delive
         let full = pending.len() >= batch.max_events || pending_bytes >= batch.max_bytes;
         if full || flush_at.is_none() || closed {
             flush_at = None;
-            for request in split(&mut pending, batch.max_events, batch.max_bytes) {
+            let requests: Vec<(Vec<Item>, Option<u64>)> = if hash_field.is_some() {
+                // Each request holds keys of one home endpoint.
+                let mut homes: Vec<(usize, Vec<Item>, u64)> = Vec::new();
+                for (item, key) in pending.drain(..).zip(keys.drain(..)) {
+                    let home = endpoints.rank(key)[0];
+                    match homes.iter_mut().find(|(h, _, _)| *h == home) {
+                        Some((_, items, _)) => items.push(item),
+                        None => homes.push((home, vec![item], key)),
+                    }
+                }
+                homes
+                    .into_iter()
+                    .flat_map(|(_, mut items, key)| {
+                        split(&mut items, batch.max_events, batch.max_bytes).into_iter().map(move |r| (r, Some(key)))
+                    })
+                    .collect()
+            } else {
+                split(&mut pending, batch.max_events, batch.max_bytes).into_iter().map(|r| (r, None)).collect()
+            };
+            for (request, key) in requests {
                 // Waiting for a concurrency slot here is the back-pressure: the buffer
                 // fills, and upstream blocks or drops as its `when_full` says.
                 let ready = service.ready().await.map_err(|e| e.to_string())?;
-                let attempt = Attempt::new(request);
+                let attempt = Attempt::new(request, key);
                 let tally = attempt.tally.clone();
                 let call = ready.call(attempt);
                 in_flight.spawn(async move {

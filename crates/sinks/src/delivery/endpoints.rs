@@ -28,6 +28,20 @@ pub struct Endpoint {
     outstanding: AtomicUsize,
     /// The last active health check's verdict.
     healthy: AtomicBool,
+    /// A stable hash of the URL (consistent hashing).
+    url_hash: u64,
+}
+
+/// FNV-1a: stable across processes and platforms (unlike std's `RandomState`).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// A 64-bit finalizer (splitmix64) so that nearby keys spread out.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 impl Endpoint {
@@ -39,6 +53,7 @@ impl Endpoint {
             open_until: Mutex::new(None),
             outstanding: AtomicUsize::new(0),
             healthy: AtomicBool::new(true),
+            url_hash: fnv1a(spec.url().as_bytes()),
         }
     }
 
@@ -146,11 +161,36 @@ impl<P: Protocol> EndpointSet<P> {
         &self.shared.protocol
     }
 
-    fn pick(&self) -> Option<Arc<Endpoint>> {
+    /// Endpoint indexes in rendezvous order for `key`: the first is its home; the next
+    /// take over when it is down.
+    pub fn rank(&self, key: u64) -> Vec<usize> {
+        let s = &self.shared;
+        let mut scored: Vec<(f64, usize)> = s
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let h = mix(key ^ e.url_hash);
+                // Weighted rendezvous: -w / ln(u), u uniform in (0, 1).
+                let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+                (-(e.weight as f64) / u.ln(), i)
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        scored.into_iter().map(|(_, i)| i).collect()
+    }
+
+    fn pick(&self, key: Option<u64>) -> Option<Arc<Endpoint>> {
         let s = &self.shared;
         let now = Instant::now();
         let cooldown = Duration::from_secs_f64(s.breaker.cooldown_secs);
         match s.balance {
+            LoadBalance::ConsistentHash => self
+                .rank(key.unwrap_or(0))
+                .into_iter()
+                .map(|i| &s.endpoints[i])
+                .find(|e| e.admit(now, cooldown))
+                .cloned(),
             LoadBalance::RoundRobin => {
                 let start = s.next.fetch_add(1, Ordering::Relaxed);
                 (0..s.schedule.len())
@@ -220,7 +260,7 @@ impl<P: Protocol> tower::Service<Attempt> for EndpointSet<P> {
     }
 
     fn call(&mut self, attempt: Attempt) -> Self::Future {
-        let Some(endpoint) = self.pick() else {
+        let Some(endpoint) = self.pick(attempt.key) else {
             let n = self.shared.endpoints.len();
             return futures::future::ready(Err(SendError::Retryable(format!(
                 "no endpoint available: all {n} are down (circuit open or failing health checks)"
@@ -300,7 +340,7 @@ mod tests {
     }
 
     async fn attempt(s: &mut EndpointSet<Fake>) -> Result<Sent, SendError> {
-        s.ready().await.unwrap().call(Attempt::new(Vec::new())).await
+        s.ready().await.unwrap().call(Attempt::new(Vec::new(), None)).await
     }
 
     #[tokio::test]
@@ -345,6 +385,34 @@ mod tests {
         match attempt(&mut s).await {
             Err(SendError::Retryable(m)) => assert!(m.contains("no endpoint available"), "{m}"),
             other => panic!("expected no endpoint: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn consistent_hash_is_stable_weighted_and_moves_only_a_dead_endpoints_keys() {
+        let specs = [
+            EndpointSpec::Url("a".into()),
+            EndpointSpec::Url("b".into()),
+            EndpointSpec::Weighted { url: "c".into(), weight: 2 },
+        ];
+        let (s, _) = set(&specs, LoadBalance::ConsistentHash, &[]);
+        let homes: Vec<usize> = (0..4000u64).map(|k| s.rank(fnv1a(&k.to_le_bytes()))[0]).collect();
+        let again: Vec<usize> = (0..4000u64).map(|k| s.rank(fnv1a(&k.to_le_bytes()))[0]).collect();
+        assert_eq!(homes, again, "stable");
+        let share = |i| homes.iter().filter(|h| **h == i).count();
+        assert!((800..1200).contains(&share(0)), "a: {}", share(0));
+        assert!((800..1200).contains(&share(1)), "b: {}", share(1));
+        assert!((1800..2200).contains(&share(2)), "c has weight 2: {}", share(2));
+
+        // Without `b`, only b's keys move.
+        let (s2, _) = set(&[specs[0].clone(), specs[2].clone()], LoadBalance::ConsistentHash, &[]);
+        for (k, home) in homes.iter().enumerate() {
+            let now = s2.rank(fnv1a(&(k as u64).to_le_bytes()))[0];
+            if *home == 0 {
+                assert_eq!(now, 0);
+            } else if *home == 2 {
+                assert_eq!(now, 1, "c keeps its keys");
+            }
         }
     }
 }

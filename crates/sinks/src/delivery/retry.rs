@@ -34,13 +34,15 @@ pub struct Attempt {
     pub items: Vec<Item>,
     /// Shared outcome.
     pub tally: Arc<Mutex<Tally>>,
+    /// The consistent-hash key of its items, when `load_balance: consistent_hash`.
+    pub key: Option<u64>,
     started: Instant,
 }
 
 impl Attempt {
     /// A new request.
-    pub fn new(items: Vec<Item>) -> Attempt {
-        Attempt { items, tally: Arc::default(), started: Instant::now() }
+    pub fn new(items: Vec<Item>, key: Option<u64>) -> Attempt {
+        Attempt { items, tally: Arc::default(), key, started: Instant::now() }
     }
 }
 

@@ -155,6 +155,9 @@ pub enum LoadBalance {
     RoundRobin,
     /// The endpoint with the fewest requests in flight (relative to its weight).
     LeastOutstanding,
+    /// The same value of `hash_field` always goes to the same endpoint while it is up
+    /// (weighted rendezvous hashing: an endpoint going down moves only its own keys).
+    ConsistentHash,
 }
 
 /// An endpoint: a URL, or `{ url, weight }`.
@@ -211,4 +214,6 @@ pub struct DeliverySettings {
     pub health_check: HealthCheckSettings,
     /// Dead-letter file path.
     pub dead_letter: Option<String>,
+    /// The field `consistent_hash` hashes.
+    pub hash_field: Option<String>,
 }
