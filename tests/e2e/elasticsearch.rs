@@ -216,3 +216,32 @@ async fn a_store_that_starts_late_gets_everything() {
     wait_count(&es.address, INDEX, 300, &lookout).await;
     assert!(lookout.stop().await.success());
 }
+
+/// A store that is down holds up only its own sink: the file sink next to it gets every
+/// record, and the down sink's `drop_newest` buffer drops (and counts) what it cannot hold.
+#[tokio::test]
+async fn a_dead_store_never_stalls_the_other_sinks() {
+    let dead = vec![format!("127.0.0.1:{}", free_port())];
+    let mut lookout = Lookout::start_custom(
+        |a, g, h, d| {
+            let mut p = es_pipeline(a, g, h, d, &dead);
+            p.push_str("    buffer: { max_events: 500, when_full: drop_newest }\n");
+            p.push_str(&format!(
+                "  archive:\n    type: file\n    inputs: [enrich]\n    path: {}\n",
+                d.join("out.ndjson").display()
+            ));
+            p
+        },
+        &[],
+    )
+    .await;
+    for k in 0..20 {
+        post(&lookout, request(k * 100, 100, Value::IntValue)).await;
+    }
+    crate::util::wait_for(&lookout.out_path(), "all 2000 records in the file", |d| d.len() == 2000).await;
+    let dropped = metric(&lookout, "lookout_component_dropped_events_total").await;
+    // What the sink holds (requests retrying, the batch being built, its buffer) is bounded;
+    // the rest of the 2000 was dropped and counted.
+    assert!(dropped > 0.0 && dropped < 2000.0, "dropped {dropped}");
+    assert!(lookout.is_running());
+}
