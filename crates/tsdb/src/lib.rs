@@ -1,0 +1,36 @@
+//! The embedded metrics store: telemetry as Prometheus time series.
+//!
+//! - [`Labels`]: a series' identity (`__name__` and label pairs, sorted).
+//! - [`Store`]: an in-memory series store with a retention window and a series limit,
+//!   selected with Prometheus label matchers ([`Matcher`]); what rule evaluation reads.
+//! - [`otlp`]: OTLP metric points → Prometheus samples, following Prometheus's OTLP
+//!   translation conventions (name normalisation, unit suffixes, `_total`, histogram
+//!   `_bucket`/`_sum`/`_count`, `job`/`instance` and `target_info` from the resource).
+//!
+//! Memory is bounded: a series costs its label strings plus ~64 bytes, a sample 16
+//! bytes (`i64` ms + `f64`); samples older than the retention window are dropped by
+//! [`Store::gc`], and appends that would create series past `max_series` are refused and
+//! counted ([`Store::series_limit_hits`]).
+#![forbid(unsafe_code)]
+
+mod labels;
+mod matcher;
+pub mod otlp;
+mod store;
+
+pub use labels::Labels;
+pub use matcher::{MatchOp, Matcher};
+pub use store::{AppendError, Sample, SeriesData, Store, StoreConfig};
+
+/// The NaN bit pattern Prometheus uses as a staleness marker.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// A staleness marker value.
+pub fn stale_nan() -> f64 {
+    f64::from_bits(STALE_NAN_BITS)
+}
+
+/// Whether `v` is a staleness marker (not just any NaN).
+pub fn is_stale(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}

@@ -1,0 +1,221 @@
+//! The in-memory series store.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::{Labels, MatchOp, Matcher};
+
+/// One sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// Unix milliseconds.
+    pub t: i64,
+    /// The value (a staleness marker is a special NaN).
+    pub v: f64,
+}
+
+/// A selected series and its samples in the asked range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesData {
+    /// Its labels.
+    pub labels: Labels,
+    /// Its samples, oldest first.
+    pub samples: Vec<Sample>,
+}
+
+/// Limits.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreConfig {
+    /// How long samples are kept, in milliseconds.
+    pub retention_ms: i64,
+    /// Series beyond this are refused.
+    pub max_series: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { retention_ms: 6 * 3600 * 1000, max_series: 1_000_000 }
+    }
+}
+
+/// Why an append was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    /// The series would exceed `max_series`.
+    #[error("series limit ({0}) reached")]
+    SeriesLimit(usize),
+    /// Older than the series' newest sample (Prometheus refuses these too).
+    #[error("out of order sample")]
+    OutOfOrder,
+}
+
+struct Series {
+    labels: Labels,
+    samples: VecDeque<Sample>,
+}
+
+#[derive(Default)]
+struct Inner {
+    series: Vec<Option<Series>>,
+    free: Vec<usize>,
+    by_labels: HashMap<Labels, usize>,
+    by_name: HashMap<String, Vec<usize>>,
+}
+
+/// The store. Appends and selects may come from many tasks.
+pub struct Store {
+    config: StoreConfig,
+    inner: RwLock<Inner>,
+    series_limit_hits: AtomicU64,
+    out_of_order: AtomicU64,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new(config: StoreConfig) -> Store {
+        Store {
+            config,
+            inner: RwLock::default(),
+            series_limit_hits: AtomicU64::new(0),
+            out_of_order: AtomicU64::new(0),
+        }
+    }
+
+    /// Appends a sample; an equal timestamp replaces the last sample.
+    pub fn append(&self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
+        let mut inner = self.inner.write().expect("store lock");
+        let id = match inner.by_labels.get(labels) {
+            Some(&id) => id,
+            None => {
+                if inner.by_labels.len() >= self.config.max_series {
+                    self.series_limit_hits.fetch_add(1, Ordering::Relaxed);
+                    return Err(AppendError::SeriesLimit(self.config.max_series));
+                }
+                let series = Series { labels: labels.clone(), samples: VecDeque::new() };
+                let id = match inner.free.pop() {
+                    Some(id) => {
+                        inner.series[id] = Some(series);
+                        id
+                    }
+                    None => {
+                        inner.series.push(Some(series));
+                        inner.series.len() - 1
+                    }
+                };
+                inner.by_labels.insert(labels.clone(), id);
+                inner.by_name.entry(labels.name().unwrap_or("").to_string()).or_default().push(id);
+                id
+            }
+        };
+        let series = inner.series[id].as_mut().expect("live series");
+        match series.samples.back_mut() {
+            Some(last) if t < last.t => {
+                self.out_of_order.fetch_add(1, Ordering::Relaxed);
+                return Err(AppendError::OutOfOrder);
+            }
+            Some(last) if t == last.t => last.v = v,
+            _ => series.samples.push_back(Sample { t, v }),
+        }
+        Ok(())
+    }
+
+    /// Series matching every matcher, with their samples in `[mint, maxt]`.
+    pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesData> {
+        let inner = self.inner.read().expect("store lock");
+        let by_name = matchers.iter().find(|m| m.name == "__name__" && m.op == MatchOp::Equal);
+        let candidates: Box<dyn Iterator<Item = usize>> = match by_name {
+            Some(m) => Box::new(inner.by_name.get(&m.value).into_iter().flatten().copied()),
+            None => Box::new(0..inner.series.len()),
+        };
+        let mut out = Vec::new();
+        for id in candidates {
+            let Some(s) = inner.series[id].as_ref() else { continue };
+            if !matchers.iter().all(|m| m.matches(&s.labels)) {
+                continue;
+            }
+            let start = s.samples.partition_point(|x| x.t < mint);
+            let samples: Vec<Sample> = s.samples.range(start..).take_while(|x| x.t <= maxt).copied().collect();
+            out.push(SeriesData { labels: s.labels.clone(), samples });
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+
+    /// Drops samples older than the retention window before `now_ms`, and series left
+    /// empty.
+    pub fn gc(&self, now_ms: i64) {
+        let cutoff = now_ms - self.config.retention_ms;
+        let mut inner = self.inner.write().expect("store lock");
+        let mut dead = Vec::new();
+        for (id, slot) in inner.series.iter_mut().enumerate() {
+            if let Some(s) = slot {
+                while s.samples.front().is_some_and(|x| x.t < cutoff) {
+                    s.samples.pop_front();
+                }
+                if s.samples.is_empty() {
+                    dead.push(id);
+                }
+            }
+        }
+        for id in dead {
+            if let Some(s) = inner.series[id].take() {
+                inner.by_labels.remove(&s.labels);
+                if let Some(ids) = inner.by_name.get_mut(s.labels.name().unwrap_or("")) {
+                    ids.retain(|x| *x != id);
+                }
+                inner.free.push(id);
+            }
+        }
+    }
+
+    /// Live series.
+    pub fn series_count(&self) -> usize {
+        self.inner.read().expect("store lock").by_labels.len()
+    }
+
+    /// Appends refused by the series limit.
+    pub fn series_limit_hits(&self) -> u64 {
+        self.series_limit_hits.load(Ordering::Relaxed)
+    }
+
+    /// Appends refused as out of order.
+    pub fn out_of_order(&self) -> u64 {
+        self.out_of_order.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(name: &str, job: &str) -> Labels {
+        Labels::new([("__name__".to_string(), name.to_string()), ("job".to_string(), job.to_string())])
+    }
+
+    #[test]
+    fn append_select_retention_and_limits() {
+        let store = Store::new(StoreConfig { retention_ms: 1000, max_series: 2 });
+        store.append(&l("up", "api"), 100, 1.0).unwrap();
+        store.append(&l("up", "api"), 200, 0.0).unwrap();
+        store.append(&l("up", "db"), 200, 1.0).unwrap();
+        assert_eq!(store.append(&l("up", "api"), 150, 5.0), Err(AppendError::OutOfOrder));
+        assert_eq!(store.append(&l("other", "x"), 200, 1.0), Err(AppendError::SeriesLimit(2)));
+        assert_eq!(store.series_limit_hits(), 1);
+
+        let api = store.select(&[Matcher::equal("__name__", "up"), Matcher::equal("job", "api")], 0, 1000);
+        assert_eq!(api.len(), 1);
+        assert_eq!(api[0].samples, vec![Sample { t: 100, v: 1.0 }, Sample { t: 200, v: 0.0 }]);
+        let re = Matcher::new("job", MatchOp::Regex, "a.*").unwrap();
+        assert_eq!(store.select(&[re], 150, 1000)[0].samples.len(), 1, "range and anchored regex");
+        let not = Matcher::new("job", MatchOp::NotRegex, "a").unwrap();
+        assert_eq!(store.select(&[Matcher::equal("__name__", "up"), not], 0, 1000).len(), 2, "`a` is anchored");
+
+        store.gc(1150);
+        assert_eq!(store.select(&[Matcher::equal("__name__", "up")], 0, 2000)[0].samples.len(), 1);
+        store.gc(5000);
+        assert_eq!(store.series_count(), 0);
+        store.append(&l("other", "x"), 6000, 1.0).unwrap();
+        assert_eq!(format!("{}", l("up", "a\"b")), "up{job=\"a\\\"b\"}");
+    }
+}
