@@ -110,14 +110,14 @@ pub fn metric_name(name: &str, unit: &str, monotonic_sum: bool, gauge: bool) -> 
     };
     if !main.is_empty() && main != "1" {
         let word = unit_word(main).map(str::to_string).unwrap_or_else(|| tokens(main).join("_"));
-        if !word.is_empty() && !parts.iter().any(|p| *p == word) {
+        if !word.is_empty() && !parts.contains(&word) {
             parts.push(word);
         }
     }
     if let Some(p) = per.filter(|p| !p.is_empty()) {
         let word = per_unit_word(p).map(str::to_string).unwrap_or_else(|| tokens(p).join("_"));
-        if !word.is_empty() && !(parts.len() >= 2 && parts[parts.len() - 2] == "per" && parts[parts.len() - 1] == word)
-        {
+        let already = parts.ends_with(&["per".to_string(), word.clone()]);
+        if !word.is_empty() && !already {
             parts.push("per".into());
             parts.push(word);
         }
