@@ -25,3 +25,10 @@ mod elasticsearch;
 
 /// The otlp sink: one Lookout forwarding to another over OTLP/HTTP and OTLP/gRPC.
 mod forward;
+
+/// A Splunk HEC test double (written from Splunk's HEC docs) for the splunk_hec tests.
+mod hec_receiver;
+
+/// The splunk_hec sink against the HEC test double: metadata templates, exactly-once
+/// delivery, indexer acknowledgements, resends, retries through 503s, dead letters.
+mod splunk;

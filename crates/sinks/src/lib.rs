@@ -18,6 +18,7 @@ pub mod delivery;
 pub mod elasticsearch;
 pub mod file;
 pub mod otlp;
+pub mod splunk_hec;
 pub mod template;
 mod writer;
 
@@ -40,6 +41,10 @@ pub fn register(registry: &mut lookout_component::Registry) {
     registry.sink::<otlp::OtlpSinkConfig>(
         "otlp",
         "forwards to another OTLP receiver over HTTP or gRPC, honouring partial success and retry signals",
+    );
+    registry.sink::<splunk_hec::SplunkHecConfig>(
+        "splunk_hec",
+        "Splunk HTTP Event Collector: event or raw mode, per-record index/sourcetype/host templates, indexer acks",
     );
     registry.sink::<ConsoleSinkConfig>("console", "NDJSON or readable text lines on stdout or stderr");
 }
