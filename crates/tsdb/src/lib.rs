@@ -6,6 +6,7 @@
 //! - [`otlp`]: OTLP metric points → Prometheus samples, following Prometheus's OTLP
 //!   translation conventions (name normalisation, unit suffixes, `_total`, histogram
 //!   `_bucket`/`_sum`/`_count`, `job`/`instance` and `target_info` from the resource).
+//! - [`promql`]: a PromQL instant-query evaluator over the store (what rules run).
 //!
 //! Memory is bounded: a series costs its label strings plus ~64 bytes, a sample 16
 //! bytes (`i64` ms + `f64`); samples older than the retention window are dropped by
@@ -16,6 +17,7 @@
 mod labels;
 mod matcher;
 pub mod otlp;
+pub mod promql;
 mod store;
 
 pub use labels::Labels;
