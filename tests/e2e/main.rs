@@ -32,3 +32,6 @@ mod hec_receiver;
 /// The splunk_hec sink against the HEC test double: metadata templates, exactly-once
 /// delivery, indexer acknowledgements, resends, retries through 503s, dead letters.
 mod splunk;
+
+/// The cloudwatch_logs sink against moto: delivery, ordering, stale records dead-lettered.
+mod cloudwatch;

@@ -13,10 +13,13 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "cloudwatch")]
+pub mod cloudwatch_logs;
 pub mod console;
 pub mod delivery;
 pub mod elasticsearch;
 pub mod file;
+pub mod metrics_store;
 pub mod otlp;
 pub mod splunk_hec;
 pub mod template;
@@ -45,6 +48,15 @@ pub fn register(registry: &mut lookout_component::Registry) {
     registry.sink::<splunk_hec::SplunkHecConfig>(
         "splunk_hec",
         "Splunk HTTP Event Collector: event or raw mode, per-record index/sourcetype/host templates, indexer acks",
+    );
+    registry.sink::<metrics_store::MetricsStoreConfig>(
+        "metrics_store",
+        "metric points into the embedded series store as Prometheus series (what rules read)",
+    );
+    #[cfg(feature = "cloudwatch")]
+    registry.sink::<cloudwatch_logs::CloudWatchLogsConfig>(
+        "cloudwatch_logs",
+        "Amazon CloudWatch Logs PutLogEvents: group/stream templates, AWS limits, dead letters for what AWS refuses",
     );
     registry.sink::<ConsoleSinkConfig>("console", "NDJSON or readable text lines on stdout or stderr");
 }

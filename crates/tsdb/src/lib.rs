@@ -24,6 +24,12 @@ pub use labels::Labels;
 pub use matcher::{MatchOp, Matcher};
 pub use store::{AppendError, Sample, SeriesData, Store, StoreConfig};
 
+/// The process-wide store: what the `metrics_store` sink writes and rules read.
+pub fn shared() -> std::sync::Arc<Store> {
+    static SHARED: std::sync::OnceLock<std::sync::Arc<Store>> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| std::sync::Arc::new(Store::new(StoreConfig::default()))).clone()
+}
+
 /// The NaN bit pattern Prometheus uses as a staleness marker.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 

@@ -1,0 +1,135 @@
+//! The `metrics_store` sink: metric points into Lookout's embedded series store, as
+//! Prometheus series (see `lookout_tsdb::otlp` for the naming rules), where rules and
+//! the scaler read them.
+//!
+//! ```yaml
+//! sinks:
+//!   metrics:
+//!     type: metrics_store
+//!     inputs: [enrich]
+//! ```
+//!
+//! Log records and spans are ignored (derive series from them with `log_to_metric` /
+//! `span_metrics` first). Metrics the store cannot take — exponential histograms, delta
+//! temporality, series past the limit, out-of-order samples — are counted as failed and
+//! logged once per distinct reason.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use lookout_buffer::BufferConfig;
+use lookout_component::{BuildError, ComponentFuture, SinkConfig, SinkContext};
+use serde::Deserialize;
+
+/// `type: metrics_store`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsStoreConfig {
+    /// The sink's buffer.
+    #[serde(default)]
+    pub buffer: BufferConfig,
+}
+
+const GC_EVERY: Duration = Duration::from_secs(60);
+
+impl SinkConfig for MetricsStoreConfig {
+    fn buffer(&self) -> BufferConfig {
+        self.buffer
+    }
+
+    fn build(&self, cx: SinkContext) -> BoxFuture<'static, Result<ComponentFuture, BuildError>> {
+        async move {
+            let fut: ComponentFuture = run(cx, lookout_tsdb::shared()).boxed();
+            Ok(fut)
+        }
+        .boxed()
+    }
+}
+
+async fn run(mut cx: SinkContext, store: std::sync::Arc<lookout_tsdb::Store>) -> Result<(), String> {
+    cx.health.ready();
+    let mut reported: HashSet<String> = HashSet::new();
+    let mut last_gc = Instant::now();
+    while let Some(batch) = cx.input.recv().await {
+        cx.metrics.received_events.inc_by(batch.len() as u64);
+        let t = lookout_tsdb::otlp::translate(&batch);
+        let mut failed = 0u64;
+        let mut appended = 0u64;
+        for (labels, ts, v) in &t.points {
+            match store.append(labels, *ts, *v) {
+                Ok(()) => appended += 1,
+                Err(e) => {
+                    failed += 1;
+                    if reported.insert(e.to_string()) {
+                        tracing::warn!(sink = %cx.id, series = %labels, error = %e, "Sample refused by the metrics store.");
+                    }
+                }
+            }
+        }
+        for why in &t.refused {
+            if reported.insert(why.clone()) {
+                tracing::warn!(sink = %cx.id, reason = %why, "Metric refused by the metrics store.");
+            }
+        }
+        cx.metrics.sent_events.inc_by(appended);
+        cx.metrics.failed_events.inc_by(failed + t.refused.len() as u64);
+        cx.metrics.latency.observe(batch.meta.received_at.elapsed().as_secs_f64());
+        if last_gc.elapsed() > GC_EVERY {
+            let now = chrono::Utc::now().timestamp_millis();
+            store.gc(now);
+            last_gc = Instant::now();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use lookout_event::Batch;
+    use lookout_event::otlp::metrics::v1::{
+        Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric::Data, number_data_point,
+    };
+
+    use super::*;
+
+    #[tokio::test]
+    async fn metric_points_become_series() {
+        let store = std::sync::Arc::new(lookout_tsdb::Store::new(Default::default()));
+        let (tx, rx) = lookout_buffer::memory(100, lookout_buffer::WhenFull::Block);
+        let health = lookout_component::Health::default();
+        let metrics = lookout_component::ComponentMetrics::detached();
+        let cx = SinkContext {
+            id: "m".into(),
+            input: rx,
+            health: health.register("m", "sink", "metrics_store"),
+            metrics: metrics.clone(),
+            data_dir: std::env::temp_dir(),
+        };
+        let gauge = Metric {
+            name: "queue.depth".into(),
+            unit: "{job}".into(),
+            data: Some(Data::Gauge(Gauge {
+                data_points: vec![NumberDataPoint {
+                    time_unix_nano: 7_000_000_000,
+                    value: Some(number_data_point::Value::AsInt(42)),
+                    ..Default::default()
+                }],
+            })),
+            ..Default::default()
+        };
+        let batch = Batch::metrics(vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics { metrics: vec![gauge], ..Default::default() }],
+            ..Default::default()
+        }]);
+        tx.send(batch).await.unwrap();
+        drop(tx);
+        run(cx, store.clone()).await.unwrap();
+        let got = store.select(&[lookout_tsdb::Matcher::equal("__name__", "queue_depth")], 0, i64::MAX);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].samples[0].v, 42.0);
+        assert_eq!(got[0].samples[0].t, 7000);
+        assert_eq!(metrics.sent_events.get(), 1);
+    }
+}
