@@ -147,17 +147,30 @@ async fn delivers_every_record_and_dead_letters_mapping_conflicts() {
     assert!(lookout.stop().await.success());
 }
 
-/// A proxy in front of the store that answers the first `fail` `_bulk` requests with 503.
-async fn flaky_proxy(upstream: String, fail: usize) -> (String, Arc<AtomicUsize>) {
-    let seen = Arc::new(AtomicUsize::new(0));
-    let counter = seen.clone();
+/// A proxy in front of the store that answers the first `fail` `_bulk` requests with 503
+/// and remembers the `Authorization` header it saw.
+struct Proxy {
+    address: String,
+    bulk_requests: Arc<AtomicUsize>,
+    authorization: Arc<std::sync::Mutex<Option<String>>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+async fn flaky_proxy_on(listener: tokio::net::TcpListener, upstream: String, fail: usize) -> Proxy {
+    let bulk_requests = Arc::new(AtomicUsize::new(0));
+    let authorization = Arc::new(std::sync::Mutex::new(None));
+    let (counter, auth) = (bulk_requests.clone(), authorization.clone());
     let client = reqwest::Client::new();
     let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let (counter, client, upstream) = (counter.clone(), client.clone(), upstream.clone());
+        let (counter, auth, client, upstream) = (counter.clone(), auth.clone(), client.clone(), upstream.clone());
         async move {
             let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
-            if path.starts_with("/_bulk") && counter.fetch_add(1, Ordering::SeqCst) < fail {
-                return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "overloaded".to_string());
+            if path.starts_with("/_bulk") {
+                let header = req.headers().get("authorization").map(|v| v.to_str().unwrap().to_string());
+                *auth.lock().unwrap() = header;
+                if counter.fetch_add(1, Ordering::SeqCst) < fail {
+                    return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "overloaded".to_string());
+                }
             }
             let method = req.method().clone();
             let ct = req.headers().get("content-type").cloned();
@@ -171,24 +184,34 @@ async fn flaky_proxy(upstream: String, fail: usize) -> (String, Arc<AtomicUsize>
             (status, resp.text().await.unwrap())
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (address, seen)
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Proxy { address, bulk_requests, authorization, server }
+}
+
+async fn flaky_proxy(upstream: String, fail: usize) -> Proxy {
+    flaky_proxy_on(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(), upstream, fail).await
 }
 
 #[tokio::test]
 async fn retries_through_503s_and_skips_a_dead_endpoint() {
     let es = start_osmem(free_port()).await;
-    let (proxy, bulk_requests) = flaky_proxy(es.address.clone(), 4).await;
+    let proxy = flaky_proxy(es.address.clone(), 4).await;
+    let bulk_requests = proxy.bulk_requests.clone();
     let dead = format!("127.0.0.1:{}", free_port());
-    let endpoints = [dead.clone(), proxy];
-    let mut lookout = Lookout::start_custom(|a, g, h, d| es_pipeline(a, g, h, d, &endpoints), &[]).await;
+    let endpoints = [dead.clone(), proxy.address.clone()];
+    let with_auth = |a: &str, g: &str, h: &str, d: &Path| {
+        es_pipeline(a, g, h, d, &endpoints)
+            .replace("    id_field:", "    auth: { user: elastic, password: s3cret }\n    id_field:")
+    };
+    let mut lookout = Lookout::start_custom(with_auth, &[]).await;
     for k in 0..10 {
         post(&lookout, request(k * 100, 100, Value::IntValue)).await;
     }
     wait_count(&es.address, INDEX, 1000, &lookout).await;
     assert!(bulk_requests.load(Ordering::SeqCst) > 4, "the 503s were retried");
+    let auth = proxy.authorization.lock().unwrap().clone();
+    assert_eq!(auth.as_deref(), Some("Basic ZWxhc3RpYzpzM2NyZXQ="), "basic auth: elastic:s3cret");
     assert!(metric(&lookout, "lookout_component_retries_total").await > 0.0);
     assert_eq!(metric(&lookout, "lookout_component_dead_letter_events_total").await, 0.0);
     let health: Json = reqwest::get(format!("http://{}/health", lookout.api)).await.unwrap().json().await.unwrap();
@@ -244,4 +267,38 @@ async fn a_dead_store_never_stalls_the_other_sinks() {
     // the rest of the 2000 was dropped and counted.
     assert!(dropped > 0.0 && dropped < 2000.0, "dropped {dropped}");
     assert!(lookout.is_running());
+}
+
+/// The store's front end dies mid-run and comes back on the same address: what was
+/// accepted meanwhile is retried and arrives, once (document ids make retries idempotent).
+#[tokio::test]
+async fn a_store_that_dies_mid_run_gets_everything_once_it_is_back() {
+    let es = start_osmem(free_port()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front = listener.local_addr().unwrap().to_string();
+    let proxy = flaky_proxy_on(listener, es.address.clone(), 0).await;
+    let endpoints = [front.clone()];
+    let with_key = |a: &str, g: &str, h: &str, d: &Path| {
+        es_pipeline(a, g, h, d, &endpoints)
+            .replace("    id_field:", "    auth: { api_key: a2V5OnNlY3JldA== }\n    id_field:")
+    };
+    let mut lookout = Lookout::start_custom(with_key, &[]).await;
+    for k in 0..3 {
+        post(&lookout, request(k * 100, 100, Value::IntValue)).await;
+    }
+    wait_count(&es.address, INDEX, 300, &lookout).await;
+    assert_eq!(proxy.authorization.lock().unwrap().as_deref(), Some("ApiKey a2V5OnNlY3JldA=="));
+
+    proxy.server.abort();
+    let _ = proxy.server.await;
+    for k in 3..6 {
+        post(&lookout, request(k * 100, 100, Value::IntValue)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(count(&es.address, INDEX).await, 300, "nothing gets through while it is down");
+    let back = tokio::net::TcpListener::bind(&front).await.expect("rebind the same address");
+    let _proxy = flaky_proxy_on(back, es.address.clone(), 0).await;
+    wait_count(&es.address, INDEX, 600, &lookout).await;
+    assert!(lookout.stop().await.success());
+    assert_eq!(count(&es.address, INDEX).await, 600, "exactly once");
 }
