@@ -39,13 +39,16 @@
 #![forbid(unsafe_code)]
 
 pub mod condition;
+mod derived;
 pub mod enrich;
 pub mod filter;
+pub mod log_to_metric;
 pub mod parse_json;
 pub mod parse_regex;
 pub mod redact;
 pub mod route;
 pub mod sample;
+pub mod span_metrics;
 mod target;
 #[cfg(test)]
 mod test_util;
@@ -64,6 +67,14 @@ pub fn register(registry: &mut lookout_component::Registry) {
     registry.transform::<filter::FilterConfig>("filter", "Keep only records matching a condition.");
     registry.transform::<sample::SampleConfig>("sample", "Keep 1 in N traces, whole traces together.");
     registry.transform::<route::RouteConfig>("route", "Send records to named outputs by condition.");
+    registry.transform::<log_to_metric::LogToMetricConfig>(
+        "log_to_metric",
+        "Derive Prometheus counters, gauges and histograms from records into the metrics store.",
+    );
+    registry.transform::<span_metrics::SpanMetricsConfig>(
+        "span_metrics",
+        "Request count and duration histogram per service/operation/status from spans.",
+    );
 }
 
 /// Parses a condition written in a config, with errors at the string's position.
@@ -98,7 +109,20 @@ mod tests {
         let mut registry = Registry::default();
         super::register(&mut registry);
         let names: Vec<&str> = registry.describe().into_iter().map(|(_, name, _)| name).collect();
-        assert_eq!(names, ["enrich", "parse_json", "parse_regex", "redact", "filter", "sample", "route"]);
+        assert_eq!(
+            names,
+            [
+                "enrich",
+                "parse_json",
+                "parse_regex",
+                "redact",
+                "filter",
+                "sample",
+                "route",
+                "log_to_metric",
+                "span_metrics"
+            ]
+        );
     }
 
     /// Flow mappings carry no positions; they still parse, and errors fall back to `type`.

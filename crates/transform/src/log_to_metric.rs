@@ -1,0 +1,252 @@
+//! `log_to_metric`: Prometheus series from records — "more than 3 database connection
+//! errors in a minute" becomes a rule over a counter. Records pass through unchanged.
+//!
+//! ```yaml
+//! transforms:
+//!   db_errors:
+//!     type: log_to_metric
+//!     inputs: [enrich]
+//!     metrics:
+//!       - name: lookout_log_db_connection_errors_total
+//!         kind: counter                       # counter | gauge | histogram
+//!         condition: 'body =~ "(?i)connection (refused|reset|timed out)"'
+//!         labels: { service: service.name }   # label name → field
+//!       - name: checkout_payment_amount
+//!         kind: histogram
+//!         field: attributes.amount            # the observed value (counters: the increment)
+//!         buckets: [1, 10, 100, 1000]
+//! ```
+//!
+//! Counters and histograms are cumulative from Lookout's start (a restart is a counter
+//! reset, which `rate`/`increase` handle); every series touched by a batch gets a sample
+//! stamped with the batch's arrival time. Series go to the embedded store
+//! (`lookout_tsdb::shared()`), where rules read them.
+
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use lookout_component::{BuildError, Transform, TransformConfig, TransformOutput, spanned_error};
+use lookout_config::{ComponentDecl, ConfigErrors};
+use lookout_event::{Batch, FieldPath};
+use lookout_tsdb::Labels;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::Condition;
+use crate::derived::{Accumulator, DEFAULT_BUCKETS, batch_time_ms};
+
+/// `type: log_to_metric`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogToMetricConfig {
+    /// The series to derive.
+    pub metrics: Vec<MetricSpec>,
+}
+
+/// One derived series family.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricSpec {
+    /// The Prometheus metric name, as rules will use it.
+    pub name: Spanned<String>,
+    /// What it is.
+    pub kind: MetricKind,
+    /// Only records matching this count (default: all).
+    #[serde(default)]
+    pub condition: Option<Spanned<String>>,
+    /// The value: a counter's increment (default 1), a gauge's value, an observation.
+    #[serde(default)]
+    pub field: Option<String>,
+    /// Label name → field path.
+    #[serde(default)]
+    pub labels: IndexMap<String, String>,
+    /// Histogram bucket bounds (default: Prometheus's client defaults).
+    #[serde(default)]
+    pub buckets: Option<Vec<f64>>,
+}
+
+/// The kind of a derived metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    /// Monotonic count.
+    Counter,
+    /// Last value.
+    Gauge,
+    /// Distribution: `_bucket`, `_sum`, `_count`.
+    Histogram,
+}
+
+fn valid_name(n: &str) -> bool {
+    let mut chars = n.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+impl TransformConfig for LogToMetricConfig {
+    fn validate(&self, decl: &ComponentDecl) -> Result<(), ConfigErrors> {
+        let mut errors = Vec::new();
+        if self.metrics.is_empty() {
+            errors.push(decl.error("`metrics` needs at least one entry"));
+        }
+        for m in &self.metrics {
+            if !valid_name(&m.name.value) {
+                errors.push(spanned_error(decl, &m.name, format!("`{}` is not a valid metric name", m.name.value)));
+            }
+            if m.kind != MetricKind::Counter && m.field.is_none() {
+                errors.push(spanned_error(decl, &m.name, "a gauge or histogram needs `field` (the value)"));
+            }
+            if let Some(label) = m.labels.keys().find(|l| !valid_name(l) || l.contains(':')) {
+                errors.push(spanned_error(decl, &m.name, format!("`{label}` is not a valid label name")));
+            }
+            if let Some(b) = &m.buckets
+                && (b.is_empty() || b.windows(2).any(|w| w[0] >= w[1]))
+            {
+                errors.push(spanned_error(decl, &m.name, "`buckets` must be non-empty and strictly increasing"));
+            }
+            if let Some(c) = &m.condition
+                && let Err(e) = crate::check_condition(decl, c)
+            {
+                errors.push(e);
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(ConfigErrors(errors)) }
+    }
+
+    fn build(&self) -> Result<Box<dyn Transform>, BuildError> {
+        Ok(Box::new(LogToMetric::new(self, lookout_tsdb::shared())?))
+    }
+}
+
+struct Compiled {
+    name: String,
+    kind: MetricKind,
+    condition: Option<Condition>,
+    field: Option<FieldPath>,
+    labels: Vec<(String, FieldPath)>,
+    buckets: Vec<f64>,
+}
+
+/// The running transform.
+pub struct LogToMetric {
+    metrics: Vec<Compiled>,
+    acc: Accumulator,
+}
+
+impl LogToMetric {
+    /// Builds it writing into `store`.
+    pub fn new(config: &LogToMetricConfig, store: Arc<lookout_tsdb::Store>) -> Result<LogToMetric, BuildError> {
+        let metrics = config
+            .metrics
+            .iter()
+            .map(|m| {
+                Ok(Compiled {
+                    name: m.name.value.clone(),
+                    kind: m.kind,
+                    condition: m.condition.as_ref().map(crate::build_condition).transpose()?,
+                    field: m.field.as_deref().map(FieldPath::parse),
+                    labels: m.labels.iter().map(|(k, v)| (k.clone(), FieldPath::parse(v))).collect(),
+                    buckets: m.buckets.clone().unwrap_or_else(|| DEFAULT_BUCKETS.to_vec()),
+                })
+            })
+            .collect::<Result<_, BuildError>>()?;
+        Ok(LogToMetric { metrics, acc: Accumulator::new(store) })
+    }
+}
+
+impl Transform for LogToMetric {
+    fn transform(&mut self, batch: Batch, out: &mut TransformOutput) {
+        let (metrics, acc) = (&self.metrics, &mut self.acc);
+        batch.for_each(|r| {
+            for m in metrics {
+                if m.condition.as_ref().is_some_and(|c| !c.matches(&r)) {
+                    continue;
+                }
+                let value = m.field.as_ref().map(|f| r.get(f).and_then(|v| v.as_f64()));
+                let labels = || {
+                    let mut pairs: Vec<(String, String)> = m
+                        .labels
+                        .iter()
+                        .map(|(k, f)| (k.clone(), r.get(f).map(|v| v.to_string()).unwrap_or_default()))
+                        .collect();
+                    pairs.push(("__name__".into(), m.name.clone()));
+                    Labels::new(pairs)
+                };
+                match (m.kind, value) {
+                    (MetricKind::Counter, None) => acc.inc(labels(), 1.0),
+                    (MetricKind::Counter, Some(Some(v))) if v >= 0.0 => acc.inc(labels(), v),
+                    (MetricKind::Gauge, Some(Some(v))) => acc.set(labels(), v),
+                    (MetricKind::Histogram, Some(Some(v))) => acc.observe(&m.name, labels(), &m.buckets, v),
+                    // No numeric value where one is needed: nothing to record.
+                    _ => {}
+                }
+            }
+        });
+        acc.flush(batch_time_ms(&batch));
+        out.push(batch);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lookout_tsdb::{Matcher, Store, StoreConfig};
+
+    use super::*;
+    use crate::test_util::{V, log, logs, parse};
+
+    #[test]
+    fn counts_histograms_and_gauges_into_the_store() {
+        let yaml = r#"    metrics:
+      - name: db_errors_total
+        kind: counter
+        condition: 'body =~ "connection refused"'
+        labels: { db: attributes.db }
+      - name: amount
+        kind: histogram
+        field: attributes.amount
+        buckets: [1, 10]
+      - name: last_amount
+        kind: gauge
+        field: attributes.amount
+"#;
+        parse("log_to_metric", yaml).expect("valid");
+        let config: LogToMetricConfig = serde_saphyr::from_str(&yaml.replace("\n    ", "\n")[4..]).unwrap();
+        let store = Arc::new(Store::new(StoreConfig::default()));
+        let mut t = LogToMetric::new(&config, store.clone()).unwrap();
+        let batch = logs(
+            None,
+            vec![
+                log("connection refused", 17, &[("db", V::S("pg")), ("amount", V::I(5))]),
+                log("connection refused", 17, &[("db", V::S("pg"))]),
+                log("ok", 9, &[("amount", V::F(20.0))]),
+            ],
+        );
+        let mut out = TransformOutput::default();
+        t.transform(batch, &mut out);
+        assert_eq!(out.default[0].len(), 3, "records pass through");
+        let get = |name: &str, extra: Option<(&str, &str)>| {
+            let mut m = vec![Matcher::equal("__name__", name)];
+            if let Some((k, v)) = extra {
+                m.push(Matcher::equal(k, v));
+            }
+            let s = store.select(&m, 0, i64::MAX);
+            assert_eq!(s.len(), 1, "{name}: {s:?}");
+            s[0].samples.last().unwrap().v
+        };
+        assert_eq!(get("db_errors_total", Some(("db", "pg"))), 2.0);
+        assert_eq!(get("amount_bucket", Some(("le", "1"))), 0.0);
+        assert_eq!(get("amount_bucket", Some(("le", "10"))), 1.0);
+        assert_eq!(get("amount_bucket", Some(("le", "+Inf"))), 2.0);
+        assert_eq!(get("amount_sum", None), 25.0);
+        assert_eq!(get("amount_count", None), 2.0);
+        assert_eq!(get("last_amount", None), 20.0);
+    }
+
+    #[test]
+    fn bad_specs_are_refused_at_load() {
+        let err = parse("log_to_metric", "    metrics:\n      - name: 1bad\n        kind: gauge\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("not a valid metric name"), "{text}");
+        assert!(text.contains("needs `field`"), "{text}");
+    }
+}
