@@ -158,9 +158,7 @@ pub enum Compression {
 
 impl ElasticsearchConfig {
     fn endpoint_specs(&self) -> Vec<EndpointSpec> {
-        let mut specs: Vec<EndpointSpec> = self.endpoint.iter().map(|u| EndpointSpec::Url(u.clone())).collect();
-        specs.extend(self.endpoints.iter().cloned());
-        specs
+        delivery::join_endpoints(&self.endpoint, &self.endpoints)
     }
 
     fn templates(&self) -> Result<[Template; 3], String> {
@@ -170,12 +168,8 @@ impl ElasticsearchConfig {
 
 impl SinkConfig for ElasticsearchConfig {
     fn validate(&self, decl: &ComponentDecl) -> Result<(), ConfigErrors> {
-        if self.endpoint_specs().is_empty() {
-            return Err(decl.error("an elasticsearch sink needs `endpoint` or `endpoints`").into());
-        }
-        if let Some(bad) = self.endpoint_specs().iter().find(|e| !e.url().starts_with("http")) {
-            return Err(decl.error(format!("endpoint `{}` must start with http:// or https://", bad.url())).into());
-        }
+        delivery::check_endpoints("elasticsearch", &self.endpoint_specs())
+            .map_err(|e| ConfigErrors::from(decl.error(e)))?;
         self.templates().map_err(|e| ConfigErrors::from(decl.error(e)))?;
         Ok(())
     }

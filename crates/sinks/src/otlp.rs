@@ -106,20 +106,13 @@ pub enum Transport {
 
 impl OtlpSinkConfig {
     fn endpoint_specs(&self) -> Vec<EndpointSpec> {
-        let mut specs: Vec<EndpointSpec> = self.endpoint.iter().map(|u| EndpointSpec::Url(u.clone())).collect();
-        specs.extend(self.endpoints.iter().cloned());
-        specs
+        delivery::join_endpoints(&self.endpoint, &self.endpoints)
     }
 }
 
 impl SinkConfig for OtlpSinkConfig {
     fn validate(&self, decl: &ComponentDecl) -> Result<(), ConfigErrors> {
-        if self.endpoint_specs().is_empty() {
-            return Err(decl.error("an otlp sink needs `endpoint` or `endpoints`").into());
-        }
-        if let Some(bad) = self.endpoint_specs().iter().find(|e| !e.url().starts_with("http")) {
-            return Err(decl.error(format!("endpoint `{}` must start with http:// or https://", bad.url())).into());
-        }
+        delivery::check_endpoints("otlp", &self.endpoint_specs()).map_err(|e| ConfigErrors::from(decl.error(e)))?;
         Ok(())
     }
 

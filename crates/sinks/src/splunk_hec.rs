@@ -189,9 +189,7 @@ impl Default for Acknowledgements {
 
 impl SplunkHecConfig {
     fn endpoint_specs(&self) -> Vec<EndpointSpec> {
-        let mut specs: Vec<EndpointSpec> = self.endpoint.iter().map(|u| EndpointSpec::Url(u.clone())).collect();
-        specs.extend(self.endpoints.iter().cloned());
-        specs
+        delivery::join_endpoints(&self.endpoint, &self.endpoints)
     }
 
     fn metadata(&self) -> Result<Metadata, String> {
@@ -210,13 +208,8 @@ impl SplunkHecConfig {
 
 impl SinkConfig for SplunkHecConfig {
     fn validate(&self, decl: &ComponentDecl) -> Result<(), ConfigErrors> {
-        let specs = self.endpoint_specs();
-        if specs.is_empty() {
-            return Err(decl.error("a splunk_hec sink needs `endpoint` or `endpoints`").into());
-        }
-        if let Some(bad) = specs.iter().find(|e| !e.url().starts_with("http")) {
-            return Err(decl.error(format!("endpoint `{}` must start with http:// or https://", bad.url())).into());
-        }
+        delivery::check_endpoints("splunk_hec", &self.endpoint_specs())
+            .map_err(|e| ConfigErrors::from(decl.error(e)))?;
         if self.token.trim().is_empty() {
             return Err(decl.error("`token` is empty").into());
         }

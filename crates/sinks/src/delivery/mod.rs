@@ -35,7 +35,7 @@ pub use endpoints::Endpoint;
 pub use retry::Tally;
 pub use settings::{
     BatchSettings, CircuitBreakerSettings, DeliverySettings, EndpointSpec, HealthCheckSettings, LoadBalance,
-    RequestSettings,
+    RequestSettings, check_endpoints, join_endpoints,
 };
 
 /// One record, encoded, ready to be sent (and dead-lettered if refused).

@@ -197,6 +197,24 @@ impl EndpointSpec {
     }
 }
 
+/// A sink's `endpoint:` and `endpoints:` together, in that order.
+pub fn join_endpoints(endpoint: &Option<String>, endpoints: &[EndpointSpec]) -> Vec<EndpointSpec> {
+    let mut specs: Vec<EndpointSpec> = endpoint.iter().map(|u| EndpointSpec::Url(u.clone())).collect();
+    specs.extend(endpoints.iter().cloned());
+    specs
+}
+
+/// Checks a sink's endpoints: at least one, each an http(s) URL.
+pub fn check_endpoints(sink_type: &str, specs: &[EndpointSpec]) -> Result<(), String> {
+    if specs.is_empty() {
+        return Err(format!("a {sink_type} sink needs `endpoint` or `endpoints`"));
+    }
+    match specs.iter().find(|e| !e.url().starts_with("http://") && !e.url().starts_with("https://")) {
+        Some(bad) => Err(format!("endpoint `{}` must start with http:// or https://", bad.url())),
+        None => Ok(()),
+    }
+}
+
 /// Everything the driver needs besides the protocol.
 #[derive(Debug, Clone, Default)]
 pub struct DeliverySettings {
