@@ -1,0 +1,178 @@
+//! Alerting rule evaluation: the state machine of `rules/alerting.go` (`Eval`,
+//! `sendAlerts`), step by step.
+//!
+//! Per evaluation at `t`: every result sample becomes an alert (result labels without
+//! `__name__`, rule labels expanded and applied, `alertname` set); a new label set starts
+//! pending with `active_at = t`; a pending alert fires once `t - active_at >= for`; an
+//! alert missing from the result is dropped if pending, else resolved at `t` (unless
+//! `keep_firing_for` keeps it firing since it first went missing) and kept for
+//! [`RESOLVED_RETENTION_MS`] so that its resolution is re-sent.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use lookout_tsdb::Labels;
+
+use crate::alert::{Alert, AlertState, RESOLVED_RETENTION_MS};
+use crate::file::AlertingRule;
+use crate::group::{EvalContext, OutgoingAlert, RuleState};
+use crate::recording::query_vector;
+use crate::template::{AlertTemplateData, expand};
+
+/// Evaluates at `t_ms` (querying at `t_ms - query_offset_ms`); the `ALERTS` and
+/// `ALERTS_FOR_STATE` samples to append.
+pub(crate) fn eval(
+    rule: &AlertingRule,
+    st: &mut RuleState,
+    ctx: &EvalContext,
+    t_ms: i64,
+    query_offset_ms: i64,
+    limit: usize,
+) -> Result<Vec<(Labels, f64)>, String> {
+    let result = query_vector(ctx, &rule.expr, &rule.expr_text, t_ms - query_offset_ms)?;
+    let mut fresh: BTreeMap<Labels, Alert> = BTreeMap::new();
+    for (labels, value) in result {
+        let data = AlertTemplateData {
+            labels: labels.pairs(),
+            external_labels: ctx.external_labels,
+            external_url: ctx.external_url,
+            value,
+        };
+        let expand_one =
+            |text: &str| expand(&rule.name, text, &data).unwrap_or_else(|e| format!("<error expanding template: {e}>"));
+        let pairs = labels.pairs().iter().filter(|(k, _)| k != "__name__").cloned();
+        let rule_labels = rule.labels.iter().map(|(k, v)| (k.clone(), expand_one(v)));
+        let alert_labels = Labels::new(pairs.chain(rule_labels).chain([("alertname".to_string(), rule.name.clone())]));
+        let mut annotations: Vec<(String, String)> =
+            rule.annotations.iter().map(|(k, v)| (k.clone(), expand_one(v))).collect();
+        annotations.sort();
+        if fresh.contains_key(&alert_labels) {
+            return Err("vector contains metrics with the same labelset after applying alert labels".to_string());
+        }
+        let alert = Alert {
+            labels: alert_labels.clone(),
+            annotations,
+            state: AlertState::Pending,
+            value,
+            active_at_ms: t_ms,
+            fired_at_ms: None,
+            resolved_at_ms: None,
+            last_sent_ms: None,
+            valid_until_ms: 0,
+            keep_firing_since_ms: None,
+        };
+        fresh.insert(alert_labels, alert);
+    }
+    let returned: BTreeSet<Labels> = fresh.keys().cloned().collect();
+    for (labels, a) in fresh {
+        match st.alerts.get_mut(&labels) {
+            // An alert still active keeps its timestamps; only value and annotations move.
+            Some(existing) if existing.state != AlertState::Inactive => {
+                existing.value = a.value;
+                existing.annotations = a.annotations;
+            }
+            // New, or resolved and back: starts over as pending.
+            _ => {
+                st.alerts.insert(labels, a);
+            }
+        }
+    }
+
+    let mut samples = Vec::new();
+    let mut active = 0usize;
+    st.alerts.retain(|labels, a| {
+        if !returned.contains(labels) {
+            let mut keep_firing = false;
+            if a.state == AlertState::Firing && rule.keep_firing_for_ms > 0 {
+                let since = *a.keep_firing_since_ms.get_or_insert(t_ms);
+                keep_firing = t_ms - since < rule.keep_firing_for_ms;
+            }
+            let delete =
+                a.state == AlertState::Pending || a.resolved_at_ms.is_some_and(|r| t_ms - r > RESOLVED_RETENTION_MS);
+            if a.state != AlertState::Inactive && !keep_firing {
+                a.state = AlertState::Inactive;
+                a.resolved_at_ms = Some(t_ms);
+            }
+            if !keep_firing {
+                return !delete;
+            }
+        } else {
+            a.keep_firing_since_ms = None;
+        }
+        active += 1;
+        if a.state == AlertState::Pending && t_ms - a.active_at_ms >= rule.for_ms {
+            a.state = AlertState::Firing;
+            a.fired_at_ms = Some(t_ms);
+        }
+        samples.push((series(rule, a, "ALERTS", Some(a.state)), 1.0));
+        samples.push((series(rule, a, "ALERTS_FOR_STATE", None), a.active_at_ms.div_euclid(1000) as f64));
+        true
+    });
+    if limit > 0 && active > limit {
+        // Prometheus drops every alert of the rule, so that they all resolve.
+        st.alerts.clear();
+        return Err(format!("exceeded limit of {limit} with {active} alerts"));
+    }
+    Ok(samples)
+}
+
+/// `ALERTS{...}` / `ALERTS_FOR_STATE{...}`: the rule's (unexpanded) labels, overridden
+/// by the alert's, then the name, `alertname` and (for `ALERTS`) `alertstate`.
+fn series(rule: &AlertingRule, a: &Alert, name: &str, state: Option<AlertState>) -> Labels {
+    let mut pairs: Vec<(String, String)> = rule.labels.clone();
+    pairs.extend(a.labels.pairs().iter().cloned());
+    pairs.push(("__name__".to_string(), name.to_string()));
+    pairs.push(("alertname".to_string(), rule.name.clone()));
+    if let Some(s) = state {
+        pairs.push(("alertstate".to_string(), s.as_str().to_string()));
+    }
+    Labels::new(pairs)
+}
+
+/// The alerts due at `t_ms` (`sendAlerts` + `SendAlerts`), marking them sent.
+pub(crate) fn send(
+    rule: &AlertingRule,
+    st: &mut RuleState,
+    ctx: &EvalContext,
+    t_ms: i64,
+    interval_ms: i64,
+) -> Vec<OutgoingAlert> {
+    let generator_url = format!("{}{}", ctx.external_url, table_link(&rule.expr.to_string()));
+    let mut out = Vec::new();
+    for a in st.alerts.values_mut() {
+        if !a.needs_sending(t_ms, ctx.resend_delay_ms) {
+            continue;
+        }
+        a.last_sent_ms = Some(t_ms);
+        // Allow for two failed evaluations or sends before Alertmanager resolves it.
+        a.valid_until_ms = t_ms + 4 * interval_ms.max(ctx.resend_delay_ms);
+        // External labels only where the alert lacks the label (the notifier's rule).
+        let extra = ctx.external_labels.iter().filter(|(k, _)| a.labels.get(k).is_none()).cloned();
+        let labels = Labels::new(a.labels.pairs().iter().cloned().chain(extra));
+        out.push(OutgoingAlert {
+            labels,
+            annotations: a.annotations.clone(),
+            starts_at_ms: a.fired_at_ms.unwrap_or(a.active_at_ms),
+            ends_at_ms: a.resolved_at_ms.unwrap_or(a.valid_until_ms),
+            generator_url: generator_url.clone(),
+        });
+    }
+    out
+}
+
+/// `strutil.TableLinkForExpression`: `/graph?g0.expr=ESCAPED&g0.tab=1`.
+pub fn table_link(expr: &str) -> String {
+    format!("/graph?g0.expr={}&g0.tab=1", query_escape(expr))
+}
+
+/// Go's `url.QueryEscape`: unreserved bytes kept, space as `+`, the rest `%XX`.
+pub fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

@@ -1,0 +1,52 @@
+//! Where rules read from and write to.
+//!
+//! Evaluation only needs "run this instant query" and "append this sample", so the
+//! engine can point rules at the embedded store ([`LocalDatasource`]) or at a remote
+//! Prometheus-compatible one, and tests can record what was appended.
+
+use std::sync::Arc;
+
+use lookout_tsdb::promql::{EvalOptions, Value};
+use lookout_tsdb::{Labels, Store};
+use promql_parser::parser::Expr;
+
+/// Runs instant queries for rules.
+pub trait Datasource: Send + Sync {
+    /// Evaluates `expr` (whose text is `text`, for datasources that send text) at `t_ms`.
+    fn query(&self, expr: &Expr, text: &str, t_ms: i64) -> Result<Value, String>;
+}
+
+/// Receives rule output: recorded series, `ALERTS`/`ALERTS_FOR_STATE`, staleness markers.
+pub trait Appender: Send + Sync {
+    /// Appends one sample; failures (out of order, series limit) are the appender's to
+    /// count, as Prometheus only logs them.
+    fn append(&self, labels: &Labels, t_ms: i64, v: f64);
+}
+
+/// Queries the embedded store with the PromQL evaluator.
+pub struct LocalDatasource {
+    /// The store.
+    pub store: Arc<Store>,
+    /// Lookback delta and default subquery step.
+    pub opts: EvalOptions,
+}
+
+impl LocalDatasource {
+    /// Over `store` with the default options.
+    pub fn new(store: Arc<Store>) -> LocalDatasource {
+        LocalDatasource { store, opts: EvalOptions::default() }
+    }
+}
+
+impl Datasource for LocalDatasource {
+    fn query(&self, expr: &Expr, _text: &str, t_ms: i64) -> Result<Value, String> {
+        self.opts.instant_query_expr(&*self.store, expr, t_ms).map_err(|e| e.to_string())
+    }
+}
+
+impl Appender for Store {
+    fn append(&self, labels: &Labels, t_ms: i64, v: f64) {
+        // The store counts refused samples itself; Prometheus drops them with a log line.
+        let _ = Store::append(self, labels, t_ms, v);
+    }
+}

@@ -1,0 +1,34 @@
+//! Prometheus rule files with Prometheus's semantics.
+//!
+//! - [`file`]: parsing and validation of rule files ([`parse_rule_file`],
+//!   [`load_rule_files`]) into [`RuleGroup`]s of [`Rule`]s, every problem reported at
+//!   its `FILE:LINE:COL` with `promtool check rules`'s message.
+//! - [`group`]: one evaluation of a group ([`eval_group`]) against a [`Datasource`] and
+//!   an [`Appender`], updating its [`GroupState`] (alerts, health, previous output) and
+//!   returning the [`OutgoingAlert`]s due; [`GroupState::carry_over`] keeps state across
+//!   reloads.
+//! - [`alert`]: one alert instance ([`Alert`], [`AlertState`]) and its resend rule.
+//! - [`datasource`]: the query/append seams and [`LocalDatasource`] over the embedded store.
+//!
+//! Evaluation is a pure step function of (group, state, time) with I/O behind two
+//! traits, so the engine owns scheduling, persistence and notification, and tests drive
+//! time explicitly. The state machine, staleness handling, limits and resend timing are
+//! Prometheus's (`rules/alerting.go`, `rules/recording.go`, `rules/group.go`).
+#![deny(missing_docs)]
+
+pub mod alert;
+mod alerting;
+pub mod datasource;
+pub mod duration;
+pub mod file;
+pub mod group;
+mod raw;
+mod recording;
+pub mod serde_labels;
+pub mod template;
+
+pub use alert::{Alert, AlertState, RESOLVED_RETENTION_MS};
+pub use alerting::{query_escape, table_link};
+pub use datasource::{Appender, Datasource, LocalDatasource};
+pub use file::{AlertingRule, RecordingRule, Rule, RuleGroup, load_rule_file, load_rule_files, parse_rule_file};
+pub use group::{EvalContext, GroupState, Health, OutgoingAlert, RuleState, eval_group};
