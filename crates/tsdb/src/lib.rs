@@ -7,6 +7,7 @@
 //!   translation conventions (name normalisation, unit suffixes, `_total`, histogram
 //!   `_bucket`/`_sum`/`_count`, `job`/`instance` and `target_info` from the resource).
 //! - [`promql`]: a PromQL instant-query evaluator over the store (what rules run).
+//! - [`remote`]: a Prometheus-compatible remote store: query API client and remote write.
 //!
 //! Memory is bounded: a series costs its label strings plus ~64 bytes, a sample 16
 //! bytes (`i64` ms + `f64`); samples older than the retention window are dropped by
@@ -18,6 +19,7 @@ mod labels;
 mod matcher;
 pub mod otlp;
 pub mod promql;
+pub mod remote;
 mod store;
 
 pub use labels::Labels;

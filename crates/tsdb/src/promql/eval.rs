@@ -155,15 +155,22 @@ impl<Q: Queryable + ?Sized> Evaluator<'_, Q> {
         Ok(out)
     }
 
+    /// The first timestamp a window starting at `start` includes: windows are left-open
+    /// in Prometheus 3, closed (`[start, end]`) in Prometheus 2.
+    fn first_in_window(&self, start: i64) -> i64 {
+        if self.opts.closed_windows { start } else { start + 1 }
+    }
+
     /// Per series, the latest sample in `(rt - lookback, rt]` unless it is a staleness
     /// marker: `(labels, value, sample time)`.
     pub(crate) fn select_instant(&self, vs: &VectorSelector, rt: i64) -> Result<Vec<(Labels, f64, i64)>, EvalError> {
         let matchers = Self::matchers(vs)?;
-        let series = self.q.select(&matchers, rt - self.opts.lookback_delta_ms + 1, rt);
+        let first = self.first_in_window(rt - self.opts.lookback_delta_ms);
+        let series = self.q.select(&matchers, first, rt);
         Ok(series
             .into_iter()
             .filter_map(|s| {
-                let last = s.samples.iter().rev().find(|x| x.t <= rt && x.t > rt - self.opts.lookback_delta_ms)?;
+                let last = s.samples.iter().rev().find(|x| x.t <= rt && x.t >= first)?;
                 (!is_stale(last.v)).then_some((s.labels, last.v, last.t))
             })
             .collect())
@@ -177,12 +184,13 @@ impl<Q: Queryable + ?Sized> Evaluator<'_, Q> {
         end: i64,
     ) -> Result<Vec<(Labels, Vec<Sample>)>, EvalError> {
         let matchers = Self::matchers(vs)?;
-        let series = self.q.select(&matchers, start + 1, end);
+        let first = self.first_in_window(start);
+        let series = self.q.select(&matchers, first, end);
         Ok(series
             .into_iter()
             .filter_map(|s| {
                 let samples: Vec<Sample> =
-                    s.samples.into_iter().filter(|x| x.t > start && x.t <= end && !is_stale(x.v)).collect();
+                    s.samples.into_iter().filter(|x| x.t >= first && x.t <= end && !is_stale(x.v)).collect();
                 (!samples.is_empty()).then_some((s.labels, samples))
             })
             .collect())
@@ -199,7 +207,7 @@ impl<Q: Queryable + ?Sized> Evaluator<'_, Q> {
         let range_start = end - dur_ms(&sq.range);
         // Go's integer division truncates towards zero, as Rust's does.
         let mut start = step * (range_start / step);
-        if start <= range_start {
+        if start < self.first_in_window(range_start) {
             start += step;
         }
         let mut order: Vec<Labels> = Vec::new();

@@ -11,7 +11,8 @@
 //!   subquery step); [`EvalOptions::instant_query`] takes explicit options.
 //!
 //! Semantics follow Prometheus 3 (no delayed name removal): lookback and range windows
-//! are left-open (`(t - 5m, t]`, `(t - range, t]`); a staleness marker as the latest
+//! are left-open (`(t - 5m, t]`, `(t - range, t]`; closed as in Prometheus 2 with
+//! [`EvalOptions::closed_windows`]); a staleness marker as the latest
 //! sample hides a series and markers are dropped from ranges; `@` (with `start()`/`end()`
 //! = the evaluation time) replaces the evaluation time before `offset` applies;
 //! functions and arithmetic drop `__name__` (not `last_over_time`, `sort*`, `label_*`,
@@ -113,11 +114,23 @@ pub struct EvalOptions {
     /// The step of a subquery written without one (`x[1h:]`); Prometheus uses the
     /// global evaluation interval (default 1 minute).
     pub default_subquery_step_ms: i64,
+    /// Prometheus 2 window semantics: lookback and range windows include their start
+    /// (`[t - 5m, t]`), as promtool 2.x evaluates rule unit tests; Prometheus 3 (the
+    /// default, `false`) excludes it. Only samples exactly on a window's start differ,
+    /// which live data rarely has and unit tests on round timestamps always have.
+    pub closed_windows: bool,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions { lookback_delta_ms: 5 * 60 * 1000, default_subquery_step_ms: 60 * 1000 }
+        EvalOptions { lookback_delta_ms: 5 * 60 * 1000, default_subquery_step_ms: 60 * 1000, closed_windows: false }
+    }
+}
+
+impl EvalOptions {
+    /// Prometheus 2.x semantics (closed windows), e.g. to agree with promtool 2.x.
+    pub fn prometheus2() -> Self {
+        EvalOptions { closed_windows: true, ..EvalOptions::default() }
     }
 }
 

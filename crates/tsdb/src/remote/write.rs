@@ -1,0 +1,256 @@
+//! A remote-write 1.0 client: a bounded queue of samples, sent in batches by one task.
+//!
+//! Appends never wait on the network: [`RemoteWriter::push`] puts the sample in the queue
+//! (at most `max_pending_samples`; past that new samples are dropped and counted, so a
+//! dead endpoint costs bounded memory, never a stalled rule evaluation). The task sends
+//! up to `max_samples_per_send` samples per request every `flush_interval` or as soon as
+//! a full batch is queued; 5xx, 429 and connection errors are retried with capped
+//! exponential backoff (the batch stays at the head of the queue, as Prometheus's queue
+//! manager does), other 4xx answers drop the batch and count it as failed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prost::Message;
+
+use super::prompb::{Label, Sample, TimeSeries, WriteRequest};
+use crate::Labels;
+
+/// Settings.
+#[derive(Debug, Clone)]
+pub struct RemoteWriterConfig {
+    /// The write endpoint, e.g. `http://127.0.0.1:9090/api/v1/write`.
+    pub url: String,
+    /// Queue bound (samples); beyond it new samples are dropped and counted.
+    pub max_pending_samples: usize,
+    /// Samples per request.
+    pub max_samples_per_send: usize,
+    /// How long a partial batch may wait.
+    pub flush_interval: Duration,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// First retry delay (doubles up to `max_backoff`).
+    pub min_backoff: Duration,
+    /// Longest retry delay.
+    pub max_backoff: Duration,
+    /// `Authorization: Bearer …`, if set.
+    pub bearer_token: Option<String>,
+}
+
+impl RemoteWriterConfig {
+    /// Defaults for `url` (Prometheus's queue defaults, scaled to one sender).
+    pub fn new(url: impl Into<String>) -> Self {
+        RemoteWriterConfig {
+            url: url.into(),
+            max_pending_samples: 100_000,
+            max_samples_per_send: 2000,
+            flush_interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(30),
+            min_backoff: Duration::from_millis(30),
+            max_backoff: Duration::from_secs(5),
+            bearer_token: None,
+        }
+    }
+}
+
+/// Counters, as read by [`RemoteWriter::stats`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteWriterStats {
+    /// Samples the endpoint accepted.
+    pub sent_samples: u64,
+    /// Samples dropped because the queue was full.
+    pub dropped_samples: u64,
+    /// Samples the endpoint refused with a non-retryable answer.
+    pub failed_samples: u64,
+    /// Retried requests.
+    pub retries: u64,
+    /// Samples waiting.
+    pub pending_samples: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    sent: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+    retries: AtomicU64,
+}
+
+struct Shared {
+    config: RemoteWriterConfig,
+    queue: Mutex<Vec<(Labels, i64, f64)>>,
+    wake: tokio::sync::Notify,
+    closed: AtomicBool,
+    counters: Counters,
+}
+
+/// The handle: cheap to clone; the sending task runs until [`RemoteWriter::close`].
+#[derive(Clone)]
+pub struct RemoteWriter {
+    shared: Arc<Shared>,
+}
+
+impl RemoteWriter {
+    /// Starts the sending task on the current Tokio runtime.
+    pub fn start(config: RemoteWriterConfig) -> Result<(RemoteWriter, tokio::task::JoinHandle<()>), String> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let shared = Arc::new(Shared {
+            config,
+            queue: Mutex::new(Vec::new()),
+            wake: tokio::sync::Notify::new(),
+            closed: AtomicBool::new(false),
+            counters: Counters::default(),
+        });
+        let task = tokio::spawn(run(shared.clone(), http));
+        Ok((RemoteWriter { shared }, task))
+    }
+
+    /// Queues one sample; false when the queue is full (the sample is dropped and counted).
+    pub fn push(&self, labels: &Labels, t_ms: i64, v: f64) -> bool {
+        let mut queue = self.shared.queue.lock().expect("remote write queue");
+        if queue.len() >= self.shared.config.max_pending_samples {
+            self.shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        queue.push((labels.clone(), t_ms, v));
+        let full = queue.len() >= self.shared.config.max_samples_per_send;
+        drop(queue);
+        if full {
+            self.shared.wake.notify_one();
+        }
+        true
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> RemoteWriterStats {
+        let c = &self.shared.counters;
+        RemoteWriterStats {
+            sent_samples: c.sent.load(Ordering::Relaxed),
+            dropped_samples: c.dropped.load(Ordering::Relaxed),
+            failed_samples: c.failed.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            pending_samples: self.shared.queue.lock().expect("remote write queue").len() as u64,
+        }
+    }
+
+    /// Asks the task to send what is queued and stop (it gives up retrying after that).
+    pub fn close(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
+    }
+}
+
+/// Groups samples into series, keeping each series' samples in queue (time) order.
+pub(crate) fn encode(points: &[(Labels, i64, f64)]) -> Vec<u8> {
+    let mut index: HashMap<&Labels, usize> = HashMap::new();
+    let mut timeseries: Vec<TimeSeries> = Vec::new();
+    for (labels, t, v) in points {
+        let i = *index.entry(labels).or_insert_with(|| {
+            timeseries.push(TimeSeries {
+                labels: labels
+                    .pairs()
+                    .iter()
+                    .map(|(name, value)| Label { name: name.clone(), value: value.clone() })
+                    .collect(),
+                samples: Vec::new(),
+            });
+            timeseries.len() - 1
+        });
+        timeseries[i].samples.push(Sample { value: *v, timestamp: *t });
+    }
+    let raw = WriteRequest { timeseries }.encode_to_vec();
+    snap::raw::Encoder::new().compress_vec(&raw).expect("snappy compression of an in-memory buffer")
+}
+
+enum Outcome {
+    Sent,
+    Refused(String),
+    Retry(String, Option<Duration>),
+}
+
+async fn send(shared: &Shared, http: &reqwest::Client, body: Vec<u8>) -> Outcome {
+    let mut req = http
+        .post(&shared.config.url)
+        .header("content-encoding", "snappy")
+        .header("content-type", "application/x-protobuf")
+        .header("x-prometheus-remote-write-version", "0.1.0")
+        .body(body);
+    if let Some(token) = &shared.config.bearer_token {
+        req = req.bearer_auth(token);
+    }
+    match req.send().await {
+        Err(e) => Outcome::Retry(e.to_string(), None),
+        Ok(resp) if resp.status().is_success() => Outcome::Sent,
+        Ok(resp) => {
+            let status = resp.status();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let text = resp.text().await.unwrap_or_default();
+            let msg = format!("HTTP {status}: {}", text.trim());
+            if status.is_server_error() || status.as_u16() == 429 {
+                Outcome::Retry(msg, retry_after)
+            } else {
+                Outcome::Refused(msg)
+            }
+        }
+    }
+}
+
+async fn run(shared: Arc<Shared>, http: reqwest::Client) {
+    let per_send = shared.config.max_samples_per_send.max(1);
+    loop {
+        let closing = shared.closed.load(Ordering::Acquire);
+        let batch: Vec<(Labels, i64, f64)> = {
+            let mut queue = shared.queue.lock().expect("remote write queue");
+            let n = queue.len().min(per_send);
+            queue.drain(..n).collect()
+        };
+        if batch.is_empty() {
+            if closing {
+                return;
+            }
+            let _ = tokio::time::timeout(shared.config.flush_interval, shared.wake.notified()).await;
+            continue;
+        }
+        let body = encode(&batch);
+        let mut backoff = shared.config.min_backoff;
+        loop {
+            match send(&shared, &http, body.clone()).await {
+                Outcome::Sent => {
+                    shared.counters.sent.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    break;
+                }
+                Outcome::Refused(msg) => {
+                    tracing::warn!(url = %shared.config.url, error = %msg, samples = batch.len(), "Remote write refused a batch; dropping it.");
+                    shared.counters.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    break;
+                }
+                Outcome::Retry(msg, after) => {
+                    if shared.closed.load(Ordering::Acquire) {
+                        tracing::warn!(url = %shared.config.url, error = %msg, samples = batch.len(), "Remote write still failing at shutdown; dropping the batch.");
+                        shared.counters.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        break;
+                    }
+                    shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(url = %shared.config.url, error = %msg, "Remote write failed; retrying.");
+                    let wait = after.unwrap_or(backoff).min(shared.config.max_backoff);
+                    let jitter = wait.mul_f64(fastrand::f64() * 0.2);
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait + jitter) => {}
+                        _ = shared.wake.notified(), if shared.closed.load(Ordering::Acquire) => {}
+                    }
+                    backoff = (backoff * 2).min(shared.config.max_backoff);
+                }
+            }
+        }
+    }
+}
