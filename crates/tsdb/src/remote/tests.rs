@@ -160,10 +160,10 @@ async fn start_prometheus() -> Option<Prometheus> {
     let p = Prometheus { child, url, _dir: dir };
     let http = reqwest::Client::new();
     for _ in 0..200 {
-        if let Ok(r) = http.get(format!("{}/-/ready", p.url)).send().await {
-            if r.status().is_success() {
-                return Some(p);
-            }
+        if let Ok(r) = http.get(format!("{}/-/ready", p.url)).send().await
+            && r.status().is_success()
+        {
+            return Some(p);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
