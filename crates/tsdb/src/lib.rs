@@ -24,7 +24,7 @@ mod store;
 
 pub use labels::Labels;
 pub use matcher::{MatchOp, Matcher};
-pub use store::{AppendError, Sample, SeriesData, Store, StoreConfig};
+pub use store::{AppendError, AppendHook, Sample, SeriesData, Store, StoreConfig};
 
 /// The process-wide store: what the `metrics_store` sink writes and rules read.
 pub fn shared() -> std::sync::Arc<Store> {

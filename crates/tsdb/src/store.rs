@@ -55,12 +55,17 @@ struct Series {
     samples: VecDeque<Sample>,
 }
 
+/// Called with every accepted sample (e.g. to remote-write what the store receives).
+pub type AppendHook = std::sync::Arc<dyn Fn(&Labels, i64, f64) + Send + Sync>;
+
 #[derive(Default)]
 struct Inner {
     series: Vec<Option<Series>>,
     free: Vec<usize>,
     by_labels: HashMap<Labels, usize>,
     by_name: HashMap<String, Vec<usize>>,
+    // Under the same lock as the data, so appends pay no extra synchronisation.
+    hook: Option<AppendHook>,
 }
 
 /// The store. Appends and selects may come from many tasks.
@@ -117,7 +122,16 @@ impl Store {
             Some(last) if t == last.t => last.v = v,
             _ => series.samples.push_back(Sample { t, v }),
         }
+        if let Some(hook) = &inner.hook {
+            hook(labels, t, v);
+        }
         Ok(())
+    }
+
+    /// Installs (or with `None` removes) a hook called with every accepted sample. It
+    /// runs under the store's write lock: it must be quick and must not use the store.
+    pub fn set_append_hook(&self, hook: Option<AppendHook>) {
+        self.inner.write().expect("store lock").hook = hook;
     }
 
     /// Series matching every matcher, with their samples in `[mint, maxt]`.
@@ -216,6 +230,16 @@ mod tests {
         store.gc(5000);
         assert_eq!(store.series_count(), 0);
         store.append(&l("other", "x"), 6000, 1.0).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        store.set_append_hook(Some(std::sync::Arc::new(move |l: &Labels, t, v| {
+            sink.lock().unwrap().push((l.clone(), t, v));
+        })));
+        store.append(&l("other", "x"), 7000, 2.0).unwrap();
+        let _ = store.append(&l("other", "x"), 6500, 3.0);
+        store.set_append_hook(None);
+        store.append(&l("other", "x"), 8000, 4.0).unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![(l("other", "x"), 7000, 2.0)], "accepted samples only, until removed");
         assert_eq!(format!("{}", l("up", "a\"b")), "up{job=\"a\\\"b\"}");
     }
 }
