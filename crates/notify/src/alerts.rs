@@ -1,0 +1,283 @@
+//! The alert store (`provider/mem`): one entry per fingerprint, merged on update the way
+//! Alertmanager merges (`types.Alert.Merge`), plus the checks `POST /api/v2/alerts` applies.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use lookout_receivers::Alert;
+use serde::{Deserialize, Serialize};
+
+use crate::matcher::valid_label_name;
+
+/// An alert as the notifier keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAlert {
+    /// The alert; `ends_at` is always set once stored.
+    pub alert: Alert,
+    /// When it was last received.
+    pub updated_at: DateTime<Utc>,
+    /// Whether `ends_at` was derived from `resolve_timeout` rather than sent.
+    pub timeout: bool,
+}
+
+impl StoredAlert {
+    /// Fingerprint of its labels.
+    pub fn fingerprint(&self) -> u64 {
+        self.alert.fingerprint()
+    }
+
+    /// Resolved at `now`.
+    pub fn resolved_at(&self, now: DateTime<Utc>) -> bool {
+        self.alert.is_resolved_at(now)
+    }
+
+    /// `types.Alert.Merge`: `o` is the newer update of the same alert.
+    fn merge(&self, o: &StoredAlert, now: DateTime<Utc>) -> StoredAlert {
+        if o.updated_at < self.updated_at {
+            return o.merge(self, now);
+        }
+        let mut res = o.clone();
+        // The earliest start wins.
+        if self.alert.starts_at < o.alert.starts_at {
+            res.alert.starts_at = self.alert.starts_at;
+        }
+        let (a_end, o_end) = (self.alert.ends_at, o.alert.ends_at);
+        if o.resolved_at(now) {
+            // The latest explicit resolution wins when both are resolved.
+            if self.resolved_at(now) && a_end > o_end {
+                res.alert.ends_at = a_end;
+            }
+        } else if a_end > o_end && !self.timeout {
+            // A sent end time beats a timeout-derived one if it is later.
+            res.alert.ends_at = a_end;
+        }
+        res
+    }
+}
+
+/// Alertmanager's `AlertSlice` order: by `job`, then `instance`, then the label sets.
+pub fn compare_alerts(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Ordering {
+    for key in ["job", "instance"] {
+        match (a.get(key), b.get(key)) {
+            (None, None) => continue,
+            (None, Some(_)) => return Ordering::Greater,
+            (Some(_), None) => return Ordering::Less,
+            (Some(x), Some(y)) if x != y => return x.cmp(y),
+            _ => {}
+        }
+    }
+    if labels_before(a, b) {
+        Ordering::Less
+    } else if labels_before(b, a) {
+        Ordering::Greater
+    } else {
+        Ordering::Equal
+    }
+}
+
+/// `model.LabelSet.Before`.
+fn labels_before(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> bool {
+    if a.len() != b.len() {
+        return a.len() < b.len();
+    }
+    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+    names.sort();
+    for n in names {
+        let Some(av) = a.get(n) else { return true };
+        let Some(bv) = b.get(n) else { return false };
+        match av.cmp(bv) {
+            Ordering::Less => return true,
+            Ordering::Greater => return false,
+            Ordering::Equal => {}
+        }
+    }
+    false
+}
+
+/// What `POST /api/v2/alerts` does to each alert before storing it: stamp `updated_at`,
+/// default `starts_at`, and give open-ended alerts `ends_at = now + resolve_timeout`.
+pub fn normalize(
+    mut alert: Alert,
+    now: DateTime<Utc>,
+    resolve_timeout: std::time::Duration,
+    starts_unset: bool,
+) -> StoredAlert {
+    if starts_unset {
+        alert.starts_at = alert.ends_at.unwrap_or(now);
+    }
+    let timeout = alert.ends_at.is_none();
+    if timeout {
+        alert.ends_at = Some(now + ChronoDuration::from_std(resolve_timeout).unwrap_or(ChronoDuration::minutes(5)));
+    }
+    // Empty label values mean "no label" (`removeEmptyLabels`).
+    alert.labels.retain(|_, v| !v.is_empty());
+    StoredAlert { alert, updated_at: now, timeout }
+}
+
+/// `types.Alert.Validate`.
+pub fn validate(a: &StoredAlert) -> Result<(), String> {
+    if a.alert.labels.is_empty() {
+        return Err("at least one label pair required".into());
+    }
+    if let Some(end) = a.alert.ends_at
+        && end < a.alert.starts_at
+    {
+        return Err("start time must be before end time".into());
+    }
+    for k in a.alert.labels.keys() {
+        if !valid_label_name(k) {
+            return Err(format!("invalid label set: invalid name {k:?}"));
+        }
+    }
+    for k in a.alert.annotations.keys() {
+        if !valid_label_name(k) {
+            return Err(format!("invalid annotations: invalid name {k:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// Every alert by fingerprint.
+#[derive(Debug, Default)]
+pub struct AlertStore {
+    alerts: HashMap<u64, StoredAlert>,
+}
+
+impl AlertStore {
+    /// Stores an update, merging it with the alert of the same fingerprint when their
+    /// active ranges overlap; returns what is now stored.
+    pub fn put(&mut self, alert: StoredAlert, now: DateTime<Utc>) -> StoredAlert {
+        let fp = alert.fingerprint();
+        let merged = match self.alerts.get(&fp) {
+            Some(old) => {
+                let (start, end) = (alert.alert.starts_at, alert.alert.ends_at.unwrap_or(DateTime::<Utc>::MAX_UTC));
+                let (ostart, oend) = (old.alert.starts_at, old.alert.ends_at.unwrap_or(DateTime::<Utc>::MAX_UTC));
+                if (end > ostart && end < oend) || (start > ostart && start < oend) {
+                    old.merge(&alert, now)
+                } else {
+                    alert
+                }
+            }
+            None => alert,
+        };
+        self.alerts.insert(fp, merged.clone());
+        merged
+    }
+
+    /// Inserts as loaded from disk, without merging.
+    pub fn restore(&mut self, alert: StoredAlert) {
+        self.alerts.insert(alert.fingerprint(), alert);
+    }
+
+    /// Drops resolved alerts; returns their fingerprints.
+    pub fn gc(&mut self, now: DateTime<Utc>) -> Vec<u64> {
+        let gone: Vec<u64> = self.alerts.iter().filter(|(_, a)| a.resolved_at(now)).map(|(fp, _)| *fp).collect();
+        for fp in &gone {
+            self.alerts.remove(fp);
+        }
+        gone
+    }
+
+    /// Every stored alert.
+    pub fn iter(&self) -> impl Iterator<Item = &StoredAlert> {
+        self.alerts.values()
+    }
+
+    /// Whether the store is empty.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.alerts.is_empty()
+    }
+}
+
+/// The on-disk form of a stored alert.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct AlertRecord {
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    starts_at: DateTime<Utc>,
+    ends_at: Option<DateTime<Utc>>,
+    generator_url: String,
+    updated_at: DateTime<Utc>,
+    timeout: bool,
+}
+
+impl From<&StoredAlert> for AlertRecord {
+    fn from(a: &StoredAlert) -> Self {
+        AlertRecord {
+            labels: a.alert.labels.clone(),
+            annotations: a.alert.annotations.clone(),
+            starts_at: a.alert.starts_at,
+            ends_at: a.alert.ends_at,
+            generator_url: a.alert.generator_url.clone(),
+            updated_at: a.updated_at,
+            timeout: a.timeout,
+        }
+    }
+}
+
+impl From<AlertRecord> for StoredAlert {
+    fn from(r: AlertRecord) -> Self {
+        StoredAlert {
+            alert: Alert {
+                labels: r.labels,
+                annotations: r.annotations,
+                starts_at: r.starts_at,
+                ends_at: r.ends_at,
+                generator_url: r.generator_url,
+            },
+            updated_at: r.updated_at,
+            timeout: r.timeout,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+    }
+
+    fn alert(start: i64, end: Option<i64>, updated: i64, timeout: bool) -> StoredAlert {
+        let mut a = Alert::new([("alertname".to_string(), "A".to_string())].into(), t(start));
+        a.ends_at = end.map(t);
+        StoredAlert { alert: a, updated_at: t(updated), timeout }
+    }
+
+    #[test]
+    fn merge_keeps_earliest_start_and_explicit_resolution() {
+        let mut store = AlertStore::default();
+        store.put(alert(0, Some(300), 0, true), t(0));
+        // A refresh that started later keeps the first start and extends the timeout.
+        let m = store.put(alert(10, Some(310), 10, true), t(10));
+        assert_eq!(m.alert.starts_at, t(0));
+        assert_eq!(m.alert.ends_at, Some(t(310)));
+        // An explicit resolution inside the active range wins.
+        let m = store.put(alert(10, Some(20), 20, false), t(20));
+        assert_eq!(m.alert.ends_at, Some(t(20)));
+        assert_eq!(m.alert.starts_at, t(0));
+        assert_eq!(store.gc(t(21)).len(), 1);
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn normalize_and_validate() {
+        let a = Alert::new(BTreeMap::new(), t(0));
+        let s = normalize(a, t(5), std::time::Duration::from_secs(300), true);
+        assert_eq!(s.alert.starts_at, t(5));
+        assert_eq!(s.alert.ends_at, Some(t(305)));
+        assert!(s.timeout);
+        assert_eq!(validate(&s).unwrap_err(), "at least one label pair required");
+    }
+
+    #[test]
+    fn alert_order_prefers_job_then_instance() {
+        let l = |p: &[(&str, &str)]| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
+        assert_eq!(compare_alerts(&l(&[("job", "a")]), &l(&[("job", "b")])), Ordering::Less);
+        assert_eq!(compare_alerts(&l(&[("x", "z")]), &l(&[("job", "b")])), Ordering::Greater);
+        assert_eq!(compare_alerts(&l(&[("a", "1")]), &l(&[("a", "1"), ("b", "2")])), Ordering::Less);
+    }
+}

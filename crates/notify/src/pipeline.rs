@@ -1,0 +1,316 @@
+//! The notification pipeline (`notify/notify.go`), built from same-shaped stages: each takes
+//! the flush context and the alerts and returns the (possibly fewer) alerts to pass on.
+//!
+//! Per receiver: mute (inhibition → active time intervals → mute time intervals → silences,
+//! one [`MuteStage`] over a [`Muter`] each) → fan out to every integration, where each runs
+//! wait → dedup (notification log) → retry (deliver) → record (notification log). An empty
+//! alert list ends the chain early, exactly as `MultiStage` does.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use lookout_receivers::{Alert, Integration, Notification, NotifyMetrics, RetryPolicy};
+use tokio_util::sync::CancellationToken;
+
+use crate::inhibit::Inhibitor;
+use crate::nflog::{NotificationLog, ReceiverKey};
+use crate::silence::Silences;
+use crate::timeinterval::{TimeInterval, any_contains};
+
+/// What one flush of one group carries through the stages.
+#[derive(Clone)]
+pub(crate) struct FlushContext {
+    /// The flush time.
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) group_key: Arc<str>,
+    pub(crate) group_labels: Arc<BTreeMap<String, String>>,
+    pub(crate) receiver: Arc<str>,
+    pub(crate) repeat_interval: Duration,
+    pub(crate) mute_time_intervals: Arc<[String]>,
+    pub(crate) active_time_intervals: Arc<[String]>,
+    /// Cancelled on reload, shutdown or when the flush runs out of time.
+    pub(crate) cancel: CancellationToken,
+    /// Set by the dedup stage for the retry and record stages.
+    pub(crate) firing: Vec<u64>,
+    pub(crate) resolved: Vec<u64>,
+}
+
+pub(crate) type StageResult = Result<(FlushContext, Vec<Alert>), String>;
+
+/// One pipeline stage.
+pub(crate) trait Stage: Send + Sync {
+    fn exec<'a>(&'a self, ctx: FlushContext, alerts: Vec<Alert>) -> BoxFuture<'a, StageResult>;
+}
+
+/// Stages in order; stops as soon as no alert is left.
+pub(crate) struct MultiStage(pub(crate) Vec<Box<dyn Stage>>);
+
+impl Stage for MultiStage {
+    fn exec<'a>(&'a self, mut ctx: FlushContext, mut alerts: Vec<Alert>) -> BoxFuture<'a, StageResult> {
+        Box::pin(async move {
+            for s in &self.0 {
+                if alerts.is_empty() {
+                    return Ok((ctx, alerts));
+                }
+                (ctx, alerts) = s.exec(ctx, alerts).await?;
+            }
+            Ok((ctx, alerts))
+        })
+    }
+}
+
+/// Runs every branch concurrently on the same input; fails if any branch fails, after
+/// all have finished (one slow or broken integration never blocks the others).
+pub(crate) struct FanoutStage(pub(crate) Vec<Box<dyn Stage>>);
+
+impl Stage for FanoutStage {
+    fn exec<'a>(&'a self, ctx: FlushContext, alerts: Vec<Alert>) -> BoxFuture<'a, StageResult> {
+        Box::pin(async move {
+            let runs = self.0.iter().map(|s| s.exec(ctx.clone(), alerts.clone()));
+            let results = futures::future::join_all(runs).await;
+            let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+            if errors.is_empty() { Ok((ctx, alerts)) } else { Err(errors.join("; ")) }
+        })
+    }
+}
+
+/// Decides whether alerts with these labels are muted for this flush.
+pub(crate) trait Muter: Send + Sync {
+    fn mutes(&self, ctx: &FlushContext, labels: &BTreeMap<String, String>) -> bool;
+}
+
+impl Muter for Inhibitor {
+    fn mutes(&self, ctx: &FlushContext, labels: &BTreeMap<String, String>) -> bool {
+        self.inhibited_by(labels, ctx.now).is_some()
+    }
+}
+
+impl Muter for Silences {
+    fn mutes(&self, ctx: &FlushContext, labels: &BTreeMap<String, String>) -> bool {
+        !self.silenced_by(labels, ctx.now).is_empty()
+    }
+}
+
+/// Mutes everything by time: inside a route's `mute_time_intervals`, or outside its
+/// `active_time_intervals` (when it has any).
+pub(crate) struct TimeMuter {
+    pub(crate) intervals: Arc<BTreeMap<String, Vec<TimeInterval>>>,
+    pub(crate) active: bool,
+}
+
+impl Muter for TimeMuter {
+    fn mutes(&self, ctx: &FlushContext, _labels: &BTreeMap<String, String>) -> bool {
+        let names = if self.active { &ctx.active_time_intervals } else { &ctx.mute_time_intervals };
+        if names.is_empty() {
+            return false;
+        }
+        let inside = names.iter().any(|n| self.intervals.get(n).is_some_and(|ti| any_contains(ti, ctx.now)));
+        if self.active { !inside } else { inside }
+    }
+}
+
+/// Drops the alerts its muter mutes.
+pub(crate) struct MuteStage<M: ?Sized>(pub(crate) Arc<M>);
+
+impl<M: Muter + ?Sized> Stage for MuteStage<M> {
+    fn exec<'a>(&'a self, ctx: FlushContext, alerts: Vec<Alert>) -> BoxFuture<'a, StageResult> {
+        Box::pin(async move {
+            let kept = alerts.into_iter().filter(|a| !self.0.mutes(&ctx, &a.labels)).collect();
+            Ok((ctx, kept))
+        })
+    }
+}
+
+/// Waits before notifying: a replica's position times the peer timeout in an HA cluster,
+/// so the first replica notifies and the others find its entry in the log. Lookout runs a
+/// single replica, so the wait is zero; the stage keeps the pipeline's shape and its
+/// cancellation point.
+pub(crate) struct WaitStage(pub(crate) Duration);
+
+impl Stage for WaitStage {
+    fn exec<'a>(&'a self, ctx: FlushContext, alerts: Vec<Alert>) -> BoxFuture<'a, StageResult> {
+        Box::pin(async move {
+            if !self.0.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.0) => {}
+                    _ = ctx.cancel.cancelled() => return Err("flush canceled".to_string()),
+                }
+            }
+            Ok((ctx, alerts))
+        })
+    }
+}
+
+/// Passes the alerts on only when the receiver needs to hear about them (`DedupStage`).
+pub(crate) struct DedupStage {
+    pub(crate) nflog: Arc<NotificationLog>,
+    pub(crate) key: ReceiverKey,
+    pub(crate) send_resolved: bool,
+}
+
+impl DedupStage {
+    fn needs_update(
+        &self,
+        entry: Option<&crate::nflog::Entry>,
+        firing: &HashSet<u64>,
+        resolved: &HashSet<u64>,
+        ctx: &FlushContext,
+    ) -> bool {
+        let Some(entry) = entry else {
+            // Never notified: only if something fires.
+            return !firing.is_empty();
+        };
+        if !entry.is_firing_subset(firing) {
+            return true;
+        }
+        // All resolved: notify (whatever send_resolved says) so the log forgets them, unless
+        // nothing we told the receiver about was firing.
+        if firing.is_empty() {
+            return !entry.firing.is_empty();
+        }
+        if self.send_resolved && !entry.is_resolved_subset(resolved) {
+            return true;
+        }
+        let repeat = chrono::Duration::from_std(ctx.repeat_interval).unwrap_or(chrono::Duration::MAX);
+        entry.timestamp < ctx.now.checked_sub_signed(repeat).unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+}
+
+impl Stage for DedupStage {
+    fn exec<'a>(&'a self, mut ctx: FlushContext, alerts: Vec<Alert>) -> BoxFuture<'a, StageResult> {
+        Box::pin(async move {
+            let (mut firing, mut resolved) = (Vec::new(), Vec::new());
+            for a in &alerts {
+                if a.is_resolved_at(ctx.now) { resolved.push(a.fingerprint()) } else { firing.push(a.fingerprint()) }
+            }
+            let fs: HashSet<u64> = firing.iter().copied().collect();
+            let rs: HashSet<u64> = resolved.iter().copied().collect();
+            let entry = self.nflog.query(&ctx.group_key, &self.key);
+            let pass = self.needs_update(entry.as_ref(), &fs, &rs, &ctx);
+            ctx.firing = firing;
+            ctx.resolved = resolved;
+            Ok((ctx, if pass { alerts } else { Vec::new() }))
+        })
+    }
+}
+
+/// Delivers through one integration with retries (`RetryStage`).
+pub(crate) struct RetryStage {
+    pub(crate) integration: Arc<dyn Integration>,
+    pub(crate) policy: RetryPolicy,
+    pub(crate) metrics: Arc<NotifyMetrics>,
+    pub(crate) external_url: Arc<str>,
+}
+
+impl Stage for RetryStage {
+    fn exec<'a>(&'a self, ctx: FlushContext, alerts: Vec<Alert>) -> BoxFuture<'a, StageResult> {
+        Box::pin(async move {
+            let sent: Vec<Alert> = if self.integration.send_resolved() {
+                alerts.clone()
+            } else {
+                // Only resolved alerts and no interest in them: count as notified so the log
+                // records the resolution.
+                if ctx.firing.is_empty() {
+                    return Ok((ctx, alerts));
+                }
+                alerts.iter().filter(|a| !a.is_resolved_at(ctx.now)).cloned().collect()
+            };
+            let n = Notification {
+                receiver: ctx.receiver.to_string(),
+                status_firing: sent.iter().any(|a| !a.is_resolved_at(ctx.now)),
+                group_key: ctx.group_key.to_string(),
+                group_labels: (*ctx.group_labels).clone(),
+                alerts: sent,
+                external_url: self.external_url.to_string(),
+                truncated_alerts: 0,
+                now: ctx.now,
+            };
+            self.metrics
+                .deliver(self.integration.as_ref(), &n, &self.policy, &ctx.cancel)
+                .await
+                .map_err(|e| format!("{}/{}: {}", ctx.receiver, self.integration.name(), e.message))?;
+            Ok((ctx, alerts))
+        })
+    }
+}
+
+/// Records a successful notification in the log (`SetNotifiesStage`).
+pub(crate) struct SetNotifiesStage {
+    pub(crate) nflog: Arc<NotificationLog>,
+    pub(crate) key: ReceiverKey,
+}
+
+impl Stage for SetNotifiesStage {
+    fn exec<'a>(&'a self, ctx: FlushContext, alerts: Vec<Alert>) -> BoxFuture<'a, StageResult> {
+        Box::pin(async move {
+            self.nflog.log(&ctx.group_key, &self.key, ctx.firing.clone(), ctx.resolved.clone(), Utc::now());
+            Ok((ctx, alerts))
+        })
+    }
+}
+
+/// Everything needed to build the per-receiver pipelines.
+pub(crate) struct PipelineParts {
+    pub(crate) inhibitor: Arc<Inhibitor>,
+    pub(crate) silences: Arc<Silences>,
+    pub(crate) nflog: Arc<NotificationLog>,
+    pub(crate) intervals: Arc<BTreeMap<String, Vec<TimeInterval>>>,
+    pub(crate) metrics: Arc<NotifyMetrics>,
+    pub(crate) external_url: Arc<str>,
+}
+
+/// The pipelines of one config, by receiver name.
+pub(crate) struct Pipeline {
+    receivers: HashMap<String, MultiStage>,
+}
+
+impl Pipeline {
+    pub(crate) fn new(parts: &PipelineParts, integrations: Vec<(String, Vec<Arc<dyn Integration>>)>) -> Pipeline {
+        let mut receivers = HashMap::new();
+        for (name, ints) in integrations {
+            let mut per_kind: HashMap<&'static str, usize> = HashMap::new();
+            let mut branches: Vec<Box<dyn Stage>> = Vec::new();
+            for i in ints {
+                let idx = per_kind.entry(i.name()).or_insert(0);
+                let key = ReceiverKey { receiver: name.clone(), integration: i.name().to_string(), index: *idx };
+                *idx += 1;
+                branches.push(Box::new(MultiStage(vec![
+                    Box::new(WaitStage(Duration::ZERO)),
+                    Box::new(DedupStage {
+                        nflog: parts.nflog.clone(),
+                        key: key.clone(),
+                        send_resolved: i.send_resolved(),
+                    }),
+                    Box::new(RetryStage {
+                        integration: i.clone(),
+                        // Retry until the flush's deadline cancels it, as Alertmanager does.
+                        policy: RetryPolicy { max_elapsed: None, ..RetryPolicy::default() },
+                        metrics: parts.metrics.clone(),
+                        external_url: parts.external_url.clone(),
+                    }),
+                    Box::new(SetNotifiesStage { nflog: parts.nflog.clone(), key }),
+                ])));
+            }
+            let stages: Vec<Box<dyn Stage>> = vec![
+                Box::new(MuteStage(parts.inhibitor.clone())),
+                Box::new(MuteStage(Arc::new(TimeMuter { intervals: parts.intervals.clone(), active: true }))),
+                Box::new(MuteStage(Arc::new(TimeMuter { intervals: parts.intervals.clone(), active: false }))),
+                Box::new(MuteStage(parts.silences.clone())),
+                Box::new(FanoutStage(branches)),
+            ];
+            receivers.insert(name, MultiStage(stages));
+        }
+        Pipeline { receivers }
+    }
+
+    /// Runs a flush through the receiver's pipeline.
+    pub(crate) async fn exec(&self, ctx: FlushContext, alerts: Vec<Alert>) -> Result<(), String> {
+        match self.receivers.get(&*ctx.receiver) {
+            Some(p) => p.exec(ctx, alerts).await.map(|_| ()),
+            None => Err(format!("receiver {:?} has no pipeline", ctx.receiver)),
+        }
+    }
+}
