@@ -1,0 +1,358 @@
+//! Running one test file the way promtool's `ruleUnitTest` and `testGroup.test` do.
+//!
+//! Per test group: the input series are parsed up front and loaded lazily (at each
+//! evaluation step, the samples up to that time), every rule group is evaluated at
+//! `0, evaluation_interval, …` up to the largest `eval_time` in the group's tests, and
+//! the firing alerts asked about are compared right after the step whose interval
+//! contains their `eval_time`. PromQL tests run after the last step against everything
+//! loaded and recorded. A rule evaluation error ends the test group, as in promtool.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lookout_rules::duration::{format_duration, format_go_duration};
+use lookout_rules::{EvalContext, GroupState, LocalDatasource, Rule, RuleGroup, eval_group};
+use lookout_tsdb::promql::{EvalOptions, Value};
+use lookout_tsdb::{Labels, Store, StoreConfig};
+
+use crate::file::{TestGroup, UnitTestFile};
+use crate::format::{LabelsAndAnnotations, alerts_string, go_quote, indent_lines, samples_string};
+use crate::notation::{RawLabels, parse_metric, parse_series_desc};
+use crate::paths::{go_dir, go_glob, go_join};
+
+/// promtool's default `evaluation_interval`.
+const DEFAULT_EVAL_INTERVAL_MS: i64 = 60_000;
+/// Prometheus's default lookback delta.
+const LOOKBACK_MS: i64 = 5 * 60_000;
+
+/// Runs every test group of one file; the errors promtool would print (none: success).
+/// Warnings (rule-file patterns matching nothing) go to `warn` as they happen.
+pub fn rule_unit_test(filename: &Path, warn: &mut dyn Write) -> Vec<String> {
+    let text = match std::fs::read(filename) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) => return vec![format!("open {}: {}", filename.display(), io_message(&e))],
+    };
+    let mut file = match crate::file::decode(&text) {
+        Ok(f) => f,
+        Err(e) => return vec![e],
+    };
+    let rule_files = match resolve_rule_files(filename, &file, warn) {
+        Ok(f) => f,
+        Err(e) => return vec![e],
+    };
+    if file.evaluation_interval_ms == 0 {
+        file.evaluation_interval_ms = DEFAULT_EVAL_INTERVAL_MS;
+    }
+    let mut order: HashMap<&str, usize> = HashMap::new();
+    for (i, g) in file.group_eval_order.iter().enumerate() {
+        if order.insert(g.as_str(), i).is_some() {
+            return vec![format!("group name repeated in evaluation order: {g}")];
+        }
+    }
+    let mut errs = Vec::new();
+    for tg in &file.tests {
+        errs.extend(test_group(tg, file.evaluation_interval_ms, &order, &rule_files));
+    }
+    errs
+}
+
+/// Go's `*PathError` text: `no such file or directory`, not Rust's "(os error 2)".
+fn io_message(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::IsADirectory => "is a directory".to_string(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_lowercase(),
+                None => s,
+            }
+        }
+    }
+}
+
+/// `resolveAndGlobFilepaths`: relative paths joined to the test file's directory, then
+/// globbed; a pattern matching nothing is a warning.
+fn resolve_rule_files(filename: &Path, file: &UnitTestFile, warn: &mut dyn Write) -> Result<Vec<PathBuf>, String> {
+    let base = go_dir(&filename.to_string_lossy());
+    let mut out: Vec<PathBuf> = Vec::new();
+    for rf in &file.rule_files {
+        let pattern = if !rf.is_empty() && !rf.starts_with('/') { go_join(&base, rf) } else { rf.clone() };
+        let matches = go_glob(&pattern)?;
+        if matches.is_empty() {
+            let _ = writeln!(warn, "  WARNING: no file match pattern {pattern}");
+        }
+        for m in matches {
+            if !out.contains(&m) {
+                out.push(m);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An input series after parsing: its labels (as written, sorted) and samples.
+struct Loaded {
+    labels: RawLabels,
+    samples: Vec<(i64, f64)>,
+    /// Next sample to append.
+    next: usize,
+    /// Why the store (Prometheus's TSDB) refuses it, if it does.
+    invalid: Option<String>,
+}
+
+/// The input series, keyed like Prometheus's loader: a later definition of the same
+/// label set replaces an earlier one.
+fn parse_input(tg: &TestGroup) -> Result<Vec<Loaded>, String> {
+    let mut out: Vec<Loaded> = Vec::new();
+    for s in &tg.input_series {
+        let line = format!("{} {}", s.series, s.values);
+        let (mut labels, values) = parse_series_desc(line.trim()).map_err(|e| e.to_string())?;
+        labels.sort();
+        let mut samples: Vec<(i64, f64)> = Vec::with_capacity(values.len());
+        for (i, v) in values.into_iter().enumerate() {
+            let t = i as i64 * tg.interval_ms;
+            if let Some(v) = v {
+                // With `interval: 0` every sample lands on t=0: the TSDB keeps the first.
+                if samples.last().is_some_and(|(lt, _)| *lt == t) {
+                    continue;
+                }
+                samples.push((t, v));
+            }
+        }
+        let invalid = if labels.is_empty() {
+            Some("empty labelset: invalid sample".to_string())
+        } else {
+            labels
+                .windows(2)
+                .find(|w| w[0].0 == w[1].0)
+                .map(|w| format!("label name {} is not unique: invalid sample", go_quote(&w[0].0)))
+        };
+        let loaded = Loaded { labels, samples, next: 0, invalid };
+        match out.iter_mut().find(|l| l.labels == loaded.labels) {
+            Some(slot) => *slot = loaded,
+            None => out.push(loaded),
+        }
+    }
+    Ok(out)
+}
+
+/// `WithSamplesTill(ts)`: appends every sample up to `ts`, or fails as the TSDB would
+/// on a series it refuses (then nothing is appended, and the same error comes back at
+/// every later step, as promtool's loader never gets past it).
+fn load_till(series: &mut [Loaded], store: &Store, ts: i64) -> Result<(), String> {
+    if let Some(bad) = series.iter().find(|s| s.invalid.is_some() && s.samples.first().is_some_and(|(t, _)| *t <= ts)) {
+        return Err(bad.invalid.clone().unwrap_or_default());
+    }
+    for s in series.iter_mut().filter(|s| s.invalid.is_none()) {
+        let labels = Labels::new(s.labels.iter().cloned());
+        while let Some(&(t, v)) = s.samples.get(s.next) {
+            if t > ts {
+                break;
+            }
+            // Refusals cannot happen here: samples are in order and the store unlimited.
+            let _ = store.append(&labels, t, v);
+            s.next += 1;
+        }
+    }
+    Ok(())
+}
+
+/// `orderedGroups`: groups named in `group_eval_order` in that order; the others (rank
+/// 0, like the first named one) keep their file order, where promtool's is random.
+fn ordered_groups(mut groups: Vec<RuleGroup>, order: &HashMap<&str, usize>) -> Vec<RuleGroup> {
+    groups.sort_by_key(|g| order.get(g.name.as_str()).copied().unwrap_or(0));
+    groups
+}
+
+fn test_group(
+    tg: &TestGroup,
+    eval_interval_ms: i64,
+    order: &HashMap<&str, usize>,
+    rule_files: &[PathBuf],
+) -> Vec<String> {
+    let mut series = match parse_input(tg) {
+        Ok(s) => s,
+        Err(e) => return vec![e],
+    };
+    let mut groups = Vec::new();
+    let mut load_errors = Vec::new();
+    for f in rule_files {
+        match lookout_rules::load_rule_file(f) {
+            Ok(g) => groups.extend(g),
+            Err(e) => load_errors.extend(e.0.iter().map(|e| e.to_string())),
+        }
+    }
+    if !load_errors.is_empty() {
+        return load_errors;
+    }
+    let groups = ordered_groups(groups, order);
+
+    // Alert tests by eval_time (in file order within one time), and the names asked about.
+    let mut alert_times: Vec<i64> = Vec::new();
+    for a in &tg.alert_rule_tests {
+        if a.alertname.is_empty() {
+            let in_group = if tg.name.is_empty() { String::new() } else { format!(" (in TestGroup {})", tg.name) };
+            return vec![format!(
+                "an item under alert_rule_test misses required attribute alertname at eval_time {}{in_group}",
+                format_duration(a.eval_time_ms)
+            )];
+        }
+        if !alert_times.contains(&a.eval_time_ms) {
+            alert_times.push(a.eval_time_ms);
+        }
+    }
+    alert_times.sort_unstable();
+    let maxt = tg
+        .alert_rule_tests
+        .iter()
+        .map(|a| a.eval_time_ms)
+        .chain(tg.promql_expr_tests.iter().map(|p| p.eval_time_ms))
+        .max()
+        .unwrap_or(0);
+
+    let store = Arc::new(Store::new(StoreConfig { retention_ms: i64::MAX / 4, max_series: usize::MAX }));
+    // promtool 2.x: closed lookback and range windows; subqueries without a step use
+    // the evaluation interval (the loader's `SubqueryInterval`).
+    let opts = EvalOptions {
+        lookback_delta_ms: LOOKBACK_MS,
+        default_subquery_step_ms: eval_interval_ms,
+        ..EvalOptions::prometheus2()
+    };
+    let datasource = LocalDatasource { store: store.clone(), opts };
+    let mut ctx = EvalContext::new(&datasource, &*store);
+    ctx.external_labels = &tg.external_labels;
+    ctx.external_url = &tg.external_url;
+    ctx.default_interval_ms = tg.interval_ms;
+    let mut states: Vec<GroupState> = groups.iter().map(|_| GroupState::default()).collect();
+
+    let mut errs: Vec<String> = Vec::new();
+    let mut curr = 0;
+    let mut ts = 0i64;
+    while ts <= maxt {
+        let mut eval_errs = Vec::new();
+        match load_till(&mut series, &store, ts) {
+            Err(e) => errs.push(e),
+            Ok(()) => {
+                for (g, st) in groups.iter().zip(states.iter_mut()) {
+                    eval_group(g, st, &ctx, ts);
+                    for (rule, rs) in g.rules.iter().zip(&st.rules) {
+                        if let Some(e) = &rs.last_error {
+                            eval_errs.push(format!(
+                                "    rule: {}, time: {}, err: {e}",
+                                rule.name(),
+                                format_go_duration(ts)
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if !eval_errs.is_empty() {
+            errs.extend(eval_errs);
+            return errs;
+        }
+        // Alert tests whose eval_time falls in [ts, ts + evaluation_interval).
+        while curr < alert_times.len() && ts <= alert_times[curr] && alert_times[curr] < ts + eval_interval_ms {
+            let t = alert_times[curr];
+            for case in tg.alert_rule_tests.iter().filter(|a| a.eval_time_ms == t) {
+                let mut got = firing(&groups, &states, &case.alertname);
+                let mut exp: Vec<LabelsAndAnnotations> = case
+                    .exp_alerts
+                    .iter()
+                    .map(|a| {
+                        let mut labels: Vec<(String, String)> =
+                            a.exp_labels.iter().filter(|(k, _)| k != "alertname").cloned().collect();
+                        labels.push(("alertname".to_string(), case.alertname.clone()));
+                        labels.sort();
+                        let mut annotations = a.exp_annotations.clone();
+                        annotations.sort();
+                        LabelsAndAnnotations { labels, annotations }
+                    })
+                    .collect();
+                got.sort();
+                exp.sort();
+                if exp != got {
+                    let name = if tg.name.is_empty() { String::new() } else { format!("    name: {},\n", tg.name) };
+                    errs.push(format!(
+                        "{name}    alertname: {}, time: {}, \n        exp:{}, \n        got:{}",
+                        case.alertname,
+                        format_duration(t),
+                        indent_lines(&alerts_string(&exp), "            "),
+                        indent_lines(&alerts_string(&got), "            ")
+                    ));
+                }
+            }
+            curr += 1;
+        }
+        ts += eval_interval_ms;
+    }
+
+    for case in &tg.promql_expr_tests {
+        let time = format_duration(case.eval_time_ms);
+        let expr = go_quote(&case.expr);
+        let mut got = match datasource.opts.instant_query(&*store, &case.expr, case.eval_time_ms) {
+            Ok(Value::Vector(v)) => v.into_iter().map(|(l, v)| (l.pairs().to_vec(), v)).collect::<Vec<_>>(),
+            Ok(Value::Scalar(v)) => vec![(Vec::new(), v)],
+            Ok(_) => {
+                errs.push(format!("    expr: {expr}, time: {time}, err: rule result is not a vector or scalar"));
+                continue;
+            }
+            Err(e) => {
+                errs.push(format!("    expr: {expr}, time: {time}, err: {e}"));
+                continue;
+            }
+        };
+        let mut exp = Vec::with_capacity(case.exp_samples.len());
+        let mut bad = None;
+        for s in &case.exp_samples {
+            match parse_metric(&s.labels) {
+                Ok(mut l) => {
+                    l.sort();
+                    exp.push((l, s.value));
+                }
+                Err(e) => {
+                    bad = Some(format!("    expr: {expr}, time: {time}, err: labels {}: {e}", go_quote(&s.labels)));
+                    break;
+                }
+            }
+        }
+        if let Some(b) = bad {
+            errs.push(b);
+            continue;
+        }
+        exp.sort_by(|a, b| a.0.cmp(&b.0));
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        // reflect.DeepEqual: float ==, so NaN never matches.
+        let same = exp.len() == got.len() && exp.iter().zip(&got).all(|(e, g)| e.0 == g.0 && e.1 == g.1);
+        if !same {
+            errs.push(format!(
+                "    expr: {expr}, time: {time},\n        exp: {}\n        got: {}",
+                samples_string(&exp),
+                samples_string(&got)
+            ));
+        }
+    }
+    errs
+}
+
+/// The firing alerts of every alerting rule named `alertname`, across groups.
+fn firing(groups: &[RuleGroup], states: &[GroupState], alertname: &str) -> Vec<LabelsAndAnnotations> {
+    let mut out = Vec::new();
+    for (g, st) in groups.iter().zip(states) {
+        for (rule, rs) in g.rules.iter().zip(&st.rules) {
+            if !matches!(rule, Rule::Alerting(a) if a.name == alertname) {
+                continue;
+            }
+            for a in rs.alerts.values().filter(|a| a.state == lookout_rules::AlertState::Firing) {
+                let mut annotations = a.annotations.clone();
+                annotations.sort();
+                out.push(LabelsAndAnnotations { labels: a.labels.pairs().to_vec(), annotations });
+            }
+        }
+    }
+    out
+}
