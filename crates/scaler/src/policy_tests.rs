@@ -76,7 +76,7 @@ fn errors_point_at_the_offending_line() {
     let e = errors(
         "scalers:\n  - name: api\n    maxReplicas: 3\n    schedules:\n      - { name: s, start: '0 8 * * *', end: '0 99 * * *', timezone: Nowhere/City, minReplicas: 2 }\n",
     );
-    assert!(e.contains("s.yml:5:41: invalid cron expression `0 99 * * *`"), "{e}");
+    assert!(e.contains("s.yml:5:45: invalid cron expression `0 99 * * *`"), "{e}");
     assert!(e.contains("unknown time zone `Nowhere/City`"), "{e}");
     let e = errors("scalers:\n  - name: api\n    maxReplicas: 3\n    actuator: { type: webhook }\n");
     assert_eq!(e, "s.yml:4:15: a webhook actuator needs `url`");
