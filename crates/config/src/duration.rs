@@ -134,3 +134,33 @@ mod tests {
         assert_eq!(format_go_duration(1500), "1.5s");
     }
 }
+
+/// A Prometheus duration in a config file, checked while deserializing so a bad value
+/// is reported at its `FILE:LINE:COL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct PromDuration(pub i64);
+
+impl PromDuration {
+    /// Milliseconds.
+    pub fn ms(self) -> i64 {
+        self.0
+    }
+
+    /// As a std duration (negative values are not parseable, so none arise).
+    pub fn std(self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.0.max(0) as u64)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PromDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s).map(PromDuration).map_err(serde::de::Error::custom)
+    }
+}
+
+impl serde::Serialize for PromDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(self.0))
+    }
+}

@@ -25,15 +25,17 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod duration;
 mod error;
 mod graph;
 mod interpolate;
 mod pipeline;
 
+pub use duration::PromDuration;
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use graph::{GraphNode, check_graph, resolve as graph_resolve};
 pub use interpolate::interpolate;
 pub use pipeline::{
-    AlertingConfig, ApiConfig, ComponentDecl, ComponentKind, InputRef, PipelineConfig, RulesConfig, TelemetryConfig,
-    load, load_str,
+    AlertingConfig, ApiConfig, ComponentDecl, ComponentKind, InputRef, PipelineConfig, RemoteRulesConfig,
+    RemoteWriteConfig, RulesConfig, TelemetryConfig, load, load_str,
 };

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_saphyr::Spanned;
 
+use crate::PromDuration;
 use crate::error::{ConfigError, ConfigErrors, Position};
 
 /// `api:` — the HTTP server for health, metrics and the API.
@@ -33,9 +34,65 @@ impl Default for ApiConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RulesConfig {
-    /// Globs of rule files.
+    /// Globs of rule files (relative to the working directory).
     #[serde(default)]
     pub files: Vec<String>,
+    /// How often groups without their own `interval` run (Prometheus's
+    /// `global.evaluation_interval`; default 1m).
+    #[serde(default)]
+    pub evaluation_interval: Option<PromDuration>,
+    /// Labels added to every alert that lacks them (Prometheus's `external_labels`).
+    #[serde(default)]
+    pub external_labels: IndexMap<String, String>,
+    /// The URL alerts link back to (`generatorURL`); default `http://<api.address>`.
+    #[serde(default)]
+    pub external_url: Option<String>,
+    /// How often a firing alert is re-sent to the notifier (default 1m).
+    #[serde(default)]
+    pub resend_delay: Option<PromDuration>,
+    /// After a restart, saved alert state older than this is discarded (default 1h,
+    /// Prometheus's `rules.alert.for-outage-tolerance`).
+    #[serde(default)]
+    pub outage_tolerance: Option<PromDuration>,
+    /// Re-read the rule files when they change (default true); SIGHUP always does.
+    #[serde(default)]
+    pub watch: Option<bool>,
+    /// Evaluate against a Prometheus-compatible query API instead of the embedded store.
+    #[serde(default)]
+    pub remote: Option<RemoteRulesConfig>,
+    /// Remote-write what the embedded store receives (OTLP metrics, derived series,
+    /// recording rules, `ALERTS`) to a Prometheus-compatible endpoint.
+    #[serde(default)]
+    pub remote_write: Option<RemoteWriteConfig>,
+}
+
+/// `rules.remote:` — a Prometheus / VictoriaMetrics / Mimir query API.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteRulesConfig {
+    /// Base URL, e.g. `http://127.0.0.1:9090`.
+    pub url: String,
+    /// Globs of the rule files evaluated there; empty = every file under `rules.files`
+    /// (then `rules.files` may be left empty and these are the only files).
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// `Authorization: Bearer` token.
+    #[serde(default)]
+    pub bearer_token: Option<String>,
+    /// Per-query timeout (default 30s).
+    #[serde(default)]
+    pub timeout: Option<PromDuration>,
+}
+
+/// `rules.remote_write:` — a remote-write 1.0 endpoint.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteWriteConfig {
+    /// e.g. `http://127.0.0.1:9090/api/v1/write`.
+    pub url: String,
+    /// `Authorization: Bearer` token.
+    #[serde(default)]
+    pub bearer_token: Option<String>,
 }
 
 /// `alerting:` — the Alertmanager-format routing file.
