@@ -263,7 +263,10 @@ tests:
             "yaml: unmarshal errors:\n  line 2: field bogus not found in type main.unitTestFile\n  \
              line 5: field foo not found in type main.testGroup"
         );
-        assert_eq!(decode("- a\n").unwrap_err(), "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into main.unitTestFile");
+        assert_eq!(
+            decode("- a\n").unwrap_err(),
+            "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into main.unitTestFile"
+        );
         let e = decode("tests:\n- interval: 1m\n  promql_expr_test:\n  - expr: 1\n    eval_time: 5x\n").unwrap_err();
         assert_eq!(e, "not a valid duration string: \"5x\"");
         let e = decode(

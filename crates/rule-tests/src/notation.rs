@@ -667,27 +667,45 @@ mod tests {
         assert_eq!(parse_series_desc("a:b:c 1").unwrap().0, vec![("__name__".into(), "a:b:c".into())]);
         assert_eq!(parse_metric("{}").unwrap(), vec![]);
         assert_eq!(parse_metric(r#"x{__name__="y"}"#).unwrap(), vec![("__name__".into(), "x".into())]);
-        assert_eq!(parse_metric("x{").unwrap_err().to_string(), "1:3: parse error: unexpected end of input inside braces");
+        assert_eq!(
+            parse_metric("x{").unwrap_err().to_string(),
+            "1:3: parse error: unexpected end of input inside braces"
+        );
     }
 
     #[test]
     fn errors_match_prometheus() {
         // Each message and column checked against promtool 2.42.
         let cases = [
-            (r#"x{a="b"} 1 2 foo"#, r#"1:14: parse error: unexpected identifier "foo" in series values, expected number or "stale""#),
+            (
+                r#"x{a="b"} 1 2 foo"#,
+                r#"1:14: parse error: unexpected identifier "foo" in series values, expected number or "stale""#,
+            ),
             (r#"x{a="b"} 1 2x"#, "1:14: parse error: unexpected end of input in series values"),
             (r#"x{a="b"} 1 x3"#, r#"1:12: parse error: unexpected "x""#),
             (r#"x{a="b"} 1+x3"#, r#"1:12: parse error: unexpected "x" in series values"#),
             (r#"x{a="b"} 1 2 3 %"#, "1:16: parse error: unexpected character in series sequence: '%'"),
-            (r#"x{a="b"} 1e"#, r#"1:10: parse error: error parsing number: strconv.ParseFloat: parsing "1e": invalid syntax"#),
+            (
+                r#"x{a="b"} 1e"#,
+                r#"1:10: parse error: error parsing number: strconv.ParseFloat: parsing "1e": invalid syntax"#,
+            ),
             (r#"x{a="b"} 1_"#, r#"1:10: parse error: bad number syntax: "1""#),
             ("x 1x-3", "1:5: parse error: unexpected <op:-> in series values"),
-            ("x 1x1.5", r#"1:5: parse error: invalid repetition in series values: strconv.ParseUint: parsing "1.5": invalid syntax"#),
+            (
+                "x 1x1.5",
+                r#"1:5: parse error: invalid repetition in series values: strconv.ParseUint: parsing "1.5": invalid syntax"#,
+            ),
             ("x __", r#"1:4: parse error: unexpected "_""#),
             ("x 1+2x3x4", r#"1:8: parse error: unexpected "x""#),
-            ("x 1 1e400", r#"1:5: parse error: error parsing number: strconv.ParseFloat: parsing "1e400": value out of range"#),
+            (
+                "x 1 1e400",
+                r#"1:5: parse error: error parsing number: strconv.ParseFloat: parsing "1e400": value out of range"#,
+            ),
             ("x 1+2 x3", r#"1:6: parse error: unexpected " " in series values"#),
-            ("x 1 stalex2", r#"1:5: parse error: unexpected identifier "stalex2" in series values, expected number or "stale""#),
+            (
+                "x 1 stalex2",
+                r#"1:5: parse error: unexpected identifier "stalex2" in series values, expected number or "stale""#,
+            ),
             ("x 1,2", "1:4: parse error: unexpected character in series sequence: ','"),
             ("x 1 _+1", "1:6: parse error: unexpected <op:+>"),
             ("x 1 -_", r#"1:6: parse error: unexpected "_" in series values"#),

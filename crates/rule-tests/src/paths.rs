@@ -58,7 +58,11 @@ pub fn go_glob(pattern: &str) -> Result<Vec<PathBuf>, String> {
     if !has_meta(pattern) {
         return Ok(if std::fs::symlink_metadata(pattern).is_ok() { vec![PathBuf::from(pattern)] } else { vec![] });
     }
-    let opts = glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: false };
+    let opts = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
     // Go negates a class with `^`; the glob crate with `!`.
     let translated = pattern.replace("[^", "[!");
     let paths = glob::glob_with(&translated, opts).map_err(|_| "syntax error in pattern".to_string())?;
