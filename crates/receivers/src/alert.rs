@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use lookout_template::Value;
 use sha2::{Digest, Sha256};
 
 use crate::timefmt;
@@ -144,10 +145,47 @@ impl Notification {
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// What templates see as dot: Alertmanager's `template.Data` — `Receiver`, `Status`,
+    /// `Alerts` (with `.Firing`/`.Resolved`), `GroupLabels`, `CommonLabels`,
+    /// `CommonAnnotations`, `ExternalURL`; each alert with `Status`, `Labels`,
+    /// `Annotations`, `StartsAt`, `EndsAt` (zero while firing), `GeneratorURL`, `Fingerprint`.
+    pub fn template_data(&self) -> Value {
+        let alerts = self.alerts.iter().map(|a| alert_value(a, self.now)).collect();
+        Value::map([
+            ("Receiver", Value::str(self.receiver.clone())),
+            ("Status", Value::str(self.status())),
+            ("Alerts", Value::Alerts(alerts)),
+            ("GroupLabels", Value::KV(self.group_labels.clone())),
+            ("CommonLabels", Value::KV(self.common_labels())),
+            ("CommonAnnotations", Value::KV(self.common_annotations())),
+            ("ExternalURL", Value::str(self.external_url.clone())),
+        ])
+    }
+
     /// `now` as Go's RFC 3339 with nanoseconds (the format of JSON timestamps).
     pub fn now_rfc3339(&self) -> String {
         timefmt::rfc3339_nano(Some(self.now))
     }
+}
+
+fn time_value(t: Option<DateTime<Utc>>) -> Value {
+    match t {
+        Some(t) => Value::Time(t.with_timezone(&chrono_tz::Tz::UTC)),
+        None => Value::zero_time(),
+    }
+}
+
+/// One alert of `template.Data.Alerts`.
+fn alert_value(a: &Alert, now: DateTime<Utc>) -> Value {
+    Value::map([
+        ("Status", Value::str(a.status_at(now))),
+        ("Labels", Value::KV(a.labels.clone())),
+        ("Annotations", Value::KV(a.annotations.clone())),
+        ("StartsAt", time_value(Some(a.starts_at))),
+        ("EndsAt", time_value(a.visible_ends_at(now))),
+        ("GeneratorURL", Value::str(a.generator_url.clone())),
+        ("Fingerprint", Value::str(a.fingerprint_hex())),
+    ])
 }
 
 fn common<'a>(mut sets: impl Iterator<Item = &'a BTreeMap<String, String>>) -> BTreeMap<String, String> {

@@ -16,9 +16,13 @@
 use std::sync::Arc;
 
 use crate::config::{GlobalConfig, ReceiverConfig};
+use crate::email::Email;
 use crate::integration::Integration;
 use crate::metrics::{Measured, NotifyMetrics};
+use crate::opsgenie::OpsGenie;
+use crate::pagerduty::PagerDuty;
 use crate::ratelimit::{RateLimited, SharedLimiter};
+use crate::slack::Slack;
 use crate::templates::Templates;
 use crate::webhook::{Console, Webhook};
 
@@ -37,17 +41,20 @@ pub fn build_integrations(
     for (i, c) in r.webhook_configs.iter().enumerate() {
         out.push(Arc::new(Webhook::new(c, g, client.clone()).map_err(|e| ctx("webhook_configs", i, e))?));
     }
-    for (kind, n) in [
-        ("email_configs", r.email_configs.len()),
-        ("pagerduty_configs", r.pagerduty_configs.len()),
-        ("opsgenie_configs", r.opsgenie_configs.len()),
-        ("slack_configs", r.slack_configs.len()),
-    ] {
-        if n > 0 {
-            return Err(format!("receiver {:?}: {kind} are not available in this build yet", r.name));
-        }
+    for (i, c) in r.email_configs.iter().enumerate() {
+        out.push(Arc::new(Email::new(c, g, t.clone()).map_err(|e| ctx("email_configs", i, e))?));
     }
-    let _ = t;
+    for (i, c) in r.pagerduty_configs.iter().enumerate() {
+        out.push(Arc::new(
+            PagerDuty::new(c, g, t.clone(), client.clone()).map_err(|e| ctx("pagerduty_configs", i, e))?,
+        ));
+    }
+    for (i, c) in r.opsgenie_configs.iter().enumerate() {
+        out.push(Arc::new(OpsGenie::new(c, g, t.clone(), client.clone()).map_err(|e| ctx("opsgenie_configs", i, e))?));
+    }
+    for (i, c) in r.slack_configs.iter().enumerate() {
+        out.push(Arc::new(Slack::new(c, g, t.clone(), client.clone()).map_err(|e| ctx("slack_configs", i, e))?));
+    }
     for c in &r.console_configs {
         out.push(Arc::new(Console::new(c.send_resolved)));
     }

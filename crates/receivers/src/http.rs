@@ -48,6 +48,20 @@ impl HttpSender {
         body: &serde_json::Value,
         what: &str,
     ) -> Result<Vec<u8>, NotifyError> {
+        let a = self.send(method, url, extra_auth, body, what).await?;
+        check_status(what, a.status, a.retry_after, &a.body)?;
+        Ok(a.body)
+    }
+
+    /// Sends `body` as JSON; only transport failures are errors here.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        extra_auth: Option<&Secret>,
+        body: &serde_json::Value,
+        what: &str,
+    ) -> Result<Answer, NotifyError> {
         let bytes = serde_json::to_vec(body).map_err(|e| NotifyError::config(format!("cannot encode {what}: {e}")))?;
         let mut req =
             self.client.request(method, url).header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes);
@@ -68,9 +82,15 @@ impl HttpSender {
         let status = resp.status();
         let retry_after = retry_after(resp.headers());
         let body = read_bounded(resp).await;
-        check_status(what, status, retry_after, &body)?;
-        Ok(body)
+        Ok(Answer { status, retry_after, body })
     }
+}
+
+/// A response, read (bounded).
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) body: Vec<u8>,
 }
 
 /// A transport failure: always retryable (the request may not have arrived).

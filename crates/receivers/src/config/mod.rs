@@ -16,6 +16,7 @@ pub use integrations::{
     ConsoleConfig, EmailConfig, OpsGenieConfig, OpsGenieResponder, PagerdutyConfig, PagerdutyImage, PagerdutyLink,
     SlackAction, SlackConfig, SlackConfirmationField, SlackField, WebhookConfig,
 };
+pub(crate) use integrations::{canonical_header, pagerduty_default_details, split_host_port};
 
 /// A secret from the config: never printed (`Debug`/`Display` show `<secret>`).
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
