@@ -147,8 +147,10 @@ async fn status(State(n): State<Notifier>) -> Response {
         "config": { "original": redact(&cfg.original) },
         "uptime": ts(n.inner.started_at),
         "versionInfo": {
-            "branch": "", "buildDate": "", "buildUser": "", "goVersion": "",
-            "revision": "", "version": env!("CARGO_PKG_VERSION"),
+            // The API level we implement, so amtool does not warn about a mismatch; Lookout's
+            // own version goes in `revision`.
+            "branch": "lookout", "buildDate": "", "buildUser": "", "goVersion": "",
+            "revision": env!("CARGO_PKG_VERSION"), "version": "0.25.0",
         },
     }))
     .into_response()
@@ -460,7 +462,7 @@ mod tests {
 
     #[test]
     fn query_and_filters() {
-        let q = Query::parse(Some("filter=alertname%3D%22A%22&filter=sev%21%3D&active=false".into()));
+        let q = Query::parse(Some("filter=alertname%3D%22A%22&filter=sev%3D&active=false".into()));
         let m = q.matchers().unwrap();
         assert_eq!(m.len(), 2);
         assert!(!q.flag("active", true).unwrap());

@@ -1,0 +1,221 @@
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::{Recorder, Running, alert, post_alerts};
+
+fn hook(name: &str, url: &str) -> String {
+    format!("  - name: {name}\n    webhook_configs:\n      - url: {url}/{name}\n")
+}
+
+#[tokio::test]
+async fn continue_and_group_by_all() {
+    let rec = Recorder::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "route:\n  receiver: default\n  group_wait: 100ms\n  group_interval: 1s\n  routes:\n\
+         \x20   - matchers: ['team=\"db\"']\n      receiver: db\n      group_by: ['...']\n      continue: true\n\
+         \x20   - match_re: {{ severity: 'crit.*' }}\n      receiver: pager\n      group_by: [alertname]\n\
+         receivers:\n{}{}{}",
+        hook("default", &rec.url),
+        hook("db", &rec.url),
+        hook("pager", &rec.url)
+    );
+    let run = Running::start(&yaml, dir.path()).await;
+    post_alerts(
+        &run.api,
+        json!([
+            alert(&[("alertname", "Disk"), ("team", "db"), ("severity", "critical"), ("i", "1")], None, None),
+            alert(&[("alertname", "Disk"), ("team", "db"), ("severity", "critical"), ("i", "2")], None, None),
+            alert(&[("alertname", "Web"), ("team", "web")], None, None),
+        ]),
+    )
+    .await;
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let r = rec.next(Duration::from_secs(3)).await.expect("notification");
+        got.push((r.receiver().to_string(), r.group_key().to_string(), r.alerts().len()));
+    }
+    got.sort();
+    // `...` puts every distinct label set in its own group; `continue` lets the db alerts
+    // reach the pager route as well, grouped by alertname there.
+    assert_eq!(
+        got,
+        vec![
+            ("db".into(), r#"{}/{team="db"}:{alertname="Disk", i="1", severity="critical", team="db"}"#.into(), 1),
+            ("db".into(), r#"{}/{team="db"}:{alertname="Disk", i="2", severity="critical", team="db"}"#.into(), 1),
+            ("default".into(), "{}:{}".into(), 1),
+            ("pager".into(), r#"{}/{severity=~"crit.*"}:{alertname="Disk"}"#.into(), 2),
+        ]
+    );
+    rec.quiet(Duration::from_millis(500)).await;
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn inhibition_mutes_targets_with_equal_labels() {
+    let rec = Recorder::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "route:\n  receiver: r\n  group_by: [alertname, cluster]\n  group_wait: 300ms\n  group_interval: 500ms\n\
+         receivers:\n{}\
+         inhibit_rules:\n  - source_matchers: [severity=critical]\n    target_match: {{ severity: warning }}\n    equal: [cluster]\n",
+        hook("r", &rec.url)
+    );
+    let run = Running::start(&yaml, dir.path()).await;
+    post_alerts(
+        &run.api,
+        json!([
+            alert(&[("alertname", "Down"), ("severity", "critical"), ("cluster", "a")], None, None),
+            alert(&[("alertname", "Slow"), ("severity", "warning"), ("cluster", "a")], None, None),
+            alert(&[("alertname", "Slow"), ("severity", "warning"), ("cluster", "b")], None, None),
+        ]),
+    )
+    .await;
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        keys.push(rec.next(Duration::from_secs(3)).await.expect("notification").group_key().to_string());
+    }
+    keys.sort();
+    assert_eq!(keys, vec![r#"{}:{alertname="Down", cluster="a"}"#, r#"{}:{alertname="Slow", cluster="b"}"#]);
+    rec.quiet(Duration::from_millis(800)).await;
+
+    // The API reports the muted alert as suppressed, inhibited by the critical one.
+    let alerts: serde_json::Value =
+        reqwest::get(format!("{}/api/v2/alerts?filter=cluster%3D%22a%22&filter=alertname%3DSlow", run.api))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(alerts.as_array().unwrap().len(), 1);
+    assert_eq!(alerts[0]["status"]["state"], "suppressed");
+    assert_eq!(alerts[0]["status"]["inhibitedBy"].as_array().unwrap().len(), 1);
+
+    // Once the source resolves, the target is notified.
+    post_alerts(
+        &run.api,
+        json!([alert(&[("alertname", "Down"), ("severity", "critical"), ("cluster", "a")], Some(-1), Some(0))]),
+    )
+    .await;
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let r = rec.next(Duration::from_secs(3)).await.expect("notification after the source resolved");
+        seen.push((r.group_key().to_string(), r.status().to_string()));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            (r#"{}:{alertname="Down", cluster="a"}"#.to_string(), "resolved".to_string()),
+            (r#"{}:{alertname="Slow", cluster="a"}"#.to_string(), "firing".to_string()),
+        ]
+    );
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn silences_mute_and_expire() {
+    let rec = Recorder::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "route:\n  receiver: r\n  group_by: [alertname]\n  group_wait: 200ms\n  group_interval: 400ms\n  repeat_interval: 1h\nreceivers:\n{}",
+        hook("r", &rec.url)
+    );
+    let run = Running::start(&yaml, dir.path()).await;
+    let client = reqwest::Client::new();
+    let now = chrono::Utc::now();
+    let sil = json!({
+        "matchers": [{"name": "alertname", "value": "Noisy|Loud", "isRegex": true, "isEqual": true},
+                     {"name": "env", "value": "dev", "isRegex": false, "isEqual": false}],
+        "startsAt": now.to_rfc3339(), "endsAt": (now + chrono::Duration::hours(1)).to_rfc3339(),
+        "createdBy": "test", "comment": "maintenance",
+    });
+    let resp: serde_json::Value =
+        client.post(format!("{}/api/v2/silences", run.api)).json(&sil).send().await.unwrap().json().await.unwrap();
+    let id = resp["silenceID"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 36);
+
+    post_alerts(
+        &run.api,
+        json!([
+            alert(&[("alertname", "Noisy"), ("env", "prod")], None, None),
+            alert(&[("alertname", "Noisy2"), ("env", "prod")], None, None),
+            alert(&[("alertname", "Loud"), ("env", "dev")], None, None),
+        ]),
+    )
+    .await;
+    // Only the alert no silence covers is notified ("Loud" is excluded by `env!="dev"`).
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        keys.push(rec.next(Duration::from_secs(3)).await.unwrap().group_key().to_string());
+    }
+    keys.sort();
+    assert_eq!(keys, vec![r#"{}:{alertname="Loud"}"#, r#"{}:{alertname="Noisy2"}"#]);
+    rec.quiet(Duration::from_millis(700)).await;
+
+    let got: serde_json::Value =
+        client.get(format!("{}/api/v2/silence/{id}", run.api)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(got["status"]["state"], "active");
+    assert_eq!(got["createdBy"], "test");
+    // Expire it: the muted alert is notified at the next tick.
+    assert_eq!(client.delete(format!("{}/api/v2/silence/{id}", run.api)).send().await.unwrap().status(), 200);
+    let r = rec.next(Duration::from_secs(3)).await.expect("notification after expiry");
+    assert_eq!(r.group_key(), r#"{}:{alertname="Noisy"}"#);
+    let got: serde_json::Value =
+        client.get(format!("{}/api/v2/silence/{id}", run.api)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(got["status"]["state"], "expired");
+    // Bad silences are refused with Alertmanager's messages.
+    let mut bad = sil.clone();
+    bad["endsAt"] = json!((now - chrono::Duration::hours(1)).to_rfc3339());
+    bad["startsAt"] = json!((now - chrono::Duration::hours(2)).to_rfc3339());
+    let resp = client.post(format!("{}/api/v2/silences", run.api)).json(&bad).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("end time can't be in the past"));
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn mute_time_intervals_mute_and_active_ones_allow() {
+    let rec = Recorder::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // "always" covers every instant; "never" none (year 2000 only).
+    let yaml = format!(
+        "route:\n  receiver: r\n  group_by: [alertname]\n  group_wait: 100ms\n  group_interval: 300ms\n  routes:\n\
+         \x20   - matchers: [alertname=Muted]\n      mute_time_intervals: [always]\n\
+         \x20   - matchers: [alertname=Inactive]\n      active_time_intervals: [never]\n\
+         \x20   - matchers: [alertname=Active]\n      active_time_intervals: [always]\n\
+         receivers:\n{}\
+         time_intervals:\n  - name: always\n    time_intervals:\n      - times: [{{start_time: '00:00', end_time: '24:00'}}]\n\
+         mute_time_intervals:\n  - name: never\n    time_intervals:\n      - years: ['2000']\n",
+        hook("r", &rec.url)
+    );
+    let run = Running::start(&yaml, dir.path()).await;
+    post_alerts(
+        &run.api,
+        json!([
+            alert(&[("alertname", "Muted")], None, None),
+            alert(&[("alertname", "Inactive")], None, None),
+            alert(&[("alertname", "Active")], None, None),
+        ]),
+    )
+    .await;
+    let r = rec.next(Duration::from_secs(2)).await.unwrap();
+    assert_eq!(r.group_key(), r#"{}/{alertname="Active"}:{alertname="Active"}"#);
+    rec.quiet(Duration::from_millis(800)).await;
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_alerts_are_refused_with_400() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = Running::start("route: {receiver: r}\nreceivers: [{name: r}]\n", dir.path()).await;
+    let status = post_alerts(&run.api, json!([{"labels": {}}, {"labels": {"a": "b"}}])).await;
+    assert_eq!(status, 400);
+    let alerts: serde_json::Value =
+        reqwest::get(format!("{}/api/v2/alerts", run.api)).await.unwrap().json().await.unwrap();
+    // The valid one is kept, as Alertmanager does.
+    assert_eq!(alerts.as_array().unwrap().len(), 1);
+    assert_eq!(alerts[0]["receivers"][0]["name"], "r");
+    run.stop().await;
+}

@@ -1,0 +1,14 @@
+//! End-to-end tests of the notifier, one binary.
+
+/// Debian's `amtool` against the API.
+mod amtool;
+/// Webhook recorder and notifier harness.
+mod common;
+/// The same config and alerts against the real Alertmanager 0.25.
+mod differential;
+/// Restarting the notifier neither repeats nor loses notifications.
+mod persistence;
+/// Inhibition, silences, `continue`, `group_by: [...]`, time intervals.
+mod semantics;
+/// group_wait / group_interval / repeat_interval timelines.
+mod timing;
