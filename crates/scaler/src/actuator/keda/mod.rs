@@ -1,0 +1,142 @@
+//! The `keda` actuator: a KEDA external scaler (`externalscaler.proto`) serving Lookout's
+//! decisions, so a `ScaledObject` with an `external` or `external-push` trigger lets KEDA and the
+//! HPA it manages act on them.
+//!
+//! The scaler is picked by the trigger's `scalerMetadata.scaler` (default: the ScaledObject's
+//! name). `GetMetricSpec` answers one metric named after the scaler with target 1 and
+//! `GetMetrics` answers the desired replica count, so the HPA's AverageValue arithmetic
+//! (`ceil(value / target)`) lands on Lookout's number. `IsActive` is `desired > 0` (scale to and
+//! from zero); `StreamIsActive` sends the current state at once and again whenever it flips.
+//!
+//! ```yaml
+//! triggers:
+//!   - type: external-push
+//!     metadata: { scalerAddress: lookout.monitoring:9095, scaler: api }
+//! ```
+//!
+//! Lookout has already applied `behavior`, windows and limits, so give the HPA that KEDA creates
+//! a permissive behavior (`advanced.horizontalPodAutoscalerConfig.behavior`: scale-up and
+//! scale-down windows 0, large policies) and, on clusters with `HPAConfigurableTolerance`,
+//! `tolerance: 0` in both directions: otherwise the HPA's own 10 % tolerance swallows changes
+//! of less than a tenth of the current count.
+
+#[allow(missing_docs, clippy::all, unreachable_pub)]
+pub mod externalscaler;
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use externalscaler::external_scaler_server::{ExternalScaler, ExternalScalerServer};
+use externalscaler::{
+    GetMetricSpecResponse, GetMetricsRequest, GetMetricsResponse, IsActiveResponse, MetricSpec, MetricValue,
+    ScaledObjectRef,
+};
+
+use crate::engine::Scaler;
+
+/// The gRPC service over a [`Scaler`].
+#[derive(Clone)]
+pub struct KedaService {
+    scaler: Arc<Scaler>,
+}
+
+impl KedaService {
+    /// A service answering from `scaler`'s latest decisions.
+    pub fn new(scaler: Arc<Scaler>) -> Self {
+        KedaService { scaler }
+    }
+
+    /// As a tonic service, to add to a server.
+    pub fn into_server(self) -> ExternalScalerServer<KedaService> {
+        ExternalScalerServer::new(self)
+    }
+
+    fn resolve(&self, r: &ScaledObjectRef) -> Result<String, Status> {
+        let name = r.scaler_metadata.get("scaler").cloned().unwrap_or_else(|| r.name.clone());
+        if self.scaler.policies().iter().any(|p| p.name == name) {
+            Ok(name)
+        } else {
+            Err(Status::not_found(format!("no scaler named `{name}` (set the trigger's `scaler` metadata)")))
+        }
+    }
+
+    fn desired(&self, name: &str) -> Result<i32, Status> {
+        self.scaler
+            .decision(name)
+            .map(|d| d.desired)
+            .ok_or_else(|| Status::unavailable(format!("scaler `{name}` has not decided yet")))
+    }
+}
+
+type ActiveStream = Pin<Box<dyn Stream<Item = Result<IsActiveResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ExternalScaler for KedaService {
+    async fn is_active(&self, req: Request<ScaledObjectRef>) -> Result<Response<IsActiveResponse>, Status> {
+        let name = self.resolve(req.get_ref())?;
+        Ok(Response::new(IsActiveResponse { result: self.desired(&name)? > 0 }))
+    }
+
+    type StreamIsActiveStream = ActiveStream;
+
+    async fn stream_is_active(&self, req: Request<ScaledObjectRef>) -> Result<Response<ActiveStream>, Status> {
+        let name = self.resolve(req.get_ref())?;
+        let rx = self.scaler.subscribe();
+        let scaler = self.scaler.clone();
+        // State: (receiver, last state sent). The first item goes out at once when a decision exists.
+        let stream = futures::stream::unfold((rx, None::<bool>), move |(mut rx, last)| {
+            let scaler = scaler.clone();
+            let name = name.clone();
+            async move {
+                loop {
+                    let active = scaler.decision(&name).map(|d| d.desired > 0);
+                    if let Some(a) = active
+                        && last != Some(a)
+                    {
+                        return Some((Ok(IsActiveResponse { result: a }), (rx, Some(a))));
+                    }
+                    if rx.changed().await.is_err() {
+                        return None;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn get_metric_spec(&self, req: Request<ScaledObjectRef>) -> Result<Response<GetMetricSpecResponse>, Status> {
+        let name = self.resolve(req.get_ref())?;
+        Ok(Response::new(GetMetricSpecResponse {
+            metric_specs: vec![MetricSpec { metric_name: name, target_size: 1, target_size_float: 1.0 }],
+        }))
+    }
+
+    async fn get_metrics(&self, req: Request<GetMetricsRequest>) -> Result<Response<GetMetricsResponse>, Status> {
+        let r = req.get_ref();
+        let obj = r.scaled_object_ref.as_ref().ok_or_else(|| Status::invalid_argument("scaledObjectRef is required"))?;
+        let name = self.resolve(obj)?;
+        let desired = self.desired(&name)?;
+        let metric_name = if r.metric_name.is_empty() { name } else { r.metric_name.clone() };
+        Ok(Response::new(GetMetricsResponse {
+            metric_values: vec![MetricValue {
+                metric_name,
+                metric_value: desired as i64,
+                metric_value_float: desired as f64,
+            }],
+        }))
+    }
+}
+
+/// Serves the external scaler on `listener` until `shutdown`.
+pub async fn serve(listener: TcpListener, scaler: Arc<Scaler>, shutdown: CancellationToken) -> Result<(), String> {
+    tonic::transport::Server::builder()
+        .add_service(KedaService::new(scaler).into_server())
+        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown.cancelled_owned())
+        .await
+        .map_err(|e| format!("KEDA external scaler server failed: {e}"))
+}

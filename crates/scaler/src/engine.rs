@@ -1,0 +1,292 @@
+//! The running engine: reads the inputs of each scaler from a [`MetricSource`], decides, keeps
+//! state and history (persisted), exposes self-metrics and drives the actuators.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::actuator::Actuator;
+use crate::decide::{Decision, Inputs, Reason, decide};
+use crate::history::{HistoryStore, Persisted, push_bounded};
+use crate::policy::{PolicyFile, ScalerPolicy};
+
+/// Where a scaler's inputs come from: PromQL over the metrics store and the alert engine's
+/// firing alerts.
+pub trait MetricSource: Send + Sync {
+    /// Evaluates `promql` at `t_ms`: `Ok(None)` when the result is empty, otherwise the single
+    /// value (a one-element vector or a scalar). Several series are an error.
+    fn query(&self, promql: &str, t_ms: i64) -> Result<Option<f64>, String>;
+    /// Names (`alertname`) of the alerts firing now.
+    fn firing_alerts(&self) -> Vec<String>;
+}
+
+type Labels = Vec<(String, String)>;
+
+#[derive(Clone, Default)]
+struct SelfMetrics {
+    desired: Family<Labels, Gauge>,
+    current: Family<Labels, Gauge>,
+    min: Family<Labels, Gauge>,
+    max: Family<Labels, Gauge>,
+    metric_value: Family<Labels, Gauge<f64, AtomicU64>>,
+    metric_proposal: Family<Labels, Gauge>,
+    evaluations: Family<Labels, Counter>,
+    actuations: Family<Labels, Counter>,
+}
+
+struct Inner {
+    scalers: BTreeMap<String, Persisted>,
+    observed: BTreeMap<String, i32>,
+}
+
+/// The scaling engine for one policy file.
+pub struct Scaler {
+    policies: Vec<ScalerPolicy>,
+    source: Arc<dyn MetricSource>,
+    store: HistoryStore,
+    inner: Mutex<Inner>,
+    metrics: SelfMetrics,
+    changes: watch::Sender<u64>,
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The state file exists but cannot be read.
+    #[error("cannot read scaler state: {0}")]
+    State(#[source] std::io::Error),
+    /// An actuator cannot be built.
+    #[error("scaler {scaler}: {message}")]
+    Actuator {
+        /// The scaler.
+        scaler: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl Scaler {
+    /// An engine for `policies`, resuming the state saved under `data_dir`.
+    pub fn new(policies: PolicyFile, data_dir: &Path, source: Arc<dyn MetricSource>) -> Result<Scaler, Error> {
+        let store = HistoryStore::new(data_dir);
+        let mut scalers = store.load().map_err(Error::State)?;
+        // Forget scalers that are no longer configured.
+        scalers.retain(|name, _| policies.scalers.iter().any(|p| &p.name == name));
+        let (changes, _) = watch::channel(0);
+        Ok(Scaler {
+            policies: policies.scalers,
+            source,
+            store,
+            inner: Mutex::new(Inner { scalers, observed: BTreeMap::new() }),
+            metrics: SelfMetrics::default(),
+            changes,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data; keep serving it.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The configured scalers.
+    pub fn policies(&self) -> &[ScalerPolicy] {
+        &self.policies
+    }
+
+    /// Evaluates every scaler at `now_ms` (unix ms).
+    pub fn evaluate(&self, now_ms: i64) -> Vec<Decision> {
+        let names: Vec<String> = self.policies.iter().map(|p| p.name.clone()).collect();
+        names.iter().filter_map(|n| self.evaluate_scaler(n, now_ms)).collect()
+    }
+
+    /// Evaluates one scaler at `now_ms`; `None` for an unknown name.
+    pub fn evaluate_scaler(&self, name: &str, now_ms: i64) -> Option<Decision> {
+        let policy = self.policies.iter().find(|p| p.name == name)?;
+        // Queries run without the lock held.
+        let (last, observed) = {
+            let inner = self.lock();
+            (inner.scalers.get(name).and_then(|p| p.history.back()).map(|d| d.desired), inner.observed.get(name).copied())
+        };
+        let inputs = self.read_inputs(policy, now_ms, last, observed);
+        let decision = {
+            let mut inner = self.lock();
+            let entry = inner.scalers.entry(name.to_string()).or_default();
+            let d = decide(policy, &mut entry.state, &inputs, now_ms);
+            push_bounded(&mut entry.history, d.clone());
+            if let Err(e) = self.store.save(&inner.scalers) {
+                tracing::error!(error = %e, path = %self.store.path().display(), "Cannot save scaler state.");
+            }
+            d
+        };
+        self.record_metrics(&decision);
+        self.changes.send_modify(|n| *n += 1);
+        Some(decision)
+    }
+
+    fn read_inputs(&self, p: &ScalerPolicy, now_ms: i64, last: Option<i32>, observed: Option<i32>) -> Inputs {
+        let mut notes = Vec::new();
+        let mut current = None;
+        if let Some(q) = &p.replicas_query {
+            match self.source.query(q, now_ms) {
+                Ok(Some(v)) if v.is_finite() && v >= 0.0 && v <= i32::MAX as f64 => current = Some(v.round() as i32),
+                Ok(Some(v)) => notes.push(note("ReplicasQueryFailed", format!("replicas query returned {v}"))),
+                Ok(None) => notes.push(note("ReplicasQueryFailed", "replicas query returned no data")),
+                Err(e) => notes.push(note("ReplicasQueryFailed", format!("replicas query failed: {e}"))),
+            }
+        }
+        let current = match (current, observed, last) {
+            (Some(c), _, _) => c,
+            (None, Some(o), _) => o,
+            (None, None, Some(l)) => {
+                if p.replicas_query.is_some() {
+                    notes.push(note("ReplicasAssumed", format!("assuming the last decision, {l}")));
+                }
+                l
+            }
+            (None, None, None) => {
+                notes.push(note("ReplicasAssumed", format!("no replica count known yet: assuming minReplicas {}", p.min_replicas)));
+                p.min_replicas
+            }
+        };
+        let metric_values: Vec<Result<Option<f64>, String>> =
+            p.metrics.iter().map(|m| self.source.query(&m.query, now_ms)).collect();
+        let step_values = p
+            .steps
+            .iter()
+            .map(|s| match s.metric.as_ref().and_then(|m| p.metrics.iter().position(|x| &x.name == m)) {
+                Some(i) => metric_values[i].clone(),
+                None => self.source.query(&s.query, now_ms),
+            })
+            .collect();
+        let firing = if p.alerts.is_empty() { Vec::new() } else { self.source.firing_alerts() };
+        Inputs { current, metric_values, step_values, firing, notes }
+    }
+
+    fn record_metrics(&self, d: &Decision) {
+        let t = vec![("target".to_string(), d.scaler.clone())];
+        self.metrics.desired.get_or_create(&t).set(d.desired as i64);
+        self.metrics.current.get_or_create(&t).set(d.current as i64);
+        self.metrics.min.get_or_create(&t).set(d.min_replicas as i64);
+        self.metrics.max.get_or_create(&t).set(d.max_replicas as i64);
+        self.metrics.evaluations.get_or_create(&t).inc();
+        for m in &d.metrics {
+            let l = vec![("target".to_string(), d.scaler.clone()), ("metric".to_string(), m.name.clone())];
+            self.metrics.metric_value.get_or_create(&l).set(m.value.unwrap_or(f64::NAN));
+            if let Some(p) = m.proposal {
+                self.metrics.metric_proposal.get_or_create(&l).set(p as i64);
+            }
+        }
+    }
+
+    /// Tells the engine how many replicas there are (an actuator that can read them does).
+    pub fn set_observed_replicas(&self, name: &str, replicas: i32) {
+        self.lock().observed.insert(name.to_string(), replicas);
+    }
+
+    /// The latest decision of each scaler that has one.
+    pub fn latest(&self) -> Vec<Decision> {
+        let inner = self.lock();
+        self.policies.iter().filter_map(|p| inner.scalers.get(&p.name)?.history.back().cloned()).collect()
+    }
+
+    /// The latest decision of one scaler.
+    pub fn decision(&self, name: &str) -> Option<Decision> {
+        self.lock().scalers.get(name)?.history.back().cloned()
+    }
+
+    /// Recent decisions of one scaler, oldest first.
+    pub fn history(&self, name: &str) -> VecDeque<Decision> {
+        self.lock().scalers.get(name).map(|p| p.history.clone()).unwrap_or_default()
+    }
+
+    /// A receiver that changes after every evaluation (the KEDA stream waits on it).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Registers `lookout_scaler_*` self-metrics.
+    pub fn register_metrics(&self, r: &mut Registry) {
+        let m = &self.metrics;
+        r.register("lookout_scaler_desired_replicas", "Replicas decided by the last evaluation", m.desired.clone());
+        r.register("lookout_scaler_current_replicas", "Replicas seen at the last evaluation", m.current.clone());
+        r.register("lookout_scaler_min_replicas", "Effective minReplicas (after schedules)", m.min.clone());
+        r.register("lookout_scaler_max_replicas", "Effective maxReplicas (after schedules)", m.max.clone());
+        r.register("lookout_scaler_metric_value", "Query result of a target-tracking metric", m.metric_value.clone());
+        r.register("lookout_scaler_metric_proposal", "Replicas a metric asks for", m.metric_proposal.clone());
+        r.register("lookout_scaler_evaluations", "Evaluations", m.evaluations.clone());
+        r.register("lookout_scaler_actuations", "Decisions handed to an actuator, by result", m.actuations.clone());
+    }
+
+    /// Runs every scaler on its interval until `shutdown`, handing decisions to the actuators:
+    /// a decision is sent when it changes the count or differs from the last one delivered.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), Error> {
+        let mut tasks = Vec::new();
+        for p in &self.policies {
+            let actuator = Actuator::from_config(&p.name, &p.actuator)
+                .map_err(|message| Error::Actuator { scaler: p.name.clone(), message })?;
+            tasks.push(tokio::spawn(self.clone().run_one(p.name.clone(), p.interval_seconds, actuator, shutdown.clone())));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        Ok(())
+    }
+
+    async fn run_one(self: Arc<Self>, name: String, interval: i64, actuator: Actuator, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(Duration::from_secs(interval.max(1) as u64));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut delivered: Option<i32> = None;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            match actuator.observe().await {
+                Ok(Some(n)) => self.set_observed_replicas(&name, n),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(scaler = %name, error = %e, "Cannot read current replicas."),
+            }
+            let now = chrono::Utc::now().timestamp_millis();
+            let this = self.clone();
+            let n = name.clone();
+            let Ok(Some(d)) = tokio::task::spawn_blocking(move || this.evaluate_scaler(&n, now)).await else {
+                continue;
+            };
+            if d.desired == d.current && delivered == Some(d.desired) {
+                continue;
+            }
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = actuator.apply(&d) => r,
+            };
+            let labels = vec![
+                ("target".to_string(), name.clone()),
+                ("actuator".to_string(), actuator.kind().to_string()),
+                ("result".to_string(), if result.is_ok() { "ok" } else { "error" }.to_string()),
+            ];
+            self.metrics.actuations.get_or_create(&labels).inc();
+            match result {
+                Ok(()) => {
+                    delivered = Some(d.desired);
+                    if d.desired != d.current {
+                        tracing::info!(scaler = %name, from = d.current, to = d.desired, actuator = actuator.kind(), "Scaled.");
+                    }
+                }
+                Err(e) => tracing::warn!(scaler = %name, error = %e, "Cannot deliver scaling decision."),
+            }
+        }
+    }
+}
+
+fn note(code: &str, message: impl Into<String>) -> Reason {
+    Reason { code: code.to_string(), message: message.into() }
+}
