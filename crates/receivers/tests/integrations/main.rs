@@ -1,0 +1,9 @@
+//! Integration tests of the receivers against in-process HTTP fakes written from each
+//! service's published API docs, and against a real SMTP server (aiosmtpd).
+
+mod delivery;
+mod opsgenie;
+mod pagerduty;
+mod slack;
+mod support;
+mod webhook;
