@@ -19,6 +19,7 @@
 pub mod alert;
 mod alerting;
 pub mod datasource;
+pub mod engine;
 pub use lookout_config::duration;
 pub mod file;
 pub mod group;

@@ -1,0 +1,31 @@
+//! Rules over a remote Prometheus-compatible store: the [`Datasource`] seam backed by
+//! [`lookout_tsdb::remote::QueryClient`].
+//!
+//! Evaluation runs on a blocking thread (it is CPU work over the embedded store), so
+//! the remote query blocks that thread on the runtime's handle rather than making every
+//! rule evaluation async.
+
+use lookout_tsdb::promql::Value;
+use lookout_tsdb::remote::QueryClient;
+use promql_parser::parser::Expr;
+
+use crate::datasource::Datasource;
+
+/// Sends each rule's expression text to `/api/v1/query` at the evaluation time.
+pub struct RemoteDatasource {
+    client: QueryClient,
+    runtime: tokio::runtime::Handle,
+}
+
+impl RemoteDatasource {
+    /// Over `client`, blocking on `runtime` (call from a blocking thread only).
+    pub fn new(client: QueryClient, runtime: tokio::runtime::Handle) -> RemoteDatasource {
+        RemoteDatasource { client, runtime }
+    }
+}
+
+impl Datasource for RemoteDatasource {
+    fn query(&self, _expr: &Expr, text: &str, t_ms: i64) -> Result<Value, String> {
+        self.runtime.block_on(self.client.query(text, t_ms))
+    }
+}
