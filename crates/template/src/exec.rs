@@ -308,7 +308,7 @@ impl<'a> State<'a, '_> {
                 let v = self.var(name, first.pos, first)?.clone();
                 self.eval_chain(dot, Recv::Val(v), first, names, rest, final_)
             }
-            ArgKind::Func(name) => self.eval_function(dot, first, name, rest, final_),
+            ArgKind::Func(name) => self.eval_function(dot, cmd.pos, cmd, name, rest, final_),
             ArgKind::Pipe(p) => {
                 self.not_a_function(first, rest, &final_)?;
                 self.eval_pipeline(dot, p, true)
@@ -341,7 +341,7 @@ impl<'a> State<'a, '_> {
                 let v = self.var(name, arg.pos, arg)?.clone();
                 if names.is_empty() { v } else { self.eval_chain(dot, Recv::Val(v), arg, names, &[], None)? }
             }
-            ArgKind::Func(name) => self.eval_function(dot, arg, name, &[], None)?,
+            ArgKind::Func(name) => self.eval_function(dot, arg.pos, arg, name, &[], None)?,
             ArgKind::Chain(base, names) => {
                 let recv = self.eval_arg(dot, base)?;
                 self.eval_chain(dot, Recv::Val(recv), arg, names, &[], None)?
@@ -451,27 +451,25 @@ impl<'a> State<'a, '_> {
         }
     }
 
+    /// Calls function `name`; errors point at `pos` and show `ctx` (the command, as Go does).
     fn eval_function(
         &mut self,
         dot: &V<'a>,
-        node: &'a Arg,
+        pos: usize,
+        ctx: &dyn Display,
         name: &str,
         args: &'a [Arg],
         final_: Option<V<'a>>,
     ) -> R<V<'a>> {
         let Some(kind) = self.env.funcs.get(name) else {
-            return Err(self.fail(node.pos, node, format!("{} is not a defined function", go_quote(name, false))));
+            return Err(self.fail(pos, ctx, format!("{} is not a defined function", go_quote(name, false))));
         };
         match kind {
             FuncKind::And | FuncKind::Or => {
                 let is_or = matches!(kind, FuncKind::Or);
                 let n = args.len() + usize::from(final_.is_some());
                 if n == 0 {
-                    return Err(self.fail(
-                        node.pos,
-                        node,
-                        format!("wrong number of args for {name}: want at least 1 got 0"),
-                    ));
+                    return Err(self.fail(pos, ctx, format!("wrong number of args for {name}: want at least 1 got 0")));
                 }
                 // Stops at the first argument that decides the result, as Go 1.18+ does.
                 let mut last = None;
@@ -487,8 +485,8 @@ impl<'a> State<'a, '_> {
             FuncKind::ExternalUrl | FuncKind::PathPrefix => {
                 if !args.is_empty() || final_.is_some() {
                     return Err(self.fail(
-                        node.pos,
-                        node,
+                        pos,
+                        ctx,
                         format!(
                             "wrong number of args for {name}: want 0 got {}",
                             args.len() + usize::from(final_.is_some())
@@ -511,7 +509,16 @@ impl<'a> State<'a, '_> {
                 if let Some(v) = final_ {
                     argv.push(v.into_owned());
                 }
-                f(&argv).map(Cow::Owned).map_err(|e| self.fail(node.pos, node, format!("error calling {name}: {e}")))
+                f(&argv).map(Cow::Owned).map_err(|e| {
+                    // Go reports argument-count and -type mismatches itself, unwrapped.
+                    if let Some(rest) = e.strip_prefix("wrong number of args: ") {
+                        self.fail(pos, ctx, format!("wrong number of args for {name}: {rest}"))
+                    } else if e.starts_with("wrong type for value") {
+                        self.fail(pos, ctx, e)
+                    } else {
+                        self.fail(pos, ctx, format!("error calling {name}: {e}"))
+                    }
+                })
             }
         }
     }

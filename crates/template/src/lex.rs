@@ -431,7 +431,12 @@ fn unescape(src: &str, pos: &mut usize, quote: char) -> Option<String> {
 
 /// Go's `%#U` of a rune: `U+007D '}'`.
 pub(crate) fn go_rune(c: char) -> String {
-    format!("U+{:04X} '{c}'", c as u32)
+    // Go shows the character only when it is printable (not a control or non-ASCII space).
+    if c.is_control() || (c.is_whitespace() && c != ' ') {
+        format!("U+{:04X}", c as u32)
+    } else {
+        format!("U+{:04X} '{c}'", c as u32)
+    }
 }
 
 #[cfg(test)]
@@ -480,6 +485,6 @@ mod tests {
         assert_eq!(lex("{{ .x").unwrap_err().msg, "unclosed action");
         assert_eq!(lex("{{ \"x }}").unwrap_err().msg, "unterminated quoted string");
         assert_eq!(lex("{{ 3x }}").unwrap_err().msg, "bad number syntax: \"3x\"");
-        assert_eq!(lex("{{ \u{1} }}").unwrap_err().msg, "unrecognized character in action: U+0001 '\u{1}'");
+        assert_eq!(lex("{{ \u{a0} }}").unwrap_err().msg, "unrecognized character in action: U+00A0");
     }
 }

@@ -10,6 +10,8 @@
 //!   whose methods templates call (`KV`, `Pairs`, `Alerts`, `time.Time`, `time.Duration`).
 //! - [`Funcs`]: the function table: Go's builtins, [`Funcs::with_prometheus`],
 //!   [`Funcs::with_alertmanager`], or your own.
+//! - [`data`]: the data Prometheus (`AlertTemplateData`, [`data::PROMETHEUS_ALERT_PREFIX`]) and
+//!   Alertmanager (`template.Data`) pass, built as they build it.
 //! - [`TemplateError`]: displayed as Go words it (`template: NAME:LINE:COL: executing "NAME" at
 //!   <.Foo>: …`), so users recognise the messages from Prometheus and Alertmanager.
 //!
@@ -48,6 +50,7 @@
 
 mod alertmanager;
 mod builtins;
+pub mod data;
 mod error;
 mod exec;
 mod funcs;

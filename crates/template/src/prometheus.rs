@@ -90,20 +90,15 @@ pub(crate) fn register(f: &mut Funcs, query: Option<QueryHook>) {
         if let Value::Time(t) = &a[0] {
             return Ok(Value::String(Value::Time(t.with_timezone(&chrono_tz::Tz::UTC)).to_go_string()));
         }
-        Ok(Value::String(gofmt::humanize_timestamp(float_arg(&a[0])?)))
+        let v = float_arg(&a[0])?;
+        if v.is_finite() {
+            timestamp_millis(v)?;
+        }
+        Ok(Value::String(gofmt::humanize_timestamp(v)))
     });
     f.add("toTime", |a| {
         arity(a, 1)?;
-        let v = float_arg(&a[0])?;
-        let ns = v * 1e9;
-        if !ns.is_finite() || ns.abs() >= 9.2e18 {
-            return Err(format!(
-                "{} cannot be represented as a nanoseconds timestamp since it overflows int64",
-                gofmt::fmt_g(v, None)
-            ));
-        }
-        // Prometheus goes through model.Time: millisecond precision.
-        let ms = (ns as i64).div_euclid(1_000_000);
+        let ms = timestamp_millis(float_arg(&a[0])?)?;
         Ok(Value::Time(chrono_tz::Tz::UTC.timestamp_millis_opt(ms).single().ok_or("time out of range")?))
     });
     f.add("toDuration", |a| {
@@ -147,6 +142,19 @@ pub(crate) fn add_string_funcs(f: &mut Funcs) {
         arity(a, 1)?;
         Ok(Value::str(str_arg(&a[0])?))
     });
+}
+
+/// Prometheus's `floatToTime` through `model.Time`: Unix seconds to milliseconds (truncated),
+/// refusing what overflows int64 nanoseconds.
+fn timestamp_millis(v: f64) -> Result<i64, String> {
+    let limit = i64::MAX as f64 / 1e9;
+    if v.is_nan() || v >= limit || v <= -limit {
+        return Err(format!(
+            "{} cannot be represented as a nanoseconds timestamp since it overflows int64",
+            gofmt::fmt_g(v, None)
+        ));
+    }
+    Ok(((v * 1e9) as i64) / 1_000_000)
 }
 
 fn sample(labels: BTreeMap<String, String>, v: f64) -> Value {

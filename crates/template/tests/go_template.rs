@@ -138,12 +138,12 @@ fn errors() {
         ),
         (
             "{{index .List 5}}",
-            "template: :1:2: executing \"\" at <index>: error calling index: index out of range: 5",
+            "template: :1:2: executing \"\" at <index .List 5>: error calling index: index out of range: 5",
             ErrorKind::Exec,
         ),
         (
             "{{lt .Count 1.5}}",
-            "template: :1:2: executing \"\" at <lt>: error calling lt: incompatible types for comparison",
+            "template: :1:2: executing \"\" at <lt .Count 1.5>: error calling lt: incompatible types for comparison",
             ErrorKind::Exec,
         ),
         (
@@ -223,5 +223,5 @@ fn custom_functions() {
     );
     assert_eq!(render("{{double 21}} {{21 | double}}", &Value::Nil, &funcs).unwrap(), "42 42");
     let e = render("{{double \"x\"}}", &Value::Nil, &funcs).unwrap_err();
-    assert_eq!(e.to_string(), "template: :1:2: executing \"\" at <double>: error calling double: want one int");
+    assert_eq!(e.to_string(), "template: :1:2: executing \"\" at <double \"x\">: error calling double: want one int");
 }
