@@ -80,6 +80,20 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A refused request: status and message.
+#[derive(Debug)]
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
 /// Query parameters, repeated keys kept (`filter` may appear many times).
 struct Query(Vec<(String, String)>);
 
@@ -101,29 +115,29 @@ impl Query {
         self.0.iter().filter(move |(key, _)| key == k).map(|(_, v)| v.as_str())
     }
 
-    fn flag(&self, k: &str, default: bool) -> Result<bool, Response> {
+    fn flag(&self, k: &str, default: bool) -> Result<bool, ApiError> {
         match self.all(k).last() {
             None => Ok(default),
             Some("true") | Some("1") => Ok(true),
             Some("false") | Some("0") => Ok(false),
-            Some(v) => Err(error(StatusCode::BAD_REQUEST, format!("{k} in query must be of type boolean: {v:?}"))),
+            Some(v) => Err(bad(format!("{k} in query must be of type boolean: {v:?}"))),
         }
     }
 
-    fn matchers(&self) -> Result<Vec<Matcher>, Response> {
+    fn matchers(&self) -> Result<Vec<Matcher>, ApiError> {
         let mut out = Vec::new();
         for f in self.all("filter") {
-            out.extend(parse_matchers(f).map_err(|e| error(StatusCode::BAD_REQUEST, e))?);
+            out.extend(parse_matchers(f).map_err(bad)?);
         }
         Ok(out)
     }
 
-    fn receiver(&self) -> Result<Option<Regex>, Response> {
+    fn receiver(&self) -> Result<Option<Regex>, ApiError> {
         match self.all("receiver").last().filter(|s| !s.is_empty()) {
             None => Ok(None),
             Some(r) => Regex::new(&format!("^(?:{r})$"))
                 .map(Some)
-                .map_err(|e| error(StatusCode::BAD_REQUEST, format!("failed to parse receiver param: {e}"))),
+                .map_err(|e| bad(format!("failed to parse receiver param: {e}"))),
         }
     }
 }
@@ -197,7 +211,7 @@ struct AlertFilter {
 }
 
 impl AlertFilter {
-    fn from_query(q: &Query) -> Result<AlertFilter, Response> {
+    fn from_query(q: &Query) -> Result<AlertFilter, ApiError> {
         Ok(AlertFilter {
             active: q.flag("active", true)?,
             silenced: q.flag("silenced", true)?,
@@ -227,7 +241,7 @@ impl AlertFilter {
 async fn get_alerts(State(n): State<Notifier>, RawQuery(q): RawQuery) -> Response {
     let f = match AlertFilter::from_query(&Query::parse(q)) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let disp = n.dispatcher();
     let rt = &disp.rt;
@@ -254,7 +268,7 @@ async fn get_alerts(State(n): State<Notifier>, RawQuery(q): RawQuery) -> Respons
 async fn get_groups(State(n): State<Notifier>, RawQuery(q): RawQuery) -> Response {
     let f = match AlertFilter::from_query(&Query::parse(q)) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let disp = n.dispatcher();
     let rt = &disp.rt;
@@ -370,7 +384,7 @@ fn state_rank(s: SilenceState) -> u8 {
 async fn get_silences(State(n): State<Notifier>, RawQuery(q): RawQuery) -> Response {
     let filter = match Query::parse(q).matchers() {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let now = Utc::now();
     let mut sils: Vec<Silence> = n

@@ -387,3 +387,65 @@ pub fn default_config() -> AlertmanagerConfig {
     // The embedded text is covered by a test; failing here would be a build defect.
     parse_config("<default alertmanager.yml>", DEFAULT_CONFIG_YAML).expect("embedded default config is valid")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        parse_config("am.yml", text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn default_config_is_valid_and_routes_by_severity() {
+        let cfg = default_config();
+        let tree = crate::route::RouteTree::new(&cfg.route);
+        let recv = |sev: &str| {
+            let l: BTreeMap<String, String> =
+                [("alertname".to_string(), "X".to_string()), ("severity".to_string(), sev.to_string())].into();
+            tree.get(tree.matches(&l)[0]).opts.receiver.clone()
+        };
+        assert_eq!(recv("critical"), "console-critical");
+        assert_eq!(recv("warning"), "console");
+        assert_eq!(cfg.global.resolve_timeout.0, std::time::Duration::from_secs(300));
+    }
+
+    #[test]
+    fn unknown_fields_point_at_the_line() {
+        let e = err("route:\n  receiver: a\n  group_wiat: 1s\nreceivers: [{name: a}]\n");
+        assert!(e.starts_with("am.yml:3:3: unknown field `group_wiat`"), "{e}");
+        let e = err(
+            "route: {receiver: a}\nreceivers: [{name: a}]\ninhibit_rules:\n  - source_matchers: [a=b]\n    tagret_matchers: [c=d]\n",
+        );
+        assert!(e.starts_with("am.yml:5:5: unknown field `tagret_matchers`"), "{e}");
+    }
+
+    #[test]
+    fn value_errors_point_at_the_value() {
+        let e = err("route:\n  receiver: a\n  group_wait: 5x\nreceivers: [{name: a}]\n");
+        assert!(e.starts_with("am.yml:3:") && e.contains("not a valid duration string"), "{e}");
+        let e = err("route:\n  receiver: a\n  routes:\n    - matchers: ['foo']\nreceivers: [{name: a}]\n");
+        assert!(e.starts_with("am.yml:4:") && e.contains("bad matcher format: foo"), "{e}");
+        let e = err("route:\n  receiver: a\n  group_by: ['...', x]\nreceivers: [{name: a}]\n");
+        assert!(e.contains("cannot have wildcard group_by"), "{e}");
+    }
+
+    #[test]
+    fn semantic_checks() {
+        let e = err("route:\n  receiver: a\n  routes:\n    - receiver: nope\nreceivers: [{name: a}]\n");
+        assert_eq!(e, "am.yml:4:17: undefined receiver \"nope\" used in route");
+        assert_eq!(
+            err("route: {group_by: [x]}\nreceivers: [{name: a}]\n"),
+            "am.yml:1:8: root route must specify a default receiver"
+        );
+        assert!(err("receivers: [{name: a}]\n").ends_with("no routes provided"));
+        let e = err("route: {receiver: a, matchers: [x=y]}\nreceivers: [{name: a}]\n");
+        assert!(e.ends_with("root route must not have any matchers"), "{e}");
+        let e = err("route: {receiver: a}\nreceivers:\n  - name: a\n  - name: a\n");
+        assert_eq!(e, "am.yml:4:5: notification config name \"a\" is not unique");
+        let e = err("route:\n  receiver: a\n  routes: [{mute_time_intervals: [off]}]\nreceivers: [{name: a}]\n");
+        assert!(e.ends_with("undefined time interval \"off\" used in route"), "{e}");
+        let e = err("route:\n  receiver: a\n  routes: [{repeat_interval: 0s}]\nreceivers: [{name: a}]\n");
+        assert!(e.ends_with("repeat_interval cannot be zero"), "{e}");
+    }
+}

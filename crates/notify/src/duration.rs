@@ -69,7 +69,7 @@ impl fmt::Display for PromDuration {
         }
         for (i, (unit, mult)) in UNITS.iter().enumerate() {
             // Years and weeks only when exact, as Prometheus does.
-            if i < 2 && ms % mult != 0 {
+            if i < 2 && !ms.is_multiple_of(*mult) {
                 continue;
             }
             let v = ms / mult;

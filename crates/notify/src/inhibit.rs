@@ -12,12 +12,15 @@ use crate::alerts::StoredAlert;
 use crate::config::InhibitRuleConfig;
 use crate::matcher::Matchers;
 
+/// A source-side alert as a rule remembers it: labels and end time.
+type Source = (BTreeMap<String, String>, Option<DateTime<Utc>>);
+
 struct Rule {
     source: Matchers,
     target: Matchers,
     equal: Vec<String>,
     /// Source-side alerts by fingerprint: labels and end time.
-    cache: HashMap<u64, (BTreeMap<String, String>, Option<DateTime<Utc>>)>,
+    cache: HashMap<u64, Source>,
 }
 
 /// The inhibitor for one config.

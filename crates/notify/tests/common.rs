@@ -3,7 +3,6 @@
 //! 127.0.0.1:0.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -51,15 +50,13 @@ impl Received {
 pub struct Recorder {
     pub url: String,
     rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Received>>,
-    pub all: Arc<Mutex<Vec<Received>>>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-type Tx = (mpsc::UnboundedSender<Received>, Arc<Mutex<Vec<Received>>>);
+type Tx = mpsc::UnboundedSender<Received>;
 
-async fn hook(State((tx, all)): State<Tx>, Json(body): Json<Value>) -> &'static str {
+async fn hook(State(tx): State<Tx>, Json(body): Json<Value>) -> &'static str {
     let r = Received { at: Instant::now(), body };
-    all.lock().unwrap().push(r.clone());
     let _ = tx.send(r);
     "ok"
 }
@@ -67,11 +64,7 @@ async fn hook(State((tx, all)): State<Tx>, Json(body): Json<Value>) -> &'static 
 impl Recorder {
     pub async fn start() -> Recorder {
         let (tx, rx) = mpsc::unbounded_channel();
-        let all = Arc::new(Mutex::new(Vec::new()));
-        let app = axum::Router::new()
-            .route("/hook", post(hook))
-            .route("/hook/{name}", post(hook))
-            .with_state((tx, all.clone()));
+        let app = axum::Router::new().route("/hook", post(hook)).route("/hook/{name}", post(hook)).with_state(tx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -83,7 +76,7 @@ impl Recorder {
                 .await
                 .unwrap();
         });
-        Recorder { url: format!("http://{addr}/hook"), rx: tokio::sync::Mutex::new(rx), all, _stop: stop }
+        Recorder { url: format!("http://{addr}/hook"), rx: tokio::sync::Mutex::new(rx), _stop: stop }
     }
 
     /// The next delivery within `within`.
