@@ -16,7 +16,7 @@ use crate::alert::{Alert, AlertState, RESOLVED_RETENTION_MS};
 use crate::file::AlertingRule;
 use crate::group::{EvalContext, OutgoingAlert, RuleState};
 use crate::recording::query_vector;
-use crate::template::{AlertTemplateData, expand};
+use crate::template::{AlertTemplateData, expand, funcs};
 
 /// Evaluates at `t_ms` (querying at `t_ms - query_offset_ms`); the `ALERTS` and
 /// `ALERTS_FOR_STATE` samples to append.
@@ -30,6 +30,10 @@ pub(crate) fn eval(
 ) -> Result<Vec<(Labels, f64)>, String> {
     let result = query_vector(ctx, &rule.expr, &rule.expr_text, t_ms - query_offset_ms)?;
     let mut fresh: BTreeMap<Labels, Alert> = BTreeMap::new();
+    // Templates' `query` runs at the evaluation time, not the offset query time (as
+    // Prometheus's expander is given `ts`); only built when a template needs functions.
+    let templated = rule.labels.iter().chain(&rule.annotations).any(|(_, v)| v.contains("{{"));
+    let funcs = if templated && !result.is_empty() { funcs(ctx.datasource.template_query(t_ms)) } else { funcs(None) };
     for (labels, value) in result {
         let data = AlertTemplateData {
             labels: labels.pairs(),
@@ -37,8 +41,9 @@ pub(crate) fn eval(
             external_url: ctx.external_url,
             value,
         };
-        let expand_one =
-            |text: &str| expand(&rule.name, text, &data).unwrap_or_else(|e| format!("<error expanding template: {e}>"));
+        let expand_one = |text: &str| {
+            expand(&rule.name, text, &data, &funcs).unwrap_or_else(|e| format!("<error expanding template: {e}>"))
+        };
         let pairs = labels.pairs().iter().filter(|(k, _)| k != "__name__").cloned();
         let rule_labels = rule.labels.iter().map(|(k, v)| (k.clone(), expand_one(v)));
         let alert_labels = Labels::new(pairs.chain(rule_labels).chain([("alertname".to_string(), rule.name.clone())]));

@@ -4,7 +4,10 @@
 //! engine can point rules at the embedded store ([`LocalDatasource`]) or at a remote
 //! Prometheus-compatible one, and tests can record what was appended.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use lookout_template::QueryHook;
 
 use lookout_tsdb::promql::{EvalOptions, Value};
 use lookout_tsdb::{Labels, Store};
@@ -14,6 +17,13 @@ use promql_parser::parser::Expr;
 pub trait Datasource: Send + Sync {
     /// Evaluates `expr` (whose text is `text`, for datasources that send text) at `t_ms`.
     fn query(&self, expr: &Expr, text: &str, t_ms: i64) -> Result<Value, String>;
+
+    /// The `query` function of alert templates, evaluating at `t_ms`; `None` (the
+    /// default) makes templates that call `query` expand to an error.
+    fn template_query(&self, t_ms: i64) -> Option<QueryHook> {
+        let _ = t_ms;
+        None
+    }
 }
 
 /// Receives rule output: recorded series, `ALERTS`/`ALERTS_FOR_STATE`, staleness markers.
@@ -41,6 +51,24 @@ impl LocalDatasource {
 impl Datasource for LocalDatasource {
     fn query(&self, expr: &Expr, _text: &str, t_ms: i64) -> Result<Value, String> {
         self.opts.instant_query_expr(&*self.store, expr, t_ms).map_err(|e| e.to_string())
+    }
+
+    fn template_query(&self, t_ms: i64) -> Option<QueryHook> {
+        let (store, opts) = (self.store.clone(), self.opts);
+        Some(Arc::new(move |q: &str| {
+            let v = opts.instant_query(&*store, q, t_ms).map_err(|e| e.to_string())?;
+            template_samples(v)
+        }))
+    }
+}
+
+/// A query result as the template `query` function returns it (a scalar as one
+/// sample without labels, as Prometheus's rule query function does).
+pub fn template_samples(v: Value) -> Result<Vec<(BTreeMap<String, String>, f64)>, String> {
+    match v {
+        Value::Vector(v) => Ok(v.into_iter().map(|(l, f)| (l.pairs().iter().cloned().collect(), f)).collect()),
+        Value::Scalar(f) => Ok(vec![(BTreeMap::new(), f)]),
+        _ => Err("rule result is not a vector or scalar".to_string()),
     }
 }
 

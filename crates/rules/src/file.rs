@@ -346,11 +346,11 @@ impl Checker {
         let record = r.record.as_ref().filter(|s| !s.value.is_empty());
         let alert = r.alert.as_ref().filter(|s| !s.value.is_empty());
         let rule_name = alert.or(record).map(|s| s.value.as_str()).unwrap_or("");
-        let prefix = format!("group \"{group}\", rule {index}, \"{rule_name}\": ");
+        let prefix = format!("group {group:?}, rule {index}, {rule_name:?}: ");
         let errors_before = self.errors.len();
         match (record, alert) {
-            (Some(_), Some(a)) => {
-                let at = self.pos(a);
+            (Some(rec), Some(_)) => {
+                let at = self.pos(rec);
                 self.err(&at, format!("{prefix}only one of 'record' and 'alert' must be set"));
             }
             (None, None) => self.err(&position, format!("{prefix}one of 'record' or 'alert' must be set")),
@@ -443,7 +443,7 @@ impl Checker {
         let expr = match promql_parser::parser::parse(text) {
             Ok(e) => e,
             Err(e) => {
-                self.err(at, format!("{prefix}could not parse expression: {}", e.trim_end()));
+                self.err(at, format!("{prefix}could not parse expression: parse error: {}", e.trim_end()));
                 return None;
             }
         };

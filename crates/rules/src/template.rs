@@ -1,13 +1,15 @@
-//! Alert label and annotation templates: Go `text/template` with Prometheus's data
-//! (`$labels`, `$value`, `$externalLabels`, `$externalURL`), as in `rules/alerting.go`.
+//! Alert label and annotation templates: Go `text/template` ([`lookout_template`]) with
+//! Prometheus's data and variables (`$labels`, `$value`, `$externalLabels`,
+//! `$externalURL`) prepended exactly as `rules/alerting.go` does, so error columns match.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
-use gtmpl::{Context, Template, Value};
+use lookout_template::{ErrorKind, Funcs, QueryHook, Value};
 
 /// What a template sees for one alert.
 pub struct AlertTemplateData<'a> {
-    /// The alert's labels (`$labels`, `.Labels`), the result's labels before rule labels.
+    /// The result sample's labels, `__name__` included (`$labels`, `.Labels`).
     pub labels: &'a [(String, String)],
     /// The global external labels (`$externalLabels`).
     pub external_labels: &'a [(String, String)],
@@ -21,33 +23,49 @@ pub struct AlertTemplateData<'a> {
 const DEFS: &str =
     "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}";
 
-fn map(pairs: &[(String, String)]) -> Value {
-    Value::Map(pairs.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+/// Prometheus's template functions without a query engine (enough to parse, and to
+/// expand templates that do not call `query`).
+fn static_funcs() -> &'static Funcs {
+    static FUNCS: OnceLock<Funcs> = OnceLock::new();
+    FUNCS.get_or_init(|| Funcs::go_builtins().with_prometheus(None))
 }
 
-fn template(alert: &str, text: &str) -> Result<Template, String> {
-    let mut t = Template::with_name(format!("__alert_{alert}"));
-    t.parse(format!("{DEFS}{text}")).map_err(|e| format!("template: __alert_{alert}: {e}"))?;
-    Ok(t)
+/// The function table for one rule evaluation: `query` bound to the datasource at the
+/// evaluation time when it offers a hook.
+pub fn funcs(query: Option<QueryHook>) -> Funcs {
+    match query {
+        Some(q) => Funcs::go_builtins().with_prometheus(Some(q)),
+        None => static_funcs().clone(),
+    }
 }
 
-/// Checks that `text` parses as a template of alert `alert`.
+/// Checks that `text` parses as a template of alert `alert` (what `promtool check rules`
+/// checks): `template: __alert_NAME:LINE: ...` otherwise.
 pub fn check(alert: &str, text: &str) -> Result<(), String> {
-    template(alert, text).map(|_| ())
+    lookout_template::check(&format!("__alert_{alert}"), &format!("{DEFS}{text}"), static_funcs())
+        .map_err(|e| e.to_string())
 }
 
-/// Expands `text` for one alert; the error is what Prometheus wraps into
-/// `<error expanding template: ...>`.
-pub fn expand(alert: &str, text: &str, data: &AlertTemplateData) -> Result<String, String> {
+fn str_map(pairs: &[(String, String)]) -> Value {
+    Value::StrMap(pairs.iter().cloned().collect::<BTreeMap<_, _>>())
+}
+
+/// Expands `text` for one alert. The error is worded as Prometheus's (`error executing
+/// template __alert_NAME: ...`), which the caller wraps into `<error expanding template: ...>`.
+pub fn expand(alert: &str, text: &str, data: &AlertTemplateData, funcs: &Funcs) -> Result<String, String> {
     // Most labels and many annotations are plain text: skip the template engine.
     if !text.contains("{{") {
         return Ok(text.to_string());
     }
-    let t = template(alert, text)?;
-    let mut obj = HashMap::new();
-    obj.insert("Labels".to_string(), map(data.labels));
-    obj.insert("ExternalLabels".to_string(), map(data.external_labels));
-    obj.insert("ExternalURL".to_string(), Value::String(data.external_url.to_string()));
-    obj.insert("Value".to_string(), Value::from(data.value));
-    t.render(&Context::from(Value::Object(obj))).map_err(|e| format!("error executing template __alert_{alert}: {e}"))
+    let value = Value::map([
+        ("Labels", str_map(data.labels)),
+        ("ExternalLabels", str_map(data.external_labels)),
+        ("ExternalURL", Value::str(data.external_url)),
+        ("Value", Value::Float(data.value)),
+    ]);
+    let name = format!("__alert_{alert}");
+    lookout_template::render_named(&name, &format!("{DEFS}{text}"), &value, funcs).map_err(|e| match e.kind() {
+        ErrorKind::Parse => format!("error parsing template {name}: {e}"),
+        _ => format!("error executing template {name}: {e}"),
+    })
 }
