@@ -62,9 +62,12 @@ impl Datasource for LocalDatasource {
     }
 }
 
+/// One sample of a template `query` result: its labels and value.
+pub type TemplateSample = (BTreeMap<String, String>, f64);
+
 /// A query result as the template `query` function returns it (a scalar as one
 /// sample without labels, as Prometheus's rule query function does).
-pub fn template_samples(v: Value) -> Result<Vec<(BTreeMap<String, String>, f64)>, String> {
+pub fn template_samples(v: Value) -> Result<Vec<TemplateSample>, String> {
     match v {
         Value::Vector(v) => Ok(v.into_iter().map(|(l, f)| (l.pairs().iter().cloned().collect(), f)).collect()),
         Value::Scalar(f) => Ok(vec![(BTreeMap::new(), f)]),
