@@ -16,6 +16,8 @@
 //! - `runner`: loading input series into a [`lookout_tsdb::Store`] step by step,
 //!   evaluating every group with [`lookout_rules::eval_group`] (so `for`, `keep_firing_for`
 //!   and templates are the engine's own), comparing firing alerts and query results.
+//! - `appender`: the TSDB's refusals (duplicate or out-of-order samples), which promtool
+//!   reports as rule errors.
 //! - `format`: Go's quoting and float formatting in promtool's messages.
 //!
 //! Why a separate crate: the rule engine stays free of test-file concerns, and the
@@ -29,6 +31,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod appender;
 pub mod file;
 mod format;
 pub mod notation;

@@ -611,6 +611,8 @@ pub fn parse_metric(text: &str) -> Result<RawLabels, ParseError> {
             labels.push(("__name__".to_string(), name));
         }
         Tok::LBrace => p.label_set(&mut labels)?,
+        // The label set is optional: an empty text is the empty metric.
+        Tok::Eof => return Ok(labels),
         _ => return p.unexpected(&first, "", ""),
     }
     let end = p.lex.statement()?;
@@ -666,6 +668,7 @@ mod tests {
         assert_eq!(parse_series_desc(r#"{a="\u00e9\x41\101"} 1"#).unwrap().0, vec![("a".into(), "éAA".into())]);
         assert_eq!(parse_series_desc("a:b:c 1").unwrap().0, vec![("__name__".into(), "a:b:c".into())]);
         assert_eq!(parse_metric("{}").unwrap(), vec![]);
+        assert_eq!(parse_metric("").unwrap(), vec![]);
         assert_eq!(parse_metric(r#"x{__name__="y"}"#).unwrap(), vec![("__name__".into(), "x".into())]);
         assert_eq!(
             parse_metric("x{").unwrap_err().to_string(),

@@ -17,6 +17,7 @@ use lookout_rules::{EvalContext, GroupState, LocalDatasource, Rule, RuleGroup, e
 use lookout_tsdb::promql::{EvalOptions, Value};
 use lookout_tsdb::{Labels, Store, StoreConfig};
 
+use crate::appender::CheckingAppender;
 use crate::file::{TestGroup, UnitTestFile};
 use crate::format::{LabelsAndAnnotations, alerts_string, go_quote, indent_lines, samples_string};
 use crate::notation::{RawLabels, parse_metric, parse_series_desc};
@@ -183,7 +184,11 @@ fn test_group(
     for f in rule_files {
         match lookout_rules::load_rule_file(f) {
             Ok(g) => groups.extend(g),
-            Err(e) => load_errors.extend(e.0.iter().map(|e| e.to_string())),
+            // rulefmt's shape: `FILE: LINE:COL: message`.
+            Err(e) => load_errors.extend(
+                e.0.iter()
+                    .map(|e| format!("{}: {}:{}: {}", e.position.file, e.position.line, e.position.column, e.message)),
+            ),
         }
     }
     if !load_errors.is_empty() {
@@ -223,7 +228,8 @@ fn test_group(
         ..EvalOptions::prometheus2()
     };
     let datasource = LocalDatasource { store: store.clone(), opts };
-    let mut ctx = EvalContext::new(&datasource, &*store);
+    let appender = CheckingAppender::new(store.clone());
+    let mut ctx = EvalContext::new(&datasource, &appender);
     ctx.external_labels = &tg.external_labels;
     ctx.external_url = &tg.external_url;
     ctx.default_interval_ms = tg.interval_ms;
@@ -239,8 +245,16 @@ fn test_group(
             Ok(()) => {
                 for (g, st) in groups.iter().zip(states.iter_mut()) {
                     eval_group(g, st, &ctx, ts);
-                    for (rule, rs) in g.rules.iter().zip(&st.rules) {
-                        if let Some(e) = &rs.last_error {
+                    let refused = appender.take_refused();
+                    for (i, (rule, rs)) in g.rules.iter().zip(&st.rules).enumerate() {
+                        // A refusal belongs to the last rule writing that series: with two
+                        // rules of one name, the second is the one that collides.
+                        let append_error = refused
+                            .iter()
+                            .rev()
+                            .find(|(l, _)| g.rules.iter().rposition(|r| produced_by(r, l)) == Some(i))
+                            .map(|(_, why)| *why);
+                        if let Some(e) = rs.last_error.as_deref().or(append_error) {
                             eval_errs.push(format!(
                                 "    rule: {}, time: {}, err: {e}",
                                 rule.name(),
@@ -337,6 +351,17 @@ fn test_group(
         }
     }
     errs
+}
+
+/// Whether `labels` is a series `rule` writes: a recording rule's output is named
+/// after it, an alerting rule's `ALERTS`/`ALERTS_FOR_STATE` carry its `alertname`.
+fn produced_by(rule: &Rule, labels: &Labels) -> bool {
+    match rule {
+        Rule::Recording(r) => labels.name() == Some(r.name.as_str()),
+        Rule::Alerting(a) => {
+            matches!(labels.name(), Some("ALERTS" | "ALERTS_FOR_STATE")) && labels.get("alertname") == Some(&a.name)
+        }
+    }
 }
 
 /// The firing alerts of every alerting rule named `alertname`, across groups.

@@ -340,27 +340,56 @@ impl Decoder {
         }
     }
 
-    /// A `map[string]string`; `None` for null.
+    /// A `map[string]string`; `None` for null. `<<` merges keys in, and a key set
+    /// twice (merged or not) is an error, as in yaml.v2's strict mode.
     pub fn string_map(&mut self, n: &Node) -> Option<Vec<(String, String)>> {
-        let pairs = match &n.kind {
-            Kind::Map(pairs) => pairs,
+        match &n.kind {
+            Kind::Map(_) => {}
             _ if resolve(n) == Resolved::Null => return None,
             _ => {
                 self.terror(n, "map[string]string");
                 return Some(Vec::new());
             }
+        }
+        let mut out = Vec::new();
+        self.string_map_into(n, &mut out);
+        Some(out)
+    }
+
+    fn string_map_into(&mut self, n: &Node, out: &mut Vec<(String, String)>) {
+        let Kind::Map(pairs) = &n.kind else {
+            self.terror(n, "map[string]string");
+            return;
         };
-        let mut out: Vec<(String, String)> = Vec::with_capacity(pairs.len());
         for (k, v) in pairs {
-            let key = self.string(k);
-            if out.iter().any(|(name, _)| *name == key) {
-                self.errors.push(format!("line {}: key {} already set in map", k.line, go_quote_key(&key)));
+            if is_merge(k) {
+                for m in self.merged(v) {
+                    self.string_map_into(m, out);
+                }
                 continue;
             }
+            let key = self.string(k);
             let value = self.string(v);
+            if out.iter().any(|(name, _)| *name == key) {
+                self.errors.push(format!("line {}: key {} already set in map", v.line, go_quote_key(&key)));
+                continue;
+            }
             out.push((key, value));
         }
-        Some(out)
+    }
+
+    /// The maps a `<<` value merges, in the order yaml.v2 applies them (a sequence
+    /// backwards, so earlier maps win); anything else is fatal.
+    fn merged<'n>(&mut self, v: &'n Node) -> Vec<&'n Node> {
+        match &v.kind {
+            Kind::Map(_) => vec![v],
+            Kind::Seq(items) if items.iter().all(|i| matches!(i.kind, Kind::Map(_))) => items.iter().rev().collect(),
+            _ => {
+                self.fatal
+                    .get_or_insert_with(|| "yaml: map merge requires map or sequence of maps as the value".into());
+                Vec::new()
+            }
+        }
     }
 
     /// A struct (`main.<type_name>`): its known fields in file order; unknown and
@@ -377,6 +406,14 @@ impl Decoder {
         };
         let mut seen: Vec<String> = Vec::new();
         for (k, v) in pairs {
+            if is_merge(k) {
+                // Decoded into the same struct, with its own duplicate tracking.
+                for m in self.merged(v) {
+                    let more = self.fields(m, type_name, known);
+                    out.extend(more);
+                }
+                continue;
+            }
             let key = match &k.kind {
                 Kind::Scalar { value, .. } => value.clone(),
                 _ => String::new(),
@@ -395,6 +432,11 @@ impl Decoder {
         }
         out
     }
+}
+
+/// yaml.v2 `isMerge`: a plain (or `!!merge`-tagged) `<<` key.
+fn is_merge(k: &Node) -> bool {
+    matches!(&k.kind, Kind::Scalar { value, plain } if value == "<<" && (*plain || k.tag.as_deref() == Some("!!merge")))
 }
 
 /// Every field name of the test-file format (so [`Decoder::fields`] can hand back
@@ -493,5 +535,44 @@ mod tests {
         assert_eq!(d.string(&p[2].1), "");
         assert!(parse("").unwrap().is_none());
         assert!(parse("# only a comment\n").unwrap().is_none());
+    }
+
+    #[test]
+    fn merge_keys_like_yaml_v2() {
+        let n = node(
+            "base: &b {a: '1', b: '2'}
+m:
+  <<: *b
+  c: '3'
+dup:
+  <<: *b
+  a: x
+bad:
+  <<: 1
+",
+        );
+        let Kind::Map(p) = &n.kind else { panic!() };
+        let mut d = Decoder::default();
+        let m = d.string_map(&p[1].1).unwrap();
+        assert_eq!(m, vec![("a".into(), "1".into()), ("b".into(), "2".into()), ("c".into(), "3".into())]);
+        d.string_map(&p[2].1);
+        assert_eq!(d.errors, vec!["line 7: key \"a\" already set in map"]);
+        d.string_map(&p[3].1);
+        assert_eq!(d.finish(), Err("yaml: map merge requires map or sequence of maps as the value".to_string()));
+
+        // Structs: merged fields first (a sequence backwards), explicit keys after win.
+        let n = node(
+            "<<: [{series: a, values: '1'}, {series: b}]
+values: '2'
+",
+        );
+        let mut d = Decoder::default();
+        let f = d.fields(&n, "series", &["series", "values"]);
+        let got: Vec<(&str, String)> = f.iter().map(|(k, v)| (*k, d.string(v))).collect();
+        assert_eq!(
+            got,
+            vec![("series", "b".into()), ("series", "a".into()), ("values", "1".into()), ("values", "2".into())]
+        );
+        assert!(d.errors.is_empty());
     }
 }

@@ -483,6 +483,78 @@ tests:
         // promql-parser's messages lack promtool's `1:5:` position.
         exact: false,
     },
+    Case {
+        name: "yaml_merge_keys_and_anchors",
+        rules: r#"
+groups:
+- name: g
+  rules:
+  - alert: A
+    expr: x > 0
+    labels: {team: ops}
+"#,
+        test: r#"
+rule_files: [rules.yml]
+tests:
+  - name: defaults
+    interval: 1m
+    input_series: &in
+      - series: x
+        values: '1 1'
+    alert_rule_test: &art
+      - eval_time: 1m
+        alertname: A
+        exp_alerts: [{exp_labels: {team: ops}}]
+  - <<: {name: merged, interval: 1m}
+    input_series: *in
+    alert_rule_test: *art
+  - <<: [{name: first}, {name: second, interval: 1m}]
+    input_series: *in
+    alert_rule_test:
+      - eval_time: 1m
+        alertname: A
+        exp_alerts:
+          - exp_labels: &l {team: ops}
+          - exp_labels:
+              <<: *l
+              team: dev
+"#,
+        pass: false,
+        exact: true,
+    },
+    Case {
+        name: "refused_appends_are_rule_errors",
+        rules: r#"
+groups:
+- name: g
+  rules:
+  - record: r
+    expr: vector(1)
+  - record: r
+    expr: vector(2)
+- name: h
+  rules:
+  - record: x
+    expr: x * 10
+"#,
+        test: r#"
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  input_series:
+  - series: x
+    values: '1 2 3'
+  promql_expr_test:
+  - expr: r
+    eval_time: 1m
+- interval: 1m
+  promql_expr_test:
+  - expr: r
+    eval_time: 1m
+"#,
+        pass: false,
+        exact: true,
+    },
 ];
 
 /// Cases whose rules use template functions (`humanize`, `printf`, `gt`).
