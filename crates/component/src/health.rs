@@ -53,9 +53,10 @@ impl Health {
         HealthHandle { id: id.to_string(), health: self.clone() }
     }
 
-    /// Forgets every component (before a reloaded pipeline registers its own).
+    /// Forgets every pipeline component (before a reloaded pipeline registers its
+    /// own); entries of other kinds (the rule engine, the notifier) stay.
     pub fn clear(&self) {
-        self.components.lock().expect("health lock").clear();
+        self.components.lock().expect("health lock").retain(|_, c| !matches!(c.kind, "source" | "transform" | "sink"));
     }
 
     /// A copy of every component's health.

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "lookout", version, about, long_about = None, propagate_version = true)]
 #[command(
-    after_help = "Examples:\n  lookout run                       # the embedded default pipeline\n  lookout run --config my.yaml\n  lookout check --config my.yaml    # validate only; errors as FILE:LINE:COL: message"
+    after_help = "Examples:\n  lookout run                       # the embedded default pipeline\n  lookout run --config my.yaml\n  lookout check --config my.yaml    # validate only; errors as FILE:LINE:COL: message\n  lookout check rules alert-rules/*.yml\n  lookout test rules alert-rules/tests/*.yml\n  lookout scale simulate scaling/tests/api.yml"
 )]
 pub struct Cli {
     /// What to do.
@@ -25,10 +25,78 @@ pub struct Cli {
 pub enum Command {
     /// Run a pipeline until SIGTERM/SIGINT, then drain every buffer and exit.
     Run(RunArgs),
-    /// Validate a pipeline file without starting it (exit 1 on errors).
-    Check(ConfigArg),
+    /// Validate a pipeline file (with the rule files it names) without starting it, or
+    /// only rule files (`lookout check rules FILE...`); exit 1 on errors.
+    Check(CheckArgs),
+    /// Run unit tests (`lookout test rules FILE...`, the `promtool test rules` format).
+    Test(TestArgs),
+    /// Scaling policies: `lookout scale simulate FILE`.
+    Scale(ScaleArgs),
     /// List the component types this build knows.
     Components,
+}
+
+/// `lookout check`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct CheckArgs {
+    /// Check something other than the pipeline file.
+    #[command(subcommand)]
+    pub target: Option<CheckTarget>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// What `lookout check` can check besides the pipeline.
+#[derive(Debug, Subcommand)]
+pub enum CheckTarget {
+    /// Prometheus rule files, like `promtool check rules`: every problem as
+    /// FILE:LINE:COL: message.
+    Rules {
+        /// Rule files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// `lookout test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// What to test.
+    #[command(subcommand)]
+    pub target: TestTarget,
+}
+
+/// What `lookout test` can test.
+#[derive(Debug, Subcommand)]
+pub enum TestTarget {
+    /// Rule unit tests in the `promtool test rules` format; output and exit status as
+    /// promtool's.
+    Rules {
+        /// Test files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// `lookout scale`.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ScaleAction,
+}
+
+/// Scaler tools.
+#[derive(Debug, Subcommand)]
+pub enum ScaleAction {
+    /// Replay a `scalers:` + `timeline:` file through the decision logic: one JSON line
+    /// per step (`at`, `scaler`, `current`, `desired`, `reasons`).
+    Simulate {
+        /// The simulation file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 /// `--config FILE`.
@@ -73,6 +141,25 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(matches!(Cli::parse_from(["lookout", "check"]).command, Command::Check(ConfigArg { config: None })));
+        assert!(matches!(
+            Cli::parse_from(["lookout", "check"]).command,
+            Command::Check(CheckArgs { target: None, config: ConfigArg { config: None } })
+        ));
+        assert!(matches!(
+            Cli::parse_from(["lookout", "check", "--config", "p.yaml"]).command,
+            Command::Check(CheckArgs { target: None, config: ConfigArg { config: Some(_) } })
+        ));
+        match Cli::parse_from(["lookout", "check", "rules", "a.yml", "b.yml"]).command {
+            Command::Check(CheckArgs { target: Some(CheckTarget::Rules { files }), .. }) => assert_eq!(files.len(), 2),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            Cli::parse_from(["lookout", "test", "rules", "t.yml"]).command,
+            Command::Test(TestArgs { target: TestTarget::Rules { .. } })
+        ));
+        assert!(matches!(
+            Cli::parse_from(["lookout", "scale", "simulate", "s.yml"]).command,
+            Command::Scale(ScaleArgs { action: ScaleAction::Simulate { .. } })
+        ));
     }
 }

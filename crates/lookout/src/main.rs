@@ -7,6 +7,7 @@
 //! old one, start the new one); an invalid file is reported and the running pipeline
 //! keeps going.
 
+mod alerting;
 mod cli;
 mod telemetry;
 
@@ -21,7 +22,7 @@ use lookout_config::ConfigErrors;
 use lookout_topology::CheckedPipeline;
 use tracing::{error, info, warn};
 
-use crate::cli::{Cli, Command, ConfigArg, RunArgs};
+use crate::cli::{CheckTarget, Cli, Command, ConfigArg, RunArgs, ScaleAction, TestTarget};
 
 /// The default pipeline, built in so `lookout run` works from any directory.
 const EMBEDDED_DEFAULT: &str = include_str!("../../../pipelines/default.yaml");
@@ -30,20 +31,45 @@ const DEFAULT_PATH: &str = "pipelines/default.yaml";
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check(args) => match load(&args) {
-            Ok((checked, name)) => {
-                for w in &checked.warnings {
-                    eprintln!("warning: {w}");
+        Command::Check(args) => match args.target {
+            Some(CheckTarget::Rules { files }) => check_rule_files(&files),
+            None => match load(&args.config) {
+                Ok((checked, name)) => {
+                    for w in &checked.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    println!(
+                        "{name}: ok ({} sources, {} transforms, {} sinks)",
+                        checked.sources.len(),
+                        checked.transforms.len(),
+                        checked.sinks.len()
+                    );
+                    ExitCode::SUCCESS
                 }
-                println!(
-                    "{name}: ok ({} sources, {} transforms, {} sinks)",
-                    checked.sources.len(),
-                    checked.transforms.len(),
-                    checked.sinks.len()
-                );
-                ExitCode::SUCCESS
+                Err(errors) => report(&errors),
+            },
+        },
+        Command::Test(args) => match args.target {
+            TestTarget::Rules { files } => {
+                let passed = lookout_rule_tests::run_files(&files, &mut std::io::stdout().lock());
+                if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE }
             }
-            Err(errors) => report(&errors),
+        },
+        Command::Scale(args) => match args.action {
+            ScaleAction::Simulate { file } => {
+                let name = file.display().to_string();
+                let text = match std::fs::read_to_string(&file) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("{name}:1:1: cannot read file: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                match lookout_scaler::simulate(&name, &text, &mut std::io::stdout().lock()) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(errors) => report(&errors),
+                }
+            }
         },
         Command::Components => {
             for (kind, name, description) in lookout_topology::registry().describe() {
@@ -73,6 +99,27 @@ fn report(errors: &ConfigErrors) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// `lookout check rules`: promtool's report per file, errors as FILE:LINE:COL.
+fn check_rule_files(files: &[PathBuf]) -> ExitCode {
+    let mut ok = true;
+    for f in files {
+        println!("Checking {}", f.display());
+        match lookout_rules::load_rule_file(f) {
+            Ok(groups) => {
+                let n: usize = groups.iter().map(|g| g.rules.len()).sum();
+                println!("  SUCCESS: {n} rules found\n");
+            }
+            Err(errors) => {
+                ok = false;
+                println!("  FAILED:");
+                eprintln!("{errors}");
+                println!();
+            }
+        }
+    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
 /// Loads the pipeline named by `--config`, or the default one.
 fn load(args: &ConfigArg) -> Result<(CheckedPipeline, String), ConfigErrors> {
     let registry = lookout_topology::registry();
@@ -82,10 +129,14 @@ fn load(args: &ConfigArg) -> Result<(CheckedPipeline, String), ConfigErrors> {
         None => {
             let name = format!("<embedded>/{DEFAULT_PATH}");
             let env = |k: &str| std::env::var(k).ok();
-            return lookout_topology::check_str(&name, EMBEDDED_DEFAULT, &env, &registry).map(|c| (c, name));
+            let checked = lookout_topology::check_str(&name, EMBEDDED_DEFAULT, &env, &registry)?;
+            alerting::check_rules(&checked.config)?;
+            return Ok((checked, name));
         }
     };
-    lookout_topology::check(&path, &registry).map(|c| (c, path.display().to_string()))
+    let checked = lookout_topology::check(&path, &registry)?;
+    alerting::check_rules(&checked.config)?;
+    Ok((checked, path.display().to_string()))
 }
 
 fn run(args: RunArgs, checked: CheckedPipeline) -> anyhow::Result<bool> {
@@ -114,9 +165,10 @@ async fn serve(args: RunArgs, checked: CheckedPipeline) -> anyhow::Result<bool> 
     let listener = tokio::net::TcpListener::bind(&api_address)
         .await
         .with_context(|| format!("cannot listen on api.address {api_address}"))?;
+    let alerting = alerting::Alerting::start(&checked.config, &telemetry, &health)?;
     let api_shutdown = Shutdown::new();
     let state = lookout_server::ApiState::new(telemetry.clone(), health.clone(), env!("CARGO_PKG_VERSION"));
-    let api = tokio::spawn(lookout_server::serve(listener, state, api_shutdown.clone()));
+    let api = tokio::spawn(lookout_server::serve_with(listener, state, alerting.router(), api_shutdown.clone()));
     info!(address = %api_address, "API listening.");
 
     let deadline = Duration::from_secs(args.shutdown_timeout);
@@ -128,6 +180,7 @@ async fn serve(args: RunArgs, checked: CheckedPipeline) -> anyhow::Result<bool> 
         match signals.next().await {
             Signal::Stop => break,
             Signal::Reload => {
+                alerting.reload();
                 // A broken file never replaces the running pipeline.
                 let checked = match load(&args.config) {
                     Ok((c, _)) => c,
@@ -154,6 +207,7 @@ async fn serve(args: RunArgs, checked: CheckedPipeline) -> anyhow::Result<bool> 
     }
     info!("Shutting down: no longer accepting; draining buffers.");
     clean &= topology.stop(deadline).await;
+    alerting.stop().await;
     api_shutdown.cancel();
     let _ = api.await;
     info!(clean, "Lookout stopped.");

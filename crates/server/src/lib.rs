@@ -78,7 +78,19 @@ pub fn router(state: ApiState) -> Router {
 /// Serves the API on `listener` until `shutdown` fires, then finishes the requests in
 /// flight and returns.
 pub async fn serve(listener: tokio::net::TcpListener, state: ApiState, shutdown: Shutdown) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+    serve_with(listener, state, Router::new(), shutdown).await
+}
+
+/// [`serve`] with more routes merged in (the rule engine's, the notifier's, ...).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    extra: Router,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state).merge(extra))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
 }
 
 #[cfg(test)]

@@ -1,6 +1,11 @@
 //! Series derived from records (`log_to_metric`, `span_metrics`): cumulative counters and
 //! histograms kept in the transform, appended to the series store after every batch so
 //! rules can read them like any Prometheus series.
+//!
+//! A counter or histogram seen for the first time gets a zero sample 1 ms before its
+//! first value (what Prometheus's created-timestamp zero ingestion does), so `rate` and
+//! `increase` count the very first events: "more than 3 errors in a minute" fires on
+//! the fourth error of a new series, not the fifth.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,6 +34,9 @@ pub struct Accumulator {
     touched_counters: Vec<Labels>,
     touched_gauges: Vec<Labels>,
     touched_histograms: Vec<(Labels, String)>,
+    /// Series created since the last flush: they start with a zero sample.
+    fresh_counters: Vec<Labels>,
+    fresh_histograms: Vec<(Labels, String)>,
     /// Samples the store refused (series limit, out of order).
     pub refused: u64,
 }
@@ -45,13 +53,18 @@ impl Accumulator {
             touched_counters: Vec::new(),
             touched_gauges: Vec::new(),
             touched_histograms: Vec::new(),
+            fresh_counters: Vec::new(),
+            fresh_histograms: Vec::new(),
             refused: 0,
         }
     }
 
     /// Adds `by` to a counter.
     pub fn inc(&mut self, labels: Labels, by: f64) {
-        let e = self.counters.entry(labels.clone()).or_insert(0.0);
+        let e = self.counters.entry(labels.clone()).or_insert_with(|| {
+            self.fresh_counters.push(labels.clone());
+            0.0
+        });
         *e += by;
         self.touched_counters.push(labels);
     }
@@ -66,10 +79,9 @@ impl Accumulator {
     pub fn observe(&mut self, name: &str, labels: Labels, bounds: &[f64], v: f64) {
         self.bounds.entry(name.to_string()).or_insert_with(|| bounds.to_vec());
         let key = (labels, name.to_string());
-        let h = self.histograms.entry(key.clone()).or_insert_with(|| Histogram {
-            counts: vec![0; bounds.len() + 1],
-            sum: 0.0,
-            count: 0,
+        let h = self.histograms.entry(key.clone()).or_insert_with(|| {
+            self.fresh_histograms.push(key.clone());
+            Histogram { counts: vec![0; bounds.len() + 1], sum: 0.0, count: 0 }
         });
         let i = bounds.iter().position(|b| v <= *b).unwrap_or(bounds.len());
         h.counts[i] += 1;
@@ -86,6 +98,10 @@ impl Accumulator {
 
     /// Appends every series touched since the last flush at time `t` (ms).
     pub fn flush(&mut self, t: i64) {
+        for l in std::mem::take(&mut self.fresh_counters) {
+            self.append(&l, t - 1, 0.0);
+        }
+        let fresh_histograms = std::mem::take(&mut self.fresh_histograms);
         let mut counters = std::mem::take(&mut self.touched_counters);
         counters.sort();
         counters.dedup();
@@ -114,15 +130,24 @@ impl Accumulator {
                 pairs.extend(extra);
                 Labels::new(pairs)
             };
+            let fresh = fresh_histograms.contains(key);
             let mut cumulative = 0u64;
             for (i, c) in h.counts.iter().enumerate() {
                 cumulative += c;
                 let le = bounds.get(i).map_or_else(|| "+Inf".to_string(), |b| lookout_tsdb::otlp::format_float(*b));
                 let l = with("_bucket", Some(("le".into(), le)));
+                if fresh {
+                    self.append(&l, t - 1, 0.0);
+                }
                 self.append(&l, t, cumulative as f64);
             }
-            self.append(&with("_sum", None), t, h.sum);
-            self.append(&with("_count", None), t, h.count as f64);
+            for (suffix, v) in [("_sum", h.sum), ("_count", h.count as f64)] {
+                let l = with(suffix, None);
+                if fresh {
+                    self.append(&l, t - 1, 0.0);
+                }
+                self.append(&l, t, v);
+            }
         }
     }
 }

@@ -180,7 +180,9 @@ mod tests {
             m.extend(extra.iter().map(|(k, v)| Matcher::equal(*k, *v)));
             let s = store.select(&m, 0, i64::MAX);
             assert_eq!(s.len(), 1, "{name} {extra:?}: {s:?}");
-            s[0].samples[0].v
+            let (first, last) = (s[0].samples[0], *s[0].samples.last().unwrap());
+            assert_eq!((first.t, first.v), (last.t - 1, 0.0), "a new series starts from zero");
+            last.v
         };
         let ok = [("status_code", "STATUS_CODE_OK"), ("span_kind", "SPAN_KIND_SERVER"), ("http_route", "/pay")];
         assert_eq!(value("traces_span_metrics_calls_total", &ok), 2.0);
