@@ -80,10 +80,7 @@ struct State<'a, 'o> {
 impl<'a> State<'a, '_> {
     fn fail(&self, pos: usize, ctx: &dyn Display, msg: impl Display) -> Fail {
         let (line, col) = self.tree.line_col(pos);
-        let mut c = ctx.to_string();
-        if c.chars().count() > 20 {
-            c = format!("{}...", c.chars().take(20).collect::<String>());
-        }
+        let c = ctx.to_string();
         Fail(format!(
             "template: {}:{line}:{col}: executing {} at <{c}>: {msg}",
             self.tree.parse_name,
@@ -159,7 +156,7 @@ impl<'a> State<'a, '_> {
     }
 
     fn walk_template(&mut self, dot: &V<'a>, pos: usize, name: &'a str, pipe: Option<&'a Pipe>) -> R<()> {
-        let ctx = TemplateCtx(name);
+        let ctx = TemplateCtx(name, pipe);
         let Some(tree) = self.env.lookup(name) else {
             return Err(self.fail(pos, &ctx, format!("template {} not defined", go_quote(name, false))));
         };
@@ -531,11 +528,14 @@ fn url_path(url: &str) -> &str {
     path.split(['?', '#']).next().unwrap_or("")
 }
 
-struct TemplateCtx<'n>(&'n str);
+struct TemplateCtx<'n>(&'n str, Option<&'n Pipe>);
 
 impl Display for TemplateCtx<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{{{{template {}}}}}", go_quote(self.0, false))
+        match self.1 {
+            Some(p) => write!(f, "{{{{template {} {p}}}}}", go_quote(self.0, false)),
+            None => write!(f, "{{{{template {}}}}}", go_quote(self.0, false)),
+        }
     }
 }
 

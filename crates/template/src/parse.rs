@@ -506,6 +506,8 @@ impl Parser<'_> {
     fn operand(&mut self) -> Result<Option<Arg>, ParseError> {
         let Some(term) = self.term()? else { return Ok(None) };
         let mut fields = Vec::new();
+        // Go positions a chain at its second element (`.job` in `.Labels.job`).
+        let pos = self.peek().pos;
         while let Tok::Field(f) = &self.peek().tok {
             fields.push(f.clone());
             self.next();
@@ -513,7 +515,6 @@ impl Parser<'_> {
         if fields.is_empty() {
             return Ok(Some(term));
         }
-        let pos = term.pos;
         let kind = match term.kind {
             ArgKind::Field(mut base) => {
                 base.extend(fields);

@@ -133,7 +133,7 @@ fn errors() {
         ),
         (
             "x\n  {{.Name.Foo}}",
-            "template: :2:4: executing \"\" at <.Name.Foo>: can't evaluate field Foo in type string",
+            "template: :2:9: executing \"\" at <.Name.Foo>: can't evaluate field Foo in type string",
             ErrorKind::Exec,
         ),
         (
@@ -184,7 +184,7 @@ fn missing_key_modes() {
     assert_eq!(set.execute("t", &data).unwrap(), "api|<no value>|<no value>");
     set.set_missing_key(MissingKey::Error);
     let e = set.execute("t", &data).unwrap_err();
-    assert_eq!(e.to_string(), "template: t:1:18: executing \"t\" at <.Labels.nope>: map has no entry for key \"nope\"");
+    assert_eq!(e.to_string(), "template: t:1:25: executing \"t\" at <.Labels.nope>: map has no entry for key \"nope\"");
 }
 
 #[test]
