@@ -28,11 +28,12 @@ impl CheckingAppender {
         std::mem::take(&mut *self.refused.lock().expect("refusals lock"))
     }
 
-    /// The newest sample of exactly this series.
-    fn last_sample(&self, labels: &Labels) -> Option<(i64, f64)> {
+    /// The newest sample of exactly this series, if it is at or after `t` (older ones
+    /// cannot refuse `t`, and are not copied out).
+    fn newest_from(&self, labels: &Labels, t: i64) -> Option<(i64, f64)> {
         let matchers: Vec<Matcher> = labels.pairs().iter().map(|(k, v)| Matcher::equal(k, v)).collect();
         self.store
-            .select(&matchers, i64::MIN, i64::MAX)
+            .select(&matchers, t, i64::MAX)
             .into_iter()
             .find(|s| s.labels == *labels)
             .and_then(|s| s.samples.last().map(|x| (x.t, x.v)))
@@ -41,10 +42,10 @@ impl CheckingAppender {
 
 impl Appender for CheckingAppender {
     fn append(&self, labels: &Labels, t_ms: i64, v: f64) {
-        let refusal = match self.last_sample(labels) {
-            Some((lt, _)) if t_ms < lt => Some("out of order sample"),
+        let refusal = match self.newest_from(labels, t_ms) {
+            Some((lt, _)) if lt > t_ms => Some("out of order sample"),
             // The same value again is accepted silently, as in the TSDB.
-            Some((lt, lv)) if t_ms == lt => (lv.to_bits() != v.to_bits()).then_some("duplicate sample for timestamp"),
+            Some((_, lv)) => (lv.to_bits() != v.to_bits()).then_some("duplicate sample for timestamp"),
             _ => {
                 let _ = self.store.append(labels, t_ms, v);
                 None
