@@ -24,6 +24,11 @@ use crate::route::{RouteOpts, RouteTree, labels_string};
 /// Alertmanager's `notify.MinTimeout`: a flush gets at least this long before it is cut off.
 const MIN_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// On reload or shutdown, how long a flush already under way may take to finish before it
+/// is cancelled: a notification that is being delivered gets recorded in the log, so the
+/// next config or process does not send it again.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// Everything derived from one config.
 pub(crate) struct Runtime {
     pub(crate) cfg: AlertmanagerConfig,
@@ -44,7 +49,10 @@ pub(crate) struct AggrGroup {
     opts: RouteOpts,
     state: Mutex<GroupState>,
     flush_now: Notify,
+    /// Stops scheduling flushes.
     cancel: CancellationToken,
+    /// Cancels a flush in flight.
+    abort: CancellationToken,
 }
 
 impl AggrGroup {
@@ -89,15 +97,13 @@ impl AggrGroup {
             next = Instant::now() + self.opts.group_interval;
             self.lock().has_flushed = true;
             let limit = self.opts.group_interval.max(MIN_FLUSH_TIMEOUT);
-            let cancel = self.cancel.child_token();
-            let flush = self.flush(&rt, cancel.clone());
+            let flush = self.flush(&rt, self.abort.child_token());
             tokio::select! {
                 _ = flush => {}
                 _ = tokio::time::sleep(limit) => {
-                    cancel.cancel();
                     tracing::warn!(group = %self.key, "Notification flush ran out of time.");
                 }
-                _ = self.cancel.cancelled() => return,
+                _ = self.abort.cancelled() => return,
             }
         }
     }
@@ -157,6 +163,7 @@ pub(crate) struct Dispatcher {
     pub(crate) rt: Arc<Runtime>,
     groups: Mutex<HashMap<(usize, u64), Arc<AggrGroup>>>,
     cancel: CancellationToken,
+    abort: CancellationToken,
     tracker: TaskTracker,
     handle: tokio::runtime::Handle,
 }
@@ -167,6 +174,7 @@ impl Dispatcher {
             rt,
             groups: Mutex::new(HashMap::new()),
             cancel: parent.child_token(),
+            abort: CancellationToken::new(),
             tracker: TaskTracker::new(),
             handle,
         }
@@ -197,6 +205,7 @@ impl Dispatcher {
                 state: Mutex::new(GroupState { alerts: HashMap::new(), has_flushed: false }),
                 flush_now: Notify::new(),
                 cancel: self.cancel.child_token(),
+                abort: self.abort.child_token(),
             });
             // The first alert is in before the group's timer starts.
             g.insert(a, now);
@@ -227,10 +236,14 @@ impl Dispatcher {
         self.lock().len()
     }
 
-    /// Stops every group (in-flight notifications are cancelled) and waits for them.
+    /// Stops every group and waits for them; flushes under way get [`STOP_GRACE`] to
+    /// finish, then they are cancelled.
     pub(crate) async fn stop(&self) {
         self.cancel.cancel();
         self.tracker.close();
-        self.tracker.wait().await;
+        if tokio::time::timeout(STOP_GRACE, self.tracker.wait()).await.is_err() {
+            self.abort.cancel();
+            self.tracker.wait().await;
+        }
     }
 }

@@ -97,6 +97,7 @@ pub struct Running {
     pub notifier: lookout_notify::Notifier,
     pub api: String,
     pub shutdown: CancellationToken,
+    pub registry: prometheus_client::registry::Registry,
 }
 
 impl Running {
@@ -118,7 +119,14 @@ impl Running {
         tokio::spawn(async move {
             axum::serve(listener, app).with_graceful_shutdown(async move { s.cancelled().await }).await.unwrap();
         });
-        Running { notifier, api, shutdown }
+        Running { notifier, api, shutdown, registry }
+    }
+
+    /// The metrics as `/metrics` would serve them.
+    pub fn metrics(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).unwrap();
+        out
     }
 
     pub async fn stop(self) {

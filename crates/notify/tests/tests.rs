@@ -6,6 +6,8 @@ mod amtool;
 mod common;
 /// The same config and alerts against the real Alertmanager 0.25.
 mod differential;
+/// Reloads and metrics.
+mod lifecycle;
 /// Restarting the notifier neither repeats nor loses notifications.
 mod persistence;
 /// Inhibition, silences, `continue`, `group_by: [...]`, time intervals.
