@@ -10,6 +10,8 @@ mod differential;
 mod lifecycle;
 /// Restarting the notifier neither repeats nor loses notifications.
 mod persistence;
+/// Debian's Prometheus posting its alerts to Lookout.
+mod prometheus;
 /// Inhibition, silences, `continue`, `group_by: [...]`, time intervals.
 mod semantics;
 /// group_wait / group_interval / repeat_interval timelines.
