@@ -35,3 +35,8 @@ mod splunk;
 
 /// The cloudwatch_logs sink against moto: delivery, ordering, stale records dead-lettered.
 mod cloudwatch;
+
+/// The alert engine in the binary: rules over series from logs and OTLP metrics, the
+/// Prometheus-shaped API, reload that keeps good rules, state across a restart, and the
+/// shipped rules' unit tests (checked against promtool).
+mod alerts;
