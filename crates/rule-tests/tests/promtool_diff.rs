@@ -723,3 +723,59 @@ fn one_writer_interleaves_like_a_terminal() {
     assert!(text.starts_with(&expected_start), "{text}");
     assert!(text.ends_with("\n        got:[]\n\n\n"), "{text:?}");
 }
+
+/// promtool 2.42's stderr for some cases, recorded, so the messages are checked where
+/// promtool is not installed too.
+#[test]
+fn recorded_promtool_messages() {
+    // (case, number of errors, stderr)
+    let recorded: &[(&str, usize, &str)] = &[
+        (
+            "bad_input_series",
+            3,
+            "  FAILED:\n1:21: parse error: unexpected end of input in series values\n\
+             empty labelset: invalid sample\nempty labelset: invalid sample\n",
+        ),
+        (
+            "promql_wrong_value_missing_series_and_nan",
+            4,
+            concat!(
+                "  FAILED:\n",
+                "    expr: \"m\", time: 2m,\n",
+                "        exp: {__name__=\"m\", a=\"1\"} 3.5E+00, {__name__=\"m\", a=\"2\"} 7E+00\n",
+                "        got: {__name__=\"m\", a=\"1\"} 3E+00, {__name__=\"m\", a=\"2\"} 7E+00\n",
+                "    expr: \"m{a=\\\"3\\\"}\", time: 2m,\n",
+                "        exp: {__name__=\"m\", a=\"3\"} 1E+00\n",
+                "        got: nil\n",
+                "    expr: \"m{a=\\\"2\\\"}\", time: 3m,\n",
+                "        exp: {__name__=\"m\", a=\"2\"} NaN\n",
+                "        got: {__name__=\"m\", a=\"2\"} NaN\n",
+                "    expr: \"m[5m]\", time: 3m, err: rule result is not a vector or scalar\n",
+            ),
+        ),
+        (
+            "rule_evaluation_error_stops_the_group",
+            2,
+            concat!(
+                "  FAILED:\n",
+                "    alertname: Dup, time: 0s, \n",
+                "        exp:[\n",
+                "            0:\n",
+                "              Labels:{alertname=\"Dup\"}\n",
+                "              Annotations:{}\n",
+                "            ], \n",
+                "        got:[]\n",
+                "    rule: Dup, time: 1m0s, err: vector cannot contain metrics with the same labelset\n",
+            ),
+        ),
+    ];
+    let root = tempfile::tempdir().unwrap();
+    for (name, errors, stderr) in recorded {
+        let case = CASES.iter().find(|c| c.name == *name).unwrap();
+        let file = write_case(root.path(), case);
+        let got = ours(std::slice::from_ref(&file));
+        assert_eq!(got.stderr, *stderr, "{name}");
+        // A blank line per error on stdout, and one after the file.
+        assert_eq!(got.stdout, format!("Unit Testing:  {}\n{}\n", file.display(), "\n".repeat(*errors)), "{name}");
+    }
+}
