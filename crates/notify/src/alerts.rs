@@ -184,8 +184,17 @@ impl AlertStore {
         self.alerts.values()
     }
 
+    /// How many alerts are stored.
+    pub fn len(&self) -> usize {
+        self.alerts.len()
+    }
+
+    /// Whether an alert with this fingerprint is stored.
+    pub fn contains(&self, fp: u64) -> bool {
+        self.alerts.contains_key(&fp)
+    }
+
     /// Whether the store is empty.
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.alerts.is_empty()
     }

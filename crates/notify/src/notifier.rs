@@ -37,6 +37,9 @@ pub struct StartOptions {
     pub alert_gc_interval: Duration,
     /// The HTTP client for the integrations (a default one when `None`).
     pub http_client: Option<reqwest::Client>,
+    /// At most this many alerts are held; updates of held alerts are always accepted, new
+    /// ones beyond the limit are refused (and counted as invalid) so memory stays bounded.
+    pub max_alerts: usize,
 }
 
 impl Default for StartOptions {
@@ -49,6 +52,7 @@ impl Default for StartOptions {
             maintenance_interval: Duration::from_secs(30),
             alert_gc_interval: Duration::from_secs(30 * 60),
             http_client: None,
+            max_alerts: 200_000,
         }
     }
 }
@@ -67,6 +71,7 @@ pub(crate) struct Inner {
     handle: tokio::runtime::Handle,
     client: reqwest::Client,
     external_url: Arc<str>,
+    max_alerts: usize,
     pub(crate) started_at: DateTime<Utc>,
     done: tokio::sync::watch::Receiver<bool>,
 }
@@ -193,6 +198,7 @@ impl Notifier {
             handle,
             client,
             external_url,
+            max_alerts: opts.max_alerts,
             started_at: now,
             done,
         });
@@ -250,6 +256,11 @@ impl Notifier {
         // Re-read under the store lock: a reload swaps the dispatcher under it too.
         let disp = self.dispatcher();
         for s in valid {
+            if store.len() >= self.inner.max_alerts && !store.contains(s.fingerprint()) {
+                self.inner.metrics.invalid.inc();
+                errors.push(format!("alert limit of {} reached", self.inner.max_alerts));
+                continue;
+            }
             let merged = store.put(s, now);
             disp.rt.inhibitor.observe(&merged);
             disp.process(&merged, now);

@@ -314,3 +314,69 @@ impl Pipeline {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(now: DateTime<Utc>, repeat: Duration) -> FlushContext {
+        FlushContext {
+            now,
+            group_key: Arc::from("{}:{}"),
+            group_labels: Arc::new(BTreeMap::new()),
+            receiver: Arc::from("r"),
+            repeat_interval: repeat,
+            mute_time_intervals: Arc::from(Vec::new()),
+            active_time_intervals: Arc::from(Vec::new()),
+            cancel: CancellationToken::new(),
+            firing: Vec::new(),
+            resolved: Vec::new(),
+        }
+    }
+
+    fn set(v: &[u64]) -> HashSet<u64> {
+        v.iter().copied().collect()
+    }
+
+    /// The cases of Alertmanager's `TestDedupStageNeedsUpdate`.
+    #[test]
+    fn dedup_needs_update_table() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let entry = |firing: &[u64], resolved: &[u64], ago_s: i64| crate::nflog::Entry {
+            firing: firing.to_vec(),
+            resolved: resolved.to_vec(),
+            timestamp: now - chrono::Duration::seconds(ago_s),
+            expires_at: now,
+        };
+        let stage = |send_resolved: bool| DedupStage {
+            nflog: Arc::new(NotificationLog::new(None, Duration::from_secs(3600))),
+            key: ReceiverKey { receiver: "r".into(), integration: "webhook".into(), index: 0 },
+            send_resolved,
+        };
+        let c = ctx(now, Duration::from_secs(3600));
+        type Case<'a> = (Option<crate::nflog::Entry>, &'a [u64], &'a [u64], bool, bool);
+        let cases: Vec<Case> = vec![
+            // Never notified: only when something fires.
+            (None, &[2, 3, 4], &[], false, true),
+            (None, &[], &[1], true, false),
+            // New firing alert.
+            (Some(entry(&[1, 2, 3], &[], 10)), &[2, 3, 4], &[], false, true),
+            // Fewer firing, nothing new, repeat not due.
+            (Some(entry(&[1, 2, 3], &[], 10)), &[1, 2], &[3], false, false),
+            // Newly resolved and the receiver wants resolutions.
+            (Some(entry(&[1, 2, 3], &[], 10)), &[1, 2], &[3], true, true),
+            // Resolved already reported.
+            (Some(entry(&[1, 2], &[3], 10)), &[1, 2], &[3], true, false),
+            // Everything resolved: notify even without send_resolved, to clear the log.
+            (Some(entry(&[1, 2, 3], &[], 10)), &[], &[1, 2, 3], false, true),
+            // Fired and resolved between two notifications: the receiver never knew.
+            (Some(entry(&[], &[1], 10)), &[], &[1, 2], true, false),
+            // Repeat interval passed.
+            (Some(entry(&[1, 2, 3], &[], 3601)), &[1, 2, 3], &[], false, true),
+        ];
+        for (i, (e, firing, resolved, send_resolved, want)) in cases.into_iter().enumerate() {
+            let got = stage(send_resolved).needs_update(e.as_ref(), &set(firing), &set(resolved), &c);
+            assert_eq!(got, want, "case {i}");
+        }
+    }
+}

@@ -219,3 +219,56 @@ async fn invalid_alerts_are_refused_with_400() {
     assert_eq!(alerts[0]["receivers"][0]["name"], "r");
     run.stop().await;
 }
+
+#[tokio::test]
+async fn the_default_config_starts_and_notifies_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let n =
+        lookout_notify::Notifier::start(lookout_notify::default_config(), dir.path(), &mut registry, shutdown.clone())
+            .await
+            .unwrap();
+    let mut a = lookout_receivers::Alert::new(
+        [("alertname".to_string(), "X".to_string()), ("severity".to_string(), "critical".to_string())].into(),
+        chrono::Utc::now() - chrono::Duration::minutes(5),
+    );
+    a.annotations.insert("summary".into(), "in process".into());
+    n.put_alerts(vec![a]);
+    // Older than group_wait: flushed at once to the console receiver.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+        if out.contains("lookout_notifications_total{integration=\"console\"} 1") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no console notification:\n{out}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    n.stopped().await;
+}
+
+#[tokio::test]
+async fn the_alert_limit_bounds_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = lookout_notify::parse_config("am.yml", "route: {receiver: r}\nreceivers: [{name: r}]\n").unwrap();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let opts = lookout_notify::StartOptions { max_alerts: 2, ..Default::default() };
+    let n = lookout_notify::Notifier::start_with(cfg, dir.path(), &mut registry, shutdown.clone(), opts).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", listener.local_addr().unwrap());
+    let app = n.router();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let three =
+        json!([alert(&[("a", "1")], None, None), alert(&[("a", "2")], None, None), alert(&[("a", "3")], None, None)]);
+    assert_eq!(post_alerts(&api, three).await, 400);
+    // Updates of held alerts still go through.
+    assert_eq!(post_alerts(&api, json!([alert(&[("a", "1")], None, None)])).await, 200);
+    let held: serde_json::Value = reqwest::get(format!("{api}/api/v2/alerts")).await.unwrap().json().await.unwrap();
+    assert_eq!(held.as_array().unwrap().len(), 2);
+    shutdown.cancel();
+    n.stopped().await;
+}
