@@ -54,6 +54,12 @@ pub struct RulesConfig {
     /// Prometheus's `rules.alert.for-outage-tolerance`).
     #[serde(default)]
     pub outage_tolerance: Option<PromDuration>,
+    /// After a restart, groups whose alerts were restored wait this long before their
+    /// first evaluation, so the (in-memory) store refills from the apps first instead of
+    /// the restored alerts resolving on an empty store (default 1m: OpenTelemetry SDKs
+    /// export metrics every 60 s).
+    #[serde(default)]
+    pub restore_grace: Option<PromDuration>,
     /// Re-read the rule files when they change (default true); SIGHUP always does.
     #[serde(default)]
     pub watch: Option<bool>,

@@ -78,6 +78,8 @@ pub struct EngineSettings {
     pub resend_delay_ms: i64,
     /// Saved state older than this is discarded at start.
     pub outage_tolerance_ms: i64,
+    /// Groups with restored alerts first evaluate this long after start.
+    pub restore_grace_ms: i64,
     /// Re-read rule files when they change.
     pub watch: bool,
     /// Where state is snapshotted (`None`: not persisted).
@@ -106,6 +108,7 @@ impl EngineSettings {
             external_url: cfg.external_url.clone().unwrap_or_else(|| default_external_url.to_string()),
             resend_delay_ms: cfg.resend_delay.map_or(60_000, |d| d.ms()),
             outage_tolerance_ms: cfg.outage_tolerance.map_or(3_600_000, |d| d.ms()),
+            restore_grace_ms: cfg.restore_grace.map_or(60_000, |d| d.ms()),
             watch: cfg.watch.unwrap_or(true),
             state_path: Some(persist::state_path(data_dir)),
             eval_options: EvalOptions::default(),
@@ -136,6 +139,8 @@ pub(crate) struct GroupRuntime {
     /// Set (under the state lock) when a reload replaced this group: a late evaluation
     /// must not update state nobody reads any more.
     retired: AtomicBool,
+    /// No evaluation before this time (the restore grace period).
+    not_before_ms: std::sync::atomic::AtomicI64,
 }
 
 impl GroupRuntime {
@@ -219,7 +224,12 @@ impl Engine {
                     Some(i) => persist::restore(saved.swap_remove(i), &group),
                     None => GroupState::default(),
                 };
-                new_runtime(&settings, group, remote, state)
+                let restored = state.alerts().next().is_some();
+                let runtime = new_runtime(&settings, group, remote, state);
+                if restored {
+                    runtime.not_before_ms.store(now_ms() + settings.restore_grace_ms, Ordering::Release);
+                }
+                runtime
             })
             .collect();
         let metrics = EngineMetrics::default();
@@ -336,11 +346,14 @@ impl Engine {
                     taken[i] = true;
                     let st = g.state.lock().expect("group state");
                     g.retired.store(true, Ordering::Release);
-                    GroupState::carry_over(&st, &g.group, &group)
+                    (GroupState::carry_over(&st, &g.group, &group), g.not_before_ms.load(Ordering::Acquire))
                 }
-                None => GroupState::default(),
+                None => (GroupState::default(), 0),
             };
-            runtimes.push(new_runtime(&inner.settings, group, remote, state));
+            let (state, not_before) = state;
+            let runtime = new_runtime(&inner.settings, group, remote, state);
+            runtime.not_before_ms.store(not_before, Ordering::Release);
+            runtimes.push(runtime);
         }
         for (i, g) in old.iter().enumerate() {
             if !taken[i] {
@@ -472,7 +485,14 @@ impl Engine {
 
 fn new_runtime(settings: &EngineSettings, group: RuleGroup, remote: bool, state: GroupState) -> Arc<GroupRuntime> {
     let interval_ms = group.interval_ms.unwrap_or(settings.evaluation_interval_ms).max(1);
-    Arc::new(GroupRuntime { group, remote, interval_ms, state: Mutex::new(state), retired: AtomicBool::new(false) })
+    Arc::new(GroupRuntime {
+        group,
+        remote,
+        interval_ms,
+        state: Mutex::new(state),
+        retired: AtomicBool::new(false),
+        not_before_ms: std::sync::atomic::AtomicI64::new(0),
+    })
 }
 
 async fn run_group(engine: Engine, g: Arc<GroupRuntime>, cancel: CancellationToken) {
@@ -481,7 +501,7 @@ async fn run_group(engine: Engine, g: Arc<GroupRuntime>, cancel: CancellationTok
     let mut last = g.state.lock().expect("group state").last_eval_ms.unwrap_or(i64::MIN / 2);
     loop {
         let now = now_ms();
-        let next = next_slot(now.max(last), interval, offset);
+        let next = next_slot(now.max(last).max(g.not_before_ms.load(Ordering::Acquire)), interval, offset);
         let wait = Duration::from_millis((next - now).max(0) as u64);
         tokio::select! {
             _ = cancel.cancelled() => return,

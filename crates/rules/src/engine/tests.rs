@@ -51,6 +51,7 @@ impl Fixture {
             external_url: "http://lookout:8686".into(),
             resend_delay_ms: 60_000,
             outage_tolerance_ms: 3_600_000,
+            restore_grace_ms: 500,
             watch: true,
             state_path: Some(persist::state_path(&self.dir.path().join("data"))),
             eval_options: EvalOptions::default(),
@@ -150,9 +151,25 @@ async fn fires_serves_reloads_and_restores_state() {
     assert!(matches!(fx.health.snapshot()["rules"].state, ComponentState::Running));
     engine.stop().await;
 
-    // A restart restores the firing alert from data_dir instead of starting over.
-    let restarted = fx.start();
+    // A restart restores the firing alert from data_dir instead of starting over, and
+    // waits out the grace period before evaluating, so an empty store resolves nothing.
+    let fresh = Fixture {
+        dir: fx.dir,
+        store: Arc::new(Store::new(StoreConfig::default())),
+        sent: Arc::default(),
+        health: HealthRegistry::default(),
+    };
+    let restarted = fresh.start();
     assert!(firing(&restarted), "restored from the snapshot before any evaluation");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(firing(&restarted), "no evaluation during the grace period");
+    wait_for(
+        "the store to refill and evaluation to resume",
+        || restarted.groups()[0].state.lock().unwrap().last_eval_ms.is_some_and(|t| t > now_ms() - 1000),
+        || fresh.feed(42.0),
+    )
+    .await;
+    assert!(firing(&restarted), "still firing on fresh data, without a new pending phase");
     restarted.stop().await;
 }
 
