@@ -166,6 +166,25 @@ fn to_json(v: &Value, out: &mut String) {
             }
             out.push(']');
         }
+        Value::Struct(_, fields) => {
+            // Alertmanager's JSON tags are the field names with a lower-case first letter.
+            out.push('{');
+            for (i, (k, x)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let mut tag = String::with_capacity(k.len());
+                let mut chars = k.chars();
+                if let Some(c) = chars.next() {
+                    tag.extend(c.to_lowercase());
+                }
+                tag.extend(chars);
+                json_str(&tag, out);
+                out.push(':');
+                to_json(x, out);
+            }
+            out.push('}');
+        }
         Value::Time(t) => {
             out.push('"');
             out.push_str(&gotime::format(t, "2006-01-02T15:04:05.999999999Z07:00"));

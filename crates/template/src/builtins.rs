@@ -115,6 +115,7 @@ fn index(item: &Value, i: &Value) -> Result<Value, String> {
         Value::String(s) => Ok(Value::Int(s.as_bytes()[pos(s.len())?] as i64)),
         // A missing key gives the element type's zero value.
         Value::Map(m) => Ok(m.get(key()?).cloned().unwrap_or(Value::Nil)),
+        Value::Struct(t, _) => Err(format!("can't index item of type {t}")),
         Value::StrMap(m) | Value::KV(m) => Ok(Value::String(m.get(key()?).cloned().unwrap_or_default())),
         Value::Nil => Err("index of untyped nil".into()),
         other => Err(format!("can't index item of type {}", other.type_name())),
@@ -153,10 +154,10 @@ fn slice(item: &Value, idx: &[Value]) -> Result<Value, String> {
         return Err(format!("invalid slice index: {} > {}", bounds[0], bounds[1]));
     }
     match item {
-        Value::String(s) => s
-            .get(bounds[0]..bounds[1])
-            .map(Value::str)
-            .ok_or_else(|| "slice of a string not on a character boundary".into()),
+        // Go slices bytes; a cut inside a character shows as U+FFFD here.
+        Value::String(s) => {
+            Ok(Value::String(String::from_utf8_lossy(&s.as_bytes()[bounds[0]..bounds[1]]).into_owned()))
+        }
         Value::List(l) | Value::Alerts(l) => Ok(Value::List(l[bounds[0]..bounds[1]].to_vec())),
         _ => unreachable!("checked above"),
     }
@@ -203,7 +204,7 @@ fn eq(a: &Value, b: &Value) -> Result<bool, String> {
         (Value::String(x), Value::String(y)) => x == y,
         (Value::Int(x) | Value::Duration(x), Value::Int(y) | Value::Duration(y)) => x == y,
         (Value::Time(x), Value::Time(y)) => x == y && x.timezone() == y.timezone(),
-        _ => return Err(format!("non-comparable types {}: {}", a.type_name(), b.type_name())),
+        _ => return Err(format!("non-comparable type {}: {}", b.to_go_string(), b.type_name())),
     })
 }
 

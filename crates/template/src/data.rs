@@ -14,6 +14,11 @@ use crate::value::{Value, zero_time};
 pub const PROMETHEUS_ALERT_PREFIX: &str =
     "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}";
 
+/// The Go type of Prometheus's alert template data (shown in errors such as
+/// `can't evaluate field Foo in type struct { … }`).
+const PROMETHEUS_DATA_TYPE: &str =
+    "struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value interface {} }";
+
 /// Prometheus's `AlertTemplateData`: `.Labels` and `.ExternalLabels` (label maps: a missing
 /// label is `""`), `.ExternalURL`, and `.Value` (the sample value, a `float64`).
 pub fn prometheus_alert_data<'l>(
@@ -22,12 +27,15 @@ pub fn prometheus_alert_data<'l>(
     external_url: &str,
     value: f64,
 ) -> Value {
-    Value::map([
-        ("Labels", Value::str_map(labels)),
-        ("ExternalLabels", Value::str_map(external_labels)),
-        ("ExternalURL", Value::str(external_url)),
-        ("Value", Value::Float(value)),
-    ])
+    Value::structure(
+        PROMETHEUS_DATA_TYPE,
+        [
+            ("Labels", Value::str_map(labels)),
+            ("ExternalLabels", Value::str_map(external_labels)),
+            ("ExternalURL", Value::str(external_url)),
+            ("Value", Value::Float(value)),
+        ],
+    )
 }
 
 /// One alert of a notification (Alertmanager's `template.Alert`).
@@ -54,15 +62,18 @@ impl NotificationAlert {
     /// `.EndsAt`, `.GeneratorURL`, `.Fingerprint`.
     pub fn to_value(&self) -> Value {
         let utc = |t: &DateTime<Utc>| Value::Time(t.with_timezone(&chrono_tz::Tz::UTC));
-        Value::map([
-            ("Status", Value::str(if self.resolved { "resolved" } else { "firing" })),
-            ("Labels", Value::KV(self.labels.clone())),
-            ("Annotations", Value::KV(self.annotations.clone())),
-            ("StartsAt", utc(&self.starts_at)),
-            ("EndsAt", self.ends_at.as_ref().map_or_else(|| Value::Time(zero_time()), utc)),
-            ("GeneratorURL", Value::str(&self.generator_url)),
-            ("Fingerprint", Value::str(&self.fingerprint)),
-        ])
+        Value::structure(
+            "template.Alert",
+            [
+                ("Status", Value::str(if self.resolved { "resolved" } else { "firing" })),
+                ("Labels", Value::KV(self.labels.clone())),
+                ("Annotations", Value::KV(self.annotations.clone())),
+                ("StartsAt", utc(&self.starts_at)),
+                ("EndsAt", self.ends_at.as_ref().map_or_else(|| Value::Time(zero_time()), utc)),
+                ("GeneratorURL", Value::str(&self.generator_url)),
+                ("Fingerprint", Value::str(&self.fingerprint)),
+            ],
+        )
     }
 }
 
@@ -84,15 +95,18 @@ pub fn notification_data(
         c
     };
     let firing = alerts.iter().any(|a| !a.resolved);
-    Value::map([
-        ("Receiver", Value::String(regex::escape(receiver))),
-        ("Status", Value::str(if firing { "firing" } else { "resolved" })),
-        ("Alerts", Value::Alerts(alerts.iter().map(NotificationAlert::to_value).collect())),
-        ("GroupLabels", Value::KV(group_labels.clone())),
-        ("CommonLabels", Value::KV(common(|a| &a.labels))),
-        ("CommonAnnotations", Value::KV(common(|a| &a.annotations))),
-        ("ExternalURL", Value::str(external_url)),
-    ])
+    Value::structure(
+        "template.Data",
+        [
+            ("Receiver", Value::String(regex::escape(receiver))),
+            ("Status", Value::str(if firing { "firing" } else { "resolved" })),
+            ("Alerts", Value::Alerts(alerts.iter().map(NotificationAlert::to_value).collect())),
+            ("GroupLabels", Value::KV(group_labels.clone())),
+            ("CommonLabels", Value::KV(common(|a| &a.labels))),
+            ("CommonAnnotations", Value::KV(common(|a| &a.annotations))),
+            ("ExternalURL", Value::str(external_url)),
+        ],
+    )
 }
 
 /// `template.Data` from its JSON form (Alertmanager's webhook payload, what
@@ -124,26 +138,32 @@ pub fn notification_data_from_json(json: &serde_json::Value) -> Result<Value, St
     if let Some(list) = obj.get("alerts").filter(|v| !v.is_null()) {
         for a in list.as_array().ok_or("alerts must be an array")? {
             let a = a.as_object().ok_or("each alert must be an object")?;
-            alerts.push(Value::map([
-                ("Status", Value::String(s(a, "status"))),
-                ("Labels", kv(a, "labels")?),
-                ("Annotations", kv(a, "annotations")?),
-                ("StartsAt", time(a, "startsAt")?),
-                ("EndsAt", time(a, "endsAt")?),
-                ("GeneratorURL", Value::String(s(a, "generatorURL"))),
-                ("Fingerprint", Value::String(s(a, "fingerprint"))),
-            ]));
+            alerts.push(Value::structure(
+                "template.Alert",
+                [
+                    ("Status", Value::String(s(a, "status"))),
+                    ("Labels", kv(a, "labels")?),
+                    ("Annotations", kv(a, "annotations")?),
+                    ("StartsAt", time(a, "startsAt")?),
+                    ("EndsAt", time(a, "endsAt")?),
+                    ("GeneratorURL", Value::String(s(a, "generatorURL"))),
+                    ("Fingerprint", Value::String(s(a, "fingerprint"))),
+                ],
+            ));
         }
     }
-    Ok(Value::map([
-        ("Receiver", Value::String(s(obj, "receiver"))),
-        ("Status", Value::String(s(obj, "status"))),
-        ("Alerts", Value::Alerts(alerts)),
-        ("GroupLabels", kv(obj, "groupLabels")?),
-        ("CommonLabels", kv(obj, "commonLabels")?),
-        ("CommonAnnotations", kv(obj, "commonAnnotations")?),
-        ("ExternalURL", Value::String(s(obj, "externalURL"))),
-    ]))
+    Ok(Value::structure(
+        "template.Data",
+        [
+            ("Receiver", Value::String(s(obj, "receiver"))),
+            ("Status", Value::String(s(obj, "status"))),
+            ("Alerts", Value::Alerts(alerts)),
+            ("GroupLabels", kv(obj, "groupLabels")?),
+            ("CommonLabels", kv(obj, "commonLabels")?),
+            ("CommonAnnotations", kv(obj, "commonAnnotations")?),
+            ("ExternalURL", Value::String(s(obj, "externalURL"))),
+        ],
+    ))
 }
 
 /// A label set's fingerprint as Alertmanager prints it (`model.LabelSet.Fingerprint()`:
@@ -201,14 +221,12 @@ mod tests {
             &[a("warning", "foo", false), a("critical", "foo", true)],
             "http://example.com/",
         );
-        let Value::Map(m) = d else { panic!("not a map") };
-        assert_eq!(m["Receiver"], Value::str("web\\.hook"));
-        assert_eq!(m["Status"], Value::str("firing"));
-        assert_eq!(m["CommonLabels"], Value::kv([("job", "foo")]));
-        assert_eq!(m["CommonAnnotations"], Value::kv([("runbook", "foo")]));
+        assert_eq!(d.get("Receiver"), Some(&Value::str("web\\.hook")));
+        assert_eq!(d.get("Status"), Some(&Value::str("firing")));
+        assert_eq!(d.get("CommonLabels"), Some(&Value::kv([("job", "foo")])));
+        assert_eq!(d.get("CommonAnnotations"), Some(&Value::kv([("runbook", "foo")])));
         let empty = notification_data("x", &BTreeMap::new(), &[], "");
-        let Value::Map(m) = empty else { panic!("not a map") };
-        assert_eq!(m["Status"], Value::str("resolved"));
-        assert_eq!(m["CommonLabels"], Value::KV(BTreeMap::new()));
+        assert_eq!(empty.get("Status"), Some(&Value::str("resolved")));
+        assert_eq!(empty.get("CommonLabels"), Some(&Value::KV(BTreeMap::new())));
     }
 }

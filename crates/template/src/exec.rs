@@ -398,10 +398,13 @@ impl<'a> State<'a, '_> {
                 }
             });
         }
-        let type_name = rv.type_name();
+        let type_name = rv.type_name().to_owned();
         let has_args = !args.is_empty() || final_.is_some();
         if matches!(rv, Value::Map(_) | Value::StrMap(_) | Value::KV(_)) && has_args {
             return Err(self.fail(node.pos, node, format!("{name} is not a method but has arguments")));
+        }
+        if matches!(rv, Value::Struct(..)) && has_args {
+            return Err(self.fail(node.pos, node, format!("{name} has arguments but cannot be invoked as function")));
         }
         if matches!(rv, Value::Nil) {
             if self.env.missing == MissingKey::Error {
@@ -423,6 +426,9 @@ impl<'a> State<'a, '_> {
             None => match recv {
                 // An intermediate we own: move the field out instead of copying it.
                 Recv::Val(Cow::Owned(Value::Map(mut m))) => Some(m.remove(name).map(Cow::Owned).ok_or(Value::Nil)),
+                Recv::Val(Cow::Owned(Value::Struct(_, fields))) => {
+                    fields.into_iter().find(|(k, _)| k == name).map(|(_, v)| Ok(Cow::Owned(v)))
+                }
                 Recv::Val(Cow::Owned(Value::StrMap(mut m) | Value::KV(mut m))) => {
                     Some(m.remove(name).map(|s| Cow::Owned(Value::String(s))).ok_or(Value::str("")))
                 }
@@ -491,7 +497,9 @@ impl<'a> State<'a, '_> {
                     ));
                 }
                 let url = match &*self.vars[0].1 {
-                    Value::Map(m) => m.get("ExternalURL").and_then(Value::as_str).unwrap_or(""),
+                    Value::Map(_) | Value::Struct(..) => {
+                        self.vars[0].1.get("ExternalURL").and_then(Value::as_str).unwrap_or("")
+                    }
                     _ => "",
                 };
                 let v = if matches!(kind, FuncKind::ExternalUrl) { url.to_owned() } else { url_path(url).to_owned() };
@@ -509,8 +517,8 @@ impl<'a> State<'a, '_> {
                 f(&argv).map(Cow::Owned).map_err(|e| {
                     // Go reports argument-count and -type mismatches itself, unwrapped.
                     if let Some(rest) = e.strip_prefix("wrong number of args: ") {
-                        self.fail(pos, ctx, format!("wrong number of args for {name}: {rest}"))
-                    } else if e.starts_with("wrong type for value") {
+                        self.fail(pos, &name, format!("wrong number of args for {name}: {rest}"))
+                    } else if e.starts_with("wrong type for value") || e.starts_with("invalid value;") {
                         self.fail(pos, ctx, e)
                     } else {
                         self.fail(pos, ctx, format!("error calling {name}: {e}"))

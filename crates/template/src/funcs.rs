@@ -114,6 +114,9 @@ pub(crate) fn arity(args: &[Value], want: usize) -> Result<(), String> {
 
 /// Go's message when an argument is not the parameter's type.
 pub(crate) fn wrong_type(expected: &str, got: &Value) -> String {
+    if matches!(got, Value::Nil) {
+        return format!("invalid value; expected {expected}");
+    }
     format!("wrong type for value; expected {expected}; got {}", got.type_name())
 }
 

@@ -325,7 +325,7 @@ impl Lexer<'_> {
             accept(self, b"0123456789_");
         }
         let text = &self.src[start..self.pos];
-        if self.src[self.pos..].chars().next().is_some_and(is_alnum) || text == "+" || text == "-" {
+        if self.src[self.pos..].chars().next().is_some_and(is_alnum) {
             let end = self.src[self.pos..].find(|c: char| !is_alnum(c)).map_or(self.src.len(), |i| self.pos + i);
             return self.err(start, format!("bad number syntax: {:?}", &self.src[start..end]));
         }

@@ -104,11 +104,7 @@ pub(crate) fn call(v: &Value, name: &str, args: &[Value]) -> Result<Value, Strin
         Value::Alerts(alerts) => {
             let status = if name == "Firing" { "firing" } else { "resolved" };
             Ok(Value::List(
-                alerts
-                    .iter()
-                    .filter(|a| matches!(a, Value::Map(m) if m.get("Status").and_then(Value::as_str) == Some(status)))
-                    .cloned()
-                    .collect(),
+                alerts.iter().filter(|a| a.get("Status").and_then(Value::as_str) == Some(status)).cloned().collect(),
             ))
         }
         Value::Time(t) => time_method(t, name, args),
@@ -191,10 +187,11 @@ fn duration_method(d: i64, name: &str, args: &[Value]) -> Result<Value, String> 
 }
 
 /// Looks up field `name` of a map-like value: `Some(Ok)` found, `Some(Err(zero))` missing (the
-/// map type's zero value), `None` when `v` has no fields.
+/// map type's zero value), `None` when `v` has no such field (a struct) or no fields at all.
 pub(crate) fn field<'v>(v: &'v Value, name: &str) -> Option<Result<FieldRef<'v>, Value>> {
     match v {
         Value::Map(m) => Some(m.get(name).map(FieldRef::Value).ok_or(Value::Nil)),
+        Value::Struct(..) => v.get(name).map(|f| Ok(FieldRef::Value(f))),
         Value::StrMap(m) | Value::KV(m) => Some(m.get(name).map(|s| FieldRef::Str(s)).ok_or(Value::str(""))),
         _ => None,
     }

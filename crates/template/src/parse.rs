@@ -579,6 +579,9 @@ impl Parser<'_> {
             .into_iter()
             .find_map(|(p, r)| lower.strip_prefix(p).map(|d| (d.to_owned(), r)));
         let bad = || ParseError { pos: 0, msg: format!("illegal number syntax: {text:?}") };
+        if body.is_empty() {
+            return self.err(bad().msg);
+        }
         if let Some((digits, radix)) = radix_int {
             if digits.contains(['.', 'p']) {
                 return Err(bad()).or_else(|e| self.err(e.msg));

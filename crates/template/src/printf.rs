@@ -66,6 +66,7 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
             chars.next();
         }
         // Explicit argument index `[n]`.
+        let mut bad_index = false;
         let mut take_index = |chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>, argn: &mut usize| {
             if chars.peek().map(|x| x.1) == Some('[') {
                 chars.next();
@@ -77,12 +78,11 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
                     }
                     n.push(d);
                 }
-                if let Ok(i) = n.parse::<usize>()
-                    && i >= 1
-                {
-                    *argn = i - 1;
-                    reordered = true;
+                match n.parse::<usize>() {
+                    Ok(i) if i >= 1 && i <= args.len() => *argn = i - 1,
+                    _ => bad_index = true,
                 }
+                reordered = true;
             }
         };
         take_index(&mut chars, &mut argn);
@@ -123,6 +123,14 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
         };
         if verb == '%' {
             out.push('%');
+            continue;
+        }
+        // `%+v` asks for struct field names, not a sign.
+        if verb == 'v' {
+            spec.plus = false;
+        }
+        if bad_index {
+            let _ = write!(out, "%!{verb}(BADINDEX)");
             continue;
         }
         match args.get(argn) {
@@ -198,6 +206,9 @@ fn bad_verb(verb: char, a: &Value) -> String {
 }
 
 fn format_arg(a: &Value, verb: char, spec: &Spec) -> String {
+    if verb == 'T' {
+        return a.type_name().to_owned();
+    }
     match a {
         Value::Nil => match verb {
             'v' => "<nil>".into(),
@@ -252,6 +263,17 @@ fn format_arg(a: &Value, verb: char, spec: &Spec) -> String {
                     write!(s, "{}:{}", format_str(k, verb, &Spec::default()), format_str(v, verb, &Spec::default()));
             }
             s.push(']');
+            s
+        }
+        Value::Struct(t, fields) => {
+            let mut s = String::from(if t.starts_with('*') { "&{" } else { "{" });
+            for (i, (_, v)) in fields.iter().enumerate() {
+                if i > 0 {
+                    s.push(' ');
+                }
+                s.push_str(&format_arg(v, verb, &Spec { width: None, ..*spec }));
+            }
+            s.push('}');
             s
         }
         // Types with a `String()` method print through it for the string verbs.

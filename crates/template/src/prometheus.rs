@@ -35,7 +35,9 @@ pub(crate) fn register(f: &mut Funcs, query: Option<QueryHook>) {
     f.add("value", |a| {
         arity(a, 1)?;
         match &a[0] {
-            Value::Map(m) if m.contains_key("Value") => Ok(m["Value"].clone()),
+            s @ (Value::Map(_) | Value::Struct(..)) if s.get("Value").is_some() => {
+                Ok(s.get("Value").cloned().unwrap_or(Value::Nil))
+            }
             other => Err(wrong_type("*template.sample", other)),
         }
     });
@@ -158,12 +160,12 @@ fn timestamp_millis(v: f64) -> Result<i64, String> {
 }
 
 fn sample(labels: BTreeMap<String, String>, v: f64) -> Value {
-    Value::map([("Labels", Value::StrMap(labels)), ("Value", Value::Float(v))])
+    Value::structure("*template.sample", [("Labels", Value::StrMap(labels)), ("Value", Value::Float(v))])
 }
 
 fn sample_label(s: &Value, name: &str) -> Result<String, String> {
     match s {
-        Value::Map(m) => match m.get("Labels") {
+        Value::Map(_) | Value::Struct(..) => match s.get("Labels") {
             Some(Value::StrMap(l) | Value::KV(l)) => Ok(l.get(name).cloned().unwrap_or_default()),
             Some(Value::Map(l)) => Ok(l.get(name).and_then(Value::as_str).unwrap_or_default().to_owned()),
             _ => Err(wrong_type("*template.sample", s)),

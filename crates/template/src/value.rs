@@ -49,9 +49,30 @@ pub enum Value {
     Time(DateTime<Tz>),
     /// A Go `time.Duration` in nanoseconds (methods `Seconds`, `String`, …; an integer kind).
     Duration(i64),
+    /// A Go struct: its type name (for messages, e.g. `template.Alert`) and fields in
+    /// declaration order. Unlike a map, a missing field is an error
+    /// (`can't evaluate field Nope in type template.Data`), and it prints as `{v1 v2 …}`.
+    Struct(String, Vec<(String, Value)>),
 }
 
 impl Value {
+    /// A struct value from its type name and fields.
+    pub fn structure<K: Into<String>>(
+        type_name: impl Into<String>,
+        fields: impl IntoIterator<Item = (K, Value)>,
+    ) -> Value {
+        Value::Struct(type_name.into(), fields.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
+    /// A field of a struct or a key of a `map[string]interface{}`.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        match self {
+            Value::Map(m) => m.get(name),
+            Value::Struct(_, f) => f.iter().find(|(k, _)| k == name).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
     /// A string value.
     pub fn str(s: impl Into<String>) -> Value {
         Value::String(s.into())
@@ -96,13 +117,13 @@ impl Value {
             Value::Map(m) => !m.is_empty(),
             Value::StrMap(m) | Value::KV(m) => !m.is_empty(),
             Value::Pairs(p) => !p.is_empty(),
-            Value::Time(_) => true,
+            Value::Time(_) | Value::Struct(..) => true,
             Value::Duration(d) => *d != 0,
         }
     }
 
     /// The Go type name, for error messages (`wrong type for value; expected string; got int`).
-    pub fn type_name(&self) -> &'static str {
+    pub fn type_name(&self) -> &str {
         match self {
             Value::Nil => "<nil>",
             Value::Bool(_) => "bool",
@@ -117,6 +138,7 @@ impl Value {
             Value::Alerts(_) => "template.Alerts",
             Value::Time(_) => "time.Time",
             Value::Duration(_) => "time.Duration",
+            Value::Struct(t, _) => t,
         }
     }
 
@@ -176,6 +198,20 @@ impl Value {
             Value::Pairs(p) => write_pairs(out, p.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
             Value::Time(t) => write_time(out, t),
             Value::Duration(d) => out.push_str(&format_duration(*d)),
+            Value::Struct(t, fields) => {
+                // A pointer to a struct prints as `&{…}` at the top level.
+                if t.starts_with('*') {
+                    out.push('&');
+                }
+                out.push('{');
+                for (i, (_, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    v.write_go(out);
+                }
+                out.push('}');
+            }
         }
     }
 
