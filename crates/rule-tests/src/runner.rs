@@ -105,13 +105,22 @@ struct Loaded {
     invalid: Option<String>,
 }
 
-/// The input series, keyed like Prometheus's loader: a later definition of the same
-/// label set replaces an earlier one.
+/// The input series, read like Prometheus's loader reads the `load` command promtool
+/// builds from them: one `  SERIES VALUES` line each, split on newlines (so a `values`
+/// block with several lines defines more series), trimmed, `#` lines blanked, and the
+/// first blank line ending the command (later series are silently not loaded). A later
+/// definition of the same label set replaces an earlier one.
 fn parse_input(tg: &TestGroup) -> Result<Vec<Loaded>, String> {
-    let mut out: Vec<Loaded> = Vec::new();
+    let mut text = String::new();
     for s in &tg.input_series {
-        let line = format!("{} {}", s.series, s.values);
-        let (mut labels, values) = parse_series_desc(line.trim()).map_err(|e| e.to_string())?;
+        text.push_str(&format!("  {} {}\n", s.series, s.values));
+    }
+    let mut out: Vec<Loaded> = Vec::new();
+    for line in text.split('\n').map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            break;
+        }
+        let (mut labels, values) = parse_series_desc(line).map_err(|e| e.to_string())?;
         labels.sort();
         let mut samples: Vec<(i64, f64)> = Vec::with_capacity(values.len());
         for (i, v) in values.into_iter().enumerate() {

@@ -555,6 +555,34 @@ tests:
         pass: false,
         exact: true,
     },
+    Case {
+        name: "loader_reads_lines_like_prometheus",
+        rules: "groups: []\n",
+        test: r#"
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  input_series:
+  - series: a
+    values: |
+      1 2 3
+  - series: b
+    values: '1'
+  promql_expr_test:
+  - {expr: a, eval_time: 0m}
+  - {expr: b, eval_time: 0m}
+- interval: 1m
+  input_series:
+  - series: a
+    values: "1 2\nb 3"
+  - series: c
+    values: "# x"
+  promql_expr_test:
+  - {expr: b, eval_time: 0m}
+"#,
+        pass: false,
+        exact: true,
+    },
 ];
 
 /// Cases whose rules use template functions (`humanize`, `printf`, `gt`).
