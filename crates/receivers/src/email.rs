@@ -198,12 +198,11 @@ impl Email {
         .await
         .map_err(|e| smtp_error("connect", e))?;
         let result = self.transaction(&mut conn, &hello, envelope, bytes).await;
-        match &result {
-            Ok(()) => {
-                let _ = conn.quit().await;
-            }
-            Err(_) => conn.abort().await,
+        if result.is_ok() {
+            let _ = conn.quit().await;
         }
+        // On error the connection is just dropped (closed): after a failed STARTTLS lettre's
+        // stream is gone and `abort` would panic.
         result
     }
 

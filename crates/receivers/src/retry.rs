@@ -3,7 +3,10 @@
 //! honouring `Retry-After`, until it succeeds, fails for good, runs out of time or is
 //! cancelled. Like Alertmanager's `RetryStage`, but the policy is data, not a context.
 
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
+
+use futures::FutureExt as _;
 
 use tokio::time::Instant;
 
@@ -78,12 +81,21 @@ pub async fn deliver(
             return Err(canceled(None));
         }
         attempts += 1;
+        // A panicking integration fails this notification, not the notifier.
+        let guarded = AssertUnwindSafe(integration.notify(n)).catch_unwind().map(|r| {
+            r.unwrap_or_else(|_| {
+                Err(NotifyError::permanent(
+                    FailureReason::Other,
+                    format!("{}: integration panicked", integration.name()),
+                ))
+            })
+        });
         let attempt = async {
             match policy.attempt_timeout {
-                Some(t) => tokio::time::timeout(t, integration.notify(n)).await.unwrap_or_else(|_| {
+                Some(t) => tokio::time::timeout(t, guarded).await.unwrap_or_else(|_| {
                     Err(NotifyError::retryable(FailureReason::Timeout, format!("attempt timed out after {t:?}")))
                 }),
-                None => integration.notify(n).await,
+                None => guarded.await,
             }
         };
         let result = tokio::select! {

@@ -179,7 +179,7 @@ impl SlackConfig {
 // === Email ===
 
 /// `email_configs[]`: email over SMTP.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[allow(missing_docs)] // Alertmanager's field names
 pub struct EmailConfig {
@@ -210,28 +210,6 @@ pub struct EmailConfig {
     pub require_tls: Option<bool>,
     /// Default `global.smtp_tls_config`.
     pub tls_config: Option<TlsConfig>,
-}
-
-impl Default for EmailConfig {
-    fn default() -> EmailConfig {
-        EmailConfig {
-            send_resolved: false,
-            to: String::new(),
-            from: String::new(),
-            hello: String::new(),
-            smarthost: String::new(),
-            auth_username: String::new(),
-            auth_password: Secret::default(),
-            auth_password_file: String::new(),
-            auth_secret: Secret::default(),
-            auth_identity: String::new(),
-            headers: BTreeMap::new(),
-            html: None,
-            text: None,
-            require_tls: None,
-            tls_config: None,
-        }
-    }
 }
 
 /// `textproto.CanonicalMIMEHeaderKey`: `x-priority` → `X-Priority`.

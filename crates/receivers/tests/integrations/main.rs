@@ -2,6 +2,7 @@
 //! service's published API docs, and against a real SMTP server (aiosmtpd).
 
 mod delivery;
+mod email;
 mod opsgenie;
 mod pagerduty;
 mod slack;
