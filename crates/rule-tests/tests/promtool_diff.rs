@@ -558,7 +558,7 @@ tests:
     Case {
         name: "loader_reads_lines_like_prometheus",
         rules: "groups: []\n",
-        test: r#"
+        test: r##"
 rule_files: [rules.yml]
 tests:
 - interval: 1m
@@ -579,7 +579,7 @@ tests:
     values: "# x"
   promql_expr_test:
   - {expr: b, eval_time: 0m}
-"#,
+"##,
         pass: false,
         exact: true,
     },
