@@ -112,6 +112,164 @@ const CASES: &[(&str, Result<&str, &str>)] = &[
             r#"template: :1:3: executing "" at <eq (len .Alerts) 2.0>: error calling eq: incompatible types for comparison"#,
         ),
     ),
+    // Language corner cases (numbers, printf verbs, scopes, trim markers, errors).
+    (
+        r#"{{ 1e6 }} {{ 0.000001 }} {{ 1e21 }} {{ 123456789.0 }} {{ 1.0 }} {{ 3.0e-5 }} {{ 0x1F }} {{ 1_000_000 }} {{ 'x' }} {{ '\n' }} {{ -0.0 }} {{ 0.1 }} {{ 2.5e-300 }}"#,
+        Ok(r#"1e+06 1e-06 1e+21 1.23456789e+08 1 3e-05 31 1000000 120 10 -0 0.1 2.5e-300"#),
+    ),
+    (
+        r#"{{ printf "%5s|%-5s|%05d|%x|%X|%o|%b" "ab" "cd" 42 3054 "hi" 8 5 }}"#,
+        Ok(r#"   ab|cd   |00042|bee|6869|10|101"#),
+    ),
+    (
+        r#"{{ printf "%e|%E|%g|%G|%8.3f|%+d|% d|%c|%U|%q" 1234.5678 0.000123 1e-7 1e21 3.14159 5 7 65 9731 65 }}"#,
+        Ok(r#"1.234568e+03|1.230000E-04|1e-07|1E+21|   3.142|+5| 7|A|U+2603|'A'"#),
+    ),
+    (
+        r#"{{ printf "%T %T %T %T %T" 1 1.5 "s" .Alerts .CommonLabels }}"#,
+        Ok(r#"int float64 string template.Alerts template.KV"#),
+    ),
+    (r#"{{ printf "%d %s" "x" 5 }}"#, Ok(r#"%!d(string=x) %!s(int=5)"#)),
+    (r#"{{ printf "%d" }} {{ printf "x" 1 2 }}"#, Ok(r#"%!d(MISSING) x%!(EXTRA int=1, int=2)"#)),
+    (r#"{{ printf "%v|%+v|%#v" .Status 1.5 "q" }}"#, Ok(r#"firing|1.5|"q""#)),
+    (r#"{{ printf "%6.2f%%" 12.3456 }}"#, Ok(r#" 12.35%"#)),
+    (
+        r#"{{ printf "%.3s|%.0f|%.1e|%10.4v|%-10v|" "abcdef" 2.5 123456.0 3.14159265 "x" }}"#,
+        Ok(r#"abc|2|1.2e+05|     3.142|x         |"#),
+    ),
+    (
+        r#"{{ print 1 2 "a" "b" 3 .Status 4 }}|{{ println 1 "a" 2 }}|{{ print }}|{{ print nil }}"#,
+        Ok(r#"1 2ab3firing4|1 a 2
+||<nil>"#),
+    ),
+    (r#"{{ html "<a>" 1 "b" }} {{ js "x" 2 }} {{ urlquery "a" "b c" 3 }}"#, Ok(r#"&lt;a&gt;1b x2 ab+c3"#)),
+    (
+        r#"{{ eq 1 1.0 }}"#,
+        Err(r#"template: :1:3: executing "" at <eq 1 1.0>: error calling eq: incompatible types for comparison"#),
+    ),
+    (
+        r#"{{ eq "a" 1 }}"#,
+        Err(r#"template: :1:3: executing "" at <eq "a" 1>: error calling eq: incompatible types for comparison"#),
+    ),
+    (r#"{{ eq .Status nil }} {{ eq nil nil }}"#, Ok(r#"false true"#)),
+    (r#"{{ not 0 }} {{ not "x" }} {{ not .Alerts }} {{ not .CommonLabels }}"#, Ok(r#"true false false false"#)),
+    (r#"{{ and false (index .Alerts 99) }} {{ or true (index .Alerts 99) }}"#, Ok(r#"false true"#)),
+    (r#"{{ with $x := .Status }}{{ $x }}{{ end }}"#, Ok(r#"firing"#)),
+    (r#"{{- 3 }} {{3 -}} x"#, Ok(r#"3 3x"#)),
+    (r#"{{ 3 - 4 }}"#, Err(r#"template: :1: illegal number syntax: "-""#)),
+    (r#"{{ .Status | printf "%s-%s" "x" }}"#, Ok(r#"x-firing"#)),
+    (r#"{{ (index .Alerts 0).Labels.SortedPairs.Values }}"#, Ok(r#"[HighLatency a:9090 api page]"#)),
+    (r#"{{ range .Alerts }}{{ $x := .Status }}{{ end }}{{ $x }}"#, Err(r#"template: :1: undefined variable "$x""#)),
+    (
+        r#"{{ toUpper .Nope.X }}"#,
+        Err(r#"template: :1:16: executing "" at <.Nope.X>: can't evaluate field Nope in type template.Data"#),
+    ),
+    (r#"{{ toUpper .CommonLabels.missing }}|{{ toUpper (index .CommonLabels "nope") }}"#, Ok(r#"|"#)),
+    (
+        r#"{{ index .CommonLabels 1 }}"#,
+        Err(
+            r#"template: :1:3: executing "" at <index .CommonLabels 1>: error calling index: value has type int; should be string"#,
+        ),
+    ),
+    (
+        r#"{{ index .Alerts "x" }}"#,
+        Err(
+            r#"template: :1:3: executing "" at <index .Alerts "x">: error calling index: cannot index slice/array with type string"#,
+        ),
+    ),
+    (
+        r#"{{ index nil 1 }}"#,
+        Err(r#"template: :1:3: executing "" at <index nil 1>: error calling index: index of untyped nil"#),
+    ),
+    (r#"{{ len 3 }}"#, Err(r#"template: :1:3: executing "" at <len 3>: error calling len: len of type int"#)),
+    (r#"{{ if and .Alerts (gt (len .Alerts) 1) }}many{{ else if .Alerts }}one{{ else }}none{{ end }}"#, Ok(r#"many"#)),
+    (
+        r#"{{ define "t" }}{{ if . }}{{ . }}{{ template "t" (slice . 1) }}{{ end }}{{ end }}{{ template "t" "abc" }}"#,
+        Ok(r#"abcbcc"#),
+    ),
+    (r#"{{ $a := 1 }}{{ with .Status }}{{ $a := 2 }}{{ $a }}{{ end }}{{ $a }}"#, Ok(r#"21"#)),
+    (
+        r#"{{ range $k, $v := .CommonLabels }}{{ $k }}={{ $v }} {{ end }}"#,
+        Ok(r#"alertname=HighLatency job=api severity=page "#),
+    ),
+    (r#"{{ range .CommonLabels }}{{ . }} {{ end }}"#, Ok(r#"HighLatency api page "#)),
+    (
+        r#"{{ range $i, $p := .CommonLabels.SortedPairs }}{{ $i }}{{ $p.Name }} {{ end }}"#,
+        Ok(r#"0alertname 1job 2severity "#),
+    ),
+    (r#"{{ range $i := .Alerts }}{{ $i.Status }}{{ end }}"#, Ok(r#"firingresolved"#)),
+    (r#"{{ .Alerts.Firing | len }} {{ len .Alerts.Resolved }}"#, Ok(r#"1 1"#)),
+    (r#"{{ "a" | printf "%s%s" | printf "[%s]" }}"#, Ok(r#"[a%!s(MISSING)]"#)),
+    (
+        r#"{{ .Status.Foo }}"#,
+        Err(r#"template: :1:10: executing "" at <.Status.Foo>: can't evaluate field Foo in type string"#),
+    ),
+    (r#"{{ nil }}"#, Err(r#"template: :1:3: executing "" at <nil>: nil is not a command"#)),
+    (
+        r#"{{ .Status 1 }}"#,
+        Err(r#"template: :1:3: executing "" at <.Status>: Status has arguments but cannot be invoked as function"#),
+    ),
+    (
+        r#"{{ $x := 1 }}{{ $x 2 }}"#,
+        Err(r#"template: :1:16: executing "" at <$x>: can't give argument to non-function $x"#),
+    ),
+    (r#"{{ if 1 }}a{{ end }}{{ if 0.0 }}b{{ end }}{{ if "" }}c{{ end }}{{ if "0" }}d{{ end }}"#, Ok(r#"ad"#)),
+    (r#"{{/* a comment */}}x{{- /* trimmed */ -}} y"#, Ok(r#"xy"#)),
+    (r#"{{ /* bad */ }}"#, Err(r#"template: :1: unexpected "/" in command"#)),
+    (r#"{{ "unterminated }}"#, Err(r#"template: :1: unterminated quoted string"#)),
+    (r#"{{ range }}{{ end }}"#, Err(r#"template: :1: missing value for range"#)),
+    (r#"{{ else }}"#, Err(r#"template: :1: unexpected {{else}}"#)),
+    (r#"{{ if .Status }}{{ else }}{{ else }}{{ end }}"#, Err(r#"template: :1: expected end; found {{else}}"#)),
+    (r#"{{ define "a" }}{{ end }}{{ define "a" }}x{{ end }}{{ template "a" }}"#, Ok(r#"x"#)),
+    (r#"{{ template "a" }}{{ define "a" }}1{{ end }}"#, Ok(r#"1"#)),
+    (r#"{{ .Receiver | len | printf "%03d" }}"#, Ok(r#"006"#)),
+    (r#"{{ (index .Alerts 1).EndsAt.Sub (index .Alerts 1).StartsAt }}"#, Ok(r#"1h0m0s"#)),
+    (
+        r#"{{ (index .Alerts 0).StartsAt.UnixMilli }} {{ (index .Alerts 0).StartsAt.Year }} {{ (index .Alerts 0).StartsAt.Month }} {{ (index .Alerts 0).StartsAt.Weekday }}"#,
+        Ok(r#"1704096930123 2024 January Monday"#),
+    ),
+    (
+        r#"{{ (index .Alerts 0).StartsAt.Format "Monday, 02-Jan-06 15:04:05.999999 -07:00 Z0700" }}"#,
+        Ok(r#"Monday, 01-Jan-24 08:15:30.123 +00:00 Z"#),
+    ),
+    (r#"{{ ge 3 2 1 }}"#, Err(r#"template: :1:3: executing "" at <ge>: wrong number of args for ge: want 2 got 3"#)),
+    (r#"{{ lt "a" }}"#, Err(r#"template: :1:3: executing "" at <lt>: wrong number of args for lt: want 2 got 1"#)),
+    (
+        r#"{{ lt true false }}"#,
+        Err(r#"template: :1:3: executing "" at <lt true false>: error calling lt: invalid type for comparison"#),
+    ),
+    (
+        r#"{{ lt .Alerts .Alerts }}"#,
+        Err(r#"template: :1:3: executing "" at <lt .Alerts .Alerts>: error calling lt: invalid type for comparison"#),
+    ),
+    (r#"{{ eq .CommonLabels.job "api" }} {{ ne .CommonLabels.job "x" }}"#, Ok(r#"true true"#)),
+    (r#"{{ block "b" . }}{{ .Status }}{{ end }}"#, Ok(r#"firing"#)),
+    (r#"{{ continue }}"#, Err(r#"template: :1: {{continue}} outside {{range}}"#)),
+    (r#"{{ range .Alerts }}{{ continue }}x{{ end }}done"#, Ok(r#"done"#)),
+    (r#"{{ printf "%x %X % x" "hello" 255 "ab" }}"#, Ok(r#"68656c6c6f FF 61 62"#)),
+    (r#"{{ printf "%08.3f|%-8.2f|%+.1e" -3.14159 2.5 12345.678 }}"#, Ok(r#"-003.142|2.50    |+1.2e+04"#)),
+    (r#"{{ printf "%t %v" true false }} {{ printf "%t" 1 }}"#, Ok(r#"true false %!t(int=1)"#)),
+    (r#"{{ printf "%s" nil }} {{ printf "%v" nil }} {{ printf "%d" nil }}"#, Ok(r#"%!s(<nil>) <nil> %!d(<nil>)"#)),
+    (r#"{{ printf "%[2]s %[1]s" "a" "b" }} {{ printf "%[3]s" "a" }}"#, Ok(r#"b a %!s(BADINDEX)"#)),
+    (
+        r#"{{ printf "%q" 'x' }} {{ printf "%c" 0x1F600 }} {{ printf "%q" "héllo\x01" }} {{ printf "%+q" "héllo" }} {{ printf "%#q" "a`b" }} {{ printf "%#q" "ab" }}"#,
+        Ok(r#"'x' 😀 "héllo\x01" "h\u00e9llo" "a`b" `ab`"#),
+    ),
+    (r#"{{ printf "%5t|%-7v|%3c|" true nil 65 }}"#, Ok(r#" true|<nil>  |  A|"#)),
+    (r#"{{ printf "%#x %#o %#b" 255 8 5 }}"#, Ok(r#"0xff 010 0b101"#)),
+    (r#"{{ printf "%.2d %5.3d" 7 7 }}"#, Ok(r#"07   007"#)),
+    (r#"{{ printf "%g %g %g %g" 100000.0 1000000.0 0.0001 0.00001 }}"#, Ok(r#"100000 1e+06 0.0001 1e-05"#)),
+    (r#"{{ printf "%.3g %.10g %.0g" 1234.5678 1.0 0.5 }}"#, Ok(r#"1.23e+03 1 0.5"#)),
+    (
+        r#"{{ printf "%e" 0.0 }} {{ printf "%f" 1e21 }} {{ printf "%.0f %.0f %.0f" 0.5 1.5 2.5 }}"#,
+        Ok(r#"0.000000e+00 1000000000000000000000.000000 0 2 2"#),
+    ),
+    (
+        r#"{{ printf "%v %v" 1e20 1e21 }} {{ printf "%v" 123456789012.0 }}
+"#,
+        Ok(r#"1e+20 1e+21 1.23456789012e+11
+"#),
+    ),
 ];
 
 fn set() -> TemplateSet {
