@@ -1,24 +1,24 @@
 //! From a `receivers[]` entry to ready integrations, and the one named place where the
-//! per-attempt stack is composed.
+//! per-attempt stack is documented.
 //!
 //! # Order
 //!
 //! ```text
-//! deliver (retry, backoff, Retry-After, deadline, cancel)     ← crate::deliver / NotifyMetrics::deliver
-//!   └─ RateLimited (one token per attempt, shared by the receiver)
-//!        └─ Measured (counts each request that is really sent)
-//!             └─ the integration (one HTTP request / SMTP transaction)
+//! NotifyMetrics::deliver (counts and times the notification)
+//!   └─ deliver (retry, backoff, Retry-After, deadline, cancel, panic guard)
+//!        └─ measured attempt (lookout_notification_requests_total / _failed_total)
+//!             └─ RateLimited (one token per attempt, shared by the receiver; built here)
+//!                  └─ the integration (one HTTP request or SMTP transaction)
 //! ```
 //!
 //! Retrying outside the rate limit makes every retry pay for a token, so a failing service
-//! is not hammered; measuring inside it counts only requests that left the process.
+//! is not hammered while it recovers.
 
 use std::sync::Arc;
 
 use crate::config::{GlobalConfig, ReceiverConfig};
 use crate::email::Email;
 use crate::integration::Integration;
-use crate::metrics::{Measured, NotifyMetrics};
 use crate::opsgenie::OpsGenie;
 use crate::pagerduty::PagerDuty;
 use crate::ratelimit::{RateLimited, SharedLimiter};
@@ -28,7 +28,9 @@ use crate::webhook::{Console, Webhook};
 
 /// Builds one integration per `*_configs` entry, in the order Alertmanager lists them
 /// (its `config/receiver` builder): webhook, email, pagerduty, opsgenie, slack, then
-/// Lookout's console. Returns the first configuration error.
+/// Lookout's console; with the receiver's `rate_limit`, all of them share one token
+/// bucket. Returns the first configuration error. Deliver each with
+/// [`NotifyMetrics::deliver`](crate::NotifyMetrics::deliver).
 pub fn build_integrations(
     r: &ReceiverConfig,
     g: &GlobalConfig,
@@ -58,30 +60,9 @@ pub fn build_integrations(
     for c in &r.console_configs {
         out.push(Arc::new(Console::new(c.send_resolved)));
     }
+    if let Some(rl) = &r.rate_limit {
+        let limiter = SharedLimiter::new(rl).map_err(|e| format!("receiver {:?}: {e}", r.name))?;
+        out = out.into_iter().map(|i| Arc::new(RateLimited::new(i, limiter.clone())) as Arc<dyn Integration>).collect();
+    }
     Ok(out)
-}
-
-/// [`build_integrations`] wrapped in the documented stack: each request measured, the
-/// receiver's `rate_limit` (if any) shared by all its integrations. Deliver each with
-/// [`NotifyMetrics::deliver`].
-pub fn build_receiver(
-    r: &ReceiverConfig,
-    g: &GlobalConfig,
-    t: Arc<Templates>,
-    client: reqwest::Client,
-    metrics: &NotifyMetrics,
-) -> Result<Vec<Arc<dyn Integration>>, String> {
-    let limiter =
-        r.rate_limit.as_ref().map(SharedLimiter::new).transpose().map_err(|e| format!("receiver {:?}: {e}", r.name))?;
-    let raw = build_integrations(r, g, t, client)?;
-    Ok(raw
-        .into_iter()
-        .map(|i| {
-            let measured: Arc<dyn Integration> = Arc::new(Measured::new(i, metrics.clone()));
-            match &limiter {
-                Some(l) => Arc::new(RateLimited::new(measured, l.clone())) as Arc<dyn Integration>,
-                None => measured,
-            }
-        })
-        .collect())
 }

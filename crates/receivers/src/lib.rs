@@ -13,7 +13,7 @@
 //! - [`ReceiverConfig`] / [`GlobalConfig`]: the `receivers:` and `global:` parts of
 //!   `alertmanager.yml`, field for field (unknown fields are refused).
 //! - [`Integration`]: the one contract ("send this; say if a failure is retryable"),
-//!   built by [`build_integrations`] / [`build_receiver`].
+//!   built by [`build_integrations`].
 //! - [`deliver`] with a [`RetryPolicy`]: backoff with jitter on 429/5xx/connection errors,
 //!   `Retry-After` honoured, never on other 4xx, cancellable.
 //! - [`NotifyMetrics`]: `lookout_notifications_total` and friends.
@@ -29,16 +29,15 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use lookout_receivers::{GlobalConfig, NotifyMetrics, ReceiverConfig, RetryPolicy, Templates, build_receiver};
+//! use lookout_receivers::{GlobalConfig, NotifyMetrics, ReceiverConfig, RetryPolicy, Templates, build_integrations};
 //!
 //! # async fn run(n: lookout_receivers::Notification) -> Result<(), String> {
 //! let receiver: ReceiverConfig = serde_saphyr::from_str(
 //!     "name: team\nwebhook_configs:\n  - url: http://127.0.0.1:5001/hook\n",
 //! ).map_err(|e| e.to_string())?;
 //! let metrics = NotifyMetrics::new();
-//! let integrations = build_receiver(
-//!     &receiver, &GlobalConfig::default(), Arc::new(Templates::builtin()), reqwest::Client::new(), &metrics,
-//! )?;
+//! let integrations =
+//!     build_integrations(&receiver, &GlobalConfig::default(), Arc::new(Templates::builtin()), reqwest::Client::new())?;
 //! let cancel = tokio_util::sync::CancellationToken::new();
 //! for i in &integrations {
 //!     metrics.deliver(i.as_ref(), &n, &RetryPolicy::default(), &cancel).await.map_err(|e| e.message)?;
@@ -67,10 +66,10 @@ pub mod timefmt;
 pub mod webhook;
 
 pub use alert::{Alert, Notification, labels_fingerprint};
-pub use builder::{build_integrations, build_receiver};
+pub use builder::build_integrations;
 pub use config::{GlobalConfig, RateLimitConfig, ReceiverConfig, Secret};
 pub use integration::{FailureReason, Integration, NotifyError};
-pub use metrics::{Measured, NotifyMetrics};
+pub use metrics::NotifyMetrics;
 pub use ratelimit::{RateLimited, SharedLimiter};
 pub use retry::{RetryPolicy, deliver};
 pub use templates::{DEFAULT_TEMPLATES, Templates};

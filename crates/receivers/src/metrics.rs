@@ -2,7 +2,6 @@
 //! per notification (what on-call cares about: was it delivered, how long did it take)
 //! and per request (what the service saw: every attempt).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -127,7 +126,8 @@ impl NotifyMetrics {
         cancel: &CancellationToken,
     ) -> Result<(), NotifyError> {
         let t0 = Instant::now();
-        let result = deliver(integration, n, policy, cancel).await;
+        let measured = Measured { inner: integration, metrics: self };
+        let result = deliver(&measured, n, policy, cancel).await;
         self.observe_delivery(integration.name(), &result, t0.elapsed());
         if let Err(e) = &result {
             tracing::warn!(
@@ -163,20 +163,13 @@ impl NotifyMetrics {
     }
 }
 
-/// Counts every attempt that goes through it (the innermost layer of the stack).
-pub struct Measured {
-    inner: Arc<dyn Integration>,
-    metrics: NotifyMetrics,
+/// Counts every attempt that goes through it.
+struct Measured<'m> {
+    inner: &'m dyn Integration,
+    metrics: &'m NotifyMetrics,
 }
 
-impl Measured {
-    /// Wraps `inner`.
-    pub fn new(inner: Arc<dyn Integration>, metrics: NotifyMetrics) -> Measured {
-        Measured { inner, metrics }
-    }
-}
-
-impl Integration for Measured {
+impl Integration for Measured<'_> {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
@@ -188,7 +181,7 @@ impl Integration for Measured {
     fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
         Box::pin(async move {
             // An attempt dropped half-way (timeout, cancellation) counts as failed.
-            let mut pending = Pending { metrics: &self.metrics, integration: self.inner.name(), ok: None };
+            let mut pending = Pending { metrics: self.metrics, integration: self.inner.name(), ok: None };
             let r = self.inner.notify(n).await;
             pending.ok = Some(r.is_ok());
             r

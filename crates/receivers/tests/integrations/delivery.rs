@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use lookout_receivers::{GlobalConfig, NotifyMetrics, RetryPolicy, Templates, build_receiver, deliver};
+use lookout_receivers::{GlobalConfig, NotifyMetrics, RetryPolicy, Templates, build_integrations, deliver};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
@@ -122,9 +122,8 @@ async fn rate_limit_spaces_requests_and_metrics_count_them() {
     let metrics = NotifyMetrics::new();
     let mut reg = Registry::default();
     metrics.register(&mut reg);
-    let ints =
-        build_receiver(&r, &GlobalConfig::default(), Arc::new(Templates::builtin()), reqwest::Client::new(), &metrics)
-            .unwrap();
+    let ints = build_integrations(&r, &GlobalConfig::default(), Arc::new(Templates::builtin()), reqwest::Client::new())
+        .unwrap();
     let w = ints[0].clone();
     let p = RetryPolicy { initial_backoff: Duration::from_millis(1), max_backoff: Duration::from_millis(2), ..fast() };
     let t = Instant::now();
@@ -148,9 +147,8 @@ async fn rate_limit_spaces_requests_and_metrics_count_them() {
     // A failure is counted with its reason.
     let bad = Fake::always(StatusCode::FORBIDDEN, "").await;
     let r = receiver(&format!("name: ops\nwebhook_configs:\n  - url: {}\n", bad.url("/x")));
-    let ints =
-        build_receiver(&r, &GlobalConfig::default(), Arc::new(Templates::builtin()), reqwest::Client::new(), &metrics)
-            .unwrap();
+    let ints = build_integrations(&r, &GlobalConfig::default(), Arc::new(Templates::builtin()), reqwest::Client::new())
+        .unwrap();
     metrics.deliver(ints[0].as_ref(), &fixture(), &p, &CancellationToken::new()).await.unwrap_err();
     assert_eq!(metrics.notifications_failed("webhook", "clientError"), 1);
 }
