@@ -77,7 +77,7 @@ pub fn compare_alerts(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>
 }
 
 /// `model.LabelSet.Before`.
-fn labels_before(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> bool {
+pub(crate) fn labels_before(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> bool {
     if a.len() != b.len() {
         return a.len() < b.len();
     }

@@ -24,9 +24,11 @@ use crate::notifier::Notifier;
 use crate::silence::{Silence, SilenceError, SilenceMatcher, SilenceState};
 
 pub(crate) fn router(n: Notifier) -> Router {
+    Router::new().route("/-/healthy", get(ok).head(ok)).route("/-/ready", get(ok).head(ok)).merge(api_router(n))
+}
+
+pub(crate) fn api_router(n: Notifier) -> Router {
     Router::new()
-        .route("/-/healthy", get(ok).head(ok))
-        .route("/-/ready", get(ok).head(ok))
         .route("/api/v2/status", get(status))
         .route("/api/v2/receivers", get(receivers))
         .route("/api/v2/alerts", get(get_alerts).post(post_alerts))
@@ -189,7 +191,7 @@ async fn receivers(State(n): State<Notifier>) -> Response {
 fn alert_json(n: &Notifier, rt: &Runtime, a: &StoredAlert, receivers: &[String], now: DateTime<Utc>) -> Value {
     let (silenced, inhibited) = n.status_of(rt, &a.alert.labels, now);
     let state = if silenced.is_empty() && inhibited.is_empty() { "active" } else { "suppressed" };
-    json!({
+    let mut v = json!({
         "annotations": a.alert.annotations,
         "endsAt": ts_opt(a.alert.ends_at),
         "fingerprint": format!("{:016x}", a.fingerprint()),
@@ -197,9 +199,13 @@ fn alert_json(n: &Notifier, rt: &Runtime, a: &StoredAlert, receivers: &[String],
         "startsAt": ts(a.alert.starts_at),
         "status": { "inhibitedBy": inhibited, "silencedBy": silenced, "state": state },
         "updatedAt": ts(a.updated_at),
-        "generatorURL": a.alert.generator_url,
         "labels": a.alert.labels,
-    })
+    });
+    // `omitempty` in Alertmanager's model.
+    if !a.alert.generator_url.is_empty() {
+        v["generatorURL"] = Value::String(a.alert.generator_url.clone());
+    }
+    v
 }
 
 struct AlertFilter {
@@ -299,9 +305,16 @@ async fn get_groups(State(n): State<Notifier>, RawQuery(q): RawQuery) -> Respons
             .collect();
         groups.push((g.labels.clone(), g.receiver().to_string(), values));
     }
-    // AlertGroups sort by their labels' string form, then receiver.
-    groups
-        .sort_by(|a, b| crate::route::labels_string(&a.0).cmp(&crate::route::labels_string(&b.0)).then(a.1.cmp(&b.1)));
+    // `AlertGroups.Less`: by label set (`LabelSet.Before`), then receiver.
+    groups.sort_by(|a, b| {
+        if a.0 == b.0 {
+            a.1.cmp(&b.1)
+        } else if crate::alerts::labels_before(&a.0, &b.0) {
+            std::cmp::Ordering::Less
+        } else {
+            std::cmp::Ordering::Greater
+        }
+    });
     let out: Vec<Value> =
         groups.into_iter().map(|(l, r, a)| json!({ "labels": l, "receiver": { "name": r }, "alerts": a })).collect();
     Json(out).into_response()

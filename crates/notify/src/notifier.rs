@@ -295,9 +295,14 @@ impl Notifier {
         Ok(())
     }
 
-    /// Alertmanager's API v2 and health endpoints (see the `api` module).
+    /// Alertmanager's API v2 and its health endpoints (`/-/healthy`, `/-/ready`).
     pub fn router(&self) -> axum::Router {
         crate::api::router(self.clone())
+    }
+
+    /// Only the `/api/v2/...` routes, for a server that has health endpoints of its own.
+    pub fn api_router(&self) -> axum::Router {
+        crate::api::api_router(self.clone())
     }
 
     /// Waits until shutdown finished: groups stopped and state committed to disk.

@@ -188,3 +188,83 @@ async fn same_notifications_as_alertmanager() {
     drop(am);
     run.stop().await;
 }
+
+/// The JSON structure (object keys and value kinds, recursively; arrays by their first
+/// element) of a response: what clients such as amtool and Grafana depend on.
+fn shape(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+        Value::Array(a) => Value::Array(a.first().map(shape).into_iter().collect()),
+        Value::String(_) => json!("string"),
+        Value::Number(_) => json!("number"),
+        Value::Bool(_) => json!("bool"),
+        Value::Null => json!("null"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_responses_have_alertmanagers_shape() {
+    let rec = Recorder::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = config(&rec.url);
+    let run = Running::start(&yaml, dir.path()).await;
+    let am = start_alertmanager(&yaml).await;
+    let client = reqwest::Client::new();
+    let now = chrono::Utc::now();
+    let sil = json!({
+        "matchers": [{"name": "alertname", "value": "DbSlow", "isRegex": false, "isEqual": true}],
+        "startsAt": now.to_rfc3339(), "endsAt": (now + chrono::Duration::hours(1)).to_rfc3339(),
+        "createdBy": "diff", "comment": "shape",
+    });
+    let mut ids = Vec::new();
+    for api in [&run.api, &am.api] {
+        scenario(api, 0, &now.to_rfc3339()).await;
+        let r: serde_json::Value =
+            client.post(format!("{api}/api/v2/silences")).json(&sil).send().await.unwrap().json().await.unwrap();
+        ids.push(r["silenceID"].as_str().unwrap().to_string());
+    }
+    for (path, compare_values) in [
+        ("/api/v2/alerts", false),
+        ("/api/v2/alerts?filter=alertname%3D%22DbSlow%22&silenced=true", false),
+        ("/api/v2/alerts/groups", false),
+        ("/api/v2/silences", false),
+        ("/api/v2/receivers", true),
+        ("/api/v2/status", false),
+    ] {
+        let get = |api: String| {
+            let c = client.clone();
+            async move { c.get(format!("{api}{path}")).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+        };
+        let (ours, theirs) = tokio::join!(get(run.api.clone()), get(am.api.clone()));
+        let (mut so, mut st) = (shape(&ours), shape(&theirs));
+        if path == "/api/v2/status" {
+            // A disabled cluster: Alertmanager omits name and peers entirely, we send them empty.
+            for s in [&mut so, &mut st] {
+                s["cluster"] = json!({"status": "string"});
+            }
+        }
+        assert_eq!(so, st, "{path}\nlookout: {ours:#}\nalertmanager: {theirs:#}");
+        if compare_values {
+            assert_eq!(ours, theirs, "{path}");
+        }
+        if path.starts_with("/api/v2/alerts?") {
+            // Same alerts, same status (silenced by one silence each).
+            assert_eq!(ours.as_array().unwrap().len(), theirs.as_array().unwrap().len());
+            for (o, t) in ours.as_array().unwrap().iter().zip(theirs.as_array().unwrap()) {
+                for k in ["labels", "fingerprint", "receivers"] {
+                    assert_eq!(o[k], t[k], "{path}: {k}");
+                }
+                assert_eq!(o["status"]["state"], t["status"]["state"]);
+            }
+        }
+    }
+    for (api, id) in [(&run.api, &ids[0]), (&am.api, &ids[1])] {
+        assert_eq!(client.delete(format!("{api}/api/v2/silence/{id}")).send().await.unwrap().status(), 200);
+        let s: serde_json::Value =
+            client.get(format!("{api}/api/v2/silence/{id}")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(s["status"]["state"], "expired", "{api}");
+    }
+    drop(am);
+    run.stop().await;
+}
