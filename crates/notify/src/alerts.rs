@@ -195,6 +195,7 @@ impl AlertStore {
     }
 
     /// Whether the store is empty.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.alerts.is_empty()
     }
