@@ -131,6 +131,23 @@ async fn rules_fire_on_series_from_logs_and_otlp_metrics() {
     assert!(group["rules"].as_array().unwrap().iter().all(|r| r["health"] == "ok"), "{group}");
     let metrics = get(&lookout, "/metrics").await.text().await.unwrap();
     assert!(metrics.contains("lookout_alerts{alertstate=\"firing\"} 2"), "{metrics}");
+
+    // Handed to the notifier in process: its Alertmanager API lists them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let am: Value = get(&lookout, "/api/v2/alerts").await.json().await.unwrap();
+        let names: Vec<&str> =
+            am.as_array().unwrap().iter().filter_map(|a| a["labels"]["alertname"].as_str()).collect();
+        if names.contains(&"DatabaseConnectionErrors") && names.contains(&"QueueBacklog") {
+            let db = am.as_array().unwrap().iter().find(|a| a["labels"]["alertname"] == "DatabaseConnectionErrors");
+            let db = db.unwrap();
+            assert_eq!(db["status"]["state"], "active", "{db}");
+            assert!(db["generatorURL"].as_str().unwrap().contains("/graph?g0.expr="), "{db}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "notifier never got the alerts: {am}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// SIGHUP with a broken rule file keeps the running rules and says so on /health and

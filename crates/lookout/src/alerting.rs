@@ -1,5 +1,6 @@
 //! Wiring of the alerting stages: the rule engine over the embedded store (or a remote
-//! Prometheus-compatible API), remote write of the store, and where alerts go.
+//! Prometheus-compatible API), remote write of the store, and the notifier the rule
+//! engine hands its alerts to in process (the same path `POST /api/v2/alerts` takes).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -7,7 +8,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use lookout_component::{Health, Telemetry};
 use lookout_config::{ConfigErrors, PipelineConfig};
-use lookout_rules::engine::{self, Engine, EngineSettings};
+use lookout_notify::{AlertmanagerConfig, Notifier, StartOptions};
+use lookout_rules::OutgoingAlert;
+use lookout_rules::engine::{self, AlertSink, Engine, EngineSettings};
 use lookout_tsdb::remote::{QueryClient, QueryClientConfig, RemoteWriter, RemoteWriterConfig};
 use tracing::info;
 
@@ -15,7 +18,31 @@ use tracing::info;
 pub struct Alerting {
     /// The rule engine, when the pipeline has `rules:`.
     pub rules: Option<Engine>,
+    notifier: Notifier,
+    notifier_shutdown: tokio_util::sync::CancellationToken,
+    alerting_file: Option<String>,
     remote_writer: Option<(RemoteWriter, tokio::task::JoinHandle<()>)>,
+}
+
+/// The routing file `alerting.config` names, or the built-in default (everything to
+/// the console).
+pub fn notifier_config(config: &PipelineConfig) -> Result<AlertmanagerConfig, ConfigErrors> {
+    match config.alerting.as_ref().and_then(|a| a.config.as_ref()) {
+        Some(path) => lookout_notify::load_config(Path::new(path)),
+        None => Ok(lookout_notify::default_config()),
+    }
+}
+
+/// Alertmanager's model of an alert from the rule engine's.
+fn to_notifier_alert(a: OutgoingAlert) -> lookout_receivers::Alert {
+    let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    lookout_receivers::Alert {
+        labels: a.labels.pairs().iter().cloned().collect(),
+        annotations: a.annotations.into_iter().collect(),
+        starts_at: time(a.starts_at_ms),
+        ends_at: Some(time(a.ends_at_ms)),
+        generator_url: a.generator_url,
+    }
 }
 
 /// The rule engine's settings for `config` (None without `rules:`).
@@ -25,17 +52,46 @@ pub fn rule_settings(config: &PipelineConfig) -> Option<EngineSettings> {
     Some(EngineSettings::from_config(rules, Path::new(&config.data_dir), &external))
 }
 
-/// Checks every rule file the pipeline names (what `lookout check` adds to the
-/// pipeline check). Returns (groups, rules).
-pub fn check_rules(config: &PipelineConfig) -> Result<(usize, usize), ConfigErrors> {
-    let Some(settings) = rule_settings(config) else { return Ok((0, 0)) };
-    let groups = engine::load_groups(&settings)?;
-    Ok((groups.len(), groups.iter().map(|(g, _)| g.rules.len()).sum()))
+/// Checks every rule file and the routing file the pipeline names (what `lookout
+/// check` adds to the pipeline check). Returns (groups, rules).
+pub fn check(config: &PipelineConfig) -> Result<(usize, usize), ConfigErrors> {
+    let mut errors = Vec::new();
+    if let Err(e) = notifier_config(config) {
+        errors.extend(e.0);
+    }
+    let counts = match rule_settings(config).map(|s| engine::load_groups(&s)) {
+        None => (0, 0),
+        Some(Ok(groups)) => (groups.len(), groups.iter().map(|(g, _)| g.rules.len()).sum()),
+        Some(Err(e)) => {
+            errors.extend(e.0);
+            (0, 0)
+        }
+    };
+    if errors.is_empty() { Ok(counts) } else { Err(ConfigErrors(errors)) }
 }
 
 impl Alerting {
     /// Starts what `config` asks for.
-    pub fn start(config: &PipelineConfig, telemetry: &Telemetry, health: &Health) -> anyhow::Result<Alerting> {
+    pub async fn start(config: &PipelineConfig, telemetry: &Telemetry, health: &Health) -> anyhow::Result<Alerting> {
+        let am_config = notifier_config(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut registry = prometheus_client::registry::Registry::default();
+        let notifier_shutdown = tokio_util::sync::CancellationToken::new();
+        let opts = StartOptions { external_url: format!("http://{}", config.api.address), ..StartOptions::default() };
+        let notifier = Notifier::start_with(
+            am_config,
+            Path::new(&config.data_dir),
+            &mut registry,
+            notifier_shutdown.clone(),
+            opts,
+        )
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("cannot start the notifier")?;
+        telemetry.add_registry(registry);
+        let to_notifier = notifier.clone();
+        let sink: AlertSink = Arc::new(move |alerts: Vec<OutgoingAlert>| {
+            to_notifier.put_alerts(alerts.into_iter().map(to_notifier_alert).collect());
+        });
         let store = lookout_tsdb::shared();
         let remote_writer = match config.rules.as_ref().and_then(|r| r.remote_write.as_ref()) {
             Some(rw) => {
@@ -68,37 +124,56 @@ impl Alerting {
                 let handle = health.register("rules", "engine", "rules");
                 let engine = telemetry
                     .with_registry(|registry| {
-                        Engine::start(settings, store.clone(), remote, engine::log_sink(), registry, Some(handle))
+                        Engine::start(settings, store.clone(), remote, sink, registry, Some(handle))
                     })
                     .map_err(|e| anyhow::anyhow!("{e}"))
                     .context("cannot start the rule engine")?;
                 Some(engine)
             }
         };
-        Ok(Alerting { rules, remote_writer })
+        let alerting_file = config.alerting.as_ref().and_then(|a| a.config.clone());
+        Ok(Alerting { rules, notifier, notifier_shutdown, alerting_file, remote_writer })
     }
 
-    /// The API routes of the alerting stages.
+    /// The API routes of the alerting stages: the rule engine's Prometheus-shaped
+    /// `/api/v1/{rules,alerts}` and the notifier's Alertmanager `/api/v2/...`.
     pub fn router(&self) -> axum::Router {
-        let mut router = axum::Router::new();
+        let mut router = self.notifier.router();
         if let Some(e) = &self.rules {
             router = router.merge(e.router());
         }
         router
     }
 
-    /// SIGHUP: re-reads the rule files (an invalid file keeps the running rules).
-    pub fn reload(&self) {
+    /// SIGHUP: re-reads the rule files and the routing file (an invalid file keeps what
+    /// runs).
+    pub async fn reload(&self) {
         if let Some(e) = &self.rules {
             let _ = e.reload();
         }
+        let Some(path) = &self.alerting_file else { return };
+        match lookout_notify::load_config(Path::new(path)) {
+            Ok(cfg) => match self.notifier.reload(cfg).await {
+                Ok(()) => info!(file = %path, "Routing file reloaded."),
+                Err(e) => {
+                    tracing::error!(file = %path, error = %e, "Routing reload failed; keeping the running routes.")
+                }
+            },
+            Err(errors) => {
+                for e in &errors.0 {
+                    tracing::error!(error = %e, "Routing reload refused: keeping the running routes.");
+                }
+            }
+        }
     }
 
-    /// Stops evaluating, saves state, flushes remote write.
+    /// Stops evaluating, saves state, stops the notifier, flushes remote write.
     pub async fn stop(self) {
         if let Some(e) = &self.rules {
             e.stop().await;
         }
+        self.notifier_shutdown.cancel();
+        self.notifier.stopped().await;
         if let Some((writer, task)) = self.remote_writer {
             lookout_tsdb::shared().set_append_hook(None);
             writer.close();

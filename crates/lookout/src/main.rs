@@ -130,12 +130,12 @@ fn load(args: &ConfigArg) -> Result<(CheckedPipeline, String), ConfigErrors> {
             let name = format!("<embedded>/{DEFAULT_PATH}");
             let env = |k: &str| std::env::var(k).ok();
             let checked = lookout_topology::check_str(&name, EMBEDDED_DEFAULT, &env, &registry)?;
-            alerting::check_rules(&checked.config)?;
+            alerting::check(&checked.config)?;
             return Ok((checked, name));
         }
     };
     let checked = lookout_topology::check(&path, &registry)?;
-    alerting::check_rules(&checked.config)?;
+    alerting::check(&checked.config)?;
     Ok((checked, path.display().to_string()))
 }
 
@@ -165,7 +165,7 @@ async fn serve(args: RunArgs, checked: CheckedPipeline) -> anyhow::Result<bool> 
     let listener = tokio::net::TcpListener::bind(&api_address)
         .await
         .with_context(|| format!("cannot listen on api.address {api_address}"))?;
-    let alerting = alerting::Alerting::start(&checked.config, &telemetry, &health)?;
+    let alerting = alerting::Alerting::start(&checked.config, &telemetry, &health).await?;
     let api_shutdown = Shutdown::new();
     let state = lookout_server::ApiState::new(telemetry.clone(), health.clone(), env!("CARGO_PKG_VERSION"));
     let api = tokio::spawn(lookout_server::serve_with(listener, state, alerting.router(), api_shutdown.clone()));
@@ -180,7 +180,7 @@ async fn serve(args: RunArgs, checked: CheckedPipeline) -> anyhow::Result<bool> 
         match signals.next().await {
             Signal::Stop => break,
             Signal::Reload => {
-                alerting.reload();
+                alerting.reload().await;
                 // A broken file never replaces the running pipeline.
                 let checked = match load(&args.config) {
                     Ok((c, _)) => c,
