@@ -1,7 +1,9 @@
 //! Alert-driven steps: while an alert is firing, at least `base + add` replicas (where `base`
 //! is the replica count when the alert started firing, so `+2` adds two once rather than two
 //! per evaluation) and/or at least `atLeast` replicas. When the alert resolves the floor goes
-//! away and the count falls back under the normal scale-down rules.
+//! away and target tracking decides again: its stabilization window holds its own
+//! recommendations, not alert floors, so the count can drop at once to what the metrics ask
+//! for, within `behavior` rate policies and minReplicas.
 
 use std::collections::BTreeMap;
 

@@ -18,8 +18,9 @@
 //!    operator's explicit instruction) but not past max.
 //! 7. **Clamp** to the bounds of step 1.
 //!
-//! The resulting change is recorded as a scale event for the `behavior` periods and, when a step
-//! policy won, starts its cooldown or warm-up.
+//! The resulting change is recorded as a scale event for the `behavior` periods, and every step
+//! policy whose proposal was carried out (alone or tied with another source) starts its cooldown
+//! or warm-up; one overridden by an alert or a larger source starts none.
 
 use chrono::{SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -155,6 +156,7 @@ pub fn decide(policy: &ScalerPolicy, state: &mut ScalerState, inputs: &Inputs, n
     let mut metrics = Vec::new();
     let mut desired;
     let mut winner = None;
+    let mut step_proposals: Vec<(usize, i32)> = Vec::new();
     if current == 0 && min != 0 {
         // 2. The HPA's ScalingDisabled.
         desired = 0;
@@ -214,7 +216,7 @@ pub fn decide(policy: &ScalerPolicy, state: &mut ScalerState, inputs: &Inputs, n
                     } else if prenormalized < current {
                         reasons.push(reason("AllMetricsBelowTarget", format!("all metrics below target: {prenormalized}")));
                     } else {
-                        reasons.push(reason("WithinTolerance", format!("metrics propose the current count {current}")));
+                        reasons.push(reason("ReadyForNewScale", format!("recommended size matches current size: {current}")));
                     }
                     let n = match &policy.behavior {
                         Some(b) => hpa::normalize_with_behaviors(&mut state.hpa, now_ms, current, prenormalized, min, max, b),
@@ -253,13 +255,19 @@ pub fn decide(policy: &ScalerPolicy, state: &mut ScalerState, inputs: &Inputs, n
                     reasons.push(reason(code, message));
                     if replicas != current {
                         candidates.push((replicas, Source::Step(i)));
+                        step_proposals.push((i, replicas));
                     }
                 }
             }
         }
         // 5. The largest capacity wins.
         desired = current;
-        if let Some(&(n, src)) = candidates.iter().max_by_key(|(n, _)| *n) {
+        // The first of equal candidates wins, so target tracking is named before step policies.
+        let best = candidates.iter().fold(None::<&(i32, Source)>, |b, c| match b {
+            Some(b) if b.0 >= c.0 => Some(b),
+            _ => Some(c),
+        });
+        if let Some(&(n, src)) = best {
             desired = n;
             winner = Some(src);
             if candidates.len() > 1 {
@@ -300,8 +308,13 @@ pub fn decide(policy: &ScalerPolicy, state: &mut ScalerState, inputs: &Inputs, n
 
     if desired != current {
         hpa::store_scale_event(&mut state.hpa, now_ms, policy.behavior.as_ref(), current, desired);
-        if let Some(Source::Step(i)) = winner {
-            state.steps.record(&policy.steps[i], now_ms, current, desired);
+        // Every step policy whose proposal was carried out (alone or tied) starts its cooldown or warm-up.
+        if winner.is_some() {
+            for (i, n) in step_proposals {
+                if n.clamp(min, max) == desired {
+                    state.steps.record(&policy.steps[i], now_ms, current, desired);
+                }
+            }
         }
     }
     Decision {

@@ -6,7 +6,7 @@
 //!
 //! ```yaml
 //! start: '2026-12-01T09:00:00+01:00'   # optional: wall-clock time of at: 0 (for schedules), default 2026-01-05T00:00:00Z
-//! scalers: [...]
+//! scalers: [...]                 # or `policy: ../api.yml`, a policy file relative to this one
 //! timeline:
 //!   - at: 0                      # seconds, non-decreasing
 //!     replicas: 2                # optional: defaults to the last decision (minReplicas at first)
@@ -36,7 +36,10 @@ use crate::policy::{Checker, KedaConfig, RawScaler, check_scalers};
 struct RawSimulation {
     #[serde(default)]
     start: Option<Spanned<String>>,
-    scalers: Vec<Spanned<RawScaler>>,
+    #[serde(default)]
+    policy: Option<Spanned<String>>,
+    #[serde(default)]
+    scalers: Option<Vec<Spanned<RawScaler>>>,
     #[serde(default)]
     #[allow(dead_code)] // accepted so a policy file with `keda:` can be simulated unchanged
     keda: Option<KedaConfig>,
@@ -101,7 +104,28 @@ pub fn simulate(file: &str, text: &str, out: &mut dyn Write) -> Result<(), Confi
         },
         None => chrono::DateTime::parse_from_rfc3339(DEFAULT_START).map(|t| t.timestamp_millis()).unwrap_or(0),
     };
-    let policies = check_scalers(&mut c, raw.scalers);
+    let policies = match (raw.policy, raw.scalers) {
+        (Some(p), None) => {
+            // A policy file next to this one: preview the real file unchanged.
+            let path = std::path::Path::new(file).parent().unwrap_or(std::path::Path::new("")).join(&p.value);
+            let shown = path.display().to_string();
+            match std::fs::read_to_string(&path) {
+                Ok(t) => crate::policy::parse_policy_file(&shown, &t)?.scalers,
+                Err(e) => {
+                    c.err(&p, format!("cannot read policy file {shown}: {e}"));
+                    Vec::new()
+                }
+            }
+        }
+        (None, Some(s)) => check_scalers(&mut c, s),
+        _ => {
+            c.errors.push(ConfigError::new(
+                Position { file: fname.clone(), line: 1, column: 1 },
+                "a simulation needs exactly one of `scalers` or `policy` (a policy file path)",
+            ));
+            Vec::new()
+        }
+    };
     let mut last_at = f64::NEG_INFINITY;
     for step in &raw.timeline.value {
         let at = step.value.at.value;
