@@ -33,6 +33,8 @@ pub(crate) struct Env<'a> {
     pub overlay: &'a [Tree],
     pub funcs: &'a Funcs,
     pub missing: MissingKey,
+    /// HTML mode: action output is HTML-escaped unless it comes from `safeHtml`/`safeUrl`.
+    pub html: bool,
 }
 
 impl<'a> Env<'a> {
@@ -107,11 +109,22 @@ impl<'a> State<'a, '_> {
                     let v = self.eval_pipeline(dot, pipe, true)?;
                     if pipe.decl.is_empty() {
                         let start = self.out.len();
-                        match &*v {
-                            // An invalid value (nil, a missing key) prints as Go prints it.
-                            Value::Nil => self.out.push_str("<no value>"),
-                            Value::String(s) => self.out.push_str(s),
-                            other => other.write_go(self.out),
+                        if self.env.html && !is_safe(pipe) {
+                            // html/template prints an invalid value as nothing.
+                            if !matches!(&*v, Value::Nil) {
+                                let text = match &*v {
+                                    Value::String(s) => Cow::Borrowed(s.as_str()),
+                                    other => Cow::Owned(other.to_go_string()),
+                                };
+                                html_template_escape(&text, self.out);
+                            }
+                        } else {
+                            match &*v {
+                                // An invalid value (nil, a missing key) prints as Go prints it.
+                                Value::Nil => self.out.push_str("<no value>"),
+                                Value::String(s) => self.out.push_str(s),
+                                other => other.write_go(self.out),
+                            }
                         }
                         if self.out.len() > MAX_OUTPUT {
                             self.out.truncate(start);
@@ -525,6 +538,27 @@ impl<'a> State<'a, '_> {
                     }
                 })
             }
+        }
+    }
+}
+
+/// Whether an action's value is marked safe HTML (its last command calls `safeHtml`/`safeUrl`).
+fn is_safe(pipe: &Pipe) -> bool {
+    pipe.cmds.last().is_some_and(|c| matches!(&c.args[0].kind, ArgKind::Func(n) if n == "safeHtml" || n == "safeUrl"))
+}
+
+/// html/template's escaping of HTML text and attribute values (`+` too, unlike `html`).
+fn html_template_escape(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            '&' => out.push_str("&amp;"),
+            '+' => out.push_str("&#43;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\0' => out.push('\u{FFFD}'),
+            c => out.push(c),
         }
     }
 }

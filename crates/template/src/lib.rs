@@ -4,10 +4,13 @@
 //! `{{ .CommonLabels.SortedPairs }}`) are written in.
 //!
 //! - [`TemplateSet`]: templates parsed once (with every `define`/`block` they contain), executed
-//!   many times; cheap to clone and share (an `Arc` inside).
+//!   many times; cheap to clone and share (an `Arc` inside). `execute_text` runs a one-off text
+//!   against the set (a receiver field calling `{{ template "…" . }}`); `execute_html` and
+//!   `execute_text_html` escape action output for email bodies (see their docs for the limits).
 //! - [`render`]: parse and execute a one-off text (a rule annotation).
-//! - [`Value`]: the data templates read — JSON-like values plus the Alertmanager and Go types
-//!   whose methods templates call (`KV`, `Pairs`, `Alerts`, `time.Time`, `time.Duration`).
+//! - [`Value`]: the data templates read — JSON-like values, Go structs (a missing field is an
+//!   error, as in Go), and the Alertmanager and Go types whose methods templates call (`KV`,
+//!   `Pairs`, `Alerts`, `time.Time`, `time.Duration`).
 //! - [`Funcs`]: the function table: Go's builtins, [`Funcs::with_prometheus`],
 //!   [`Funcs::with_alertmanager`], or your own.
 //! - [`data`]: the data Prometheus (`AlertTemplateData`, [`data::PROMETHEUS_ALERT_PREFIX`]) and
@@ -29,7 +32,9 @@
 //! `$i, $e :=`, `else`, `break`, `continue`, over ints), `define`/`template`/`block`, pipelines,
 //! parenthesised pipelines, method-before-field lookup, Go's ideal number constants, lazy
 //! `and`/`or`, Go's comparison rules, `fmt`-faithful `printf`, and Go's `missingkey` option.
-//! Unknown functions and undefined variables are parse errors, as in Go.
+//! Unknown functions and undefined variables are parse errors, as in Go. The tests check a
+//! hundred-odd cases against the real Alertmanager (`amtool template render`) and port
+//! Prometheus's `template_test.go`.
 //!
 //! Execution borrows from the data where it can and writes into one `String`; output is capped
 //! (16 MiB) and `{{template}}` nesting bounded, so a bad template fails rather than exhausting
@@ -140,13 +145,38 @@ impl TemplateSet {
 
     /// [`TemplateSet::execute`], appending to `out` (on error, `out` holds the partial output).
     pub fn execute_into(&self, name: &str, data: &Value, out: &mut String) -> Result<(), TemplateError> {
-        let Some(tree) = self.inner.templates.get(name) else {
-            return Err(TemplateError::new(
+        exec::execute(self.env(&[], false), self.tree(name)?, data, out)
+    }
+
+    /// Executes template `name` in HTML mode (what Alertmanager's email bodies use): each
+    /// action's output is escaped as `html/template` escapes HTML text and attribute values,
+    /// except values from `safeHtml`/`safeUrl`; a missing value prints nothing. Unlike
+    /// `html/template` the escaping is not contextual (no URL/JS/CSS-specific forms), which is
+    /// safe for text and quoted attributes, the places notification templates put values.
+    pub fn execute_html(&self, name: &str, data: &Value) -> Result<String, TemplateError> {
+        let mut out = String::new();
+        exec::execute(self.env(&[], true), self.tree(name)?, data, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`TemplateSet::execute_text`] in HTML mode (Alertmanager's `ExecuteHTMLString`).
+    pub fn execute_text_html(&self, text: &str, data: &Value) -> Result<String, TemplateError> {
+        if text.is_empty() {
+            return Ok(String::new());
+        }
+        let trees = parse_text("", text, &self.inner.funcs)?;
+        let mut out = String::new();
+        exec::execute(self.env(&trees, true), &trees[0], data, &mut out)?;
+        Ok(out)
+    }
+
+    fn tree(&self, name: &str) -> Result<&parse::Tree, TemplateError> {
+        self.inner.templates.get(name).map(|t| &**t).ok_or_else(|| {
+            TemplateError::new(
                 ErrorKind::NotDefined,
                 format!("template: no template {} associated with template set", printf::go_quote(name, false)),
-            ));
-        };
-        exec::execute(self.env(&[]), tree, data, out)
+            )
+        })
     }
 
     /// Parses and executes a one-off `text` that can call the set's templates (Alertmanager's
@@ -158,7 +188,7 @@ impl TemplateSet {
         }
         let trees = parse_text("", text, &self.inner.funcs)?;
         let mut out = String::new();
-        exec::execute(self.env(&trees), &trees[0], data, &mut out)?;
+        exec::execute(self.env(&trees, false), &trees[0], data, &mut out)?;
         Ok(out)
     }
 
@@ -184,8 +214,14 @@ impl TemplateSet {
         &self.inner.funcs
     }
 
-    fn env<'a>(&'a self, overlay: &'a [parse::Tree]) -> exec::Env<'a> {
-        exec::Env { templates: &self.inner.templates, overlay, funcs: &self.inner.funcs, missing: self.inner.missing }
+    fn env<'a>(&'a self, overlay: &'a [parse::Tree], html: bool) -> exec::Env<'a> {
+        exec::Env {
+            templates: &self.inner.templates,
+            overlay,
+            funcs: &self.inner.funcs,
+            missing: self.inner.missing,
+            html,
+        }
     }
 }
 
@@ -207,7 +243,7 @@ pub fn render(text: &str, data: &Value, funcs: &Funcs) -> Result<String, Templat
 pub fn render_named(name: &str, text: &str, data: &Value, funcs: &Funcs) -> Result<String, TemplateError> {
     let trees = parse_text(name, text, funcs)?;
     let templates = HashMap::new();
-    let env = exec::Env { templates: &templates, overlay: &trees, funcs, missing: MissingKey::Zero };
+    let env = exec::Env { templates: &templates, overlay: &trees, funcs, missing: MissingKey::Zero, html: false };
     let mut out = String::new();
     exec::execute(env, &trees[0], data, &mut out)?;
     Ok(out)

@@ -272,6 +272,16 @@ const CASES: &[(&str, Result<&str, &str>)] = &[
     ),
 ];
 
+/// HTML mode (email bodies), as `amtool template render --template.type=html` prints it.
+const HTML_CASES: &[(&str, &str)] = &[
+    (r#"<p>{{ "a<b>&\"'+c" }}</p>"#, "<p>a&lt;b&gt;&amp;&#34;&#39;&#43;c</p>"),
+    (r#"<a href="{{ .ExternalURL }}/#/alerts">x</a>"#, r#"<a href="http://am:9093/#/alerts">x</a>"#),
+    (r#"<b title="{{ .CommonLabels.alertname }} <x>">{{ 1.5 }}</b>"#, r#"<b title="HighLatency <x>">1.5</b>"#),
+    ("{{ range .Alerts }}<li>{{ .Labels.instance }}</li>{{ end }}", "<li>a:9090</li><li>b:9090</li>"),
+    (r#"{{ template "title" . }}"#, "[FIRING:1] HighLatency"),
+    (r#"{{ "<b>" | safeHtml }}|{{ .CommonLabels.missing }}|"#, "<b>||"),
+];
+
 fn set() -> TemplateSet {
     let mut set = TemplateSet::new(Funcs::go_builtins().with_alertmanager());
     set.parse("notify.tmpl", LIB).unwrap();
@@ -295,6 +305,24 @@ fn notification_templates() {
     }
 }
 
+#[test]
+fn html_notification_templates() {
+    let (set, data) = (set(), data());
+    for (text, want) in HTML_CASES {
+        assert_eq!(set.execute_text_html(text, &data).unwrap(), *want, "template {text:?}");
+    }
+}
+
+fn amtool(lib: &std::path::Path, data: &std::path::Path, text: &str, html: bool) -> std::process::Output {
+    let mut cmd = Command::new("amtool");
+    cmd.args(["template", "render", "--template.glob"]).arg(lib).arg("--template.text").arg(text);
+    cmd.arg("--template.data").arg(data);
+    if html {
+        cmd.arg("--template.type=html");
+    }
+    cmd.output().unwrap()
+}
+
 /// Every table case, printed by the real Alertmanager (skipped where `amtool` is not installed).
 #[test]
 fn matches_real_amtool() {
@@ -308,15 +336,7 @@ fn matches_real_amtool() {
     std::fs::write(&lib, LIB).unwrap();
     std::fs::write(&data, DATA).unwrap();
     for (text, want) in CASES {
-        let out = Command::new("amtool")
-            .args(["template", "render", "--template.glob"])
-            .arg(&lib)
-            .arg("--template.text")
-            .arg(text)
-            .arg("--template.data")
-            .arg(&data)
-            .output()
-            .unwrap();
+        let out = amtool(&lib, &data, text, false);
         match want {
             Ok(want) => {
                 assert!(out.status.success(), "amtool failed on {text:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -329,6 +349,11 @@ fn matches_real_amtool() {
                 assert!(stderr.contains(want), "amtool on {text:?}: {stderr}");
             }
         }
+    }
+    for (text, want) in HTML_CASES {
+        let out = amtool(&lib, &data, text, true);
+        assert!(out.status.success(), "amtool failed on {text:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), *want, "amtool (html) on {text:?}");
     }
 }
 
