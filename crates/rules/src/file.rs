@@ -232,7 +232,7 @@ pub fn parse_rule_file(file: &str, text: &str) -> Result<Vec<RuleGroup>, ConfigE
     if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
         return Ok(Vec::new());
     }
-    let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| ConfigError::from_yaml(&file, &e, None))?;
+    let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| yaml_error(&file, &e))?;
     let mut cx = Checker { file: file.clone(), errors: Vec::new() };
     cx.unknown(&raw.unknown, FILE_FIELDS, "the rule file");
     let mut groups: Vec<RuleGroup> = Vec::new();
@@ -246,6 +246,20 @@ pub fn parse_rule_file(file: &str, text: &str) -> Result<Vec<RuleGroup>, ConfigE
         }
     }
     if cx.errors.is_empty() { Ok(groups) } else { Err(ConfigErrors(cx.errors).sorted()) }
+}
+
+/// A YAML error, reworded where serde-saphyr's words are about its own options.
+fn yaml_error(file: &Arc<str>, e: &serde_saphyr::Error) -> ConfigError {
+    let mut err = ConfigError::from_yaml(file, e, None);
+    if let Some(rest) = err.message.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(", set DuplicateKeyPolicy").next().unwrap_or(rest);
+        err.message = format!("mapping key {key:?} already defined");
+    } else if err.message == "expected mapping start" {
+        err.message = "expected a map (`name: value` entries) here".to_string();
+    } else if err.message.starts_with("multiple YAML documents detected") {
+        err.message = "a rule file holds one YAML document (a second one starts here)".to_string();
+    }
+    err
 }
 
 struct Checker {
@@ -309,7 +323,18 @@ impl Checker {
             self.err(&at, "interval must be greater than 0");
         }
         let query_offset_ms = self.duration(&g.query_offset, "");
-        let limit = g.limit.as_ref().map(|l| l.value.max(0) as usize).unwrap_or(0);
+        // A negative limit means no limit, as Prometheus reads it.
+        let limit = match &g.limit {
+            None => 0,
+            Some(l) => match l.value.trim().parse::<i64>() {
+                Ok(n) => n.max(0) as usize,
+                Err(_) => {
+                    let at = self.pos(l);
+                    self.err(&at, format!("limit must be an integer, not {:?}", l.value));
+                    0
+                }
+            },
+        };
         let labels = self.labels(g.labels.as_ref(), "");
         let mut rules = Vec::new();
         for (i, r) in g.rules.unwrap_or_default().into_iter().enumerate() {

@@ -27,7 +27,7 @@ pub(crate) struct RawGroup {
     pub name: Option<Spanned<String>>,
     pub interval: Option<Spanned<String>>,
     pub query_offset: Option<Spanned<String>>,
-    pub limit: Option<Spanned<i64>>,
+    pub limit: Option<Spanned<String>>,
     pub labels: Option<SpannedMap>,
     pub rules: Option<Vec<Spanned<RawRule>>>,
     pub unknown: Vec<Spanned<String>>,
@@ -141,7 +141,7 @@ raw_visitor!(RawGroup, "a rule group (a map with `name` and `rules`)", |map, out
         "name" => out.name = scalar(&mut map)?,
         "interval" => out.interval = scalar(&mut map)?,
         "query_offset" => out.query_offset = scalar(&mut map)?,
-        "limit" => out.limit = map.next_value()?,
+        "limit" => out.limit = scalar(&mut map)?,
         "labels" => out.labels = string_map(&mut map)?,
         "rules" => out.rules = map.next_value()?,
         _ => {

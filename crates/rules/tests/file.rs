@@ -213,6 +213,28 @@ fn yaml_errors_are_fatal_with_a_position() {
 }
 
 #[test]
+fn duplicate_keys_and_documents() {
+    let dup = "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        expr: down\n";
+    assert_eq!(errors(dup), vec!["r.yml:6:9: mapping key \"expr\" already defined"]);
+    let multi = "groups: []\n---\ngroups:\n  - name: x\n    rules: []\n";
+    assert_eq!(errors(multi), vec!["r.yml:3:1: a rule file holds one YAML document (a second one starts here)"]);
+}
+
+#[test]
+fn wrong_types() {
+    assert_eq!(
+        errors("groups:\n  - name: g\n    limit: abc\n    rules: []\n"),
+        vec!["r.yml:3:12: limit must be an integer, not \"abc\""]
+    );
+    assert_eq!(
+        errors("groups:\n  - name: g\n    rules:\n      - alert: X\n        expr: up\n        labels: [a]\n"),
+        vec!["r.yml:6:17: expected a map (`name: value` entries) here"]
+    );
+    let e = errors("groups:\n  - just a string\n");
+    assert!(e[0].starts_with("r.yml:2:5: invalid type: string"), "{e:?}");
+}
+
+#[test]
 fn numbers_and_bools_are_strings_where_prometheus_reads_strings() {
     let text = "groups:\n  - name: 2024\n    rules:\n      - record: r\n        expr: 1\n        labels:\n          prio: 2\n          on: true\n";
     let g = parse_rule_file("r.yml", text).unwrap();
