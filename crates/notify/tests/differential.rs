@@ -59,7 +59,7 @@ fn config(url: &str) -> String {
   group_by: [alertname]
   group_wait: 600ms
   group_interval: 1500ms
-  repeat_interval: 1h
+  repeat_interval: 2500ms
   routes:
     - matchers: ['severity=\"critical\"']
       receiver: pager
@@ -138,7 +138,8 @@ async fn same_notifications_as_alertmanager() {
         tokio::time::sleep_until((t0 + Duration::from_millis(at_ms)).into()).await;
         tokio::join!(scenario(&run.api, phase, &starts), scenario(&am.api, phase, &starts));
     }
-    let until = t0 + Duration::from_millis(6500);
+    // Ticks at about 0.6, 2.1, 3.6 and 5.1 s; unchanged groups repeat at 3.6 s.
+    let until = t0 + Duration::from_millis(5800);
     let (mine, real) = tokio::join!(collect(&ours, until), collect(&theirs, until));
 
     // Per group: the sequence of notifications must be identical.
@@ -157,6 +158,10 @@ async fn same_notifications_as_alertmanager() {
     };
     assert_eq!(strip(&mg), strip(&rg), "\nlookout: {mine:#?}\nalertmanager: {real:#?}");
     assert!(!mine.is_empty());
+    // The scenario exercises grouping, continue, inhibition, resolution and repeats.
+    let db_down = ("db".to_string(), r#"{}/{team="db"}:{alertname="DbDown", cluster="c1", team="db"}"#.to_string());
+    assert_eq!(rg[&db_down].len(), 2, "Alertmanager repeated the unchanged group: {real:#?}");
+    assert!(!rg.keys().any(|(_, k)| k.contains("DbSlow") && k.contains("c1")), "inhibited group was notified");
     // Timing: each notification within 400 ms of Alertmanager's.
     for (k, v) in &mg {
         for ((_, ours_at), (_, theirs_at)) in v.iter().zip(&rg[k]) {
