@@ -151,15 +151,18 @@ impl Notification {
     /// `Annotations`, `StartsAt`, `EndsAt` (zero while firing), `GeneratorURL`, `Fingerprint`.
     pub fn template_data(&self) -> Value {
         let alerts = self.alerts.iter().map(|a| alert_value(a, self.now)).collect();
-        Value::map([
-            ("Receiver", Value::str(self.receiver.clone())),
-            ("Status", Value::str(self.status())),
-            ("Alerts", Value::Alerts(alerts)),
-            ("GroupLabels", Value::KV(self.group_labels.clone())),
-            ("CommonLabels", Value::KV(self.common_labels())),
-            ("CommonAnnotations", Value::KV(self.common_annotations())),
-            ("ExternalURL", Value::str(self.external_url.clone())),
-        ])
+        Value::structure(
+            "template.Data",
+            [
+                ("Receiver", Value::str(self.receiver.clone())),
+                ("Status", Value::str(self.status())),
+                ("Alerts", Value::Alerts(alerts)),
+                ("GroupLabels", Value::KV(self.group_labels.clone())),
+                ("CommonLabels", Value::KV(self.common_labels())),
+                ("CommonAnnotations", Value::KV(self.common_annotations())),
+                ("ExternalURL", Value::str(self.external_url.clone())),
+            ],
+        )
     }
 
     /// `now` as Go's RFC 3339 with nanoseconds (the format of JSON timestamps).
@@ -177,15 +180,18 @@ fn time_value(t: Option<DateTime<Utc>>) -> Value {
 
 /// One alert of `template.Data.Alerts`.
 fn alert_value(a: &Alert, now: DateTime<Utc>) -> Value {
-    Value::map([
-        ("Status", Value::str(a.status_at(now))),
-        ("Labels", Value::KV(a.labels.clone())),
-        ("Annotations", Value::KV(a.annotations.clone())),
-        ("StartsAt", time_value(Some(a.starts_at))),
-        ("EndsAt", time_value(a.visible_ends_at(now))),
-        ("GeneratorURL", Value::str(a.generator_url.clone())),
-        ("Fingerprint", Value::str(a.fingerprint_hex())),
-    ])
+    Value::structure(
+        "template.Alert",
+        [
+            ("Status", Value::str(a.status_at(now))),
+            ("Labels", Value::KV(a.labels.clone())),
+            ("Annotations", Value::KV(a.annotations.clone())),
+            ("StartsAt", time_value(Some(a.starts_at))),
+            ("EndsAt", time_value(a.visible_ends_at(now))),
+            ("GeneratorURL", Value::str(a.generator_url.clone())),
+            ("Fingerprint", Value::str(a.fingerprint_hex())),
+        ],
+    )
 }
 
 fn common<'a>(mut sets: impl Iterator<Item = &'a BTreeMap<String, String>>) -> BTreeMap<String, String> {

@@ -39,6 +39,24 @@ pub fn build_integrations(
 ) -> Result<Vec<Arc<dyn Integration>>, String> {
     r.validate(g)?;
     let ctx = |kind: &str, i: usize, e: String| format!("receiver {:?}: {kind}[{i}]: {e}", r.name);
+    let check = |kind: &str, i: usize, fields: Vec<(&str, &str)>| -> Result<(), String> {
+        for (field, text) in fields {
+            t.check(text).map_err(|e| ctx(kind, i, format!("{field}: {e}")))?;
+        }
+        Ok(())
+    };
+    for (i, c) in r.slack_configs.iter().enumerate() {
+        check("slack_configs", i, c.template_fields())?;
+    }
+    for (i, c) in r.email_configs.iter().enumerate() {
+        check("email_configs", i, c.template_fields())?;
+    }
+    for (i, c) in r.pagerduty_configs.iter().enumerate() {
+        check("pagerduty_configs", i, c.template_fields())?;
+    }
+    for (i, c) in r.opsgenie_configs.iter().enumerate() {
+        check("opsgenie_configs", i, c.template_fields())?;
+    }
     let mut out: Vec<Arc<dyn Integration>> = Vec::new();
     for (i, c) in r.webhook_configs.iter().enumerate() {
         out.push(Arc::new(Webhook::new(c, g, client.clone()).map_err(|e| ctx("webhook_configs", i, e))?));

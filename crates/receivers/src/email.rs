@@ -117,7 +117,7 @@ impl Email {
         let from = r.field("from", &self.from);
         let headers: Vec<(String, String)> =
             self.headers.iter().map(|(k, v)| (k.clone(), r.field(&format!("headers.{k}"), v))).collect();
-        let html = r.field("html", &self.html);
+        let html = r.html_field("html", &self.html);
         let text = r.field("text", &self.text);
         r.finish("email")?;
 

@@ -73,6 +73,15 @@ impl Templates {
         self.set.execute_text(text, data).map_err(|e| e.to_string())
     }
 
+    /// [`Templates::render`] in HTML mode (Alertmanager's `ExecuteHTMLString`, used for
+    /// email bodies): every action's output is HTML-escaped unless it comes from `safeHtml`.
+    pub fn render_html(&self, text: &str, data: &Value) -> Result<String, String> {
+        if !text.contains("{{") {
+            return Ok(text.to_string());
+        }
+        self.set.execute_text_html(text, data).map_err(|e| e.to_string())
+    }
+
     /// Executes one named template.
     pub fn execute(&self, name: &str, data: &Value) -> Result<String, String> {
         self.set.execute(name, data).map_err(|e| e.to_string())
@@ -105,6 +114,17 @@ impl<'a> FieldRenderer<'a> {
     /// Renders `text`; on error records it and returns "".
     pub(crate) fn field(&mut self, name: &str, text: &str) -> String {
         match self.templates.render(text, &self.data) {
+            Ok(s) => s,
+            Err(e) => {
+                self.error.get_or_insert_with(|| format!("cannot render {name}: {e}"));
+                String::new()
+            }
+        }
+    }
+
+    /// Renders `text` in HTML mode; on error records it and returns "".
+    pub(crate) fn html_field(&mut self, name: &str, text: &str) -> String {
+        match self.templates.render_html(text, &self.data) {
             Ok(s) => s,
             Err(e) => {
                 self.error.get_or_insert_with(|| format!("cannot render {name}: {e}"));
@@ -185,7 +205,7 @@ mod tests {
         );
         let instances = t.render("{{ template \"pagerduty.default.instances\" .Alerts.Resolved }}", &d).unwrap();
         assert!(instances.starts_with("Labels:\n - alertname = HighLatency\n - env = prod\n"), "{instances}");
-        let html = t.render("{{ template \"email.default.html\" . }}", &d).unwrap();
+        let html = t.render_html("{{ template \"email.default.html\" . }}", &d).unwrap();
         assert!(html.contains("2 firing, 1 resolved: HighLatency"), "{html}");
         let text = t.render("{{ template \"email.default.text\" . }}", &d).unwrap();
         assert!(text.contains("HighLatency (firing) since 2023-11-14 22:13:20 UTC"), "{text}");

@@ -558,3 +558,91 @@ impl Default for ConsoleConfig {
         ConsoleConfig { send_resolved: true }
     }
 }
+
+// === Template fields (checked at build so a typo fails the load, not the 3 am page) ===
+
+impl SlackConfig {
+    pub(crate) fn template_fields(&self) -> Vec<(&'static str, &str)> {
+        let mut v = vec![
+            ("channel", self.channel.as_str()),
+            ("username", &self.username),
+            ("color", &self.color),
+            ("title", &self.title),
+            ("title_link", &self.title_link),
+            ("pretext", &self.pretext),
+            ("text", &self.text),
+            ("footer", &self.footer),
+            ("fallback", &self.fallback),
+            ("callback_id", &self.callback_id),
+            ("icon_emoji", &self.icon_emoji),
+            ("icon_url", &self.icon_url),
+            ("image_url", &self.image_url),
+            ("thumb_url", &self.thumb_url),
+        ];
+        for f in &self.fields {
+            v.extend([("fields.title", f.title.as_str()), ("fields.value", &f.value)]);
+        }
+        for a in &self.actions {
+            v.extend([("actions.text", a.text.as_str()), ("actions.url", &a.url), ("actions.value", &a.value)]);
+        }
+        v
+    }
+}
+
+impl EmailConfig {
+    pub(crate) fn template_fields(&self) -> Vec<(&'static str, &str)> {
+        let mut v = vec![("to", self.to.as_str()), ("from", &self.from)];
+        v.extend(self.headers.values().map(|h| ("headers", h.as_str())));
+        v.extend(self.html.iter().map(|h| ("html", h.as_str())));
+        v.extend(self.text.iter().map(|t| ("text", t.as_str())));
+        v
+    }
+}
+
+impl PagerdutyConfig {
+    pub(crate) fn template_fields(&self) -> Vec<(&'static str, &str)> {
+        let mut v = vec![
+            ("client", self.client.as_str()),
+            ("client_url", &self.client_url),
+            ("description", &self.description),
+            ("source", &self.source),
+            ("severity", &self.severity),
+            ("class", &self.class),
+            ("component", &self.component),
+            ("group", &self.group),
+        ];
+        v.extend(self.details.values().map(|d| ("details", d.as_str())));
+        for l in &self.links {
+            v.extend([("links.href", l.href.as_str()), ("links.text", &l.text)]);
+        }
+        for i in &self.images {
+            v.extend([("images.src", i.src.as_str()), ("images.alt", &i.alt), ("images.href", &i.href)]);
+        }
+        v
+    }
+}
+
+impl OpsGenieConfig {
+    pub(crate) fn template_fields(&self) -> Vec<(&'static str, &str)> {
+        let mut v = vec![
+            ("message", self.message.as_str()),
+            ("description", &self.description),
+            ("source", &self.source),
+            ("entity", &self.entity),
+            ("actions", &self.actions),
+            ("tags", &self.tags),
+            ("note", &self.note),
+            ("priority", &self.priority),
+        ];
+        v.extend(self.details.values().map(|d| ("details", d.as_str())));
+        for r in &self.responders {
+            v.extend([
+                ("responders.id", r.id.as_str()),
+                ("responders.name", &r.name),
+                ("responders.username", &r.username),
+                ("responders.type", &r.kind),
+            ]);
+        }
+        v
+    }
+}
