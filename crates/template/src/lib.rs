@@ -148,6 +148,18 @@ impl TemplateSet {
         exec::execute(self.env(&[], false), self.tree(name)?, data, out)
     }
 
+    /// [`TemplateSet::execute`] with another function table for this one execution — e.g.
+    /// Prometheus's `query` bound to one rule evaluation, so a rule's templates are parsed once
+    /// (with [`Funcs::with_prometheus`]`(None)`) and executed with each evaluation's hook.
+    /// Templates were checked against the set's own table when parsed; a name `funcs` lacks
+    /// fails at execution (`"x" is not a defined function`).
+    pub fn execute_with(&self, name: &str, data: &Value, funcs: &Funcs) -> Result<String, TemplateError> {
+        let mut out = String::new();
+        let env = exec::Env { funcs, ..self.env(&[], false) };
+        exec::execute(env, self.tree(name)?, data, &mut out)?;
+        Ok(out)
+    }
+
     /// Executes template `name` in HTML mode (what Alertmanager's email bodies use): each
     /// action's output is escaped as `html/template` escapes HTML text and attribute values,
     /// except values from `safeHtml`/`safeUrl`; a missing value prints nothing. Unlike

@@ -283,6 +283,23 @@ fn rule_annotations() {
     );
 }
 
+/// A rule's templates parsed once, executed per evaluation with that evaluation's `query`.
+#[test]
+fn parse_once_execute_with_per_evaluation_funcs() {
+    let mut set = TemplateSet::new(Funcs::go_builtins().with_prometheus(None));
+    set.parse(
+        "__alert_X",
+        &format!("{PROMETHEUS_ALERT_PREFIX}{{{{ query \"up\" | first | value }}}}/{{{{ $value }}}}"),
+    )
+    .unwrap();
+    let data = prometheus_alert_data([], [], "", 2.0);
+    for v in [1.0, 5.0] {
+        assert_eq!(set.execute_with("__alert_X", &data, &funcs(vec![metric(&[], v)])).unwrap(), format!("{v}/2"));
+    }
+    let e = set.execute_with("__alert_X", &data, &Funcs::go_builtins()).unwrap_err();
+    assert!(e.to_string().contains("\"query\" is not a defined function"), "{e}");
+}
+
 #[test]
 fn sets_are_shareable_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
