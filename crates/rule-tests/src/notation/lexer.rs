@@ -3,6 +3,7 @@
 //! start of the offending token, as Prometheus reports them.
 
 use super::ParseError;
+use crate::format::go_quote;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Tok {
@@ -21,6 +22,13 @@ pub(super) enum Tok {
     Sub,
     Times,
     Blank,
+    /// An operator other than `+`/`-` (`*`, `==`, `<=`, ...).
+    Op(String),
+    /// `@`.
+    At,
+    /// A duration (`5m`), only where PromQL has them.
+    Duration(String),
+    /// Other punctuation (`(`, `[`, `@`).
     Other(String),
     Eof,
 }
@@ -29,10 +37,10 @@ impl Tok {
     /// Prometheus's `Item.desc()`.
     pub(super) fn desc(&self) -> String {
         match self {
-            Tok::Ident(s) if s.contains(':') => format!("metric identifier {s:?}"),
-            Tok::Ident(s) => format!("identifier {s:?}"),
-            Tok::Number(s) => format!("number {s:?}"),
-            Tok::Str(_, raw) => format!("string {raw:?}"),
+            Tok::Ident(s) if s.contains(':') => format!("metric identifier {}", go_quote(s)),
+            Tok::Ident(s) => format!("identifier {}", go_quote(s)),
+            Tok::Number(s) => format!("number {}", item_string(s)),
+            Tok::Str(_, raw) => format!("string {}", item_string(raw)),
             Tok::LBrace => "\"{\"".into(),
             Tok::RBrace => "\"}\"".into(),
             Tok::Comma => "\",\"".into(),
@@ -45,18 +53,33 @@ impl Tok {
             Tok::Sub => "<op:->".into(),
             Tok::Times => "\"x\"".into(),
             Tok::Blank => "\"_\"".into(),
-            Tok::Other(s) => format!("{s:?}"),
+            Tok::Op(s) => format!("<op:{s}>"),
+            // Verbatim: `AT` has no entry in Prometheus's token-name table.
+            Tok::At => "\"<Item 57385>\" <op:@>".into(),
+            Tok::Duration(s) => format!("duration {}", item_string(s)),
+            Tok::Other(s) => go_quote(s),
             Tok::Eof => "end of input".into(),
         }
     }
+}
+
+/// `Item.String()` of a value token: Go's `%q`, cut to 10 characters (`%.10q...`)
+/// when longer.
+fn item_string(v: &str) -> String {
+    if v.chars().count() > 10 {
+        let cut: String = v.chars().take(10).collect();
+        return format!("{}...", go_quote(&cut));
+    }
+    go_quote(v)
 }
 
 fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+/// Prometheus's `isAlpha`: ASCII letters and `_` only.
 fn is_alpha(c: char) -> bool {
-    c == '_' || c.is_alphabetic()
+    c == '_' || c.is_ascii_alphabetic()
 }
 
 fn is_alnum(c: char) -> bool {
@@ -88,7 +111,9 @@ impl<'a> Lexer<'a> {
     }
 
     /// Prometheus `scanNumber` + `lexNumber`.
-    fn number(&mut self) -> LexResult {
+    /// `statement`: lexed as `lexNumberOrDuration` (a duration is a token there, and
+    /// the error names both).
+    fn number(&mut self, statement: bool) -> LexResult {
         let start = self.pos;
         let b = self.s.as_bytes();
         let mut hex = false;
@@ -117,12 +142,49 @@ impl<'a> Lexer<'a> {
         }
         match self.peek() {
             Some('x') if self.series => {}
+            Some(c) if is_alnum(c) && statement => {
+                if self.remaining_duration() {
+                    return Ok((start, Tok::Duration(self.s[start..self.pos].to_string())));
+                }
+                let text = &self.s[start..self.pos];
+                return self.err(start, format!("bad number or duration syntax: {}", go_quote(text)));
+            }
             Some(c) if is_alnum(c) => {
-                return self.err(start, format!("bad number syntax: {:?}", &self.s[start..self.pos]));
+                return self.err(start, format!("bad number syntax: {}", go_quote(&self.s[start..self.pos])));
             }
             _ => {}
         }
         Ok((start, Tok::Number(self.s[start..self.pos].to_string())))
+    }
+
+    /// `acceptRemainingDuration`: units (and more number-unit pairs) after the digits;
+    /// on failure the position stays past what was tried, as the error quotes it.
+    fn remaining_duration(&mut self) -> bool {
+        let accept = |lx: &mut Self, set: &str| match lx.peek() {
+            Some(c) if set.contains(c) => {
+                lx.pos += c.len_utf8();
+                true
+            }
+            _ => false,
+        };
+        if !accept(self, "smhdwy") {
+            return false;
+        }
+        accept(self, "s");
+        while accept(self, "0123456789") {
+            while accept(self, "0123456789") {}
+            if !accept(self, "smhdw") {
+                return false;
+            }
+            accept(self, "s");
+        }
+        match self.peek() {
+            Some(c) if is_alnum(c) => {
+                self.pos += c.len_utf8();
+                false
+            }
+            _ => true,
+        }
     }
 
     /// An identifier outside braces: letters, digits, `_` and `:`; `Inf`/`NaN` are numbers.
@@ -143,31 +205,55 @@ impl<'a> Lexer<'a> {
         Ok((start, Tok::Ident(w.to_string())))
     }
 
-    /// Before and at the metric name (`lexStatements`, spaces skipped).
+    /// Before and at the metric name (`lexStatements`: spaces and `#` comments
+    /// skipped, any PromQL token recognised so that errors name it).
     pub(super) fn statement(&mut self) -> LexResult {
-        self.skip_spaces();
+        loop {
+            self.skip_spaces();
+            if !self.s[self.pos..].starts_with('#') {
+                break;
+            }
+            self.pos = self.s[self.pos..].find('\n').map_or(self.s.len(), |i| self.pos + i);
+        }
         let start = self.pos;
         let Some(c) = self.peek() else { return Ok((start, Tok::Eof)) };
-        if c == '{' {
-            self.pos += 1;
-            return Ok((start, Tok::LBrace));
-        }
         if c.is_ascii_digit() || (c == '.' && self.s[start + 1..].starts_with(|d: char| d.is_ascii_digit())) {
-            return self.number();
+            return self.number(true);
         }
         if is_alpha(c) || c == ':' {
             return self.word();
         }
         self.pos += c.len_utf8();
-        match c {
-            '}' => Ok((start, Tok::RBrace)),
-            ',' => Ok((start, Tok::Comma)),
-            '=' => Ok((start, Tok::Eql)),
-            '+' => Ok((start, Tok::Add)),
-            '-' => Ok((start, Tok::Sub)),
-            '(' | ')' | '[' | ']' | '*' | '/' | '%' | '^' | '@' | '<' | '>' | '!' => {
-                Ok((start, Tok::Other(c.to_string())))
-            }
+        let next = self.peek();
+        let mut take = |tok: Tok, extra: usize| {
+            self.pos += extra;
+            Ok((start, tok))
+        };
+        match (c, next) {
+            ('{', _) => take(Tok::LBrace, 0),
+            (',', _) => take(Tok::Comma, 0),
+            ('+', _) => take(Tok::Add, 0),
+            ('-', _) => take(Tok::Sub, 0),
+            ('*' | '/' | '%' | '^', _) => take(Tok::Op(c.to_string()), 0),
+            ('=', Some('=')) => take(Tok::Op("==".into()), 1),
+            ('=', Some('~')) => self.err(start, "unexpected character after '=': '~'"),
+            ('=', _) => take(Tok::Eql, 0),
+            ('!', Some('=')) => take(Tok::Neq, 1),
+            ('!', other) => self.err(
+                start,
+                format!(
+                    "unexpected character after '!': {}",
+                    other.map(go_rune).unwrap_or_else(|| "'\u{fffd}'".into())
+                ),
+            ),
+            ('<' | '>', Some('=')) => take(Tok::Op(format!("{c}=")), 1),
+            ('<' | '>', _) => take(Tok::Op(c.to_string()), 0),
+            ('"' | '\'' | '`', _) => self.string(start, c),
+            ('@', _) => take(Tok::At, 0),
+            ('(' | '[', _) => take(Tok::Other(c.to_string()), 0),
+            // Prometheus emits the parenthesis before noticing, so the error is past it.
+            (')', _) => self.err(start + 1, "unexpected right parenthesis ')'"),
+            (']', _) => self.err(start, "unexpected right bracket ']'"),
             _ => self.err(start, format!("unexpected character: {}", go_rune(c))),
         }
     }
@@ -290,7 +376,7 @@ impl<'a> Lexer<'a> {
             return Ok((start, Tok::Space));
         }
         if c.is_ascii_digit() || (c == '.' && self.s[start + 1..].starts_with(|d: char| d.is_ascii_digit())) {
-            return self.number();
+            return self.number(false);
         }
         if c == 'x' {
             self.pos += 1;

@@ -416,6 +416,18 @@ mod tests {
             ("x 1 _ +", "1:8: parse error: unexpected end of input in series values"),
             ("x 1 -x", r#"1:6: parse error: unexpected "x" in series values"#),
             ("x 1+1x-2", "1:7: parse error: unexpected <op:-> in series values"),
+            // Tokens of the PromQL lexer before the metric (fuzzed against promtool 2.42).
+            (r#""b" 1"#, r#"1:1: parse error: unexpected string "\"b\"" in series values"#),
+            ("é 1", "1:1: parse error: unexpected character: 'é'"),
+            ("x{é=\"b\"} 1", "1:3: parse error: unexpected character inside braces: 'é'"),
+            ("} 1", "1:1: parse error: unexpected character: '}'"),
+            ("!= 1", "1:1: parse error: unexpected <op:!=> in series values"),
+            ("@ 1", r#"1:1: parse error: unexpected "<Item 57385>" <op:@> in series values"#),
+            (") 1", "1:2: parse error: unexpected right parenthesis ')'"),
+            ("1a 1", r#"1:1: parse error: bad number or duration syntax: "1""#),
+            ("5mu 1", r#"1:1: parse error: bad number or duration syntax: "5mu""#),
+            ("5m 1", r#"1:1: parse error: unexpected duration "5m" in series values"#),
+            ("12345678901234 1", r#"1:1: parse error: unexpected number "1234567890"... in series values"#),
         ];
         for (line, want) in cases {
             assert_eq!(err(line), want, "{line}");
