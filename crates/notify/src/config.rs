@@ -238,8 +238,13 @@ fn parse_config_in(file: &str, text: &str, base: Option<&Path>) -> Result<Alertm
     let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| ConfigError::from_yaml(&file, &e, None))?;
     let mut errors = Vec::new();
 
+    let global = raw.global.clone().unwrap_or_default();
     let mut receiver_names = HashSet::new();
     for r in &raw.receivers {
+        // Integration settings Alertmanager refuses at load (missing URLs, bad keys, ...).
+        if let Err(e) = r.value.validate(&global) {
+            errors.push(ConfigError::new(at(&file, r), e));
+        }
         if r.value.name.is_empty() {
             errors.push(ConfigError::new(at(&file, r), "missing name in receiver"));
         } else if !receiver_names.insert(r.value.name.clone()) {
@@ -300,7 +305,7 @@ fn parse_config_in(file: &str, text: &str, base: Option<&Path>) -> Result<Alertm
         return Err(ConfigErrors(errors).sorted());
     }
     Ok(AlertmanagerConfig {
-        global: raw.global.unwrap_or_default(),
+        global,
         route,
         receivers: raw.receivers.into_iter().map(|r| r.value).collect(),
         inhibit_rules: raw.inhibit_rules.into_iter().map(|r| r.value).collect(),
@@ -428,6 +433,12 @@ mod tests {
         assert!(e.starts_with("am.yml:4:") && e.contains("bad matcher format: foo"), "{e}");
         let e = err("route:\n  receiver: a\n  group_by: ['...', x]\nreceivers: [{name: a}]\n");
         assert!(e.contains("cannot have wildcard group_by"), "{e}");
+    }
+
+    #[test]
+    fn receiver_settings_are_checked_at_load() {
+        let e = err("route: {receiver: a}\nreceivers:\n  - name: a\n    webhook_configs: [{send_resolved: true}]\n");
+        assert!(e.starts_with("am.yml:3:5: receiver \"a\": webhook_configs[0]"), "{e}");
     }
 
     #[test]

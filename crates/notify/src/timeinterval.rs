@@ -323,6 +323,15 @@ mod tests {
     }
 
     #[test]
+    fn unquoted_times_and_names_in_any_case() {
+        let ti =
+            parse("times:\n- start_time: 09:00\n  end_time: 17:30\nweekdays: [Saturday, 'SUNDAY']\nmonths: ['1:3']\n");
+        assert_eq!(ti.times.as_ref().unwrap()[0], TimeRange { start_minute: 540, end_minute: 1050 });
+        assert!(ti.contains(at("2024-01-06T17:29:00Z")));
+        assert!(!ti.contains(at("2024-04-06T10:00:00Z")));
+    }
+
+    #[test]
     fn rejects_bad_values() {
         for bad in [
             "weekdays: [funday]\n",
