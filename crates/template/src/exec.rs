@@ -14,8 +14,8 @@ use crate::MissingKey;
 use crate::error::{ErrorKind, TemplateError};
 use crate::funcs::{FuncKind, Funcs};
 use crate::methods::{self, FieldRef};
-use crate::parse::{Arg, ArgKind, Branch, Node, Pipe, Tree};
 use crate::printf::go_quote;
+use crate::tree::{Arg, ArgKind, Branch, Cmd, Node, Pipe, Tree};
 use crate::value::Value;
 
 type V<'a> = Cow<'a, Value>;
@@ -301,7 +301,7 @@ impl<'a> State<'a, '_> {
         Ok(val)
     }
 
-    fn eval_command(&mut self, dot: &V<'a>, cmd: &'a crate::parse::Cmd, final_: Option<V<'a>>) -> R<V<'a>> {
+    fn eval_command(&mut self, dot: &V<'a>, cmd: &'a Cmd, final_: Option<V<'a>>) -> R<V<'a>> {
         let first = &cmd.args[0];
         let rest = &cmd.args[1..];
         match &first.kind {

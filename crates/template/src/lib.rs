@@ -66,6 +66,7 @@ mod methods;
 mod parse;
 mod printf;
 mod prometheus;
+mod tree;
 mod value;
 
 use std::collections::HashMap;
@@ -90,7 +91,7 @@ pub enum MissingKey {
 
 #[derive(Clone)]
 struct Inner {
-    templates: HashMap<String, Arc<parse::Tree>>,
+    templates: HashMap<String, Arc<tree::Tree>>,
     funcs: Funcs,
     missing: MissingKey,
 }
@@ -182,7 +183,7 @@ impl TemplateSet {
         Ok(out)
     }
 
-    fn tree(&self, name: &str) -> Result<&parse::Tree, TemplateError> {
+    fn tree(&self, name: &str) -> Result<&tree::Tree, TemplateError> {
         self.inner.templates.get(name).map(|t| &**t).ok_or_else(|| {
             TemplateError::new(
                 ErrorKind::NotDefined,
@@ -226,7 +227,7 @@ impl TemplateSet {
         &self.inner.funcs
     }
 
-    fn env<'a>(&'a self, overlay: &'a [parse::Tree], html: bool) -> exec::Env<'a> {
+    fn env<'a>(&'a self, overlay: &'a [tree::Tree], html: bool) -> exec::Env<'a> {
         exec::Env {
             templates: &self.inner.templates,
             overlay,
@@ -237,7 +238,7 @@ impl TemplateSet {
     }
 }
 
-fn parse_text(name: &str, text: &str, funcs: &Funcs) -> Result<Vec<parse::Tree>, TemplateError> {
+fn parse_text(name: &str, text: &str, funcs: &Funcs) -> Result<Vec<tree::Tree>, TemplateError> {
     parse::parse(name, text, funcs).map_err(|e| {
         let line = 1 + text[..e.pos.min(text.len())].matches('\n').count();
         TemplateError::new(ErrorKind::Parse, format!("template: {name}:{line}: {}", e.msg))
