@@ -807,3 +807,51 @@ fn recorded_promtool_messages() {
         assert_eq!(got.stdout, format!("Unit Testing:  {}\n{}\n", file.display(), "\n".repeat(*errors)), "{name}");
     }
 }
+
+/// A seeded corpus of series notations (valid and not, metric and values) in one
+/// file: expansion, loading and every parse error must match promtool's output.
+#[test]
+fn generated_series_notations_match_promtool() {
+    const METRIC: &[&str] = &[
+        "x", "up", "{", "}", "a", "=", "\"b\"", ",", " ", "1", "!=", "=~", "(", ")", "5m", "*", "@", "sum", "0x1F",
+        "1e", "#c", "!", "Inf", "+", "-", "_", ".5", "é", "\"\\n\"", ":a", "a:b", "`r`", "'q'",
+    ];
+    const VALUES: &[&str] = &[
+        "1", "2", "+", "-", "x", "_", "stale", "x3", " ", "0x10", "1e5", "Inf", "-Inf", "NaN", ".", "5m", ",", "1.5",
+        "3x1", "+1x2", "e", "010", "_x2", "1e400", "x1.5",
+    ];
+    // A small LCG: the corpus is the same on every run.
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 33) as usize) % n
+    };
+    let mut test = String::from("tests:\n");
+    for _ in 0..150 {
+        let metric: String = (0..1 + next(4)).map(|_| METRIC[next(METRIC.len())]).collect();
+        let values: String = (0..next(6)).map(|_| VALUES[next(VALUES.len())]).collect();
+        let (metric, values) = (metric.replace('\'', "''"), values.replace('\'', "''"));
+        test.push_str(&format!(
+            "- interval: 1m\n  input_series:\n  - series: '{metric}'\n    values: '{values}'\n  promql_expr_test:\n  \
+             - {{expr: 'count({{__name__=~\".+\"}})', eval_time: 1m}}\n  \
+             - {{expr: 'sum(count_over_time({{__name__=~\".+\"}}[10m]))', eval_time: 10m}}\n  \
+             - {{expr: 'vector(1)', eval_time: 0m, exp_samples: [{{labels: '{metric}', value: 1}}]}}\n"
+        ));
+    }
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("generated.yml");
+    std::fs::write(&file, &test).unwrap();
+    let got = ours(std::slice::from_ref(&file));
+    assert!(!got.pass, "the corpus holds invalid notations");
+    assert!(got.stderr.matches("parse error").count() > 50, "{}", got.stderr);
+    let Some(promtool) = promtool() else {
+        eprintln!("promtool is not on PATH: not comparing the generated corpus");
+        return;
+    };
+    let want = theirs(&promtool, std::slice::from_ref(&file));
+    assert_eq!(want.stdout, got.stdout);
+    if want.stderr != got.stderr {
+        let first = want.stderr.lines().zip(got.stderr.lines()).find(|(a, b)| a != b);
+        panic!("stderr differs; first differing line (promtool, ours): {first:?}");
+    }
+}
