@@ -7,7 +7,7 @@
 //! that fails keeps its previous output set, so its series go stale only once it
 //! succeeds again (as Prometheus).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
 
 use lookout_tsdb::{Labels, stale_nan};
@@ -131,6 +131,26 @@ impl GroupState {
         state
     }
 
+    /// Makes the per-rule states line up with `group`'s rules when the caller did not
+    /// [`carry_over`](GroupState::carry_over) (a fresh state, or a state from elsewhere):
+    /// a state whose rule name differs starts over, and the output of states without a
+    /// rule is marked stale.
+    fn realign(&mut self, group: &RuleGroup) {
+        for (i, rule) in group.rules.iter().enumerate() {
+            match self.rules.get_mut(i) {
+                Some(st) if st.name == rule.name() => {}
+                Some(st) => {
+                    self.stale_series.append(&mut st.previous_series);
+                    *st = RuleState { name: rule.name().to_string(), ..RuleState::default() };
+                }
+                None => self.rules.push(RuleState { name: rule.name().to_string(), ..RuleState::default() }),
+            }
+        }
+        for mut extra in self.rules.drain(group.rules.len()..) {
+            self.stale_series.append(&mut extra.previous_series);
+        }
+    }
+
     /// Every alert of the group with the index of its rule.
     pub fn alerts(&self) -> impl Iterator<Item = (usize, &Alert)> {
         self.rules.iter().enumerate().flat_map(|(i, r)| r.alerts.values().map(move |a| (i, a)))
@@ -213,11 +233,23 @@ pub fn eval_group(group: &RuleGroup, state: &mut GroupState, ctx: &EvalContext, 
     let query_offset = group.query_offset_ms.unwrap_or(ctx.default_query_offset_ms);
     let interval = group.interval_ms.unwrap_or(ctx.default_interval_ms);
     let sample_t = t_ms - query_offset;
-    state.rules.resize_with(group.rules.len(), RuleState::default);
+    state.realign(group);
+    // Prometheus's storage refuses a second, different sample for a series at one
+    // timestamp, so within an evaluation the first write wins (a series dropped by one
+    // rule and produced by a later one stays stale, as there). The store would let the
+    // last write win: skip what this evaluation already wrote.
+    let mut written: HashSet<Labels> = HashSet::new();
+    let mut write = |labels: &Labels, v: f64| {
+        if written.contains(labels) {
+            return false;
+        }
+        ctx.appender.append(labels, sample_t, v);
+        written.insert(labels.clone());
+        true
+    };
     let mut out = Vec::new();
     for (rule, st) in group.rules.iter().zip(state.rules.iter_mut()) {
         let rule_started = Instant::now();
-        st.name = rule.name().to_string();
         let result = match rule {
             Rule::Recording(r) => recording::eval(r, ctx, sample_t, group.limit),
             Rule::Alerting(r) => alerting::eval(r, st, ctx, t_ms, query_offset, group.limit),
@@ -235,11 +267,12 @@ pub fn eval_group(group: &RuleGroup, state: &mut GroupState, ctx: &EvalContext, 
                 }
                 let mut returned = BTreeSet::new();
                 for (labels, v) in samples {
-                    ctx.appender.append(&labels, sample_t, v);
-                    returned.insert(labels);
+                    if write(&labels, v) {
+                        returned.insert(labels);
+                    }
                 }
                 for gone in st.previous_series.difference(&returned) {
-                    ctx.appender.append(gone, sample_t, stale_nan());
+                    write(gone, stale_nan());
                 }
                 st.previous_series = returned;
             }
@@ -248,7 +281,7 @@ pub fn eval_group(group: &RuleGroup, state: &mut GroupState, ctx: &EvalContext, 
         st.last_duration_seconds = rule_started.elapsed().as_secs_f64();
     }
     for l in std::mem::take(&mut state.stale_series) {
-        ctx.appender.append(&l, sample_t, stale_nan());
+        write(&l, stale_nan());
     }
     state.last_eval_ms = Some(t_ms);
     state.last_duration_seconds = started.elapsed().as_secs_f64();

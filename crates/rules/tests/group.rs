@@ -197,3 +197,56 @@ fn removed_groups_mark_their_series_stale() {
     assert!(h.at("ALERTS", MIN).iter().all(|(_, v)| v == "stale"));
     assert_eq!(h.at("ALERTS", MIN).len(), 2);
 }
+
+#[test]
+fn within_one_evaluation_the_first_write_of_a_series_wins() {
+    let mut h = Harness::new(
+        "groups:\n  - name: g\n    rules:\n      - record: x\n        expr: a\n      - record: x\n        expr: b\n",
+    );
+    h.set(&[("__name__", "a"), ("job", "j")], 0, 1.0);
+    h.set(&[("__name__", "b"), ("job", "j")], 0, 2.0);
+    h.eval(0);
+    assert_eq!(h.at("x", 0), vec![(r#"x{job="j"}"#.into(), "1".into())]);
+}
+
+#[test]
+fn stale_markers_of_removed_rules_never_hide_a_series_written_again() {
+    let old = "groups:\n  - name: g\n    rules:\n      - record: foo\n        expr: bar\n        labels:\n          env: prod\n";
+    let new = "groups:\n  - name: g\n    rules:\n      - record: foo\n        expr: bar\n";
+    let mut h = Harness::new(old);
+    h.set(&[("__name__", "bar"), ("env", "dev")], 0, 1.0);
+    h.eval(0);
+    assert_eq!(h.at("foo", 0), vec![(r#"foo{env="prod"}"#.into(), "1".into())]);
+    let new_group = parse_rule_file("t.yml", new).unwrap().remove(0);
+    h.state = GroupState::carry_over(&h.state, &h.group, &new_group);
+    h.group = new_group;
+    // The new rule (other labels: no match) now yields foo{env="prod"} itself.
+    h.set(&[("__name__", "bar"), ("env", "dev")], MIN, lookout_tsdb::stale_nan());
+    h.set(&[("__name__", "bar"), ("env", "prod")], MIN, 5.0);
+    h.eval(MIN);
+    assert_eq!(
+        h.at("foo", MIN),
+        vec![(r#"foo{env="prod"}"#.into(), "5".into())],
+        "the removed rule's stale marker must not overwrite it"
+    );
+}
+
+#[test]
+fn a_state_that_does_not_match_the_group_is_realigned() {
+    let mut h = Harness::new(
+        "groups:\n  - name: g\n    rules:\n      - record: a\n        expr: up\n      - record: b\n        expr: up\n",
+    );
+    h.set(&[("__name__", "up")], 0, 1.0);
+    h.eval(0);
+    // Another group's definition with this state, without carry_over.
+    h.group = parse_rule_file("t.yml", "groups:\n  - name: g\n    rules:\n      - record: c\n        expr: up\n")
+        .unwrap()
+        .remove(0);
+    h.set(&[("__name__", "up")], MIN, 1.0);
+    h.eval(MIN);
+    assert_eq!(h.state.rules.len(), 1);
+    assert_eq!(h.state.rules[0].name, "c");
+    assert_eq!(h.at("a", MIN), vec![("a{}".into(), "stale".into())]);
+    assert_eq!(h.at("b", MIN), vec![("b{}".into(), "stale".into())]);
+    assert_eq!(h.at("c", MIN), vec![("c{}".into(), "1".into())]);
+}
