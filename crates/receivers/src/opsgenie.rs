@@ -42,9 +42,10 @@ pub struct Request {
     pub body: Json,
 }
 
-/// Go's `safeSplit`: split on `sep`, trim, drop empties.
+/// Alertmanager's `safeSplit`: trim the whole string, split on `sep`, drop empty items
+/// (items keep their own spaces, as Alertmanager sends them).
 fn split_list(s: &str, sep: char) -> Vec<String> {
-    s.split(sep).map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect()
+    s.trim().split(sep).filter(|p| !p.is_empty()).map(str::to_string).collect()
 }
 
 fn put(o: &mut Map<String, Json>, k: &str, v: String) {
@@ -105,8 +106,11 @@ impl OpsGenie {
             tracing::warn!(receiver = %n.receiver, "OpsGenie message truncated to {MAX_MESSAGE} characters.");
         }
         let description = r.field("description", &c.description);
-        let details: Map<String, Json> =
-            c.details.iter().map(|(k, v)| (k.clone(), Json::String(r.field(&format!("details.{k}"), v)))).collect();
+        // As Alertmanager: the common labels, overridden by the configured details.
+        let mut details: Map<String, Json> = n.common_labels().into_iter().map(|(k, v)| (k, Json::String(v))).collect();
+        for (k, v) in &c.details {
+            details.insert(k.clone(), Json::String(r.field(&format!("details.{k}"), v)));
+        }
         let mut responders = Vec::new();
         for resp in &c.responders {
             let id = r.field("responders.id", &resp.id);

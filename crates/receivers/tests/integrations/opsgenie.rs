@@ -69,7 +69,7 @@ async fn create_then_close_by_alias() {
     let fake = Fake::start(opsgenie).await;
     let g = global(&format!("opsgenie_api_key: 8c3e-key\nopsgenie_api_url: {}\n", fake.url("/")));
     let og = one(
-        "name: ops\nopsgenie_configs:\n  - tags: 'lookout, {{ .CommonLabels.env }}, ,latency'\n    note: first seen {{ len .Alerts.Firing }}\n    entity: '{{ .GroupLabels.alertname }}'\n    actions: restart, page\n    details:\n      env: '{{ .CommonLabels.env }}'\n    responders:\n      - name: sre\n        type: team\n      - name: 'db,web'\n        type: teams\n      - username: alice@example.com\n        type: user\n",
+        "name: ops\nopsgenie_configs:\n  - tags: ' lookout,{{ .CommonLabels.env }},,latency '\n    note: first seen {{ len .Alerts.Firing }}\n    entity: '{{ .GroupLabels.alertname }}'\n    actions: restart,page\n    details:\n      env: '{{ .CommonLabels.env }}'\n    responders:\n      - name: sre\n        type: team\n      - name: 'db,web'\n        type: teams\n      - username: alice@example.com\n        type: user\n",
         &g,
     );
     assert!(og.send_resolved());
@@ -89,7 +89,8 @@ async fn create_then_close_by_alias() {
     assert_eq!(c["note"], "first seen 2");
     assert_eq!(c["entity"], "HighLatency");
     assert_eq!(c["actions"], json!(["restart", "page"]));
-    assert_eq!(c["details"], json!({"env": "prod"}));
+    // The common labels, then the configured details over them (Alertmanager's order).
+    assert_eq!(c["details"], json!({"alertname": "HighLatency", "env": "prod"}));
     assert_eq!(
         c["responders"],
         json!([
