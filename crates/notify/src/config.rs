@@ -413,6 +413,11 @@ mod tests {
         assert_eq!(recv("critical"), "console-critical");
         assert_eq!(recv("warning"), "console");
         assert_eq!(cfg.global.resolve_timeout.0, std::time::Duration::from_secs(300));
+        crate::check_config(&cfg).unwrap();
+        let mut missing = cfg.clone();
+        missing.templates = vec!["/nonexistent-dir/*.tmpl".into()];
+        // A glob matching nothing is fine, as in Alertmanager.
+        crate::check_config(&missing).unwrap();
     }
 
     #[test]

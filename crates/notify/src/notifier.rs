@@ -45,7 +45,8 @@ pub struct StartOptions {
 impl Default for StartOptions {
     /// Alertmanager's defaults.
     fn default() -> Self {
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+        // Alertmanager's default `--web.external-url` is http://<os.Hostname()>:9093.
+        let host = hostname::get().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".into());
         StartOptions {
             external_url: format!("http://{host}:9093"),
             retention: Duration::from_secs(120 * 3600),
@@ -116,6 +117,18 @@ fn build_runtime(
     };
     let pipeline = Pipeline::new(&parts, integrations);
     Ok(Arc::new(Runtime { tree: RouteTree::new(&cfg.route), inhibitor, pipeline, cfg }))
+}
+
+/// What `lookout check` adds to [`crate::load_config`]: the `templates:` files are read and
+/// every receiver's integrations are built (no network I/O), so a config that would fail
+/// at start fails the check.
+pub fn check_config(cfg: &AlertmanagerConfig) -> Result<(), String> {
+    let templates = Arc::new(Templates::load(&cfg.templates, &cfg.base_dir)?);
+    let client = reqwest::Client::new();
+    for r in &cfg.receivers {
+        build_integrations(r, &cfg.global, templates.clone(), client.clone())?;
+    }
+    Ok(())
 }
 
 impl Notifier {
