@@ -2,6 +2,7 @@
 //! Prometheus's data and variables (`$labels`, `$value`, `$externalLabels`,
 //! `$externalURL`) prepended exactly as `rules/alerting.go` does, so error columns match.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -32,10 +33,10 @@ fn static_funcs() -> &'static Funcs {
 
 /// The function table for one rule evaluation: `query` bound to the datasource at the
 /// evaluation time when it offers a hook.
-pub fn funcs(query: Option<QueryHook>) -> Funcs {
+pub fn funcs(query: Option<QueryHook>) -> Cow<'static, Funcs> {
     match query {
-        Some(q) => Funcs::go_builtins().with_prometheus(Some(q)),
-        None => static_funcs().clone(),
+        Some(q) => Cow::Owned(Funcs::go_builtins().with_prometheus(Some(q))),
+        None => Cow::Borrowed(static_funcs()),
     }
 }
 
