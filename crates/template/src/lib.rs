@@ -36,6 +36,11 @@
 //! hundred-odd cases against the real Alertmanager (`amtool template render`) and port
 //! Prometheus's `template_test.go`.
 //!
+//! Where it knowingly differs from Go: `call` is absent (templates here hold no function
+//! values); HTML mode escapes without `html/template`'s URL/JS/CSS contexts; `time.Time.Local`
+//! is UTC; `KV` and `Pairs` print through their `String` methods (current Alertmanager, not
+//! 0.25); a few argument-type errors point at the command rather than the argument.
+//!
 //! Execution borrows from the data where it can and writes into one `String`; output is capped
 //! (16 MiB) and `{{template}}` nesting bounded, so a bad template fails rather than exhausting
 //! memory or the stack.
