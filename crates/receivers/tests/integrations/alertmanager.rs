@@ -127,7 +127,7 @@ async fn same_requests_as_alertmanager() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let receiver = receiver_yaml(&am_fake.url(""));
     let config = format!(
-        "route:\n  receiver: all\n  group_by: [alertname]\n  group_wait: 3s\n  group_interval: 1m\n  repeat_interval: 1h\nreceivers:\n  - {}\n",
+        "route:\n  receiver: all\n  group_by: [alertname]\n  group_wait: 3s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - {}\n",
         receiver.replace('\n', "\n    ").trim_end()
     );
     std::fs::write(dir.path().join("am.yml"), &config).unwrap();
@@ -200,7 +200,7 @@ async fn same_requests_as_alertmanager() {
         assert_eq!(parse_time(&h["startsAt"]), Some(a.starts_at));
         assert_eq!(parse_time(&h["endsAt"]), a.ends_at);
     }
-    let n = Notification {
+    let mut n = Notification {
         receiver: "all".into(),
         status_firing: true,
         group_key: hook["groupKey"].as_str().unwrap().to_string(),
@@ -238,4 +238,67 @@ async fn same_requests_as_alertmanager() {
     let og_am = am.iter().find(|r| r.path == "/og/v2/alerts").unwrap();
     assert_eq!(og_ours.json(), og_am.json(), "opsgenie create requests differ");
     assert_eq!(og_ours.header("authorization"), og_am.header("authorization"));
+
+    // Then everything resolves: the next flush carries the resolved notifications
+    // (PagerDuty resolve, OpsGenie close, Slack and webhook "resolved").
+    let before_am = am_fake.taken().len();
+    let before_ours = our_fake.taken().len();
+    let ended = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
+    let resolve: Vec<Value> = post
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            if p.get("endsAt").is_none() {
+                p["endsAt"] = json!(ended.to_rfc3339());
+            }
+            p
+        })
+        .collect();
+    let r = client.post(format!("http://127.0.0.1:{port}/api/v2/alerts")).json(&resolve).send().await.unwrap();
+    assert!(r.status().is_success());
+    let og_close = format!("/og/v2/alerts/{}/close", n.group_key_hash());
+    let f = am_fake.clone();
+    let close = og_close.clone();
+    let am = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let got: Vec<Captured> = f.taken()[before_am..].to_vec();
+            let want = ["/webhook", "/slack", "/pd/v2/enqueue", close.as_str()];
+            if want.iter().all(|p| got.iter().any(|r| r.path == *p)) || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    for a in &mut n.alerts {
+        a.ends_at.get_or_insert(ended);
+    }
+    n.status_firing = false;
+    n.now = Utc::now();
+    let r = crate::support::receiver(&receiver_yaml(&our_fake.url("")));
+    for i in build_integrations(&r, &GlobalConfig::default(), Arc::new(Templates::builtin()), reqwest::Client::new())
+        .unwrap()
+    {
+        i.notify(&n).await.unwrap_or_else(|e| panic!("{}: {e}", i.name()));
+    }
+    let ours: Vec<Captured> = our_fake.taken()[before_ours..].to_vec();
+    let mut theirs = body(&am, "/webhook");
+    let mine = body(&ours, "/webhook");
+    for (t, m) in theirs["alerts"].as_array_mut().unwrap().iter_mut().zip(mine["alerts"].as_array().unwrap()) {
+        assert_eq!(parse_time(&t["startsAt"]), parse_time(&m["startsAt"]));
+        assert_eq!(parse_time(&t["endsAt"]), parse_time(&m["endsAt"]));
+        t["startsAt"] = m["startsAt"].clone();
+        t["endsAt"] = m["endsAt"].clone();
+    }
+    assert_eq!(mine, theirs, "resolved webhook payloads differ");
+    assert_eq!(body(&ours, "/slack"), body(&am, "/slack"), "resolved slack payloads differ");
+    let pd = body(&ours, "/pd/v2/enqueue");
+    assert_eq!(pd["event_action"], "resolve");
+    assert!(pd["payload"].get("timestamp").is_none(), "no firing alert, no timestamp");
+    assert_eq!(pd, body(&am, "/pd/v2/enqueue"), "pagerduty resolve events differ");
+    assert_eq!(body(&ours, &og_close), body(&am, &og_close), "opsgenie close requests differ");
+    let q = |reqs: &[Captured]| reqs.iter().find(|r| r.path == og_close).map(|r| r.query.clone());
+    assert_eq!(q(&ours), q(&am));
 }
