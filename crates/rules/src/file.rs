@@ -317,11 +317,8 @@ impl Checker {
         if name.is_empty() {
             self.err(&position, "Groupname must not be empty");
         }
-        let interval_ms = self.duration(&g.interval, "");
-        if let (Some(0), Some(i)) = (interval_ms, &g.interval) {
-            let at = self.pos(i);
-            self.err(&at, "interval must be greater than 0");
-        }
+        // `interval: 0s` means the global interval, as in Prometheus (zero is "unset").
+        let interval_ms = self.duration(&g.interval, "").filter(|&ms| ms > 0);
         let query_offset_ms = self.duration(&g.query_offset, "");
         // A negative limit means no limit, as Prometheus reads it.
         let limit = match &g.limit {

@@ -156,8 +156,9 @@ fn durations_are_prometheus_durations_at_their_position() {
             "r.yml:8:14: group \"g\", rule 1, \"A\": not a valid duration string: \"1h30\"",
         ]
     );
-    let zero = "groups:\n  - name: g\n    interval: 0s\n    rules: []\n";
-    assert_eq!(errors(zero), vec!["r.yml:3:15: interval must be greater than 0"]);
+    let zero = "groups:\n  - name: g\n    interval: 0s\n    query_offset: 0s\n    rules: []\n";
+    let g = parse_rule_file("r.yml", zero).unwrap();
+    assert_eq!((g[0].interval_ms, g[0].query_offset_ms), (None, Some(0)));
 }
 
 #[test]

@@ -250,3 +250,17 @@ fn a_state_that_does_not_match_the_group_is_realigned() {
     assert_eq!(h.at("b", MIN), vec![("b{}".into(), "stale".into())]);
     assert_eq!(h.at("c", MIN), vec![("c{}".into(), "1".into())]);
 }
+
+#[test]
+fn carry_over_matches_duplicate_rules_in_order() {
+    let yaml = "groups:\n  - name: g\n    rules:\n      - alert: Dup\n        expr: a > 0\n      - alert: Dup\n        expr: b > 0\n";
+    let mut h = Harness::new(yaml);
+    h.set(&[("__name__", "a"), ("from", "a")], 0, 1.0);
+    h.set(&[("__name__", "b"), ("from", "b")], 0, 1.0);
+    h.eval(0);
+    let new_group = parse_rule_file("t.yml", yaml).unwrap().remove(0);
+    let state = GroupState::carry_over(&h.state, &h.group, &new_group);
+    let from = |i: usize| state.rule(i).unwrap().alerts.values().next().unwrap().labels.get("from").map(str::to_string);
+    assert_eq!((from(0), from(1)), (Some("a".to_string()), Some("b".to_string())));
+    assert!(state.stale_series.is_empty());
+}
