@@ -27,6 +27,10 @@ use crate::paths::{go_dir, go_glob, go_join};
 const DEFAULT_EVAL_INTERVAL_MS: i64 = 60_000;
 /// Prometheus's default lookback delta.
 const LOOKBACK_MS: i64 = 5 * 60_000;
+/// Limits that keep memory bounded (promtool has none; no real test comes near them):
+/// input samples per test group, and evaluation steps (each may record samples).
+const MAX_INPUT_SAMPLES: usize = 20_000_000;
+const MAX_EVAL_STEPS: i64 = 5_000_000;
 
 /// Runs every test group of one file; the errors promtool would print (none: success).
 /// Warnings (rule-file patterns matching nothing) go to `warn` as they happen.
@@ -116,11 +120,16 @@ fn parse_input(tg: &TestGroup) -> Result<Vec<Loaded>, String> {
         text.push_str(&format!("  {} {}\n", s.series, s.values));
     }
     let mut out: Vec<Loaded> = Vec::new();
+    let mut total = 0usize;
     for line in text.split('\n').map(str::trim) {
         if line.is_empty() || line.starts_with('#') {
             break;
         }
         let (mut labels, values) = parse_series_desc(line).map_err(|e| e.to_string())?;
+        total += values.len();
+        if total > MAX_INPUT_SAMPLES {
+            return Err(format!("input series expand to more than {MAX_INPUT_SAMPLES} samples"));
+        }
         labels.sort();
         let mut samples: Vec<(i64, f64)> = Vec::with_capacity(values.len());
         for (i, v) in values.into_iter().enumerate() {
@@ -227,6 +236,13 @@ fn test_group(
         .chain(tg.promql_expr_tests.iter().map(|p| p.eval_time_ms))
         .max()
         .unwrap_or(0);
+    if maxt / eval_interval_ms > MAX_EVAL_STEPS {
+        return vec![format!(
+            "evaluating up to {} every {} takes more than {MAX_EVAL_STEPS} steps",
+            format_duration(maxt),
+            format_duration(eval_interval_ms)
+        )];
+    }
 
     let store = Arc::new(Store::new(StoreConfig { retention_ms: i64::MAX / 4, max_series: usize::MAX }));
     // promtool 2.x: closed lookback and range windows; subqueries without a step use

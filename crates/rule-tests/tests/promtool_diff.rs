@@ -888,3 +888,29 @@ fn generated_series_notations_match_promtool() {
         panic!("stderr differs; first differing line (promtool, ours): {first:?}");
     }
 }
+
+#[test]
+fn pathological_files_fail_with_a_clear_error_instead_of_exhausting_memory() {
+    let root = tempfile::tempdir().unwrap();
+    let steps = root.path().join("steps.yml");
+    std::fs::write(
+        &steps,
+        "evaluation_interval: 1ms\ntests:\n- interval: 1m\n  promql_expr_test:\n  - {expr: '1', eval_time: 100d}\n",
+    )
+    .unwrap();
+    let got = ours(std::slice::from_ref(&steps));
+    assert!(!got.pass);
+    assert!(got.stderr.contains("evaluating up to 100d every 1ms takes more than 5000000 steps"), "{}", got.stderr);
+
+    let samples = root.path().join("samples.yml");
+    let series: String = (0..5).map(|i| format!("  - {{series: s{i}, values: '1x4999999'}}\n")).collect();
+    std::fs::write(&samples, format!("tests:\n- interval: 1m\n  input_series:\n{series}")).unwrap();
+    let got = ours(std::slice::from_ref(&samples));
+    assert!(got.stderr.contains("input series expand to more than 20000000 samples"), "{}", got.stderr);
+
+    let repetition = root.path().join("repetition.yml");
+    std::fs::write(&repetition, "tests:\n- interval: 1m\n  input_series:\n  - {series: s, values: '1x9999999999'}\n")
+        .unwrap();
+    let got = ours(std::slice::from_ref(&repetition));
+    assert!(got.stderr.contains("is too long"), "{}", got.stderr);
+}
