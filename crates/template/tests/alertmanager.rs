@@ -270,6 +270,21 @@ const CASES: &[(&str, Result<&str, &str>)] = &[
         Ok(r#"1e+20 1e+21 1.23456789012e+11
 "#),
     ),
+    // Go struct semantics of template.Data and template.Alert.
+    (
+        r#"{{ .Nope }}"#,
+        Err(r#"template: :1:3: executing "" at <.Nope>: can't evaluate field Nope in type template.Data"#),
+    ),
+    (
+        r#"{{ range .Alerts }}{{ .Labels.Nope }}|{{ .Nope }}{{ end }}"#,
+        Err(r#"template: :1:41: executing "" at <.Nope>: can't evaluate field Nope in type template.Alert"#),
+    ),
+    (r#"{{ with index .Alerts 0 }}{{ .Status }} {{ .StartsAt.Unix }}{{ end }}"#, Ok(r#"firing 1704096930"#)),
+    (
+        r#"{{ .Receiver.x }}"#,
+        Err(r#"template: :1:12: executing "" at <.Receiver.x>: can't evaluate field x in type string"#),
+    ),
+    (r#"{{ range $a := .Alerts }}{{ $a.Annotations.summary }};{{ end }}"#, Ok(r#"latency high;latency high;"#)),
 ];
 
 /// HTML mode (email bodies), as `amtool template render --template.type=html` prints it.
