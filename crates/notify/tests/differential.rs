@@ -134,9 +134,32 @@ async fn same_notifications_as_alertmanager() {
     let starts = chrono::Utc::now().to_rfc3339();
     // Phases land between group ticks (0.6 s, 2.1 s, 3.6 s after creation) so neither side
     // races a flush.
+    // A silence mutes DbSlow/c2 until it is expired at 1 s; its group then notifies at the
+    // next tick on both sides.
+    let client = reqwest::Client::new();
+    let now = chrono::Utc::now();
+    let sil = json!({
+        "matchers": [{"name": "alertname", "value": "DbSlow", "isRegex": false},
+                     {"name": "cluster", "value": "c[2-9]", "isRegex": true}],
+        "startsAt": now.to_rfc3339(), "endsAt": (now + chrono::Duration::hours(1)).to_rfc3339(),
+        "createdBy": "diff", "comment": "muted until phase 1",
+    });
+    let mut silences = Vec::new();
+    for api in [&run.api, &am.api] {
+        let r = client.post(format!("{api}/api/v2/silences")).json(&sil).send().await.unwrap();
+        silences.push((
+            api.clone(),
+            r.json::<serde_json::Value>().await.unwrap()["silenceID"].as_str().unwrap().to_string(),
+        ));
+    }
     for (phase, at_ms) in [(0u8, 0u64), (1, 1000), (2, 2700)] {
         tokio::time::sleep_until((t0 + Duration::from_millis(at_ms)).into()).await;
         tokio::join!(scenario(&run.api, phase, &starts), scenario(&am.api, phase, &starts));
+        if phase == 1 {
+            for (api, id) in &silences {
+                assert_eq!(client.delete(format!("{api}/api/v2/silence/{id}")).send().await.unwrap().status(), 200);
+            }
+        }
     }
     // Ticks at about 0.6, 2.1, 3.6 and 5.1 s; unchanged groups repeat at 3.6 s.
     let until = t0 + Duration::from_millis(5800);
@@ -162,6 +185,11 @@ async fn same_notifications_as_alertmanager() {
     let db_down = ("db".to_string(), r#"{}/{team="db"}:{alertname="DbDown", cluster="c1", team="db"}"#.to_string());
     assert_eq!(rg[&db_down].len(), 2, "Alertmanager repeated the unchanged group: {real:#?}");
     assert!(!rg.keys().any(|(_, k)| k.contains("DbSlow") && k.contains("c1")), "inhibited group was notified");
+    let db_slow_c2 = ("db".to_string(), r#"{}/{team="db"}:{alertname="DbSlow", cluster="c2", team="db"}"#.to_string());
+    assert!(
+        rg[&db_slow_c2].iter().all(|(_, at)| *at > Duration::from_millis(1000)),
+        "silenced group was notified early"
+    );
     // Timing: each notification within 400 ms of Alertmanager's.
     for (k, v) in &mg {
         for ((_, ours_at), (_, theirs_at)) in v.iter().zip(&rg[k]) {
