@@ -317,3 +317,31 @@ fn resend_delay_and_group_interval_set_valid_until() {
     let sent = h.eval(0);
     assert_eq!(sent[0].ends_at_ms, 20 * MIN);
 }
+
+#[test]
+fn common_template_idioms() {
+    let mut h = Harness::new(
+        r#"
+groups:
+  - name: g
+    rules:
+      - alert: T
+        expr: bytes > 0
+        labels:
+          missing: "x{{ $labels.nope }}y"
+        annotations:
+          human: "{{ $value | humanize1024 }}B"
+          fixed: '{{ printf "%.2f" $value }}'
+          port: "{{ $labels.instance | stripPort }}"
+          url: "{{ $externalURL }}/alerts"
+"#,
+    );
+    h.set(&[("__name__", "bytes"), ("instance", "db1:9100")], 0, 1536.0);
+    let sent = h.eval(0);
+    assert_eq!(sent[0].labels.get("missing"), Some("xy"));
+    let ann: std::collections::BTreeMap<_, _> = sent[0].annotations.iter().cloned().collect();
+    assert_eq!(ann["human"], "1.5kiB");
+    assert_eq!(ann["fixed"], "1536.00");
+    assert_eq!(ann["port"], "db1");
+    assert_eq!(ann["url"], "http://lookout:9090/alerts");
+}
