@@ -3,20 +3,31 @@
 //! existing files load unchanged. Unknown fields are refused (`deny_unknown_fields`): a
 //! setting Lookout does not implement fails the load instead of being ignored.
 
+mod email;
 mod http;
-mod integrations;
+mod opsgenie;
+mod pagerduty;
+mod slack;
+mod webhook;
 
 use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+pub use email::EmailConfig;
+pub(crate) use email::{canonical_header, split_host_port};
 pub use http::{Authorization, BasicAuth, HttpClientConfig, TlsConfig};
-pub use integrations::{
-    ConsoleConfig, EmailConfig, OpsGenieConfig, OpsGenieResponder, PagerdutyConfig, PagerdutyImage, PagerdutyLink,
-    SlackAction, SlackConfig, SlackConfirmationField, SlackField, WebhookConfig,
-};
-pub(crate) use integrations::{canonical_header, pagerduty_default_details, split_host_port};
+pub use opsgenie::{OpsGenieConfig, OpsGenieResponder};
+pub(crate) use pagerduty::pagerduty_default_details;
+pub use pagerduty::{PagerdutyConfig, PagerdutyImage, PagerdutyLink};
+pub use slack::{SlackAction, SlackConfig, SlackConfirmationField, SlackField};
+pub use webhook::{ConsoleConfig, WebhookConfig};
+
+/// `{{ template "NAME" . }}`: how Alertmanager's defaults point at its named templates.
+fn tpl(name: &str) -> String {
+    format!("{{{{ template \"{name}\" . }}}}")
+}
 
 /// A secret from the config: never printed (`Debug`/`Display` show `<secret>`).
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]

@@ -1,0 +1,137 @@
+//! `opsgenie_configs[]` (Alertmanager's `OpsGenieConfig`).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{GlobalConfig, HttpClientConfig, Secret, check_url, tpl};
+
+/// `opsgenie_configs[].responders[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpsGenieResponder {
+    /// Responder id (templated).
+    pub id: String,
+    /// Name (templated); with `type: teams`, a comma-separated list of team names.
+    pub name: String,
+    /// User name (templated).
+    pub username: String,
+    /// `team`, `teams`, `user`, `escalation` or `schedule` (may be a template).
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// `opsgenie_configs[]`: the OpsGenie Alert API v2.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)] // Alertmanager's field names; strings are templates
+pub struct OpsGenieConfig {
+    /// Default true.
+    pub send_resolved: bool,
+    pub http_config: Option<HttpClientConfig>,
+    /// Default `global.opsgenie_api_key`.
+    pub api_key: Secret,
+    pub api_key_file: String,
+    /// Default `global.opsgenie_api_url`.
+    pub api_url: String,
+    pub message: String,
+    pub description: String,
+    pub source: String,
+    pub details: BTreeMap<String, String>,
+    pub entity: String,
+    pub responders: Vec<OpsGenieResponder>,
+    /// Comma-separated.
+    pub actions: String,
+    /// Comma-separated.
+    pub tags: String,
+    pub note: String,
+    /// `P1`..`P5`; default "": derived from the alerts' `severity` label.
+    pub priority: String,
+    /// Also update message and description of an existing alert.
+    pub update_alerts: bool,
+}
+
+impl Default for OpsGenieConfig {
+    fn default() -> OpsGenieConfig {
+        OpsGenieConfig {
+            send_resolved: true,
+            http_config: None,
+            api_key: Secret::default(),
+            api_key_file: String::new(),
+            api_url: String::new(),
+            message: tpl("opsgenie.default.message"),
+            description: tpl("opsgenie.default.description"),
+            source: tpl("opsgenie.default.source"),
+            details: BTreeMap::new(),
+            entity: String::new(),
+            responders: Vec::new(),
+            actions: String::new(),
+            tags: String::new(),
+            note: String::new(),
+            priority: String::new(),
+            update_alerts: false,
+        }
+    }
+}
+
+impl OpsGenieConfig {
+    pub(crate) fn validate(&self, g: &GlobalConfig) -> Result<(), String> {
+        if !self.api_key.is_empty() && !self.api_key_file.is_empty() {
+            return Err("at most one of api_key & api_key_file must be configured".into());
+        }
+        if self.api_key.is_empty()
+            && self.api_key_file.is_empty()
+            && g.opsgenie_api_key.is_empty()
+            && g.opsgenie_api_key_file.is_empty()
+        {
+            return Err("no global OpsGenie API Key set either inline or in a file".into());
+        }
+        let url = if self.api_url.is_empty() { &g.opsgenie_api_url } else { &self.api_url };
+        check_url("api_url", url)?;
+        for r in &self.responders {
+            if r.id.is_empty() && r.username.is_empty() && r.name.is_empty() {
+                return Err(
+                    "opsGenieConfig responder has to have at least one of id, username or name specified".into()
+                );
+            }
+            if !r.kind.contains("{{") {
+                let k = r.kind.to_ascii_lowercase();
+                if !matches!(k.as_str(), "team" | "teams" | "user" | "escalation" | "schedule") {
+                    return Err(format!(
+                        "opsGenieConfig responder type {:?} does not match valid options ^(team|teams|user|escalation|schedule)$",
+                        r.kind
+                    ));
+                }
+            }
+        }
+        if let Some(h) = &self.http_config {
+            h.validate()?;
+        }
+        Ok(())
+    }
+}
+
+impl OpsGenieConfig {
+    pub(crate) fn template_fields(&self) -> Vec<(&'static str, &str)> {
+        let mut v = vec![
+            ("message", self.message.as_str()),
+            ("description", &self.description),
+            ("source", &self.source),
+            ("entity", &self.entity),
+            ("actions", &self.actions),
+            ("tags", &self.tags),
+            ("note", &self.note),
+            ("priority", &self.priority),
+        ];
+        v.extend(self.details.values().map(|d| ("details", d.as_str())));
+        for r in &self.responders {
+            v.extend([
+                ("responders.id", r.id.as_str()),
+                ("responders.name", &r.name),
+                ("responders.username", &r.username),
+                ("responders.type", &r.kind),
+            ]);
+        }
+        v
+    }
+}

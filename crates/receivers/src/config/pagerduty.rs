@@ -1,0 +1,148 @@
+//! `pagerduty_configs[]` (Alertmanager's `PagerdutyConfig`).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{GlobalConfig, HttpClientConfig, PromDuration, Secret, check_url, tpl};
+
+/// `pagerduty_configs[].links[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PagerdutyLink {
+    /// Target (templated).
+    pub href: String,
+    /// Label (templated).
+    pub text: String,
+}
+
+/// `pagerduty_configs[].images[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PagerdutyImage {
+    /// Image URL (templated).
+    pub src: String,
+    /// Alt text (templated).
+    pub alt: String,
+    /// Link (templated).
+    pub href: String,
+}
+
+/// `pagerduty_configs[]`: the PagerDuty Events API (v2 with `routing_key`, v1 with
+/// `service_key`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)] // Alertmanager's field names; strings are templates
+pub struct PagerdutyConfig {
+    /// Default true.
+    pub send_resolved: bool,
+    pub http_config: Option<HttpClientConfig>,
+    pub service_key: Secret,
+    pub service_key_file: String,
+    pub routing_key: Secret,
+    pub routing_key_file: String,
+    /// Default `global.pagerduty_url`.
+    pub url: String,
+    pub client: String,
+    pub client_url: String,
+    pub description: String,
+    /// Merged over the defaults `firing`, `resolved`, `num_firing`, `num_resolved`.
+    pub details: BTreeMap<String, String>,
+    pub images: Vec<PagerdutyImage>,
+    pub links: Vec<PagerdutyLink>,
+    /// Default: `client`.
+    pub source: String,
+    /// Default "": derived from the alerts' `severity` label (critical, error, warning, info).
+    pub severity: String,
+    pub class: String,
+    pub component: String,
+    pub group: String,
+    /// Per-request timeout; 0 = none.
+    pub timeout: Option<PromDuration>,
+}
+
+impl Default for PagerdutyConfig {
+    fn default() -> PagerdutyConfig {
+        PagerdutyConfig {
+            send_resolved: true,
+            http_config: None,
+            service_key: Secret::default(),
+            service_key_file: String::new(),
+            routing_key: Secret::default(),
+            routing_key_file: String::new(),
+            url: String::new(),
+            client: tpl("pagerduty.default.client"),
+            client_url: tpl("pagerduty.default.clientURL"),
+            description: tpl("pagerduty.default.description"),
+            details: BTreeMap::new(),
+            images: Vec::new(),
+            links: Vec::new(),
+            source: String::new(),
+            severity: String::new(),
+            class: String::new(),
+            component: String::new(),
+            group: String::new(),
+            timeout: None,
+        }
+    }
+}
+
+/// The details every PagerDuty event carries unless overridden (`DefaultPagerdutyDetails`).
+pub(crate) fn pagerduty_default_details() -> [(&'static str, &'static str); 4] {
+    [
+        ("firing", "{{ template \"pagerduty.default.instances\" .Alerts.Firing }}"),
+        ("resolved", "{{ template \"pagerduty.default.instances\" .Alerts.Resolved }}"),
+        ("num_firing", "{{ .Alerts.Firing | len }}"),
+        ("num_resolved", "{{ .Alerts.Resolved | len }}"),
+    ]
+}
+
+impl PagerdutyConfig {
+    pub(crate) fn validate(&self, g: &GlobalConfig) -> Result<(), String> {
+        if self.routing_key.is_empty()
+            && self.service_key.is_empty()
+            && self.routing_key_file.is_empty()
+            && self.service_key_file.is_empty()
+        {
+            return Err("missing service or routing key in PagerDuty config".into());
+        }
+        if !self.routing_key.is_empty() && !self.routing_key_file.is_empty() {
+            return Err("at most one of routing_key & routing_key_file must be configured".into());
+        }
+        if !self.service_key.is_empty() && !self.service_key_file.is_empty() {
+            return Err("at most one of service_key & service_key_file must be configured".into());
+        }
+        let url = if self.url.is_empty() { &g.pagerduty_url } else { &self.url };
+        if url.is_empty() {
+            return Err("no global PagerDuty URL set".into());
+        }
+        check_url("url", url)?;
+        if let Some(h) = &self.http_config {
+            h.validate()?;
+        }
+        Ok(())
+    }
+}
+
+impl PagerdutyConfig {
+    pub(crate) fn template_fields(&self) -> Vec<(&'static str, &str)> {
+        let mut v = vec![
+            ("client", self.client.as_str()),
+            ("client_url", &self.client_url),
+            ("description", &self.description),
+            ("source", &self.source),
+            ("severity", &self.severity),
+            ("class", &self.class),
+            ("component", &self.component),
+            ("group", &self.group),
+        ];
+        v.extend(self.details.values().map(|d| ("details", d.as_str())));
+        for l in &self.links {
+            v.extend([("links.href", l.href.as_str()), ("links.text", &l.text)]);
+        }
+        for i in &self.images {
+            v.extend([("images.src", i.src.as_str()), ("images.alt", &i.alt), ("images.href", &i.href)]);
+        }
+        v
+    }
+}
