@@ -51,7 +51,11 @@ fn main() -> ExitCode {
         },
         Command::Test(args) => match args.target {
             TestTarget::Rules { files } => {
-                let passed = lookout_rule_tests::run_files(&files, &mut std::io::stdout().lock());
+                let passed = lookout_rule_tests::run_files_split(
+                    &files,
+                    &mut std::io::stdout().lock(),
+                    &mut std::io::stderr().lock(),
+                );
                 if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE }
             }
         },
