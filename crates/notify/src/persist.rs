@@ -10,6 +10,9 @@ use std::thread::JoinHandle;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+/// Changes queued for the writer before senders wait.
+const QUEUE: usize = 100_000;
+
 /// The tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Table {
@@ -36,7 +39,7 @@ enum Op {
 
 /// The database and its writer thread.
 pub(crate) struct StateDb {
-    tx: Mutex<Option<mpsc::Sender<Op>>>,
+    tx: Mutex<Option<mpsc::SyncSender<Op>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -64,7 +67,8 @@ impl StateDb {
         };
         let loaded =
             Loaded { silences: read(Table::Silences)?, nflog: read(Table::Nflog)?, alerts: read(Table::Alerts)? };
-        let (tx, rx) = mpsc::channel::<Op>();
+        // Bounded: if the disk stalls, writers wait instead of queueing without limit.
+        let (tx, rx) = mpsc::sync_channel::<Op>(QUEUE);
         let writer = std::thread::Builder::new()
             .name("notify-state".into())
             .spawn(move || write_loop(db, rx))
@@ -73,7 +77,9 @@ impl StateDb {
     }
 
     fn send(&self, op: Op) {
-        if let Some(tx) = self.tx.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        // Clone the sender so a full queue never blocks other threads on this lock.
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(tx) = tx {
             // A closed channel means we are shutting down; the final state was flushed.
             let _ = tx.send(op);
         }
