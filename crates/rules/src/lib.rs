@@ -9,7 +9,6 @@
 //!   reloads.
 //! - [`alert`]: one alert instance ([`Alert`], [`AlertState`]) and its resend rule.
 //! - [`datasource`]: the query/append seams and [`LocalDatasource`] over the embedded store.
-//!
 //! - [`template`]: alert label/annotation templates (Go `text/template` via
 //!   `lookout-template`, with Prometheus's `$labels`/`$value`/`$externalLabels`/
 //!   `$externalURL` and functions; `query` goes to [`Datasource::template_query`]).
