@@ -140,10 +140,12 @@ impl Parser<'_> {
         }
     }
 
-    fn peek_non_space(&mut self) -> Item {
-        let it = self.next_non_space();
-        self.i -= 1;
-        it
+    /// Skips spaces (as Go's `peekNonSpace` does) and shows the next item without taking it.
+    fn peek_non_space(&mut self) -> &Item {
+        while self.i < self.items.len() - 1 && self.items[self.i].tok == Tok::Space {
+            self.i += 1;
+        }
+        &self.items[self.i.min(self.items.len() - 1)]
     }
 
     fn expect(&mut self, want: Tok, context: &str) -> Result<Item, ParseError> {
