@@ -162,9 +162,7 @@ impl Notifier {
         let nflog = Arc::new(NotificationLog::new(Some(db.clone()), opts.retention));
         nflog.restore(loaded.nflog);
         let metrics = Metrics::default();
-        metrics.register(registry);
         let notify_metrics = Arc::new(NotifyMetrics::new());
-        notify_metrics.register(registry);
         let client = match opts.http_client {
             Some(c) => c,
             None => reqwest::Client::builder()
@@ -180,6 +178,9 @@ impl Notifier {
                 return Err(e);
             }
         };
+        // Registered only once the config built, so a failed start can be retried.
+        metrics.register(registry);
+        notify_metrics.register(registry);
         let handle = tokio::runtime::Handle::current();
         let dispatcher = Arc::new(Dispatcher::new(rt, &shutdown, handle.clone()));
         let mut store = AlertStore::default();

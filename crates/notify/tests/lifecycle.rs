@@ -83,3 +83,19 @@ async fn metrics_count_alerts_notifications_and_silences() {
     }
     run.stop().await;
 }
+
+#[tokio::test]
+async fn a_failed_start_can_be_retried_on_the_same_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let bad =
+        lookout_notify::parse_config("am.yml", "route: {receiver: r}\nreceivers: [{name: r}]\ntemplates: ['[']\n")
+            .unwrap();
+    let err = lookout_notify::Notifier::start(bad, dir.path(), &mut registry, shutdown.clone()).await.unwrap_err();
+    assert!(err.contains("template"), "{err}");
+    let good = lookout_notify::parse_config("am.yml", "route: {receiver: r}\nreceivers: [{name: r}]\n").unwrap();
+    let n = lookout_notify::Notifier::start(good, dir.path(), &mut registry, shutdown.clone()).await.unwrap();
+    shutdown.cancel();
+    n.stopped().await;
+}
