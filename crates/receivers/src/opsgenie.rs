@@ -20,6 +20,8 @@ use crate::severity::{Level, group_level};
 use crate::templates::{FieldRenderer, Templates, truncate_chars};
 
 const MAX_MESSAGE: usize = 130;
+/// OpsGenie refuses longer descriptions (422); cut rather than lose the alert.
+const MAX_DESCRIPTION: usize = 15_000;
 
 /// An `opsgenie_configs[]` entry, built.
 pub struct OpsGenie {
@@ -105,7 +107,10 @@ impl OpsGenie {
         if cut {
             tracing::warn!(receiver = %n.receiver, "OpsGenie message truncated to {MAX_MESSAGE} characters.");
         }
-        let description = r.field("description", &c.description);
+        let (description, cut) = truncate_chars(&r.field("description", &c.description), MAX_DESCRIPTION);
+        if cut {
+            tracing::warn!(receiver = %n.receiver, "OpsGenie description truncated to {MAX_DESCRIPTION} characters.");
+        }
         // As Alertmanager: the common labels, overridden by the configured details.
         let mut details: Map<String, Json> = n.common_labels().into_iter().map(|(k, v)| (k, Json::String(v))).collect();
         for (k, v) in &c.details {

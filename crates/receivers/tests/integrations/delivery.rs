@@ -178,3 +178,43 @@ async fn cancellation_interrupts_a_hanging_request() {
     assert!(t.elapsed() < Duration::from_secs(2));
     hold.abort();
 }
+
+/// The shared secret-leak check: whatever fails, no error message and no `Debug` of a
+/// config shows a webhook URL's token, a routing key, an API key or a password.
+#[tokio::test]
+async fn errors_and_configs_never_show_secrets() {
+    const SECRET: &str = "TOPSECRET42";
+    let refused = {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        format!("http://127.0.0.1:{port}")
+    };
+    let failing = Fake::always(StatusCode::INTERNAL_SERVER_ERROR, "internal error").await;
+    let denied = Fake::always(StatusCode::FORBIDDEN, "forbidden").await;
+    for base in [refused.clone(), failing.url(""), denied.url("")] {
+        let yamls = [
+            format!("name: s\nslack_configs:\n  - api_url: {base}/services/T0/B0/{SECRET}\n"),
+            format!("name: w\nwebhook_configs:\n  - url: {base}/hook?token={SECRET}\n"),
+            format!(
+                "name: w\nwebhook_configs:\n  - url: {base}/hook\n    http_config:\n      basic_auth:\n        username: u\n        password: {SECRET}\n"
+            ),
+            format!("name: p\npagerduty_configs:\n  - routing_key: {SECRET}\n    url: {base}/v2/enqueue\n"),
+            format!("name: p\npagerduty_configs:\n  - service_key: {SECRET}\n    url: {base}/v1\n"),
+            format!("name: o\nopsgenie_configs:\n  - api_key: {SECRET}\n    api_url: {base}/\n"),
+            format!(
+                "name: e\nemail_configs:\n  - to: a@example.com\n    from: b@example.com\n    smarthost: {}\n    require_tls: false\n    auth_username: u\n    auth_password: {SECRET}\n",
+                base.trim_start_matches("http://")
+            ),
+        ];
+        for yaml in yamls {
+            if yaml.contains("email_configs") && base != refused {
+                continue; // an HTTP server never greets an SMTP client: nothing new to learn
+            }
+            let r = receiver(&yaml);
+            assert!(!format!("{r:?}").contains(SECRET), "Debug shows the secret: {r:?}");
+            let i = one(&yaml, &GlobalConfig::default());
+            let p = RetryPolicy { max_attempts: Some(2), attempt_timeout: Some(Duration::from_secs(2)), ..fast() };
+            let e = deliver(i.as_ref(), &fixture(), &p, &CancellationToken::new()).await.unwrap_err();
+            assert!(!e.message.contains(SECRET), "{}: error shows the secret: {}", i.name(), e.message);
+        }
+    }
+}
