@@ -62,7 +62,7 @@ pub use config::{
 };
 pub use duration::PromDuration;
 pub use matcher::{MatchType, Matcher, Matchers, parse_matcher, parse_matchers};
-pub use notifier::{Notifier, StartOptions, check_config};
+pub use notifier::{Notifier, NotifierMetrics, StartOptions, check_config};
 pub use route::{GroupLabels, RouteOpts, RouteTree};
 pub use silence::{Silence, SilenceMatcher, SilenceState};
 pub use timeinterval::{Location, NamedTimeInterval, TimeInterval};

@@ -119,6 +119,34 @@ fn build_runtime(
     Ok(Arc::new(Runtime { tree: RouteTree::new(&cfg.route), inhibitor, pipeline, cfg }))
 }
 
+/// The notifier's metrics, created before the notifier so they can be registered wherever
+/// the process keeps its registry (e.g. inside `Telemetry::with_registry`).
+#[derive(Clone, Default)]
+pub struct NotifierMetrics {
+    metrics: Metrics,
+    notify: Arc<NotifyMetrics>,
+}
+
+impl NotifierMetrics {
+    /// Fresh, unregistered metrics.
+    pub fn new() -> NotifierMetrics {
+        NotifierMetrics::default()
+    }
+
+    /// Registers every family (`lookout_notifier_*` and the integrations'
+    /// `lookout_notification*`) in `registry`.
+    pub fn register(&self, registry: &mut Registry) {
+        self.metrics.register(registry);
+        self.notify.register(registry);
+    }
+}
+
+impl std::fmt::Debug for NotifierMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifierMetrics").finish_non_exhaustive()
+    }
+}
+
 /// What `lookout check` adds to [`crate::load_config`]: the `templates:` files are read and
 /// every receiver's integrations are built (no network I/O), so a config that would fail
 /// at start fails the check.
@@ -139,16 +167,19 @@ impl Notifier {
         registry: &mut Registry,
         shutdown: CancellationToken,
     ) -> Result<Notifier, String> {
-        Notifier::start_with(cfg, data_dir, registry, shutdown, StartOptions::default()).await
+        let metrics = NotifierMetrics::new();
+        metrics.register(registry);
+        Notifier::start_with(cfg, data_dir, metrics, shutdown, StartOptions::default()).await
     }
 
-    /// Opens the state under `data_dir`, builds the integrations and starts dispatching.
+    /// Opens the state under `data_dir`, builds the integrations and starts dispatching,
+    /// counting into `metrics` (registered by the caller, see [`NotifierMetrics`]).
     /// Persisted alerts are replayed, so groups that were due flush right away and the
     /// notification log suppresses what was already sent.
     pub async fn start_with(
         cfg: AlertmanagerConfig,
         data_dir: &Path,
-        registry: &mut Registry,
+        metrics: NotifierMetrics,
         shutdown: CancellationToken,
         opts: StartOptions,
     ) -> Result<Notifier, String> {
@@ -161,8 +192,7 @@ impl Notifier {
         silences.restore(loaded.silences);
         let nflog = Arc::new(NotificationLog::new(Some(db.clone()), opts.retention));
         nflog.restore(loaded.nflog);
-        let metrics = Metrics::default();
-        let notify_metrics = Arc::new(NotifyMetrics::new());
+        let NotifierMetrics { metrics, notify: notify_metrics } = metrics;
         let client = match opts.http_client {
             Some(c) => c,
             None => reqwest::Client::builder()
@@ -178,9 +208,6 @@ impl Notifier {
                 return Err(e);
             }
         };
-        // Registered only once the config built, so a failed start can be retried.
-        metrics.register(registry);
-        notify_metrics.register(registry);
         let handle = tokio::runtime::Handle::current();
         let dispatcher = Arc::new(Dispatcher::new(rt, &shutdown, handle.clone()));
         let mut store = AlertStore::default();

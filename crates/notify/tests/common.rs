@@ -104,14 +104,15 @@ impl Running {
     pub async fn start(yaml: &str, dir: &Path) -> Running {
         let cfg = lookout_notify::parse_config("am.yml", yaml).unwrap_or_else(|e| panic!("{e}"));
         let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = lookout_notify::NotifierMetrics::new();
+        metrics.register(&mut registry);
         let shutdown = CancellationToken::new();
         let opts = lookout_notify::StartOptions {
             external_url: "http://lookout.test:9093".into(),
             maintenance_interval: Duration::from_millis(200),
             ..Default::default()
         };
-        let notifier =
-            lookout_notify::Notifier::start_with(cfg, dir, &mut registry, shutdown.clone(), opts).await.unwrap();
+        let notifier = lookout_notify::Notifier::start_with(cfg, dir, metrics, shutdown.clone(), opts).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api = format!("http://{}", listener.local_addr().unwrap());
         let app = notifier.router();

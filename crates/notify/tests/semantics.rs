@@ -257,7 +257,9 @@ async fn the_alert_limit_bounds_memory() {
     let mut registry = prometheus_client::registry::Registry::default();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let opts = lookout_notify::StartOptions { max_alerts: 2, ..Default::default() };
-    let n = lookout_notify::Notifier::start_with(cfg, dir.path(), &mut registry, shutdown.clone(), opts).await.unwrap();
+    let metrics = lookout_notify::NotifierMetrics::new();
+    metrics.register(&mut registry);
+    let n = lookout_notify::Notifier::start_with(cfg, dir.path(), metrics, shutdown.clone(), opts).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = format!("http://{}", listener.local_addr().unwrap());
     let app = n.router();
