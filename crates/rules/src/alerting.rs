@@ -16,7 +16,7 @@ use crate::alert::{Alert, AlertState, RESOLVED_RETENTION_MS};
 use crate::file::AlertingRule;
 use crate::group::{EvalContext, OutgoingAlert, RuleState};
 use crate::recording::query_vector;
-use crate::template::{AlertTemplateData, expand, funcs};
+use crate::template::{AlertTemplateData, funcs};
 
 /// Evaluates at `t_ms` (querying at `t_ms - query_offset_ms`); the `ALERTS` and
 /// `ALERTS_FOR_STATE` samples to append.
@@ -31,24 +31,30 @@ pub(crate) fn eval(
     let result = query_vector(ctx, &rule.expr, &rule.expr_text, t_ms - query_offset_ms)?;
     let mut fresh: BTreeMap<Labels, Alert> = BTreeMap::new();
     // Templates' `query` runs at the evaluation time, not the offset query time (as
-    // Prometheus's expander is given `ts`); only built when a template needs functions.
-    let templated = rule.labels.iter().chain(&rule.annotations).any(|(_, v)| v.contains("{{"));
-    let funcs = if templated && !result.is_empty() { funcs(ctx.datasource.template_query(t_ms)) } else { funcs(None) };
+    // Prometheus's expander is given `ts`); the hook is only made when it can be called.
+    let templated = rule.templates.any() && !result.is_empty();
+    let funcs = funcs(if templated { ctx.datasource.template_query(t_ms) } else { None });
     for (labels, value) in result {
-        let data = AlertTemplateData {
-            labels: labels.pairs(),
-            external_labels: ctx.external_labels,
-            external_url: ctx.external_url,
-            value,
-        };
-        let expand_one = |text: &str| {
-            expand(&rule.name, text, &data, &funcs).unwrap_or_else(|e| format!("<error expanding template: {e}>"))
+        let (label_values, annotation_values) = if templated {
+            let data = AlertTemplateData {
+                labels: labels.pairs(),
+                external_labels: ctx.external_labels,
+                external_url: ctx.external_url,
+                value,
+            }
+            .to_value();
+            (rule.templates.expand_labels(&data, &funcs), rule.templates.expand_annotations(&data, &funcs))
+        } else {
+            (
+                rule.labels.iter().map(|(_, v)| v.clone()).collect(),
+                rule.annotations.iter().map(|(_, v)| v.clone()).collect(),
+            )
         };
         let pairs = labels.pairs().iter().filter(|(k, _)| k != "__name__").cloned();
-        let rule_labels = rule.labels.iter().map(|(k, v)| (k.clone(), expand_one(v)));
+        let rule_labels = rule.labels.iter().map(|(k, _)| k.clone()).zip(label_values);
         let alert_labels = Labels::new(pairs.chain(rule_labels).chain([("alertname".to_string(), rule.name.clone())]));
         let mut annotations: Vec<(String, String)> =
-            rule.annotations.iter().map(|(k, v)| (k.clone(), expand_one(v))).collect();
+            rule.annotations.iter().map(|(k, _)| k.clone()).zip(annotation_values).collect();
         annotations.sort();
         if fresh.contains_key(&alert_labels) {
             return Err("vector contains metrics with the same labelset after applying alert labels".to_string());

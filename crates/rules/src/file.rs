@@ -16,6 +16,7 @@ use serde_saphyr::Spanned;
 
 use crate::duration::parse_duration;
 use crate::raw::{FILE_FIELDS, GROUP_FIELDS, RULE_FIELDS, RawFile, RawGroup, RawRule, SpannedMap};
+use crate::template::RuleTemplates;
 
 /// A group of rules evaluated in order at one timestamp.
 #[derive(Debug, Clone)]
@@ -156,6 +157,8 @@ pub struct AlertingRule {
     pub position: Position,
     /// Where its `expr` value starts.
     pub expr_position: Position,
+    /// `labels` and `annotations` parsed as templates, once.
+    pub templates: RuleTemplates,
 }
 
 /// A recording rule.
@@ -443,6 +446,7 @@ impl Checker {
                 expr_position,
             }),
             (_, Some(a)) => Rule::Alerting(AlertingRule {
+                templates: RuleTemplates::compile(&a.value, &labels, &annotations),
                 name: a.value.clone(),
                 expr,
                 expr_text,

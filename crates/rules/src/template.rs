@@ -1,12 +1,16 @@
 //! Alert label and annotation templates: Go `text/template` ([`lookout_template`]) with
 //! Prometheus's data and variables (`$labels`, `$value`, `$externalLabels`,
 //! `$externalURL`) prepended exactly as `rules/alerting.go` does, so error columns match.
+//!
+//! Prometheus parses every template again for every alert of every evaluation; here a
+//! rule's templates are parsed once when the rule is loaded ([`RuleTemplates`]) and only
+//! executed per alert, with the evaluation's `query` function.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use lookout_template::{ErrorKind, Funcs, QueryHook, Value};
+use lookout_template::{Funcs, QueryHook, TemplateSet, Value};
 
 /// What a template sees for one alert.
 pub struct AlertTemplateData<'a> {
@@ -18,6 +22,18 @@ pub struct AlertTemplateData<'a> {
     pub external_url: &'a str,
     /// The sample value (`$value`, `.Value`).
     pub value: f64,
+}
+
+impl AlertTemplateData<'_> {
+    /// The template's dot.
+    pub fn to_value(&self) -> Value {
+        Value::map([
+            ("Labels", str_map(self.labels)),
+            ("ExternalLabels", str_map(self.external_labels)),
+            ("ExternalURL", Value::str(self.external_url)),
+            ("Value", Value::Float(self.value)),
+        ])
+    }
 }
 
 // The variables Prometheus defines in front of every alert template.
@@ -40,33 +56,85 @@ pub fn funcs(query: Option<QueryHook>) -> Cow<'static, Funcs> {
     }
 }
 
+fn template_name(alert: &str) -> String {
+    format!("__alert_{alert}")
+}
+
 /// Checks that `text` parses as a template of alert `alert` (what `promtool check rules`
 /// checks): `template: __alert_NAME:LINE: ...` otherwise.
 pub fn check(alert: &str, text: &str) -> Result<(), String> {
-    lookout_template::check(&format!("__alert_{alert}"), &format!("{DEFS}{text}"), static_funcs())
-        .map_err(|e| e.to_string())
+    lookout_template::check(&template_name(alert), &format!("{DEFS}{text}"), static_funcs()).map_err(|e| e.to_string())
 }
 
 fn str_map(pairs: &[(String, String)]) -> Value {
     Value::StrMap(pairs.iter().cloned().collect::<BTreeMap<_, _>>())
 }
 
-/// Expands `text` for one alert. The error is worded as Prometheus's (`error executing
-/// template __alert_NAME: ...`), which the caller wraps into `<error expanding template: ...>`.
-pub fn expand(alert: &str, text: &str, data: &AlertTemplateData, funcs: &Funcs) -> Result<String, String> {
-    // Most labels and many annotations are plain text: skip the template engine.
-    if !text.contains("{{") {
-        return Ok(text.to_string());
+/// One label or annotation value, ready to expand.
+#[derive(Debug, Clone)]
+enum Compiled {
+    /// No `{{`: the text as is.
+    Plain(String),
+    /// Parsed once.
+    Parsed(TemplateSet),
+    /// Does not parse (a group label, which Prometheus does not check at load): every
+    /// expansion yields this error.
+    Broken(String),
+}
+
+/// The parsed label and annotation templates of one alerting rule, in rule order.
+#[derive(Debug, Clone)]
+pub struct RuleTemplates {
+    name: String,
+    labels: Vec<Compiled>,
+    annotations: Vec<Compiled>,
+}
+
+impl RuleTemplates {
+    /// Parses the templates of alert `alert`.
+    pub fn compile(alert: &str, labels: &[(String, String)], annotations: &[(String, String)]) -> RuleTemplates {
+        let name = template_name(alert);
+        let compile = |text: &str| {
+            if !text.contains("{{") {
+                return Compiled::Plain(text.to_string());
+            }
+            let mut set = TemplateSet::new(static_funcs().clone());
+            match set.parse(&name, &format!("{DEFS}{text}")) {
+                Ok(()) => Compiled::Parsed(set),
+                Err(e) => Compiled::Broken(format!("error parsing template {name}: {e}")),
+            }
+        };
+        RuleTemplates {
+            labels: labels.iter().map(|(_, v)| compile(v)).collect(),
+            annotations: annotations.iter().map(|(_, v)| compile(v)).collect(),
+            name,
+        }
     }
-    let value = Value::map([
-        ("Labels", str_map(data.labels)),
-        ("ExternalLabels", str_map(data.external_labels)),
-        ("ExternalURL", Value::str(data.external_url)),
-        ("Value", Value::Float(data.value)),
-    ]);
-    let name = format!("__alert_{alert}");
-    lookout_template::render_named(&name, &format!("{DEFS}{text}"), &value, funcs).map_err(|e| match e.kind() {
-        ErrorKind::Parse => format!("error parsing template {name}: {e}"),
-        _ => format!("error executing template {name}: {e}"),
-    })
+
+    /// Whether any value is a template (else no data or functions are needed).
+    pub fn any(&self) -> bool {
+        self.labels.iter().chain(&self.annotations).any(|c| !matches!(c, Compiled::Plain(_)))
+    }
+
+    fn expand(&self, c: &Compiled, data: &Value, funcs: &Funcs) -> String {
+        let result = match c {
+            Compiled::Plain(s) => return s.clone(),
+            Compiled::Broken(e) => Err(e.clone()),
+            Compiled::Parsed(set) => set
+                .execute_with(&self.name, data, funcs)
+                .map_err(|e| format!("error executing template {}: {e}", self.name)),
+        };
+        result.unwrap_or_else(|e| format!("<error expanding template: {e}>"))
+    }
+
+    /// The expanded label values, in rule order (an error becomes the value, as in
+    /// Prometheus: `<error expanding template: ...>`).
+    pub fn expand_labels(&self, data: &Value, funcs: &Funcs) -> Vec<String> {
+        self.labels.iter().map(|c| self.expand(c, data, funcs)).collect()
+    }
+
+    /// The expanded annotation values, in rule order.
+    pub fn expand_annotations(&self, data: &Value, funcs: &Funcs) -> Vec<String> {
+        self.annotations.iter().map(|c| self.expand(c, data, funcs)).collect()
+    }
 }
