@@ -88,6 +88,10 @@ pub struct HttpClientConfig {
     /// HTTP proxy for every request.
     #[serde(default)]
     pub proxy_url: String,
+    /// Use `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` from the environment (default false, as in
+    /// Prometheus's HTTP client config).
+    #[serde(default)]
+    pub proxy_from_environment: bool,
     /// Follow 3xx redirects (default true).
     #[serde(default = "yes")]
     pub follow_redirects: bool,
@@ -105,6 +109,7 @@ impl Default for HttpClientConfig {
             bearer_token_file: String::new(),
             tls_config: TlsConfig::default(),
             proxy_url: String::new(),
+            proxy_from_environment: false,
             follow_redirects: true,
             enable_http2: true,
         }
@@ -141,6 +146,9 @@ impl HttpClientConfig {
         }
         if !self.proxy_url.is_empty() {
             reqwest::Url::parse(&self.proxy_url).map_err(|e| format!("invalid proxy_url: {e}"))?;
+            if self.proxy_from_environment {
+                return Err("if proxy_from_environment is configured, proxy_url must not be configured".into());
+            }
         }
         match self.tls_config.min_version.as_str() {
             "" | "TLS12" | "TLS13" => {}
@@ -155,7 +163,11 @@ impl HttpClientConfig {
     /// Whether requests need a client of their own (anything beyond headers differs from
     /// the shared default client).
     pub fn needs_own_client(&self) -> bool {
-        !self.tls_config.is_default() || !self.proxy_url.is_empty() || !self.follow_redirects || !self.enable_http2
+        !self.tls_config.is_default()
+            || !self.proxy_url.is_empty()
+            || self.proxy_from_environment
+            || !self.follow_redirects
+            || !self.enable_http2
     }
 
     /// The `Authorization` header value, reading `*_file` secrets now (they may rotate).
@@ -219,6 +231,8 @@ impl HttpClientConfig {
         }
         if !self.proxy_url.is_empty() {
             b = b.proxy(reqwest::Proxy::all(&self.proxy_url).map_err(|e| format!("invalid proxy_url: {e}"))?);
+        } else if !self.proxy_from_environment {
+            b = b.no_proxy();
         }
         if !self.follow_redirects {
             b = b.redirect(reqwest::redirect::Policy::none());

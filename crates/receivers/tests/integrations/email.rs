@@ -111,7 +111,7 @@ async fn plain_smtp_sends_both_parts_with_headers() {
         "smtp_smarthost: 127.0.0.1:{port}\nsmtp_from: Lookout <lookout@example.com>\nsmtp_require_tls: false\n"
     ));
     let e = one(
-        "name: ops\nemail_configs:\n  - to: 'oncall@example.com, Backup Person <backup@example.com>'\n    headers:\n      x-team: '{{ .CommonLabels.env }}'\n",
+        "name: ops\nemail_configs:\n  - to: 'oncall@example.com, Backup Person <backup@example.com>'\n    headers:\n      x-team: '{{ .CommonLabels.env }}'\n      X-Note: 'ünïcode · {{ .Status }}'\n",
         &g,
     );
     assert!(!e.send_resolved(), "email send_resolved defaults to false");
@@ -128,6 +128,7 @@ async fn plain_smtp_sends_both_parts_with_headers() {
     assert_eq!(header(m, "To"), Some("oncall@example.com, Backup Person <backup@example.com>"));
     assert_eq!(header(m, "Subject"), Some("[FIRING:2] HighLatency (prod)"));
     assert_eq!(header(m, "X-Team"), Some("prod"));
+    assert_eq!(header(m, "X-Note"), Some("ünïcode · firing"), "non-ASCII headers are MIME-encoded");
     assert_eq!(header(m, "MIME-Version"), Some("1.0"));
     assert!(header(m, "Date").is_some() && header(m, "Message-ID").is_some(), "{m}");
     assert_eq!(m["content_type"], "multipart/alternative");
