@@ -259,6 +259,10 @@ pub fn render(text: &str, data: &Value, funcs: &Funcs) -> Result<String, Templat
 /// [`render`] with a name for error messages (Prometheus names a rule's templates
 /// `__alert_NAME`).
 pub fn render_named(name: &str, text: &str, data: &Value, funcs: &Funcs) -> Result<String, TemplateError> {
+    // Most label values and many annotations are plain text: nothing to parse.
+    if !text.contains("{{") {
+        return Ok(text.to_owned());
+    }
     let trees = parse_text(name, text, funcs)?;
     let templates = HashMap::new();
     let env = exec::Env { templates: &templates, overlay: &trees, funcs, missing: MissingKey::Zero, html: false };

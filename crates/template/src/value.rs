@@ -16,6 +16,7 @@ use crate::gofmt;
 /// JSON-like data plus the Alertmanager/Go types whose methods users call
 /// (`.CommonLabels.SortedPairs`, `.Alerts.Firing`, `.StartsAt.Format "…"`).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Value {
     /// Go's `nil`; printed by an action as `<no value>`.
     Nil,
