@@ -217,6 +217,24 @@ async fn same_notifications_as_alertmanager() {
             f
         };
         assert_eq!(fps(&a), fps(&b), "{key:?}: fingerprints");
+        // Per alert, everything but the timestamps (each side stamped its own).
+        let strip_times = |v: &serde_json::Value| {
+            let mut out: Vec<serde_json::Value> = v["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| json!([a["fingerprint"], a["status"], a["labels"], a["annotations"], a["generatorURL"]]))
+                .collect();
+            out.sort_by_key(|x| x.to_string());
+            out
+        };
+        assert_eq!(strip_times(&a), strip_times(&b), "{key:?}: alerts");
+        // Firing alerts show Go's zero time as endsAt on both sides.
+        for x in [&a, &b] {
+            for al in x["alerts"].as_array().unwrap().iter().filter(|al| al["status"] == "firing") {
+                assert_eq!(al["endsAt"], "0001-01-01T00:00:00Z", "{key:?}");
+            }
+        }
     }
     drop(am);
     run.stop().await;
