@@ -111,23 +111,29 @@ impl Rule {
         }
     }
 
-    /// Whether `other` is the same rule (positions aside).
+    /// Whether `other` is the same rule (positions and expression layout aside).
     pub fn same_definition(&self, other: &Rule) -> bool {
         match (self, other) {
             (Rule::Alerting(a), Rule::Alerting(b)) => {
                 a.name == b.name
-                    && a.expr_text == b.expr_text
+                    && same_expr(&a.expr, &b.expr)
                     && a.for_ms == b.for_ms
                     && a.keep_firing_for_ms == b.keep_firing_for_ms
                     && sorted(&a.labels) == sorted(&b.labels)
                     && sorted(&a.annotations) == sorted(&b.annotations)
             }
             (Rule::Recording(a), Rule::Recording(b)) => {
-                a.name == b.name && a.expr_text == b.expr_text && sorted(&a.labels) == sorted(&b.labels)
+                a.name == b.name && same_expr(&a.expr, &b.expr) && sorted(&a.labels) == sorted(&b.labels)
             }
             _ => false,
         }
     }
+}
+
+/// Expressions compare in their printed form, as Prometheus compares rules: layout and
+/// redundant parentheses aside.
+fn same_expr(a: &Expr, b: &Expr) -> bool {
+    a == b || a.to_string() == b.to_string()
 }
 
 fn sorted(pairs: &[(String, String)]) -> Vec<(String, String)> {

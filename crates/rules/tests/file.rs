@@ -282,6 +282,10 @@ fn same_definition_ignores_positions() {
         "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        for: 1m\n",
     )
     .unwrap();
+    let d =
+        parse_rule_file("r.yml", "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: |\n          up\n")
+            .unwrap();
     assert!(a[0].same_definition(&b[0]));
+    assert!(a[0].same_definition(&d[0]));
     assert!(!a[0].same_definition(&c[0]));
 }
