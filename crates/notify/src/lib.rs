@@ -8,9 +8,12 @@
 //! HTTP API is Alertmanager's v2, so Prometheus and `amtool` work against it.
 //!
 //! Main types:
-//! - [`AlertmanagerConfig`], from [`load_config`] / [`parse_config`] / [`default_config`];
-//! - [`Notifier`], started with [`Notifier::start`]: [`Notifier::put_alerts`] feeds it,
-//!   [`Notifier::router`] serves the API, [`Notifier::reload`] swaps the config.
+//! - [`AlertmanagerConfig`], from [`load_config`] / [`parse_config`] / [`default_config`]
+//!   (errors as `FILE:LINE:COL: message`); [`check_config`] adds what `lookout check` needs;
+//! - [`Notifier`], started with [`Notifier::start`] (or [`Notifier::start_with`] and
+//!   [`NotifierMetrics`]): [`Notifier::put_alerts`] feeds it, [`Notifier::router`] (or
+//!   [`Notifier::api_router`] without `/-/healthy` and `/-/ready`) serves the API,
+//!   [`Notifier::reload`] swaps the config, [`Notifier::stopped`] waits for shutdown.
 //!
 //! Why it is built this way: the semantics are Alertmanager 0.25's, module by module
 //! (`route`, `dispatch`, `pipeline` with `notify.go`'s stages, `inhibit`, `silence`,

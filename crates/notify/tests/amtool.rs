@@ -81,6 +81,12 @@ async fn amtool_lists_alerts_and_manages_silences() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v[0]["status"]["silencedBy"][0], id, "{out}");
 
+    // The routing tree from /api/v2/status, as amtool renders it.
+    let (ok, out) = amtool_async(&run.api, &["config", "routes", "show"]).await;
+    assert!(ok && out.contains("Routing tree:") && out.contains("default-route  receiver: r"), "{out}");
+    let (ok, out) = amtool_async(&run.api, &["config", "routes", "test", "alertname=DiskFull"]).await;
+    assert!(ok && out.trim() == "r", "{out}");
+
     let (ok, out) = amtool_async(&run.api, &["silence", "expire", &id]).await;
     assert!(ok, "{out}");
     let (ok, out) = amtool_async(&run.api, &["silence", "query", "-q"]).await;
