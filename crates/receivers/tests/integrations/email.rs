@@ -6,97 +6,21 @@
 //! The Python comes from `LOOKOUT_TEST_PYTHON`, else the workspace's `.venv`, else
 //! `/work/main/.venv`; with none of them the tests are skipped with a loud message.
 
-use std::io::{BufRead, BufReader, Write as _};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::Write as _;
 
 use lookout_receivers::GlobalConfig;
 use serde_json::Value;
 
-use crate::support::{fixture, global, one};
+use crate::support::{PyServer, fixture, free_port, global, one};
 
-fn python() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("LOOKOUT_TEST_PYTHON") {
-        return Some(PathBuf::from(p));
-    }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    [workspace, PathBuf::from("/work/main/.venv/bin/python")].into_iter().find(|p| p.exists())
+/// aiosmtpd on `host:port` in `mode` with `auth`; `None` (after a loud message) without Python.
+fn smtp(host: &str, port: u16, mode: &str, auth: &str) -> Option<PyServer> {
+    PyServer::start("smtp_server.py", &[host, &port.to_string(), mode, auth], port)
 }
 
-struct Smtp {
-    child: Child,
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port(host: &str) -> u16 {
-    std::net::TcpListener::bind((host, 0)).unwrap().local_addr().unwrap().port()
-}
-
-impl Smtp {
-    /// Starts aiosmtpd on `host:port`; `None` (after a loud message) when no Python is set up.
-    fn start(host: &str, port: u16, mode: &str, auth: &str) -> Option<Smtp> {
-        let Some(py) = python() else {
-            eprintln!(
-                "\n!!! SKIPPED: no Python with aiosmtpd found (set LOOKOUT_TEST_PYTHON or create .venv with \
-                 `python3 -m venv .venv && .venv/bin/pip install aiosmtpd cryptography`); the email receiver \
-                 was NOT tested against a real SMTP server !!!\n"
-            );
-            return None;
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
-        let mut child = Command::new(&py)
-            .arg(&script)
-            .args([host, &port.to_string(), mode, auth])
-            .arg(dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", py.display()));
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
-        assert_eq!(
-            line.trim(),
-            "READY",
-            "aiosmtpd did not start with {} (is `aiosmtpd` and `cryptography` installed in it?)",
-            py.display()
-        );
-        Some(Smtp { child, dir, port })
-    }
-
-    fn ca(&self) -> String {
-        self.dir.path().join("ca.pem").display().to_string()
-    }
-
-    /// The messages received so far, waiting up to 5 s for at least `n`.
-    fn messages(&self, n: usize) -> Vec<Value> {
-        let path = self.dir.path().join("messages.jsonl");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            let msgs: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-            if msgs.len() >= n || Instant::now() > deadline {
-                return msgs;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+/// The messages received so far, waiting up to 5 s for at least `n`.
+fn messages(s: &PyServer, n: usize) -> Vec<Value> {
+    s.records("messages.jsonl", n)
 }
 
 fn header<'a>(m: &'a Value, name: &str) -> Option<&'a str> {
@@ -106,7 +30,7 @@ fn header<'a>(m: &'a Value, name: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn plain_smtp_sends_both_parts_with_headers() {
     let port = free_port("127.0.0.1");
-    let Some(smtp) = Smtp::start("127.0.0.1", port, "plain", "none") else { return };
+    let Some(smtp) = smtp("127.0.0.1", port, "plain", "none") else { return };
     let g = global(&format!(
         "smtp_smarthost: 127.0.0.1:{port}\nsmtp_from: Lookout <lookout@example.com>\nsmtp_require_tls: false\n"
     ));
@@ -118,7 +42,7 @@ async fn plain_smtp_sends_both_parts_with_headers() {
     let mut n = fixture();
     n.alerts[0].annotations.insert("description".into(), "p99 > 3s <b>now</b> · ünïcode".into());
     e.notify(&n).await.unwrap();
-    let msgs = smtp.messages(1);
+    let msgs = messages(&smtp, 1);
     assert_eq!(msgs.len(), 1);
     let m = &msgs[0];
     assert_eq!(m["mail_from"], "lookout@example.com");
@@ -153,7 +77,7 @@ async fn plain_smtp_sends_both_parts_with_headers() {
 #[tokio::test]
 async fn starttls_with_auth_plain() {
     let port = free_port("127.0.0.1");
-    let Some(smtp) = Smtp::start("127.0.0.1", port, "starttls", "plain") else { return };
+    let Some(smtp) = smtp("127.0.0.1", port, "starttls", "plain") else { return };
     let e = one(
         &format!(
             "name: ops\nemail_configs:\n  - to: oncall@example.com\n    from: lookout@example.com\n    smarthost: localhost:{port}\n    hello: lookout.example\n    auth_username: alert\n    auth_password: s3cret\n    tls_config:\n      ca_file: {}\n    text: ''\n",
@@ -162,7 +86,7 @@ async fn starttls_with_auth_plain() {
         &GlobalConfig::default(),
     );
     e.notify(&fixture()).await.unwrap();
-    let m = &smtp.messages(1)[0];
+    let m = &messages(&smtp, 1)[0];
     assert_eq!(m["tls"], true, "require_tls defaults to true: STARTTLS was used");
     assert_eq!(m["authenticated_as"], "alert");
     let parts = m["parts"].as_array().unwrap();
@@ -192,7 +116,7 @@ async fn implicit_tls_on_port_465_with_auth_login() {
         eprintln!("\n!!! SKIPPED implicit TLS test: cannot bind {host}:465 (needs root or CAP_NET_BIND_SERVICE) !!!\n");
         return;
     }
-    let Some(smtp) = Smtp::start(host, 465, "implicit", "login") else { return };
+    let Some(smtp) = smtp(host, 465, "implicit", "login") else { return };
     assert_eq!(smtp.port, 465);
     let pw = smtp.dir.path().join("password");
     std::fs::File::create(&pw).unwrap().write_all(b"s3cret\n").unwrap();
@@ -205,7 +129,7 @@ async fn implicit_tls_on_port_465_with_auth_login() {
         &GlobalConfig::default(),
     );
     e.notify(&fixture()).await.unwrap();
-    let m = &smtp.messages(1)[0];
+    let m = &messages(&smtp, 1)[0];
     assert_eq!(m["tls"], true);
     assert_eq!(m["authenticated_as"], "alert");
 }
@@ -214,7 +138,7 @@ async fn implicit_tls_on_port_465_with_auth_login() {
 async fn tls_requirements_are_enforced() {
     // require_tls against a server without STARTTLS: Alertmanager's error.
     let port = free_port("127.0.0.1");
-    let Some(_plain) = Smtp::start("127.0.0.1", port, "plain", "none") else { return };
+    let Some(_plain) = smtp("127.0.0.1", port, "plain", "none") else { return };
     let e = one(
         &format!(
             "name: ops\nemail_configs:\n  - to: a@example.com\n    from: b@example.com\n    smarthost: 127.0.0.1:{port}\n"
@@ -231,7 +155,7 @@ async fn tls_requirements_are_enforced() {
 
     // A certificate from an unknown CA is refused; insecure_skip_verify accepts it.
     let port = free_port("127.0.0.1");
-    let Some(tls) = Smtp::start("127.0.0.1", port, "starttls", "none") else { return };
+    let Some(tls) = smtp("127.0.0.1", port, "starttls", "none") else { return };
     let yaml = |extra: &str| {
         format!(
             "name: ops\nemail_configs:\n  - to: a@example.com\n    from: b@example.com\n    smarthost: localhost:{port}\n{extra}"
@@ -243,7 +167,7 @@ async fn tls_requirements_are_enforced() {
         .notify(&fixture())
         .await
         .unwrap();
-    assert_eq!(tls.messages(1).len(), 1);
+    assert_eq!(messages(&tls, 1).len(), 1);
 }
 
 #[test]

@@ -3,8 +3,12 @@
 //! scripted status sequence, or a protocol-faithful validator of a service's API).
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -158,4 +162,91 @@ pub fn one(yaml: &str, g: &GlobalConfig) -> Arc<dyn lookout_receivers::Integrati
         .unwrap_or_else(|e| panic!("build failed: {e}"));
     assert_eq!(v.len(), 1);
     v.remove(0)
+}
+
+/// A port nobody listens on right now.
+pub fn free_port(host: &str) -> u16 {
+    std::net::TcpListener::bind((host, 0)).unwrap().local_addr().unwrap().port()
+}
+
+/// The Python with the test servers' packages: `LOOKOUT_TEST_PYTHON`, else the workspace's
+/// `.venv`, else `/work/main/.venv`.
+fn python() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("LOOKOUT_TEST_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    [workspace, PathBuf::from("/work/main/.venv/bin/python")].into_iter().find(|p| p.exists())
+}
+
+/// A Python test server from `tests/` (aiosmtpd, HTTPS), killed on drop. Its scripts print
+/// `READY` once listening and write what they receive as JSON lines into `dir`.
+pub struct PyServer {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Drop for PyServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl PyServer {
+    /// Runs `tests/<script> ARGS... DIR`; `None` after a loud message when no Python is set up.
+    pub fn start(script: &str, args: &[&str], port: u16) -> Option<PyServer> {
+        let Some(py) = python() else {
+            eprintln!(
+                "\n!!! SKIPPED: no Python test environment (set LOOKOUT_TEST_PYTHON or create .venv with \
+                 `python3 -m venv .venv && .venv/bin/pip install aiosmtpd cryptography`); {script} was NOT run !!!\n"
+            );
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(&py)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(script))
+            .args(args)
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", py.display()));
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+        assert_eq!(
+            line.trim(),
+            "READY",
+            "{script} did not start with {} (are aiosmtpd and cryptography installed in it?)",
+            py.display()
+        );
+        Some(PyServer { child, dir, port })
+    }
+
+    /// The throw-away CA the server's certificate chains to.
+    pub fn ca(&self) -> String {
+        self.dir.path().join("ca.pem").display().to_string()
+    }
+
+    /// The JSON lines of `file` so far, waiting up to 5 s for at least `n`.
+    pub fn records(&self, file: &str, n: usize) -> Vec<serde_json::Value> {
+        let path = self.dir.path().join(file);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let recs: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            if recs.len() >= n || Instant::now() > deadline {
+                return recs;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }

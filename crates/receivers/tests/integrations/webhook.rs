@@ -134,3 +134,47 @@ async fn url_file_is_read_per_notification() {
     let paths: Vec<String> = fake.taken().into_iter().map(|r| r.path).collect();
     assert_eq!(paths, ["/first", "/second"]);
 }
+
+/// HTTPS with `http_config.tls_config` against a real TLS server (Python's `http.server`
+/// behind `ssl`, with a throw-away CA): the CA file is trusted, an unknown CA is refused,
+/// `insecure_skip_verify` accepts it.
+#[tokio::test]
+async fn https_with_tls_config() {
+    let port = crate::support::free_port("127.0.0.1");
+    let Some(srv) = crate::support::PyServer::start("https_server.py", &["127.0.0.1", &port.to_string()], port) else {
+        return;
+    };
+    let url = format!("https://localhost:{port}/hook");
+    let yaml = |tls: &str| format!("name: ops\nwebhook_configs:\n  - url: {url}\n{tls}");
+    let g = GlobalConfig::default();
+    one(&yaml(&format!("    http_config:\n      tls_config:\n        ca_file: {}\n", srv.ca())), &g)
+        .notify(&fixture())
+        .await
+        .unwrap();
+    let recs = srv.records("requests.jsonl", 1);
+    assert_eq!(recs[0]["path"], "/hook");
+    let sent: serde_json::Value = serde_json::from_str(recs[0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(sent["version"], "4");
+
+    let e = one(&yaml(""), &g).notify(&fixture()).await.unwrap_err();
+    assert!(e.retryable, "a TLS failure is a connection failure");
+    assert!(e.message.starts_with("webhook: request failed"), "{}", e.message);
+
+    one(&yaml("    http_config:\n      tls_config:\n        insecure_skip_verify: true\n"), &g)
+        .notify(&fixture())
+        .await
+        .unwrap();
+    assert_eq!(srv.records("requests.jsonl", 2).len(), 2);
+
+    let e =
+        crate::support::receiver(&yaml("    http_config:\n      tls_config:\n        ca_file: /nonexistent/ca.pem\n"));
+    let err = lookout_receivers::build_integrations(
+        &e,
+        &g,
+        std::sync::Arc::new(lookout_receivers::Templates::builtin()),
+        reqwest::Client::new(),
+    )
+    .err()
+    .unwrap();
+    assert!(err.contains("cannot read ca_file /nonexistent/ca.pem"), "{err}");
+}
