@@ -53,6 +53,8 @@ groups:
     let Rule::Alerting(a) = &g.rules[1] else { panic!("alerting rule expected") };
     assert_eq!((a.for_ms, a.keep_firing_for_ms), (300_000, 600_000));
     assert_eq!(a.expr_text.trim(), "job:http_requests:rate5m > 1");
+    // A block scalar's position is where its text starts (promtool gives the `|`).
+    assert_eq!(a.expr_position.to_string(), "r.yml:17:11");
     assert_eq!(a.annotations, vec![("summary".into(), "{{ $labels.job }} is at {{ $value }}".into())]);
     assert_eq!(g.rules[1].kind(), "alerting");
     assert_eq!(g.rules[0].kind(), "recording");
