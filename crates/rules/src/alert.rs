@@ -70,7 +70,7 @@ impl Alert {
         }
         match self.last_sent_ms {
             None => true,
-            Some(sent) => sent + resend_delay_ms < t_ms,
+            Some(sent) => sent.saturating_add(resend_delay_ms) < t_ms,
         }
     }
 }

@@ -28,7 +28,7 @@ pub(crate) fn eval(
     query_offset_ms: i64,
     limit: usize,
 ) -> Result<Vec<(Labels, f64)>, String> {
-    let result = query_vector(ctx, &rule.expr, &rule.expr_text, t_ms - query_offset_ms)?;
+    let result = query_vector(ctx, &rule.expr, &rule.expr_text, t_ms.saturating_sub(query_offset_ms))?;
     let mut fresh: BTreeMap<Labels, Alert> = BTreeMap::new();
     // Templates' `query` runs at the evaluation time, not the offset query time (as
     // Prometheus's expander is given `ts`); the hook is only made when it can be called.
@@ -95,10 +95,10 @@ pub(crate) fn eval(
             let mut keep_firing = false;
             if a.state == AlertState::Firing && rule.keep_firing_for_ms > 0 {
                 let since = *a.keep_firing_since_ms.get_or_insert(t_ms);
-                keep_firing = t_ms - since < rule.keep_firing_for_ms;
+                keep_firing = t_ms.saturating_sub(since) < rule.keep_firing_for_ms;
             }
-            let delete =
-                a.state == AlertState::Pending || a.resolved_at_ms.is_some_and(|r| t_ms - r > RESOLVED_RETENTION_MS);
+            let delete = a.state == AlertState::Pending
+                || a.resolved_at_ms.is_some_and(|r| t_ms.saturating_sub(r) > RESOLVED_RETENTION_MS);
             if a.state != AlertState::Inactive && !keep_firing {
                 a.state = AlertState::Inactive;
                 a.resolved_at_ms = Some(t_ms);
@@ -110,7 +110,7 @@ pub(crate) fn eval(
             a.keep_firing_since_ms = None;
         }
         active += 1;
-        if a.state == AlertState::Pending && t_ms - a.active_at_ms >= rule.for_ms {
+        if a.state == AlertState::Pending && t_ms.saturating_sub(a.active_at_ms) >= rule.for_ms {
             a.state = AlertState::Firing;
             a.fired_at_ms = Some(t_ms);
         }
@@ -155,7 +155,7 @@ pub(crate) fn send(
         }
         a.last_sent_ms = Some(t_ms);
         // Allow for two failed evaluations or sends before Alertmanager resolves it.
-        a.valid_until_ms = t_ms + 4 * interval_ms.max(ctx.resend_delay_ms);
+        a.valid_until_ms = t_ms.saturating_add(interval_ms.max(ctx.resend_delay_ms).saturating_mul(4));
         // External labels only where the alert lacks the label (the notifier's rule).
         let extra = ctx.external_labels.iter().filter(|(k, _)| a.labels.get(k).is_none()).cloned();
         let labels = Labels::new(a.labels.pairs().iter().cloned().chain(extra));

@@ -232,7 +232,7 @@ pub fn eval_group(group: &RuleGroup, state: &mut GroupState, ctx: &EvalContext, 
     let started = Instant::now();
     let query_offset = group.query_offset_ms.unwrap_or(ctx.default_query_offset_ms);
     let interval = group.interval_ms.unwrap_or(ctx.default_interval_ms);
-    let sample_t = t_ms - query_offset;
+    let sample_t = t_ms.saturating_sub(query_offset);
     state.realign(group);
     // Prometheus's storage refuses a second, different sample for a series at one
     // timestamp, so within an evaluation the first write wins (a series dropped by one
