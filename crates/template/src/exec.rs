@@ -20,8 +20,9 @@ use crate::value::Value;
 
 type V<'a> = Cow<'a, Value>;
 
-/// Nested `{{template}}` calls allowed (Go allows 100000 on its growable stacks; ours are not).
-const MAX_DEPTH: usize = 200;
+/// Nested `{{template}}` calls and control blocks allowed together (Go allows 100000 on its
+/// growable stacks; ours are fixed).
+const MAX_DEPTH: usize = 150;
 /// Output cap: a template that would print more fails instead of exhausting memory.
 const MAX_OUTPUT: usize = 16 << 20;
 
@@ -155,6 +156,22 @@ impl<'a> State<'a, '_> {
     }
 
     fn walk_if_with(&mut self, dot: &V<'a>, b: &'a Branch, with: bool) -> R<Flow> {
+        self.enter(b.pipe.pos, &b.pipe)?;
+        let r = self.walk_if_with_inner(dot, b, with);
+        self.depth -= 1;
+        r
+    }
+
+    /// Counts one level of nesting, failing past [`MAX_DEPTH`].
+    fn enter(&mut self, pos: usize, ctx: &dyn Display) -> R<()> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.fail(pos, ctx, format!("exceeded maximum template depth ({MAX_DEPTH})")));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    fn walk_if_with_inner(&mut self, dot: &V<'a>, b: &'a Branch, with: bool) -> R<Flow> {
         let mark = self.vars.len();
         let v = self.eval_pipeline(dot, &b.pipe, true)?;
         let flow = if v.truthy() {
@@ -173,17 +190,14 @@ impl<'a> State<'a, '_> {
         let Some(tree) = self.env.lookup(name) else {
             return Err(self.fail(pos, &ctx, format!("template {} not defined", go_quote(name, false))));
         };
-        if self.depth >= MAX_DEPTH {
-            return Err(self.fail(pos, &ctx, format!("exceeded maximum template depth ({MAX_DEPTH})")));
-        }
         let new_dot = match pipe {
             Some(p) => self.eval_pipeline(dot, p, true)?,
             None => Cow::Owned(Value::Nil),
         };
+        self.enter(pos, &ctx)?;
         // A called template sees only `$` (its dot), like a fresh execution.
         let saved_vars = std::mem::replace(&mut self.vars, vec![("$", new_dot.clone())]);
         let saved_tree = std::mem::replace(&mut self.tree, tree);
-        self.depth += 1;
         let r = self.walk(&new_dot, &tree.root);
         self.depth -= 1;
         self.tree = saved_tree;
@@ -192,6 +206,13 @@ impl<'a> State<'a, '_> {
     }
 
     fn walk_range(&mut self, dot: &V<'a>, b: &'a Branch) -> R<Flow> {
+        self.enter(b.pipe.pos, &RangeCtx(&b.pipe))?;
+        let r = self.walk_range_inner(dot, b);
+        self.depth -= 1;
+        r
+    }
+
+    fn walk_range_inner(&mut self, dot: &V<'a>, b: &'a Branch) -> R<Flow> {
         let mark = self.vars.len();
         let val = self.eval_pipeline(dot, &b.pipe, false)?;
         let decl = &b.pipe.decl;

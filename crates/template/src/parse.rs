@@ -9,6 +9,10 @@ use crate::value::Value;
 
 use crate::tree::{Arg, ArgKind, Branch, Cmd, Node, Pipe, Tree};
 
+/// How deeply control structures and parentheses may nest (Go allows more; real templates
+/// stay in single digits, and our stacks are fixed).
+const MAX_NESTING: usize = 100;
+
 /// A parse error: byte offset into the text and message.
 #[derive(Debug)]
 pub(crate) struct ParseError {
@@ -31,7 +35,7 @@ pub(crate) fn parse(name: &str, src: &str, funcs: &Funcs) -> Result<Vec<Tree>, P
 fn parse_items(name: &str, src: &str, items: Vec<Item>, funcs: &Funcs) -> Result<Vec<Tree>, ParseError> {
     let src: Arc<str> = Arc::from(src);
     let parse_name: Arc<str> = Arc::from(name);
-    let mut p = Parser { items, i: 0, funcs, vars: vec!["$".into()], range_depth: 0, defs: Vec::new() };
+    let mut p = Parser { items, i: 0, funcs, vars: vec!["$".into()], range_depth: 0, nesting: 0, defs: Vec::new() };
     let mut root = Vec::new();
     while p.peek().tok != Tok::Eof {
         if p.peek().tok == Tok::Left {
@@ -65,6 +69,9 @@ struct Parser<'f> {
     funcs: &'f Funcs,
     vars: Vec<String>,
     range_depth: usize,
+    /// Open control structures and parentheses, bounded so deep nesting is an error, not a
+    /// stack overflow.
+    nesting: usize,
     /// `define`d and `block` templates found so far.
     defs: Vec<(String, Vec<Node>)>,
 }
@@ -228,7 +235,22 @@ impl Parser<'_> {
         self.err("unexpected EOF")
     }
 
-    fn control(&mut self, _pos: usize, context: &'static str) -> Result<Node, ParseError> {
+    fn control(&mut self, pos: usize, context: &'static str) -> Result<Node, ParseError> {
+        self.enter()?;
+        let r = self.control_inner(pos, context);
+        self.nesting -= 1;
+        r
+    }
+
+    fn enter(&mut self) -> Result<(), ParseError> {
+        if self.nesting >= MAX_NESTING {
+            return self.err("max expression depth exceeded");
+        }
+        self.nesting += 1;
+        Ok(())
+    }
+
+    fn control_inner(&mut self, _pos: usize, context: &'static str) -> Result<Node, ParseError> {
         let mark = self.vars.len();
         let pipe = self.pipeline(context, Tok::Right)?;
         if context == "range" {
@@ -476,7 +498,12 @@ impl Parser<'_> {
             Tok::Bool(b) => ArgKind::Bool(b),
             Tok::Char(c) => ArgKind::Num(Value::Int(c as i64), format!("{c:?}")),
             Tok::Number(text) => ArgKind::Num(self.number(&text)?, text),
-            Tok::LParen => ArgKind::Pipe(Box::new(self.pipeline("parenthesized pipeline", Tok::RParen)?)),
+            Tok::LParen => {
+                self.enter()?;
+                let p = self.pipeline("parenthesized pipeline", Tok::RParen);
+                self.nesting -= 1;
+                ArgKind::Pipe(Box::new(p?))
+            }
             Tok::Str(s) => ArgKind::Str(s),
             _ => {
                 self.i -= 1;

@@ -159,7 +159,7 @@ fn errors() {
         ),
         (
             "{{define \"r\"}}{{template \"r\"}}{{end}}{{template \"r\"}}",
-            "exceeded maximum template depth (200)",
+            "exceeded maximum template depth (150)",
             ErrorKind::Exec,
         ),
     ];
@@ -224,4 +224,30 @@ fn custom_functions() {
     assert_eq!(render("{{double 21}} {{21 | double}}", &Value::Nil, &funcs).unwrap(), "42 42");
     let e = render("{{double \"x\"}}", &Value::Nil, &funcs).unwrap_err();
     assert_eq!(e.to_string(), "template: :1:2: executing \"\" at <double \"x\">: error calling double: want one int");
+}
+
+/// Deep nesting fails with an error instead of overflowing the stack (run on a 2 MiB stack, the
+/// size of a tokio worker's).
+#[test]
+fn deep_nesting_is_an_error() {
+    let run = |text: String| {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || render(&text, &Value::Nil, &Funcs::go_builtins()).map_err(|e| e.to_string()))
+            .unwrap()
+            .join()
+            .unwrap()
+    };
+    let ifs = |n: usize| format!("{}x{}", "{{if 1}}".repeat(n), "{{end}}".repeat(n));
+    assert_eq!(run(ifs(90)).unwrap(), "x");
+    assert_eq!(run(ifs(5000)).unwrap_err(), "template: :1: max expression depth exceeded");
+    let parens = format!("{{{{ {}1{} }}}}", "(".repeat(5000), ")".repeat(5000));
+    assert_eq!(run(parens).unwrap_err(), "template: :1: max expression depth exceeded");
+    // A template recursing through nested blocks stops at the execution depth limit.
+    let rec = format!(
+        "{{{{define \"r\"}}}}{}{{{{template \"r\" .}}}}{}{{{{end}}}}{{{{template \"r\"}}}}",
+        "{{if 1}}".repeat(60),
+        "{{end}}".repeat(60)
+    );
+    assert!(run(rec).unwrap_err().ends_with("exceeded maximum template depth (150)"));
 }
