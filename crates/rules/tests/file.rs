@@ -291,3 +291,47 @@ fn same_definition_ignores_positions() {
     assert!(a[0].same_definition(&d[0]));
     assert!(!a[0].same_definition(&c[0]));
 }
+
+/// Bad input gives errors, never a panic: every prefix of a valid file, and the file with
+/// each line's indentation broken.
+#[test]
+fn truncated_and_mangled_files_never_panic() {
+    let text = r#"groups:
+  - name: api
+    interval: 30s
+    labels: {team: api}
+    rules:
+      - record: job:rate5m
+        expr: sum by (job) (rate(http_requests_total[5m]))
+      - alert: High
+        expr: |
+          job:rate5m > 1
+        for: 5m
+        keep_firing_for: 1m
+        labels:
+          severity: "{{ if gt $value 2.0 }}page{{ end }}"
+        annotations:
+          summary: "{{ $labels.job }}: {{ $value | humanize }}"
+"#;
+    let mut outcomes = (0, 0);
+    for end in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+        match parse_rule_file("r.yml", &text[..end]) {
+            Ok(_) => outcomes.0 += 1,
+            Err(e) => {
+                assert!(!e.0.is_empty());
+                outcomes.1 += 1;
+            }
+        }
+    }
+    assert!(outcomes.0 > 0 && outcomes.1 > 0, "{outcomes:?}");
+    let lines: Vec<&str> = text.lines().collect();
+    for i in 0..lines.len() {
+        let mut mangled = lines.clone();
+        let shifted = format!(" {}", lines[i]);
+        mangled[i] = &shifted;
+        let _ = parse_rule_file("r.yml", &mangled.join("\n"));
+        let mut dropped = lines.clone();
+        dropped.remove(i);
+        let _ = parse_rule_file("r.yml", &dropped.join("\n"));
+    }
+}
