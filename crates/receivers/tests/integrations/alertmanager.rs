@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::support::{Captured, Fake, ls};
 
-struct Am(Child);
+struct Am(Child, #[allow(dead_code)] tempfile::TempDir);
 
 impl Drop for Am {
     fn drop(&mut self) {
@@ -86,6 +86,45 @@ opsgenie_configs:
     )
 }
 
+/// Runs Alertmanager with one route (group by alertname, group_wait 3s, group_interval 1s)
+/// to `receiver`; returns it and its API port.
+fn start_am(receiver: &str) -> (Am, u16) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::support::free_port("127.0.0.1");
+    let config = format!(
+        "route:\n  receiver: {}\n  group_by: [alertname]\n  group_wait: 3s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - {}\n",
+        receiver.lines().next().unwrap().trim_start_matches("name: "),
+        receiver.replace('\n', "\n    ").trim_end()
+    );
+    std::fs::write(dir.path().join("am.yml"), &config).unwrap();
+    let child = Command::new("prometheus-alertmanager")
+        .arg(format!("--config.file={}", dir.path().join("am.yml").display()))
+        .arg(format!("--storage.path={}", dir.path().join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--web.external-url=http://am.example:9093")
+        .arg("--cluster.listen-address=")
+        .arg("--log.level=warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    (Am(child, dir), port)
+}
+
+/// POSTs alerts to Alertmanager's API v2, retrying while it starts.
+async fn post_alerts(port: u16, alerts: &[Value]) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = client.post(format!("http://127.0.0.1:{port}/api/v2/alerts")).json(&alerts).send().await;
+        if r.as_ref().is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "Alertmanager did not accept alerts: {r:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn wait_for(fake: &Fake, paths: &[&str]) -> Vec<Captured> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -123,25 +162,8 @@ async fn same_requests_as_alertmanager() {
     let am_fake = Fake::start(ok).await;
     let our_fake = Fake::start(ok).await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let receiver = receiver_yaml(&am_fake.url(""));
-    let config = format!(
-        "route:\n  receiver: all\n  group_by: [alertname]\n  group_wait: 3s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - {}\n",
-        receiver.replace('\n', "\n    ").trim_end()
-    );
-    std::fs::write(dir.path().join("am.yml"), &config).unwrap();
-    let _am = Am(Command::new("prometheus-alertmanager")
-        .arg(format!("--config.file={}", dir.path().join("am.yml").display()))
-        .arg(format!("--storage.path={}", dir.path().join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--web.external-url=http://am.example:9093")
-        .arg("--cluster.listen-address=")
-        .arg("--log.level=warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap());
+    let (_am, port) = start_am(&receiver);
 
     // Younger than group_wait, so Alertmanager waits for all three before its first flush.
     let starts = Utc::now() - chrono::Duration::seconds(2);
@@ -171,16 +193,7 @@ async fn same_requests_as_alertmanager() {
             v
         })
         .collect();
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let r = client.post(format!("http://127.0.0.1:{port}/api/v2/alerts")).json(&post).send().await;
-        if r.as_ref().is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "Alertmanager did not accept alerts: {r:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    post_alerts(port, &post).await;
     let paths = ["/webhook", "/slack", "/pd/v2/enqueue", "/og/v2/alerts"];
     let am_fake = Arc::new(am_fake);
     let f = am_fake.clone();
@@ -254,8 +267,7 @@ async fn same_requests_as_alertmanager() {
             p
         })
         .collect();
-    let r = client.post(format!("http://127.0.0.1:{port}/api/v2/alerts")).json(&resolve).send().await.unwrap();
-    assert!(r.status().is_success());
+    post_alerts(port, &resolve).await;
     let og_close = format!("/og/v2/alerts/{}/close", n.group_key_hash());
     let f = am_fake.clone();
     let close = og_close.clone();
@@ -301,4 +313,117 @@ async fn same_requests_as_alertmanager() {
     assert_eq!(body(&ours, &og_close), body(&am, &og_close), "opsgenie close requests differ");
     let q = |reqs: &[Captured]| reqs.iter().find(|r| r.path == og_close).map(|r| r.query.clone());
     assert_eq!(q(&ours), q(&am));
+}
+
+/// Email: the same receiver sends through Alertmanager and Lookout to two aiosmtpd servers;
+/// envelope, headers, MIME structure and both decoded parts must match, including
+/// Alertmanager's html/template escaping of the HTML part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_email_as_alertmanager() {
+    if Command::new("prometheus-alertmanager").arg("--version").output().is_err() {
+        eprintln!("\n!!! SKIPPED: prometheus-alertmanager not installed; no differential check of email !!!\n");
+        return;
+    }
+    let (p1, p2) = (crate::support::free_port("127.0.0.1"), crate::support::free_port("127.0.0.1"));
+    let Some(am_smtp) =
+        crate::support::PyServer::start("smtp_server.py", &["127.0.0.1", &p1.to_string(), "plain", "none"], p1)
+    else {
+        return;
+    };
+    let Some(our_smtp) =
+        crate::support::PyServer::start("smtp_server.py", &["127.0.0.1", &p2.to_string(), "plain", "none"], p2)
+    else {
+        return;
+    };
+    let yaml = |port: u16| {
+        format!(
+            r#"name: mail
+email_configs:
+  - to: 'oncall@example.com, Two <two@example.com>'
+    from: 'Lookout <lookout@example.com>'
+    smarthost: 127.0.0.1:{port}
+    require_tls: false
+    headers:
+      X-Team: '{{{{ .CommonLabels.env }}}}'
+    html: '<p>{{{{ range .Alerts }}}}<b>{{{{ .Annotations.summary }}}}</b> {{{{ .Labels.instance }}}}<br>{{{{ end }}}}</p>'
+    text: '{{{{ range .Alerts }}}}{{{{ .Labels.instance }}}} {{{{ .Status }}}}: {{{{ .Annotations.summary }}}}
+      {{{{ end }}}}'
+"#
+        )
+    };
+    let (_am, port) = start_am(&yaml(p1));
+    let starts =
+        DateTime::from_timestamp_millis((Utc::now() - chrono::Duration::seconds(1)).timestamp_millis()).unwrap();
+    let mut alerts: Vec<Alert> = ["x:1", "y:1"]
+        .iter()
+        .map(|i| {
+            let mut a = Alert::new(ls(&[("alertname", "DiffMail"), ("env", "prod"), ("instance", i)]), starts);
+            a.annotations = ls(&[("summary", "disk <90%> & \"rising\" 'fast'")]);
+            a
+        })
+        .collect();
+    let post: Vec<Value> = alerts
+        .iter()
+        .map(|a| json!({"labels": a.labels, "annotations": a.annotations, "startsAt": a.starts_at.to_rfc3339()}))
+        .collect();
+    post_alerts(port, &post).await;
+    let theirs = tokio::task::spawn_blocking(move || {
+        let m = am_smtp.records("messages.jsonl", 1);
+        (m, am_smtp)
+    })
+    .await
+    .unwrap()
+    .0;
+    assert_eq!(theirs.len(), 1, "Alertmanager sent no email");
+    let theirs = &theirs[0];
+
+    alerts.sort_by(|a, b| a.labels["instance"].cmp(&b.labels["instance"]));
+    let n = Notification {
+        receiver: "mail".into(),
+        status_firing: true,
+        group_key: "{}:{alertname=\"DiffMail\"}".into(),
+        group_labels: ls(&[("alertname", "DiffMail")]),
+        alerts,
+        external_url: "http://am.example:9093".into(),
+        truncated_alerts: 0,
+        now: Utc::now(),
+    };
+    let r = crate::support::receiver(&yaml(p2));
+    let i = build_integrations(&r, &GlobalConfig::default(), Arc::new(Templates::builtin()), reqwest::Client::new())
+        .unwrap();
+    i[0].notify(&n).await.unwrap();
+    let ours = our_smtp.records("messages.jsonl", 1);
+    let ours = &ours[0];
+
+    assert_eq!(ours["mail_from"], theirs["mail_from"]);
+    assert_eq!(ours["rcpt_tos"], theirs["rcpt_tos"]);
+    let header = |m: &Value, name: &str| {
+        m["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h[0].as_str().unwrap().eq_ignore_ascii_case(name))
+            .map(|h| h[1].clone())
+    };
+    for h in ["Subject", "From", "To", "X-Team", "MIME-Version"] {
+        assert_eq!(header(ours, h), header(theirs, h), "header {h} differs");
+    }
+    assert_eq!(ours["content_type"], theirs["content_type"]);
+    let parts = |m: &Value| -> Vec<(String, String)> {
+        m["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (p["content_type"].as_str().unwrap().to_string(), p["body"].as_str().unwrap().replace("\r\n", "\n"))
+            })
+            .collect()
+    };
+    let theirs_parts = parts(theirs);
+    assert_eq!(theirs_parts.len(), 2, "{theirs_parts:?}");
+    assert!(
+        theirs_parts[1].1.contains("<b>disk &lt;90%&gt; &amp; &#34;rising&#34; &#39;fast&#39;</b>"),
+        "{theirs_parts:?}"
+    );
+    assert_eq!(parts(ours), theirs_parts, "MIME parts differ");
 }
