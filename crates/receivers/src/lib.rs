@@ -16,7 +16,26 @@
 //!   built by [`build_integrations`].
 //! - [`deliver`] with a [`RetryPolicy`]: backoff with jitter on 429/5xx/connection errors,
 //!   `Retry-After` honoured, never on other 4xx, cancellable.
-//! - [`NotifyMetrics`]: `lookout_notifications_total` and friends.
+//! - [`NotifyMetrics`]: `lookout_notifications_total` and friends; its
+//!   [`NotifyMetrics::deliver`] is what the notifier calls per integration and flush.
+//! - [`Alert`] / [`Notification`]: Alertmanager's data model; [`Notification::template_data`]
+//!   is Alertmanager's `template.Data` for [`Templates`] (defaults under Alertmanager's
+//!   template names plus the user's `templates:` files).
+//!
+//! # Lookout additions (all optional; everything else is Alertmanager's behaviour)
+//!
+//! - `slack_configs[].block_kit: true` sends Block Kit `blocks`; the default Slack colour
+//!   is severity-aware (`warning` for warnings) and the default text lists the alerts.
+//! - Email sends a text part next to the HTML part by default (`text: ''` turns it off).
+//! - Without a configured `severity` (PagerDuty) or `priority` (OpsGenie), the most severe
+//!   `severity` label among the firing alerts decides; PagerDuty events carry
+//!   `payload.timestamp` (the first firing alert's start).
+//! - `console_configs` prints each notification as one JSON line; `rate_limit` on a
+//!   receiver shares one token bucket among its integrations.
+//!
+//! The integration tests prove the rest against the real thing: the same config and alerts
+//! sent through Debian's Alertmanager 0.25 produce the same webhook, Slack, PagerDuty,
+//! OpsGenie requests and the same email (`tests/integrations/alertmanager.rs`).
 //!
 //! # Why so
 //!
