@@ -64,7 +64,6 @@ pub struct Telemetry {
     registry: Arc<Mutex<Registry>>,
     families: Arc<Families>,
     buffers: Arc<Mutex<Vec<WatchedBuffer>>>,
-    extra: Arc<Mutex<Vec<Registry>>>,
 }
 
 impl Default for Telemetry {
@@ -146,7 +145,6 @@ impl Telemetry {
             registry: Arc::new(Mutex::new(registry)),
             families: Arc::new(families),
             buffers: Arc::new(Mutex::new(Vec::new())),
-            extra: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
@@ -190,12 +188,6 @@ impl Telemetry {
         f(&mut self.registry.lock().expect("registry lock"))
     }
 
-    /// Adds a whole registry filled elsewhere (for stages whose async start registers
-    /// their metrics), exposed after this one's metrics.
-    pub fn add_registry(&self, registry: Registry) {
-        self.extra.lock().expect("registries lock").push(registry);
-    }
-
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         for b in self.buffers.lock().expect("buffers lock").iter_mut() {
@@ -205,13 +197,8 @@ impl Telemetry {
             b.dropped_seen = dropped;
         }
         let mut out = String::new();
-        prometheus_client::encoding::text::encode_registry(&mut out, &self.registry.lock().expect("registry lock"))
+        prometheus_client::encoding::text::encode(&mut out, &self.registry.lock().expect("registry lock"))
             .expect("encoding into a String cannot fail");
-        for r in self.extra.lock().expect("registries lock").iter() {
-            prometheus_client::encoding::text::encode_registry(&mut out, r)
-                .expect("encoding into a String cannot fail");
-        }
-        prometheus_client::encoding::text::encode_eof(&mut out).expect("encoding into a String cannot fail");
         out
     }
 }

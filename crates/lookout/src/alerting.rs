@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use lookout_component::{Health, Telemetry};
 use lookout_config::{ConfigErrors, PipelineConfig};
-use lookout_notify::{AlertmanagerConfig, Notifier, StartOptions};
+use lookout_notify::{AlertmanagerConfig, Notifier, NotifierMetrics, StartOptions};
 use lookout_rules::OutgoingAlert;
 use lookout_rules::engine::{self, AlertSink, Engine, EngineSettings};
 use lookout_tsdb::remote::{QueryClient, QueryClientConfig, RemoteWriter, RemoteWriterConfig};
@@ -56,8 +56,16 @@ pub fn rule_settings(config: &PipelineConfig) -> Option<EngineSettings> {
 /// check` adds to the pipeline check). Returns (groups, rules).
 pub fn check(config: &PipelineConfig) -> Result<(usize, usize), ConfigErrors> {
     let mut errors = Vec::new();
-    if let Err(e) = notifier_config(config) {
-        errors.extend(e.0);
+    match notifier_config(config) {
+        Err(e) => errors.extend(e.0),
+        // Templates and integrations are built too (no network I/O).
+        Ok(cfg) => {
+            if let Err(e) = lookout_notify::check_config(&cfg) {
+                let file = config.alerting.as_ref().and_then(|a| a.config.clone()).unwrap_or_default();
+                let position = lookout_config::Position { file: file.into(), line: 1, column: 1 };
+                errors.push(lookout_config::ConfigError::new(position, e));
+            }
+        }
     }
     let counts = match rule_settings(config).map(|s| engine::load_groups(&s)) {
         None => (0, 0),
@@ -74,20 +82,15 @@ impl Alerting {
     /// Starts what `config` asks for.
     pub async fn start(config: &PipelineConfig, telemetry: &Telemetry, health: &Health) -> anyhow::Result<Alerting> {
         let am_config = notifier_config(config).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = NotifierMetrics::new();
+        telemetry.with_registry(|r| metrics.register(r));
         let notifier_shutdown = tokio_util::sync::CancellationToken::new();
         let opts = StartOptions { external_url: format!("http://{}", config.api.address), ..StartOptions::default() };
-        let notifier = Notifier::start_with(
-            am_config,
-            Path::new(&config.data_dir),
-            &mut registry,
-            notifier_shutdown.clone(),
-            opts,
-        )
-        .await
-        .map_err(anyhow::Error::msg)
-        .context("cannot start the notifier")?;
-        telemetry.add_registry(registry);
+        let notifier =
+            Notifier::start_with(am_config, Path::new(&config.data_dir), metrics, notifier_shutdown.clone(), opts)
+                .await
+                .map_err(anyhow::Error::msg)
+                .context("cannot start the notifier")?;
         let to_notifier = notifier.clone();
         let sink: AlertSink = Arc::new(move |alerts: Vec<OutgoingAlert>| {
             to_notifier.put_alerts(alerts.into_iter().map(to_notifier_alert).collect());
