@@ -139,6 +139,15 @@ pub fn humanize1024(mut v: f64) -> String {
     format!("{}{prefix}", fmt_g(v, Some(4)))
 }
 
+/// Go's `int64(f)` on amd64: out-of-range values become `MinInt64` (Rust's `as` saturates).
+fn go_int64(v: f64) -> i64 {
+    if v.is_nan() || v >= 9.223_372_036_854_775_807e18 || v < -9.223_372_036_854_775_808e18 {
+        i64::MIN
+    } else {
+        v as i64
+    }
+}
+
 /// `humanizeDuration`: seconds as `1d 2h 3m 4s`, or `1.5s`, `150ms`.
 pub fn humanize_duration(mut v: f64) -> String {
     if v.is_nan() || v.is_infinite() {
@@ -150,7 +159,7 @@ pub fn humanize_duration(mut v: f64) -> String {
     if v.abs() >= 1.0 {
         let sign = if v < 0.0 { "-" } else { "" };
         v = v.abs();
-        let d = v as i64;
+        let d = go_int64(v);
         let (secs, mins, hours, days) = (d % 60, (d / 60) % 60, (d / 3600) % 24, d / 86400);
         if days != 0 {
             return format!("{sign}{days}d {hours}h {mins}m {secs}s");
@@ -245,6 +254,8 @@ mod tests {
         assert_eq!(humanize_duration(90061.0), "1d 1h 1m 1s");
         assert_eq!(humanize_duration(0.25), "250ms");
         assert_eq!(humanize_duration(-90.0), "-1m 30s");
+        // Go's int64 conversion of an out-of-range float (what Prometheus prints).
+        assert_eq!(humanize_duration(1e300), "-106751991167300d -15h -30m -8s");
         assert_eq!(humanize_percentage(0.0523), "5.23%");
         assert_eq!(humanize_percentage(1.0 / 3.0), "33.33%");
         assert_eq!(humanize_timestamp(1.5), "1970-01-01 00:00:01.5 +0000 UTC");
