@@ -121,3 +121,14 @@ fn template_syntax_errors_fail_the_build() {
         .unwrap();
     assert!(e.starts_with("receiver \"t\": slack_configs[0]: title: template: "), "{e}");
 }
+
+#[test]
+fn numeric_looking_secrets_and_keys_load_as_strings() {
+    // YAML gives these as integers; Alertmanager reads them as strings, so must we.
+    let r: ReceiverConfig = serde_saphyr::from_str(
+        "name: n\npagerduty_configs:\n  - routing_key: 0123456789\nemail_configs:\n  - to: a@b\n    auth_password: 12345\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.pagerduty_configs[0].routing_key.expose(), "0123456789");
+    assert_eq!(r.email_configs[0].auth_password.expose(), "12345");
+}

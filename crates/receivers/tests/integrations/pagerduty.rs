@@ -192,3 +192,19 @@ fn config_errors_read_like_alertmanager() {
     let e = r.validate(&GlobalConfig::default()).unwrap_err();
     assert_eq!(e, "receiver \"ops\": pagerduty_configs[0]: missing service or routing key in PagerDuty config");
 }
+
+#[tokio::test]
+async fn v1_retries_403_v2_does_not() {
+    // PagerDuty's v1 API answers 403 when rate limiting; v2 uses 429 and a 403 is final.
+    let fake = Fake::always(StatusCode::FORBIDDEN, "").await;
+    let v1 = one(
+        &format!("name: ops\npagerduty_configs:\n  - service_key: s\n    url: {}\n", fake.url("/v1")),
+        &GlobalConfig::default(),
+    );
+    assert!(v1.notify(&fixture()).await.unwrap_err().retryable);
+    let v2 = one(
+        &format!("name: ops\npagerduty_configs:\n  - routing_key: r\n    url: {}\n", fake.url("/v2")),
+        &GlobalConfig::default(),
+    );
+    assert!(!v2.notify(&fixture()).await.unwrap_err().retryable);
+}
