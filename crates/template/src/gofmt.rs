@@ -141,7 +141,9 @@ pub fn humanize1024(mut v: f64) -> String {
 
 /// Go's `int64(f)` on amd64: out-of-range values become `MinInt64` (Rust's `as` saturates).
 fn go_int64(v: f64) -> i64 {
-    if v.is_nan() || v >= 9.223_372_036_854_775_807e18 || v < -9.223_372_036_854_775_808e18 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    // NaN is outside every range too.
+    if !(-TWO_63..TWO_63).contains(&v) {
         i64::MIN
     } else {
         v as i64
