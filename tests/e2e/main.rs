@@ -40,3 +40,6 @@ mod cloudwatch;
 /// Prometheus-shaped API, reload that keeps good rules, state across a restart, and the
 /// shipped rules' unit tests (checked against promtool).
 mod alerts;
+
+/// Rules evaluated on Debian's Prometheus through its query API, fed by remote write.
+mod remote_rules;

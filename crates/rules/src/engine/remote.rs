@@ -9,7 +9,11 @@ use lookout_tsdb::promql::Value;
 use lookout_tsdb::remote::QueryClient;
 use promql_parser::parser::Expr;
 
-use crate::datasource::Datasource;
+use std::sync::Arc;
+
+use lookout_template::QueryHook;
+
+use crate::datasource::{Datasource, template_samples};
 
 /// Sends each rule's expression text to `/api/v1/query` at the evaluation time.
 pub struct RemoteDatasource {
@@ -27,5 +31,10 @@ impl RemoteDatasource {
 impl Datasource for RemoteDatasource {
     fn query(&self, _expr: &Expr, text: &str, t_ms: i64) -> Result<Value, String> {
         self.runtime.block_on(self.client.query(text, t_ms))
+    }
+
+    fn template_query(&self, t_ms: i64) -> Option<QueryHook> {
+        let (client, runtime) = (self.client.clone(), self.runtime.clone());
+        Some(Arc::new(move |q: &str| template_samples(runtime.block_on(client.query(q, t_ms))?)))
     }
 }
