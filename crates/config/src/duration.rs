@@ -135,32 +135,45 @@ mod tests {
     }
 }
 
-/// A Prometheus duration in a config file, checked while deserializing so a bad value
-/// is reported at its `FILE:LINE:COL`.
+/// A Prometheus duration in a config file (rule files, the pipeline file,
+/// `alertmanager.yml`), checked while deserializing so a bad value is reported at its
+/// `FILE:LINE:COL`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct PromDuration(pub i64);
+pub struct PromDuration(pub std::time::Duration);
 
 impl PromDuration {
-    /// Milliseconds.
-    pub fn ms(self) -> i64 {
-        self.0
+    /// Parses `5m`, `1h30m`, `100ms`, `0` with Prometheus's rules and messages.
+    pub fn parse(s: &str) -> Result<PromDuration, String> {
+        parse_duration(s).map(|ms| PromDuration(std::time::Duration::from_millis(ms as u64)))
     }
 
-    /// As a std duration (negative values are not parseable, so none arise).
+    /// Milliseconds.
+    pub fn ms(self) -> i64 {
+        self.0.as_millis() as i64
+    }
+
+    /// As a std duration.
     pub fn std(self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.0.max(0) as u64)
+        self.0
+    }
+}
+
+impl std::fmt::Display for PromDuration {
+    /// Like `model.Duration.String()`: `5m`, `1h30m`, `0s`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&format_duration(self.ms()))
     }
 }
 
 impl<'de> serde::Deserialize<'de> for PromDuration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        parse_duration(&s).map(PromDuration).map_err(serde::de::Error::custom)
+        PromDuration::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 
 impl serde::Serialize for PromDuration {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format_duration(self.0))
+        s.serialize_str(&self.to_string())
     }
 }

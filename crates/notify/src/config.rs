@@ -12,9 +12,9 @@ use lookout_receivers::{GlobalConfig, ReceiverConfig};
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
-use crate::duration::PromDuration;
 use crate::matcher::{ConfigMatchers, ConfigRegex, MatchType, Matcher, Matchers, valid_label_name};
 use crate::timeinterval::{NamedTimeInterval, TimeInterval};
+use lookout_config::PromDuration;
 
 /// A loaded, validated `alertmanager.yml`.
 #[derive(Debug, Clone)]

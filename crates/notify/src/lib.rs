@@ -46,7 +46,6 @@ mod alerts;
 mod api;
 mod config;
 mod dispatch;
-mod duration;
 mod inhibit;
 mod matcher;
 mod metrics;
@@ -63,7 +62,7 @@ pub use config::{
     AlertmanagerConfig, DEFAULT_CONFIG_YAML, GroupBy, InhibitRuleConfig, RouteConfig, default_config, load_config,
     parse_config,
 };
-pub use duration::PromDuration;
+pub use lookout_config::PromDuration;
 pub use matcher::{MatchType, Matcher, Matchers, parse_matcher, parse_matchers};
 pub use notifier::{Notifier, NotifierMetrics, StartOptions, check_config};
 pub use route::{GroupLabels, RouteOpts, RouteTree};

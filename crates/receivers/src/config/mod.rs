@@ -13,7 +13,7 @@ mod webhook;
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 pub use email::EmailConfig;
 pub(crate) use email::{canonical_header, split_host_port};
@@ -69,60 +69,7 @@ pub fn read_secret_file(path: &str, what: &str) -> Result<Secret, String> {
         .map_err(|e| format!("cannot read {what} file {path}: {e}"))
 }
 
-/// A Prometheus duration (`1h30m`, `5m`, `250ms`, `1d`, `1w`, `1y`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct PromDuration(pub Duration);
-
-impl PromDuration {
-    /// Parses Prometheus's `model.ParseDuration` syntax: units in decreasing order, each once.
-    pub fn parse(s: &str) -> Result<PromDuration, String> {
-        const UNITS: [(&str, u64); 8] = [
-            ("y", 365 * 86_400_000),
-            ("w", 7 * 86_400_000),
-            ("d", 86_400_000),
-            ("h", 3_600_000),
-            ("ms", 1),
-            ("m", 60_000),
-            ("s", 1_000),
-            ("", 0),
-        ];
-        let bad = || format!("not a valid duration string: {s:?}");
-        if s == "0" {
-            return Ok(PromDuration(Duration::ZERO));
-        }
-        if s.is_empty() {
-            return Err(bad());
-        }
-        let order = ["y", "w", "d", "h", "m", "s", "ms"];
-        let mut rest = s;
-        let mut total: u64 = 0;
-        let mut last_rank: Option<usize> = None;
-        while !rest.is_empty() {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 {
-                return Err(bad());
-            }
-            let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-            rest = &rest[digits..];
-            let (unit, ms) = UNITS.iter().find(|(u, _)| !u.is_empty() && rest.starts_with(u)).ok_or_else(bad)?;
-            let rank = order.iter().position(|o| o == unit).ok_or_else(bad)?;
-            if last_rank.is_some_and(|r| r >= rank) {
-                return Err(bad());
-            }
-            last_rank = Some(rank);
-            rest = &rest[unit.len()..];
-            total = n.checked_mul(*ms).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
-        }
-        Ok(PromDuration(Duration::from_millis(total)))
-    }
-}
-
-impl<'de> Deserialize<'de> for PromDuration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        PromDuration::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+pub use lookout_config::PromDuration;
 
 /// `global:` in `alertmanager.yml`. Fields for integrations Lookout does not ship (WeChat,
 /// VictorOps, Telegram, Webex) are accepted so existing files load; a receiver that uses
