@@ -149,7 +149,10 @@ pub fn decide(policy: &ScalerPolicy, state: &mut ScalerState, inputs: &Inputs, n
         reasons.push(reason("Schedule", format!("schedule {} is open: {}", s.name, parts.join(", "))));
     }
     if min > max {
-        reasons.push(reason("Schedule", format!("minReplicas {min} is above maxReplicas {max}: maxReplicas raised to {min}")));
+        reasons.push(reason(
+            "Schedule",
+            format!("minReplicas {min} is above maxReplicas {max}: maxReplicas raised to {min}"),
+        ));
         max = min;
     }
 
@@ -214,12 +217,20 @@ pub fn decide(policy: &ScalerPolicy, state: &mut ScalerState, inputs: &Inputs, n
                     if prenormalized > current {
                         reasons.push(reason("MetricAboveTarget", format!("{name} above target: {prenormalized}")));
                     } else if prenormalized < current {
-                        reasons.push(reason("AllMetricsBelowTarget", format!("all metrics below target: {prenormalized}")));
+                        reasons.push(reason(
+                            "AllMetricsBelowTarget",
+                            format!("all metrics below target: {prenormalized}"),
+                        ));
                     } else {
-                        reasons.push(reason("ReadyForNewScale", format!("recommended size matches current size: {current}")));
+                        reasons.push(reason(
+                            "ReadyForNewScale",
+                            format!("recommended size matches current size: {current}"),
+                        ));
                     }
                     let n = match &policy.behavior {
-                        Some(b) => hpa::normalize_with_behaviors(&mut state.hpa, now_ms, current, prenormalized, min, max, b),
+                        Some(b) => {
+                            hpa::normalize_with_behaviors(&mut state.hpa, now_ms, current, prenormalized, min, max, b)
+                        }
                         None => hpa::normalize_legacy(&mut state.hpa, now_ms, current, prenormalized, min, max),
                     };
                     if let Some((v, code, msg)) = n.stabilized {
@@ -296,11 +307,17 @@ pub fn decide(policy: &ScalerPolicy, state: &mut ScalerState, inputs: &Inputs, n
         // 7. Clamp.
         if desired > max {
             desired = max;
-            reasons.push(reason("TooManyReplicas", format!("the desired replica count is more than the maximum replica count: {max}")));
+            reasons.push(reason(
+                "TooManyReplicas",
+                format!("the desired replica count is more than the maximum replica count: {max}"),
+            ));
         }
         if desired < min {
             desired = min;
-            reasons.push(reason("TooFewReplicas", format!("the desired replica count is less than the minimum replica count: {min}")));
+            reasons.push(reason(
+                "TooFewReplicas",
+                format!("the desired replica count is less than the minimum replica count: {min}"),
+            ));
         }
     }
     // Alerts that stopped firing forget their base even when an earlier stage returned.

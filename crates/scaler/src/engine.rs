@@ -114,7 +114,10 @@ impl Scaler {
         // Queries run without the lock held.
         let (last, observed) = {
             let inner = self.lock();
-            (inner.scalers.get(name).and_then(|p| p.history.back()).map(|d| d.desired), inner.observed.get(name).copied())
+            (
+                inner.scalers.get(name).and_then(|p| p.history.back()).map(|d| d.desired),
+                inner.observed.get(name).copied(),
+            )
         };
         let inputs = self.read_inputs(policy, now_ms, last, observed);
         let decision = {
@@ -153,7 +156,10 @@ impl Scaler {
                 l
             }
             (None, None, None) => {
-                notes.push(note("ReplicasAssumed", format!("no replica count known yet: assuming minReplicas {}", p.min_replicas)));
+                notes.push(note(
+                    "ReplicasAssumed",
+                    format!("no replica count known yet: assuming minReplicas {}", p.min_replicas),
+                ));
                 p.min_replicas
             }
         };
@@ -233,7 +239,12 @@ impl Scaler {
         for p in &self.policies {
             let actuator = Actuator::from_config(&p.name, &p.actuator)
                 .map_err(|message| Error::Actuator { scaler: p.name.clone(), message })?;
-            tasks.push(tokio::spawn(self.clone().run_one(p.name.clone(), p.interval_seconds, actuator, shutdown.clone())));
+            tasks.push(tokio::spawn(self.clone().run_one(
+                p.name.clone(),
+                p.interval_seconds,
+                actuator,
+                shutdown.clone(),
+            )));
         }
         for t in tasks {
             let _ = t.await;

@@ -60,8 +60,9 @@ impl HistoryStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
             Err(e) => return Err(e),
         };
-        let file: FileV1 = serde_json::from_slice(&bytes)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", self.path.display())))?;
+        let file: FileV1 = serde_json::from_slice(&bytes).map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", self.path.display()))
+        })?;
         if file.version != 1 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,

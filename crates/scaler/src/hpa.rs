@@ -163,7 +163,12 @@ pub struct MetricProposal {
 /// result `value` (`None`: the query returned nothing). `current` is the scale's replica count
 /// (the controller's `currentReplicas`, also used as the ready-pod and status count since
 /// Lookout sees no pods).
-pub fn metric_replicas(current: i32, target: &Target, value: Option<f64>, tol: &Tolerances) -> Result<MetricProposal, String> {
+pub fn metric_replicas(
+    current: i32,
+    target: &Target,
+    value: Option<f64>,
+    tol: &Tolerances,
+) -> Result<MetricProposal, String> {
     let value = value.ok_or_else(|| "the query returned no data".to_string())?;
     if !value.is_finite() {
         return Err(format!("the query returned {value}"));
@@ -209,11 +214,7 @@ pub fn metric_replicas(current: i32, target: &Target, value: Option<f64>, tol: &
 fn ceil_i32(v: f64) -> i32 {
     // Go's int32(math.Ceil(x)) on an out-of-range float is undefined; saturate instead.
     let c = v.ceil();
-    if c.is_nan() {
-        0
-    } else {
-        c.clamp(i32::MIN as f64, i32::MAX as f64) as i32
-    }
+    if c.is_nan() { 0 } else { c.clamp(i32::MIN as f64, i32::MAX as f64) as i32 }
 }
 
 /// The result of `computeReplicasForMetrics`.
@@ -356,7 +357,14 @@ pub fn convert_with_rules(current: i32, desired: i32, min: i32, max: i32) -> (i3
 }
 
 /// `normalizeDesiredReplicas` (legacy path, no `behavior`).
-pub fn normalize_legacy(state: &mut HpaState, now_ms: i64, current: i32, desired: i32, min: i32, max: i32) -> Normalized {
+pub fn normalize_legacy(
+    state: &mut HpaState,
+    now_ms: i64,
+    current: i32,
+    desired: i32,
+    min: i32,
+    max: i32,
+) -> Normalized {
     let stabilized = stabilize_legacy(state, now_ms, DEFAULT_DOWNSCALE_WINDOW_SECONDS, desired);
     let (replicas, cond, msg) = convert_with_rules(current, stabilized, min, max);
     Normalized {
@@ -449,7 +457,13 @@ pub fn scale_up_limit(now_ms: i64, current: i32, up: &[ScaleEvent], down: &[Scal
 }
 
 /// `calculateScaleDownLimitWithBehaviors`.
-pub fn scale_down_limit(now_ms: i64, current: i32, up: &[ScaleEvent], down: &[ScaleEvent], rules: &ScalingRules) -> i32 {
+pub fn scale_down_limit(
+    now_ms: i64,
+    current: i32,
+    up: &[ScaleEvent],
+    down: &[ScaleEvent],
+    rules: &ScalingRules,
+) -> i32 {
     let (mut result, pick): (i64, fn(i64, i64) -> i64) = match rules.select_policy {
         SelectPolicy::Disabled => return current,
         SelectPolicy::Min => (i32::MIN as i64, i64::max),

@@ -144,13 +144,7 @@ fn normalize_desired_replicas_legacy() {
         ("stabilize", vec![rec(4, 120.0), rec(5, 60.0)], 3, 5, 3),
         ("no stabilize", vec![rec(1, 120.0), rec(2, 60.0)], 3, 3, 3),
         ("no stabilize - old recommendations", vec![rec(10, 600.0), rec(9, 540.0)], 3, 3, 2),
-        (
-            "stabilize - old recommendations",
-            vec![rec(10, 600.0), rec(4, 60.0), rec(5, 120.0), rec(9, 540.0)],
-            3,
-            5,
-            4,
-        ),
+        ("stabilize - old recommendations", vec![rec(10, 600.0), rec(4, 60.0), rec(5, 120.0), rec(9, 540.0)], 3, 5, 4),
     ];
     for (name, recs, desired, expected, len) in cases {
         let mut st = HpaState { recommendations: recs, ..Default::default() };

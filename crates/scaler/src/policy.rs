@@ -417,6 +417,13 @@ fn check_scaler(c: &mut Checker, s: RawScaler) -> Option<ScalerPolicy> {
             metrics.push(MetricPolicy { name: m.name.value.clone(), query: m.query.value.clone(), target });
         }
     }
+    if min == 0
+        && let Some(m) = s.metrics.iter().find(|m| m.value.target.value.kind.value == "Utilization")
+    {
+        // Kubernetes allows minReplicas 0 only for Object and External metrics: there is no
+        // utilization to average over zero pods.
+        c.err(&m.value.target, "minReplicas 0 cannot be used with a Utilization target (no replicas to average over)");
+    }
     let (behavior, tolerances) = match &s.behavior {
         None => (None, Tolerances::default()),
         Some(b) => {
@@ -636,10 +643,14 @@ fn check_step(c: &mut Checker, s: &RawStep, metrics: &[Spanned<RawMetric>]) -> O
                 Some(w) => c.int(w, 0, 86_400, "estimatedInstanceWarmup").unwrap_or(300),
                 None => 300,
             };
-            check_step_adjustments(c, steps, exact).map(|adjustments| StepKind::Step { adjustments, warmup_seconds: warmup })
+            check_step_adjustments(c, steps, exact)
+                .map(|adjustments| StepKind::Step { adjustments, warmup_seconds: warmup })
         }
         _ => {
-            c.err(&s.name, "a step policy needs exactly one of `scalingAdjustment` (simple) or `stepAdjustments` (step)");
+            c.err(
+                &s.name,
+                "a step policy needs exactly one of `scalingAdjustment` (simple) or `stepAdjustments` (step)",
+            );
             None
         }
     };
@@ -702,7 +713,10 @@ fn check_step_adjustments(
         ));
     }
     out.sort_by(|a, b| {
-        a.0.lower.unwrap_or(f64::NEG_INFINITY).partial_cmp(&b.0.lower.unwrap_or(f64::NEG_INFINITY)).unwrap_or(std::cmp::Ordering::Equal)
+        a.0.lower
+            .unwrap_or(f64::NEG_INFINITY)
+            .partial_cmp(&b.0.lower.unwrap_or(f64::NEG_INFINITY))
+            .unwrap_or(std::cmp::Ordering::Equal)
     });
     for w in out.windows(2) {
         let (a, b) = (&w[0].0, &w[1].0);
@@ -798,7 +812,8 @@ fn check_actuator(c: &mut Checker, a: &Spanned<RawActuator>) -> Option<ActuatorC
             if reqwest::Url::parse(&url.value).map(|u| !u.scheme().starts_with("http")).unwrap_or(true) {
                 c.err(url, format!("invalid webhook url `{}`", url.value));
             }
-            let timeout = r.timeout_seconds.as_ref().and_then(|t| c.int::<u64>(t, 1, 300, "timeoutSeconds")).unwrap_or(5);
+            let timeout =
+                r.timeout_seconds.as_ref().and_then(|t| c.int::<u64>(t, 1, 300, "timeoutSeconds")).unwrap_or(5);
             let retries = r.max_retries.as_ref().and_then(|t| c.int::<u32>(t, 0, 20, "maxRetries")).unwrap_or(3);
             Some(ActuatorConfig::Webhook(WebhookConfig {
                 url: url.value.clone(),
@@ -820,7 +835,8 @@ fn check_actuator(c: &mut Checker, a: &Spanned<RawActuator>) -> Option<ActuatorC
                 Some(res) => match res.value.as_str() {
                     "deployments" | "statefulsets" | "replicasets" => res.value.clone(),
                     other => {
-                        let msg = format!("unknown resource `{other}`, expected deployments, statefulsets or replicasets");
+                        let msg =
+                            format!("unknown resource `{other}`, expected deployments, statefulsets or replicasets");
                         c.err(res, msg);
                         return None;
                     }

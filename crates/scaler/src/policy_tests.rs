@@ -66,7 +66,10 @@ fn errors_point_at_the_offending_line() {
     );
     let lines: Vec<&str> = e.lines().collect();
     assert!(lines[0].starts_with("s.yml:6:16: invalid PromQL query"), "{e}");
-    assert_eq!(lines[1], "s.yml:7:25: unknown target type `Utilisation`, expected one of Utilization, AverageValue, Value");
+    assert_eq!(
+        lines[1],
+        "s.yml:7:25: unknown target type `Utilisation`, expected one of Utilization, AverageValue, Value"
+    );
     let e = errors(
         "scalers:\n  - name: api\n    maxReplicas: 3\n    behavior:\n      scaleUp:\n        policies: [{ type: Pods, value: 2, periodSeconds: 3600 }]\n",
     );
@@ -81,6 +84,10 @@ fn errors_point_at_the_offending_line() {
     let e = errors("scalers:\n  - name: api\n    maxReplicas: 3\n    actuator: { type: webhook }\n");
     assert_eq!(e, "s.yml:4:15: a webhook actuator needs `url`");
     assert!(errors("scalers: [").starts_with("s.yml:"));
+    let e = errors(
+        "scalers:\n  - name: api\n    minReplicas: 0\n    maxReplicas: 3\n    metrics:\n      - { name: cpu, query: x, target: { type: Utilization, averageUtilization: 50 } }\n",
+    );
+    assert!(e.contains("minReplicas 0 cannot be used with a Utilization target"), "{e}");
 }
 
 #[test]

@@ -20,7 +20,8 @@ impl Quantity {
     /// (`m`, `k`, `M`, `G`, `T`, `P`, `E`), binary suffix (`Ki` … `Ei`) or exponent (`e3`).
     pub fn parse(s: &str) -> Result<Quantity, String> {
         let s = s.trim();
-        let bad = || format!("invalid quantity `{s}`: expected a number with an optional suffix such as 500m, 2k or 1Gi");
+        let bad =
+            || format!("invalid quantity `{s}`: expected a number with an optional suffix such as 500m, 2k or 1Gi");
         let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(s.len());
         let (num, suffix) = s.split_at(split);
         let value: f64 = num.parse().map_err(|_| bad())?;

@@ -243,7 +243,12 @@ fn check_expect(c: &mut Checker, e: &Spanned<RawExpect>, decisions: &[Decision],
         let got: Vec<&str> = d.reasons.iter().map(|r| r.code.as_str()).collect();
         c.err(
             e,
-            format!("at {at}, scaler {}: expected {}; reasons were [{}]", d.scaler, problems.join(", "), got.join(", ")),
+            format!(
+                "at {at}, scaler {}: expected {}; reasons were [{}]",
+                d.scaler,
+                problems.join(", "),
+                got.join(", ")
+            ),
         );
     }
 }
@@ -288,7 +293,10 @@ timeline:
     #[test]
     fn bad_files_are_positioned() {
         let (_, r) = run("scalers: []\ntimeline:\n  - { at: 5 }\n  - { at: 1 }\n");
-        assert_eq!(r.unwrap_err().to_string(), "t.yml:4:11: `at` must be a number of seconds, not below the previous step's");
+        assert_eq!(
+            r.unwrap_err().to_string(),
+            "t.yml:4:11: `at` must be a number of seconds, not below the previous step's"
+        );
         let (_, r) = run("scalers: []\ntimeline: []\nwhat: 1\n");
         assert!(r.unwrap_err().to_string().starts_with("t.yml:3:1: unknown field `what`"));
     }

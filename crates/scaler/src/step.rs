@@ -377,11 +377,8 @@ mod tests {
         // After the warm-up the instance counts.
         assert_eq!(proposed(p.evaluate(Some(60.0), 11, &st, 300_000)), 12);
         // Scale-in waits for warm-up.
-        let down = step_policy(
-            AdjustmentType::ChangeInCapacity,
-            vec![s(None, Some(0.0), -1)],
-            Comparison::LessThanThreshold,
-        );
+        let down =
+            step_policy(AdjustmentType::ChangeInCapacity, vec![s(None, Some(0.0), -1)], Comparison::LessThanThreshold);
         assert!(matches!(down.evaluate(Some(10.0), 11, &st, 60_000), StepOutcome::Held { code: "WarmUp", .. }));
         assert_eq!(proposed(down.evaluate(Some(10.0), 11, &st, 300_000)), 10);
     }

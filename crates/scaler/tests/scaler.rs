@@ -83,6 +83,17 @@ fn shipped_policy_has_the_seed_settings() {
 }
 
 #[test]
+fn the_readme_example_parses() {
+    let readme = std::fs::read_to_string(repo().join("scaling/README.md")).unwrap();
+    let start = readme.find("```yaml\n").unwrap() + 8;
+    let end = start + readme[start..].find("```").unwrap();
+    let f = parse_policy_file("README.md", &readme[start..end]).unwrap();
+    assert_eq!(f.keda.unwrap().address, "0.0.0.0:9095");
+    assert_eq!(f.scalers[0].schedules.len(), 1);
+    assert_eq!(f.scalers[0].tolerances.scale_down, 0.05);
+}
+
+#[test]
 fn shipped_timelines_meet_their_expectations() {
     let dir = repo().join("scaling/tests");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
@@ -328,7 +339,11 @@ async fn kubernetes_scale_subresource() {
         a.seen.lock().unwrap().push(format!("GET {}", h["authorization"].to_str().unwrap()));
         (StatusCode::OK, axum::Json(scale(*a.replicas.lock().unwrap())))
     }
-    async fn patch_scale(State(a): State<Api>, h: HeaderMap, body: String) -> (StatusCode, axum::Json<serde_json::Value>) {
+    async fn patch_scale(
+        State(a): State<Api>,
+        h: HeaderMap,
+        body: String,
+    ) -> (StatusCode, axum::Json<serde_json::Value>) {
         let ct = h["content-type"].to_str().unwrap().to_string();
         a.seen.lock().unwrap().push(format!("PATCH {ct}"));
         if ct != "application/merge-patch+json" {

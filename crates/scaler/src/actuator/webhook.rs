@@ -24,15 +24,23 @@ impl Webhook {
     pub fn new(cfg: &WebhookConfig) -> Result<Webhook, String> {
         let mut headers = reqwest::header::HeaderMap::new();
         for (k, v) in &cfg.headers {
-            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name `{k}`"))?;
-            let value = reqwest::header::HeaderValue::from_str(v).map_err(|_| format!("invalid value for header `{k}`"))?;
+            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| format!("invalid header name `{k}`"))?;
+            let value =
+                reqwest::header::HeaderValue::from_str(v).map_err(|_| format!("invalid value for header `{k}`"))?;
             headers.insert(name, value);
         }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(cfg.timeout_seconds))
             .build()
             .map_err(|e| format!("cannot build HTTP client: {e}"))?;
-        Ok(Webhook { client, url: cfg.url.clone(), headers, max_retries: cfg.max_retries, base_backoff: Duration::from_millis(500) })
+        Ok(Webhook {
+            client,
+            url: cfg.url.clone(),
+            headers,
+            max_retries: cfg.max_retries,
+            base_backoff: Duration::from_millis(500),
+        })
     }
 
     /// Shortens the backoff (tests).
@@ -66,7 +74,8 @@ impl Webhook {
                 let tries = attempt + 1;
                 return Err(format!("{error} (after {tries} attempt{})", if tries == 1 { "" } else { "s" }));
             }
-            let backoff = retry_after.unwrap_or_else(|| (self.base_backoff * 2u32.pow(attempt.min(4))).min(Duration::from_secs(8)));
+            let backoff = retry_after
+                .unwrap_or_else(|| (self.base_backoff * 2u32.pow(attempt.min(4))).min(Duration::from_secs(8)));
             tokio::time::sleep(backoff).await;
             attempt += 1;
         }

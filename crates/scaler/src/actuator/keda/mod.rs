@@ -21,6 +21,7 @@
 //! of less than a tenth of the current count.
 
 #[allow(missing_docs, clippy::all, unreachable_pub)]
+#[rustfmt::skip] // generated: kept byte for byte as tonic-prost-build wrote it
 pub mod externalscaler;
 
 use std::pin::Pin;
@@ -43,12 +44,14 @@ use crate::engine::Scaler;
 #[derive(Clone)]
 pub struct KedaService {
     scaler: Arc<Scaler>,
+    shutdown: CancellationToken,
 }
 
 impl KedaService {
-    /// A service answering from `scaler`'s latest decisions.
-    pub fn new(scaler: Arc<Scaler>) -> Self {
-        KedaService { scaler }
+    /// A service answering from `scaler`'s latest decisions; open `StreamIsActive` streams end
+    /// on `shutdown` (a graceful server shutdown waits for them).
+    pub fn new(scaler: Arc<Scaler>, shutdown: CancellationToken) -> Self {
+        KedaService { scaler, shutdown }
     }
 
     /// As a tonic service, to add to a server.
@@ -88,10 +91,12 @@ impl ExternalScaler for KedaService {
         let name = self.resolve(req.get_ref())?;
         let rx = self.scaler.subscribe();
         let scaler = self.scaler.clone();
+        let shutdown = self.shutdown.clone();
         // State: (receiver, last state sent). The first item goes out at once when a decision exists.
         let stream = futures::stream::unfold((rx, None::<bool>), move |(mut rx, last)| {
             let scaler = scaler.clone();
             let name = name.clone();
+            let shutdown = shutdown.clone();
             async move {
                 loop {
                     let active = scaler.decision(&name).map(|d| d.desired > 0);
@@ -100,8 +105,13 @@ impl ExternalScaler for KedaService {
                     {
                         return Some((Ok(IsActiveResponse { result: a }), (rx, Some(a))));
                     }
-                    if rx.changed().await.is_err() {
-                        return None;
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return None,
+                        r = rx.changed() => {
+                            if r.is_err() {
+                                return None;
+                            }
+                        }
                     }
                 }
             }
@@ -118,7 +128,8 @@ impl ExternalScaler for KedaService {
 
     async fn get_metrics(&self, req: Request<GetMetricsRequest>) -> Result<Response<GetMetricsResponse>, Status> {
         let r = req.get_ref();
-        let obj = r.scaled_object_ref.as_ref().ok_or_else(|| Status::invalid_argument("scaledObjectRef is required"))?;
+        let obj =
+            r.scaled_object_ref.as_ref().ok_or_else(|| Status::invalid_argument("scaledObjectRef is required"))?;
         let name = self.resolve(obj)?;
         let desired = self.desired(&name)?;
         let metric_name = if r.metric_name.is_empty() { name } else { r.metric_name.clone() };
@@ -135,7 +146,7 @@ impl ExternalScaler for KedaService {
 /// Serves the external scaler on `listener` until `shutdown`.
 pub async fn serve(listener: TcpListener, scaler: Arc<Scaler>, shutdown: CancellationToken) -> Result<(), String> {
     tonic::transport::Server::builder()
-        .add_service(KedaService::new(scaler).into_server())
+        .add_service(KedaService::new(scaler, shutdown.clone()).into_server())
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown.cancelled_owned())
         .await
         .map_err(|e| format!("KEDA external scaler server failed: {e}"))
