@@ -101,6 +101,18 @@ pub struct RemoteWriteConfig {
     pub bearer_token: Option<String>,
 }
 
+/// `storage:` — the embedded series store's limits.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// How long samples are kept (default 6h).
+    #[serde(default)]
+    pub retention: Option<PromDuration>,
+    /// Series beyond this are refused and counted (default 1,000,000).
+    #[serde(default)]
+    pub max_series: Option<usize>,
+}
+
 /// `alerting:` — the Alertmanager-format routing file.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
@@ -233,6 +245,8 @@ pub struct PipelineConfig {
     pub rules: Option<RulesConfig>,
     /// `alerting:`
     pub alerting: Option<AlertingConfig>,
+    /// `storage:`
+    pub storage: StorageConfig,
     /// `telemetry:`
     pub telemetry: TelemetryConfig,
     /// Non-fatal findings (unset environment variables).
@@ -265,6 +279,8 @@ struct RawPipeline {
     alerting: Option<AlertingConfig>,
     #[serde(default)]
     telemetry: Option<TelemetryConfig>,
+    #[serde(default)]
+    storage: Option<StorageConfig>,
 }
 
 // No deny_unknown_fields: the component's own keys are checked by its own struct.
@@ -349,6 +365,7 @@ pub fn load_str(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
         rules: raw.rules,
         alerting: raw.alerting,
         telemetry: raw.telemetry.unwrap_or_default(),
+        storage: raw.storage.unwrap_or_default(),
         warnings,
     })
 }

@@ -21,6 +21,7 @@ pub struct Alerting {
     notifier: Notifier,
     notifier_shutdown: tokio_util::sync::CancellationToken,
     alerting_file: Option<String>,
+    gc: tokio::task::JoinHandle<()>,
     remote_writer: Option<(RemoteWriter, tokio::task::JoinHandle<()>)>,
 }
 
@@ -96,6 +97,21 @@ impl Alerting {
             to_notifier.put_alerts(alerts.into_iter().map(to_notifier_alert).collect());
         });
         let store = lookout_tsdb::shared();
+        let defaults = lookout_tsdb::StoreConfig::default();
+        store.set_limits(lookout_tsdb::StoreConfig {
+            retention_ms: config.storage.retention.map_or(defaults.retention_ms, |d| d.ms()),
+            max_series: config.storage.max_series.unwrap_or(defaults.max_series),
+        });
+        // Retention: drop old samples and empty series every minute.
+        let gc_store = store.clone();
+        let gc = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let s = gc_store.clone();
+                let _ = tokio::task::spawn_blocking(move || s.gc(engine::now_ms())).await;
+            }
+        });
         let remote_writer = match config.rules.as_ref().and_then(|r| r.remote_write.as_ref()) {
             Some(rw) => {
                 let mut c = RemoteWriterConfig::new(&rw.url);
@@ -135,7 +151,7 @@ impl Alerting {
             }
         };
         let alerting_file = config.alerting.as_ref().and_then(|a| a.config.clone());
-        Ok(Alerting { rules, notifier, notifier_shutdown, alerting_file, remote_writer })
+        Ok(Alerting { rules, notifier, notifier_shutdown, alerting_file, gc, remote_writer })
     }
 
     /// The API routes of the alerting stages: the rule engine's Prometheus-shaped
@@ -177,6 +193,7 @@ impl Alerting {
         }
         self.notifier_shutdown.cancel();
         self.notifier.stopped().await;
+        self.gc.abort();
         if let Some((writer, task)) = self.remote_writer {
             lookout_tsdb::shared().set_append_hook(None);
             writer.close();

@@ -63,14 +63,20 @@ struct Inner {
     series: Vec<Option<Series>>,
     free: Vec<usize>,
     by_labels: HashMap<Labels, usize>,
-    by_name: HashMap<String, Vec<usize>>,
+    /// Inverted index: label name → value → series ids (what Prometheus calls
+    /// postings), so `{job="api"}` visits the series of `api`, not every series of the
+    /// metric.
+    postings: HashMap<String, HashMap<String, Vec<usize>>>,
     // Under the same lock as the data, so appends pay no extra synchronisation.
     hook: Option<AppendHook>,
 }
 
 /// The store. Appends and selects may come from many tasks.
 pub struct Store {
-    config: StoreConfig,
+    // Atomics so the process-wide store can take the pipeline file's limits after it
+    // was first handed out.
+    retention_ms: std::sync::atomic::AtomicI64,
+    max_series: std::sync::atomic::AtomicUsize,
     inner: RwLock<Inner>,
     series_limit_hits: AtomicU64,
     out_of_order: AtomicU64,
@@ -80,10 +86,25 @@ impl Store {
     /// An empty store.
     pub fn new(config: StoreConfig) -> Store {
         Store {
-            config,
+            retention_ms: config.retention_ms.into(),
+            max_series: config.max_series.into(),
             inner: RwLock::default(),
             series_limit_hits: AtomicU64::new(0),
             out_of_order: AtomicU64::new(0),
+        }
+    }
+
+    /// Changes the retention window and the series limit (existing series stay).
+    pub fn set_limits(&self, config: StoreConfig) {
+        self.retention_ms.store(config.retention_ms, Ordering::Relaxed);
+        self.max_series.store(config.max_series, Ordering::Relaxed);
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> StoreConfig {
+        StoreConfig {
+            retention_ms: self.retention_ms.load(Ordering::Relaxed),
+            max_series: self.max_series.load(Ordering::Relaxed),
         }
     }
 
@@ -93,9 +114,10 @@ impl Store {
         let id = match inner.by_labels.get(labels) {
             Some(&id) => id,
             None => {
-                if inner.by_labels.len() >= self.config.max_series {
+                let max_series = self.max_series.load(Ordering::Relaxed);
+                if inner.by_labels.len() >= max_series {
                     self.series_limit_hits.fetch_add(1, Ordering::Relaxed);
-                    return Err(AppendError::SeriesLimit(self.config.max_series));
+                    return Err(AppendError::SeriesLimit(max_series));
                 }
                 let series = Series { labels: labels.clone(), samples: VecDeque::new() };
                 let id = match inner.free.pop() {
@@ -109,7 +131,9 @@ impl Store {
                     }
                 };
                 inner.by_labels.insert(labels.clone(), id);
-                inner.by_name.entry(labels.name().unwrap_or("").to_string()).or_default().push(id);
+                for (name, value) in labels.pairs() {
+                    inner.postings.entry(name.clone()).or_default().entry(value.clone()).or_default().push(id);
+                }
                 id
             }
         };
@@ -137,9 +161,15 @@ impl Store {
     /// Series matching every matcher, with their samples in `[mint, maxt]`.
     pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesData> {
         let inner = self.inner.read().expect("store lock");
-        let by_name = matchers.iter().find(|m| m.name == "__name__" && m.op == MatchOp::Equal);
-        let candidates: Box<dyn Iterator<Item = usize>> = match by_name {
-            Some(m) => Box::new(inner.by_name.get(&m.value).into_iter().flatten().copied()),
+        // The shortest postings list of the non-empty equality matchers bounds the scan;
+        // every matcher is still checked on each candidate.
+        let shortest = matchers
+            .iter()
+            .filter(|m| m.op == MatchOp::Equal && !m.value.is_empty())
+            .map(|m| inner.postings.get(&m.name).and_then(|v| v.get(&m.value)).map_or(&[][..], Vec::as_slice))
+            .min_by_key(|ids| ids.len());
+        let candidates: Box<dyn Iterator<Item = usize>> = match shortest {
+            Some(ids) => Box::new(ids.iter().copied()),
             None => Box::new(0..inner.series.len()),
         };
         let mut out = Vec::new();
@@ -159,7 +189,7 @@ impl Store {
     /// Drops samples older than the retention window before `now_ms`, and series left
     /// empty.
     pub fn gc(&self, now_ms: i64) {
-        let cutoff = now_ms - self.config.retention_ms;
+        let cutoff = now_ms - self.retention_ms.load(Ordering::Relaxed);
         let mut inner = self.inner.write().expect("store lock");
         let mut dead = Vec::new();
         for (id, slot) in inner.series.iter_mut().enumerate() {
@@ -175,8 +205,18 @@ impl Store {
         for id in dead {
             if let Some(s) = inner.series[id].take() {
                 inner.by_labels.remove(&s.labels);
-                if let Some(ids) = inner.by_name.get_mut(s.labels.name().unwrap_or("")) {
-                    ids.retain(|x| *x != id);
+                for (name, value) in s.labels.pairs() {
+                    if let Some(values) = inner.postings.get_mut(name) {
+                        if let Some(ids) = values.get_mut(value) {
+                            ids.retain(|x| *x != id);
+                            if ids.is_empty() {
+                                values.remove(value);
+                            }
+                        }
+                        if values.is_empty() {
+                            inner.postings.remove(name);
+                        }
+                    }
                 }
                 inner.free.push(id);
             }

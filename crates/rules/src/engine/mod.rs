@@ -172,7 +172,8 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
-pub(crate) fn now_ms() -> i64 {
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
