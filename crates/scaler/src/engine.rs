@@ -234,6 +234,9 @@ impl Scaler {
 
     /// Runs every scaler on its interval until `shutdown`, handing decisions to the actuators:
     /// a decision is sent when it changes the count or differs from the last one delivered.
+    /// A decision counts as applied for the `behavior` periods and cooldowns when it is made;
+    /// a failed delivery is retried at the next evaluation (the count read back from the
+    /// replicas query or the actuator then shows what really happened).
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), Error> {
         let mut tasks = Vec::new();
         for p in &self.policies {

@@ -1,4 +1,7 @@
-//! The `webhook` actuator: POSTs the decision as JSON.
+//! The `webhook` actuator: POSTs the decision as JSON, the [`Decision`] serialization:
+//! `{"scaler", "at_ms", "time", "current", "desired", "min_replicas", "max_replicas",
+//! "metrics": [{"name", "value", "target", "usage_ratio", "proposal", "error"}],
+//! "reasons": [{"code", "message"}]}`; the receiver scales to `desired`.
 //!
 //! Retries follow the usual webhook contract (Alertmanager's `notify/webhook`): connection
 //! errors, timeouts, 429 and 5xx are retried with exponential backoff (0.5 s doubling to 8 s,
