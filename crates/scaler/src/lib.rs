@@ -17,7 +17,7 @@
 //! inputs, the time and a small persisted state, so the simulator, the tests and the live engine
 //! run the same code, and timelines replay exactly. Kubernetes' algorithm is ported function by
 //! function ([`hpa`]) and checked against its table tests; Lookout's additions (step policies,
-//! schedules, alerts) are separate stages with a fixed, documented precedence (see [`decide`]).
+//! schedules, alerts) are separate stages with a fixed, documented precedence (see [`mod@decide`]).
 //!
 //! ```
 //! let text = "\

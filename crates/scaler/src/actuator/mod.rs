@@ -1,7 +1,7 @@
 //! Actuators: where decisions go.
 //!
 //! - `dry_run`: nothing leaves Lookout; decisions are recorded, logged and exposed.
-//! - `webhook`: a JSON POST of the [`Decision`](crate::Decision), retried with backoff.
+//! - `webhook`: a JSON POST of the [`Decision`], retried with backoff.
 //! - `keda`: nothing is pushed; KEDA pulls through the external-scaler gRPC server ([`keda`]).
 //! - `kubernetes` (cargo feature): the workload's scale subresource is read and patched.
 
