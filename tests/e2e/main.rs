@@ -43,3 +43,7 @@ mod alerts;
 
 /// Rules evaluated on Debian's Prometheus through its query API, fed by remote write.
 mod remote_rules;
+
+/// The scaler in the binary (decisions from OTLP metrics on /api/v1/scaler and /metrics)
+/// and `lookout scale simulate` on the shipped timelines.
+mod scaling;

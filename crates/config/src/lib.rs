@@ -37,5 +37,5 @@ pub use graph::{GraphNode, check_graph, resolve as graph_resolve};
 pub use interpolate::interpolate;
 pub use pipeline::{
     AlertingConfig, ApiConfig, ComponentDecl, ComponentKind, InputRef, PipelineConfig, RemoteRulesConfig,
-    RemoteWriteConfig, RulesConfig, StorageConfig, TelemetryConfig, load, load_str,
+    RemoteWriteConfig, RulesConfig, ScalingConfig, StorageConfig, TelemetryConfig, load, load_str,
 };

@@ -113,6 +113,15 @@ pub struct StorageConfig {
     pub max_series: Option<usize>,
 }
 
+/// `scaling:` — scaling policy files (see `crates/scaler`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingConfig {
+    /// Globs of policy files (`scalers:` lists, HPA-shaped).
+    #[serde(default)]
+    pub files: Vec<String>,
+}
+
 /// `alerting:` — the Alertmanager-format routing file.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
@@ -247,6 +256,8 @@ pub struct PipelineConfig {
     pub alerting: Option<AlertingConfig>,
     /// `storage:`
     pub storage: StorageConfig,
+    /// `scaling:`
+    pub scaling: Option<ScalingConfig>,
     /// `telemetry:`
     pub telemetry: TelemetryConfig,
     /// Non-fatal findings (unset environment variables).
@@ -281,6 +292,8 @@ struct RawPipeline {
     telemetry: Option<TelemetryConfig>,
     #[serde(default)]
     storage: Option<StorageConfig>,
+    #[serde(default)]
+    scaling: Option<ScalingConfig>,
 }
 
 // No deny_unknown_fields: the component's own keys are checked by its own struct.
@@ -366,6 +379,7 @@ pub fn load_str(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
         alerting: raw.alerting,
         telemetry: raw.telemetry.unwrap_or_default(),
         storage: raw.storage.unwrap_or_default(),
+        scaling: raw.scaling,
         warnings,
     })
 }

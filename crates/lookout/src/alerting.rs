@@ -22,6 +22,7 @@ pub struct Alerting {
     notifier_shutdown: tokio_util::sync::CancellationToken,
     alerting_file: Option<String>,
     gc: tokio::task::JoinHandle<()>,
+    scaling: Option<crate::scaling::Scaling>,
     remote_writer: Option<(RemoteWriter, tokio::task::JoinHandle<()>)>,
 }
 
@@ -76,6 +77,9 @@ pub fn check(config: &PipelineConfig) -> Result<(usize, usize), ConfigErrors> {
             (0, 0)
         }
     };
+    if let Err(e) = crate::scaling::load_policies(config) {
+        errors.extend(e.0);
+    }
     if errors.is_empty() { Ok(counts) } else { Err(ConfigErrors(errors)) }
 }
 
@@ -151,13 +155,17 @@ impl Alerting {
             }
         };
         let alerting_file = config.alerting.as_ref().and_then(|a| a.config.clone());
-        Ok(Alerting { rules, notifier, notifier_shutdown, alerting_file, gc, remote_writer })
+        let scaling = crate::scaling::Scaling::start(config, telemetry, rules.clone()).await?;
+        Ok(Alerting { rules, notifier, notifier_shutdown, alerting_file, gc, scaling, remote_writer })
     }
 
     /// The API routes of the alerting stages: the rule engine's Prometheus-shaped
     /// `/api/v1/{rules,alerts}` and the notifier's Alertmanager `/api/v2/...`.
     pub fn router(&self) -> axum::Router {
         let mut router = self.notifier.router();
+        if let Some(s) = &self.scaling {
+            router = router.merge(s.router());
+        }
         if let Some(e) = &self.rules {
             router = router.merge(e.router());
         }
@@ -188,6 +196,9 @@ impl Alerting {
 
     /// Stops evaluating, saves state, stops the notifier, flushes remote write.
     pub async fn stop(self) {
+        if let Some(s) = self.scaling {
+            s.stop().await;
+        }
         if let Some(e) = &self.rules {
             e.stop().await;
         }

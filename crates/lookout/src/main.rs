@@ -9,6 +9,7 @@
 
 mod alerting;
 mod cli;
+mod scaling;
 mod telemetry;
 
 use std::path::{Path, PathBuf};
