@@ -131,6 +131,7 @@ async fn rules_fire_on_series_from_logs_and_otlp_metrics() {
     assert!(group["rules"].as_array().unwrap().iter().all(|r| r["health"] == "ok"), "{group}");
     let metrics = get(&lookout, "/metrics").await.text().await.unwrap();
     assert!(metrics.contains("lookout_alerts{alertstate=\"firing\"} 2"), "{metrics}");
+    assert!(metrics.contains("lookout_tsdb_series_limit_hits_total 0"), "{metrics}");
 
     // Handed to the notifier in process: its Alertmanager API lists them.
     let deadline = Instant::now() + Duration::from_secs(10);

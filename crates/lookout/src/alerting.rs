@@ -106,14 +106,20 @@ impl Alerting {
             retention_ms: config.storage.retention.map_or(defaults.retention_ms, |d| d.ms()),
             max_series: config.storage.max_series.unwrap_or(defaults.max_series),
         });
-        // Retention: drop old samples and empty series every minute.
+        // Retention: drop old samples and empty series every minute; the store's gauges
+        // and counters are refreshed every 5 s.
+        let store_metrics = StoreMetrics::default();
+        telemetry.with_registry(|r| store_metrics.register(r));
         let gc_store = store.clone();
         let gc = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-            loop {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            for round in 0u64.. {
                 tick.tick().await;
-                let s = gc_store.clone();
-                let _ = tokio::task::spawn_blocking(move || s.gc(engine::now_ms())).await;
+                if round % 12 == 11 {
+                    let s = gc_store.clone();
+                    let _ = tokio::task::spawn_blocking(move || s.gc(engine::now_ms())).await;
+                }
+                store_metrics.update(&gc_store);
             }
         });
         let remote_writer = match config.rules.as_ref().and_then(|r| r.remote_write.as_ref()) {
@@ -210,5 +216,35 @@ impl Alerting {
             writer.close();
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
         }
+    }
+}
+
+/// The embedded store's self-metrics.
+#[derive(Default)]
+struct StoreMetrics {
+    series: prometheus_client::metrics::gauge::Gauge,
+    limit_hits: prometheus_client::metrics::counter::Counter,
+    out_of_order: prometheus_client::metrics::counter::Counter,
+}
+
+impl StoreMetrics {
+    fn register(&self, r: &mut prometheus_client::registry::Registry) {
+        r.register("lookout_tsdb_series", "Series in the embedded store.", self.series.clone());
+        r.register(
+            "lookout_tsdb_series_limit_hits",
+            "Samples refused because they would create a series past storage.max_series.",
+            self.limit_hits.clone(),
+        );
+        r.register(
+            "lookout_tsdb_out_of_order_samples",
+            "Samples refused as older than their series' newest sample.",
+            self.out_of_order.clone(),
+        );
+    }
+
+    fn update(&self, store: &lookout_tsdb::Store) {
+        self.series.set(store.series_count() as i64);
+        self.limit_hits.inc_by(store.series_limit_hits().saturating_sub(self.limit_hits.get()));
+        self.out_of_order.inc_by(store.out_of_order().saturating_sub(self.out_of_order.get()));
     }
 }
