@@ -234,49 +234,7 @@ fn strip_domain(hp: &str) -> String {
 /// Prometheus's `model.ParseDuration` (`1y2w3d4h5m6s7ms`, units in that order, each once, `0`
 /// alone allowed), in milliseconds.
 pub(crate) fn parse_prometheus_duration(s: &str) -> Result<i64, String> {
-    if s.is_empty() {
-        return Err("empty duration string".into());
-    }
-    if s == "0" {
-        return Ok(0);
-    }
-    const UNITS: [(&str, i64); 7] = [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ];
-    let bad = || format!("not a valid duration string: {s:?}");
-    let mut rest = s;
-    let mut next_unit = 0;
-    let mut total: i64 = 0;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        // `ms` before `m`: the longest unit name that matches.
-        let (idx, (unit, mult)) = UNITS
-            .iter()
-            .enumerate()
-            .skip(next_unit)
-            .filter(|(_, (u, _))| rest.starts_with(u) && !(*u == "m" && rest.starts_with("ms")))
-            .map(|(i, u)| (i, *u))
-            .next()
-            .ok_or_else(bad)?;
-        rest = &rest[unit.len()..];
-        next_unit = idx + 1;
-        total = n
-            .checked_mul(mult)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| "duration out of range".to_string())?;
-    }
-    Ok(total)
+    lookout_config::duration::parse_duration(s)
 }
 
 #[cfg(test)]
