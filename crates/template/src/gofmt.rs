@@ -143,11 +143,7 @@ pub fn humanize1024(mut v: f64) -> String {
 fn go_int64(v: f64) -> i64 {
     const TWO_63: f64 = 9_223_372_036_854_775_808.0;
     // NaN is outside every range too.
-    if !(-TWO_63..TWO_63).contains(&v) {
-        i64::MIN
-    } else {
-        v as i64
-    }
+    if !(-TWO_63..TWO_63).contains(&v) { i64::MIN } else { v as i64 }
 }
 
 /// `humanizeDuration`: seconds as `1d 2h 3m 4s`, or `1.5s`, `150ms`.
