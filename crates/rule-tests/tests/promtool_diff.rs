@@ -701,8 +701,6 @@ fn verdicts_and_messages_match_promtool() {
 }
 
 #[test]
-#[ignore = "needs lookout-rules to set a refused duplicate write as the rule's error (Prometheus rules/group.go \
-            SetLastError on append errors); eval_group now drops the second write silently"]
 fn duplicate_rule_output_matches_promtool() {
     check_cases(DUPLICATE_CASES);
 }

@@ -7,7 +7,7 @@
 //! that fails keeps its previous output set, so its series go stale only once it
 //! succeeds again (as Prometheus).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use lookout_tsdb::{Labels, stale_nan};
@@ -236,16 +236,20 @@ pub fn eval_group(group: &RuleGroup, state: &mut GroupState, ctx: &EvalContext, 
     state.realign(group);
     // Prometheus's storage refuses a second, different sample for a series at one
     // timestamp, so within an evaluation the first write wins (a series dropped by one
-    // rule and produced by a later one stays stale, as there). The store would let the
-    // last write win: skip what this evaluation already wrote.
-    let mut written: HashSet<Labels> = HashSet::new();
-    let mut write = |labels: &Labels, v: f64| {
-        if written.contains(labels) {
-            return false;
+    // rule and produced by a later one stays stale, as there) and the refused write is
+    // the writing rule's error (`rules/group.go` sets it as the rule's last error). The
+    // store would let the last write win: check what this evaluation already wrote.
+    let mut written: HashMap<Labels, u64> = HashMap::new();
+    let mut write = |labels: &Labels, v: f64| -> Result<(), ()> {
+        match written.get(labels) {
+            Some(bits) if *bits == v.to_bits() => Ok(()),
+            Some(_) => Err(()),
+            None => {
+                ctx.appender.append(labels, sample_t, v);
+                written.insert(labels.clone(), v.to_bits());
+                Ok(())
+            }
         }
-        ctx.appender.append(labels, sample_t, v);
-        written.insert(labels.clone());
-        true
     };
     let mut out = Vec::new();
     for (rule, st) in group.rules.iter().zip(state.rules.iter_mut()) {
@@ -266,22 +270,31 @@ pub fn eval_group(group: &RuleGroup, state: &mut GroupState, ctx: &EvalContext, 
                     out.extend(alerting::send(r, st, ctx, t_ms, interval));
                 }
                 let mut returned = BTreeSet::new();
+                let mut duplicates = 0usize;
                 for (labels, v) in samples {
-                    if write(&labels, v) {
-                        returned.insert(labels);
+                    match write(&labels, v) {
+                        Ok(()) => {
+                            returned.insert(labels);
+                        }
+                        Err(()) => duplicates += 1,
                     }
                 }
                 for gone in st.previous_series.difference(&returned) {
-                    write(gone, stale_nan());
+                    duplicates += usize::from(write(gone, stale_nan()).is_err());
                 }
                 st.previous_series = returned;
+                if duplicates > 0 {
+                    st.health = Health::Err;
+                    st.last_error = Some("duplicate sample for timestamp".to_string());
+                }
             }
         }
         st.last_eval_ms = Some(t_ms);
         st.last_duration_seconds = rule_started.elapsed().as_secs_f64();
     }
     for l in std::mem::take(&mut state.stale_series) {
-        write(&l, stale_nan());
+        // A removed rule's series that a kept rule wrote stays written.
+        let _ = write(&l, stale_nan());
     }
     state.last_eval_ms = Some(t_ms);
     state.last_duration_seconds = started.elapsed().as_secs_f64();
