@@ -174,9 +174,10 @@ pub(crate) fn resolve(n: &Node) -> Resolved {
     Resolved::Str
 }
 
-/// Go's `strconv.ParseInt(s, 0, 64)` (or `ParseUint`), as a float: sign, `0x`/`0o`/`0b`
-/// prefixes and a leading `0` for octal.
-fn go_parse_int(s: &str) -> Option<f64> {
+/// Go's base-0 integer syntax (`strconv.ParseInt(s, 0, 64)`): the sign, the radix from a
+/// `0x`/`0o`/`0b` prefix or a leading `0` (octal), and the magnitude; `None` when `s`
+/// is not an integer in that syntax or the magnitude overflows `u64`.
+pub(crate) fn go_int_parts(s: &str) -> Option<(bool, u64)> {
     let (neg, body) = match s.as_bytes().first()? {
         b'-' => (true, &s[1..]),
         b'+' => (false, &s[1..]),
@@ -196,7 +197,12 @@ fn go_parse_int(s: &str) -> Option<f64> {
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
-    let v = u64::from_str_radix(digits, radix).ok()?;
+    Some((neg, u64::from_str_radix(digits, radix).ok()?))
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)` (or `ParseUint`), as a float.
+fn go_parse_int(s: &str) -> Option<f64> {
+    let (neg, v) = go_int_parts(s)?;
     if neg {
         if v > i64::MAX as u64 + 1 {
             return None;

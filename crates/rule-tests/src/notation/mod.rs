@@ -243,26 +243,10 @@ fn go_parse_number(s: &str) -> Result<f64, String> {
 }
 
 fn go_parse_int_base0(s: &str) -> Option<i64> {
-    let (neg, body) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let (radix, digits) = if let Some(r) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-        (16, r)
-    } else if let Some(r) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
-        (8, r)
-    } else if let Some(r) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
-        (2, r)
-    } else if body.len() > 1 && body.starts_with('0') {
-        (8, &body[1..])
-    } else {
-        (10, body)
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    let v = i64::from_str_radix(digits, radix).ok()?;
+    // The magnitude must fit an i64 (so, as before this shared helper, `-2^63` is refused
+    // here and read by ParseFloat instead, with the same value).
+    let (neg, v) = crate::yaml::go_int_parts(s)?;
+    let v = i64::try_from(v).ok()?;
     Some(if neg { -v } else { v })
 }
 
