@@ -1,10 +1,17 @@
-//! Bounded buffers between components.
+//! Bounded buffers between components, in memory or on disk.
 //!
-//! Every sink (and every edge between components) reads from a [`memory`] buffer
-//! bounded in **events**, not batches, so memory stays bounded whatever the batch
-//! sizes. What happens when it is full is the user's choice ([`WhenFull`]):
-//! `block` pushes back on the writer (and through it on the OTLP client, which gets
-//! 429/503 and retries), `drop_newest` drops the incoming batch and counts it.
+//! Every sink (and every edge between components) reads from a buffer bounded in
+//! **events** (memory, optionally also in bytes) or in **bytes** (disk), so memory and
+//! disk stay bounded whatever the batch sizes. What happens when it is full is the
+//! user's choice ([`WhenFull`]): `block` pushes back on the writer (and through it on
+//! the OTLP client, which gets 503 and retries), `drop_newest` drops the incoming batch
+//! and counts it.
+//!
+//! - [`memory`]: a queue in memory; fast, lost on a crash.
+//! - [`disk`](BufferConfig::open): checksummed segment files under
+//!   `data_dir/buffers/<sink>/`; a record is forgotten only once its sink confirms
+//!   delivery through the batch's acknowledgement notifier
+//!   ([`lookout_event::finalize`]), so `kill -9` loses nothing that was written.
 //!
 //! Writers reserve room before sending ([`BufferSender::reserve`]) so that a fan-out
 //! to several buffers can take room in all of them before committing to any: a batch
@@ -21,18 +28,23 @@
 //! assert!(rx.recv().await.is_none());
 //! # });
 //! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
-//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+//! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
 //! # }
 //! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod disk;
+mod memory;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use lookout_event::Batch;
+use lookout_config::ByteSize;
+use lookout_event::{Batch, DeliveryStatus};
 use serde::Deserialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::Semaphore;
 
 /// What a full buffer does with a new batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -45,13 +57,33 @@ pub enum WhenFull {
     DropNewest,
 }
 
+/// Where a buffer keeps its batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BufferType {
+    /// In memory, bounded in events (and `max_bytes`).
+    #[default]
+    Memory,
+    /// In segment files under `data_dir/buffers/<sink>/`, bounded by `max_size`.
+    Disk,
+}
+
 /// `buffer:` on a sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BufferConfig {
-    /// Most events held (queued, not yet taken by the sink).
+    /// `memory` (default) or `disk`.
+    #[serde(default, rename = "type")]
+    pub kind: BufferType,
+    /// Memory: most events held (queued, not yet taken by the sink).
     #[serde(default = "default_max_events")]
     pub max_events: usize,
+    /// Memory: most bytes held (protobuf size of the batches), when set.
+    #[serde(default)]
+    pub max_bytes: Option<ByteSize>,
+    /// Disk: most bytes of segment files (default 1GiB).
+    #[serde(default)]
+    pub max_size: Option<ByteSize>,
     /// What to do when full.
     #[serde(default)]
     pub when_full: WhenFull,
@@ -61,49 +93,165 @@ fn default_max_events() -> usize {
     50_000
 }
 
+/// The default size of a disk buffer.
+pub const DEFAULT_DISK_MAX_SIZE: u64 = 1 << 30;
+
 impl Default for BufferConfig {
     fn default() -> Self {
-        BufferConfig { max_events: default_max_events(), when_full: WhenFull::Block }
+        BufferConfig {
+            kind: BufferType::Memory,
+            max_events: default_max_events(),
+            max_bytes: None,
+            max_size: None,
+            when_full: WhenFull::Block,
+        }
+    }
+}
+
+/// A buffer could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// A key that belongs to the other buffer type.
+    #[error("{0}")]
+    Invalid(String),
+    /// The disk buffer's directory or files.
+    #[error("cannot open the disk buffer in {path}: {source}")]
+    Io {
+        /// The buffer's directory.
+        path: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+impl BufferConfig {
+    /// Checks keys that only one buffer type takes.
+    pub fn validate(&self) -> Result<(), String> {
+        match self.kind {
+            BufferType::Memory if self.max_size.is_some() => {
+                Err("`max_size` is for `type: disk` buffers (memory buffers take `max_events` and `max_bytes`)".into())
+            }
+            BufferType::Disk if self.max_bytes.is_some() => {
+                Err("`max_bytes` is for memory buffers (disk buffers are bounded by `max_size`)".into())
+            }
+            BufferType::Disk if self.max_size.is_some_and(|s| s.bytes() < 1 << 20) => {
+                Err("`max_size` of a disk buffer must be at least 1MiB".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Opens the buffer this config describes; a disk buffer for component `name`
+    /// lives in `data_dir/buffers/<name>/`.
+    pub fn open(&self, data_dir: &Path, name: &str) -> Result<(BufferSender, BufferReceiver), OpenError> {
+        self.validate().map_err(OpenError::Invalid)?;
+        match self.kind {
+            BufferType::Memory => Ok(memory_with(self.max_events, self.max_bytes.map(ByteSize::bytes), self.when_full)),
+            BufferType::Disk => {
+                let dir = data_dir.join("buffers").join(name);
+                let max_size = self.max_size.map_or(DEFAULT_DISK_MAX_SIZE, ByteSize::bytes);
+                let (tx, rx, stats) = disk::open(&dir, name, max_size, self.max_events, self.when_full)
+                    .map_err(|source| OpenError::Io { path: dir.display().to_string(), source })?;
+                Ok((
+                    BufferSender { inner: SenderInner::Disk(tx), stats: stats.clone() },
+                    BufferReceiver { inner: ReceiverInner::Disk(rx), stats },
+                ))
+            }
+        }
     }
 }
 
 /// Live numbers of one buffer, shared with the metrics endpoint.
 #[derive(Debug)]
 pub struct BufferStats {
-    /// Capacity in events.
+    /// Capacity in events (memory buffers).
     pub max_events: usize,
-    semaphore: Arc<Semaphore>,
-    dropped: AtomicU64,
+    /// Capacity in bytes (disk: `max_size`; memory: `max_bytes` or 0 when unbounded).
+    pub max_bytes: u64,
+    semaphore: Option<Arc<Semaphore>>,
+    pub(crate) events: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) corrupt: AtomicU64,
+    pub(crate) replayed: AtomicU64,
+    pub(crate) write_errors: AtomicU64,
 }
 
 impl BufferStats {
-    /// Events currently held.
-    pub fn events(&self) -> usize {
-        self.max_events - self.semaphore.available_permits().min(self.max_events)
+    fn memory(max_events: usize, semaphore: Arc<Semaphore>, max_bytes: u64) -> BufferStats {
+        BufferStats { max_events, max_bytes, semaphore: Some(semaphore), ..BufferStats::disk(max_events, 0) }
     }
 
-    /// Events dropped because the buffer was full (`drop_newest`).
+    fn disk(max_events: usize, max_bytes: u64) -> BufferStats {
+        BufferStats {
+            max_events,
+            max_bytes,
+            semaphore: None,
+            events: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            corrupt: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
+            write_errors: AtomicU64::new(0),
+        }
+    }
+
+    /// Events currently held (disk: written and not yet confirmed by the sink).
+    pub fn events(&self) -> usize {
+        match &self.semaphore {
+            Some(sem) => self.max_events - sem.available_permits().min(self.max_events),
+            None => self.events.load(Ordering::Relaxed) as usize,
+        }
+    }
+
+    /// Bytes currently held on disk (0 for memory buffers).
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Events dropped because the buffer was full (`drop_newest`) or a disk write failed.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
+
+    /// Disk records skipped as damaged (torn by a crash, checksum mismatch).
+    pub fn corrupt(&self) -> u64 {
+        self.corrupt.load(Ordering::Relaxed)
+    }
+
+    /// Events found unconfirmed on disk at start and sent again: the upper bound of
+    /// duplicates a restart can cause.
+    pub fn replayed(&self) -> u64 {
+        self.replayed.load(Ordering::Relaxed)
+    }
+
+    /// Disk writes that failed (disk full, I/O error).
+    pub fn write_errors(&self) -> u64 {
+        self.write_errors.load(Ordering::Relaxed)
+    }
 }
 
-struct Item {
-    batch: Batch,
-    _permit: Option<OwnedSemaphorePermit>,
+#[derive(Clone)]
+enum SenderInner {
+    Memory(memory::MemorySender),
+    Disk(disk::DiskSender),
 }
 
 /// The writing end of a buffer. Cloneable; the buffer closes when every clone is gone.
 #[derive(Clone)]
 pub struct BufferSender {
-    tx: mpsc::UnboundedSender<Item>,
+    inner: SenderInner,
     stats: Arc<BufferStats>,
-    when_full: WhenFull,
+}
+
+enum ReceiverInner {
+    Memory(memory::MemoryReceiver),
+    Disk(disk::DiskReceiver),
 }
 
 /// The reading end of a buffer.
 pub struct BufferReceiver {
-    rx: mpsc::UnboundedReceiver<Item>,
+    inner: ReceiverInner,
     stats: Arc<BufferStats>,
 }
 
@@ -115,21 +263,22 @@ pub struct Closed;
 /// Room taken in a buffer for one batch; send with [`Reservation::send`].
 pub struct Reservation {
     sender: BufferSender,
-    permit: Option<OwnedSemaphorePermit>,
+    permits: Option<memory::Permits>,
     /// `drop_newest` found no room: sending will count the batch as dropped.
     drop: bool,
 }
 
-/// Creates a buffer holding at most `max_events` events.
+/// Creates a memory buffer holding at most `max_events` events.
 pub fn memory(max_events: usize, when_full: WhenFull) -> (BufferSender, BufferReceiver) {
-    let max_events = max_events.max(1);
-    let stats = Arc::new(BufferStats {
-        max_events,
-        semaphore: Arc::new(Semaphore::new(max_events)),
-        dropped: AtomicU64::new(0),
-    });
-    let (tx, rx) = mpsc::unbounded_channel();
-    (BufferSender { tx, stats: stats.clone(), when_full }, BufferReceiver { rx, stats })
+    memory_with(max_events, None, when_full)
+}
+
+fn memory_with(max_events: usize, max_bytes: Option<u64>, when_full: WhenFull) -> (BufferSender, BufferReceiver) {
+    let (tx, rx, stats) = memory::channel(max_events, max_bytes, when_full);
+    (
+        BufferSender { inner: SenderInner::Memory(tx), stats: stats.clone() },
+        BufferReceiver { inner: ReceiverInner::Memory(rx), stats },
+    )
 }
 
 impl BufferSender {
@@ -137,24 +286,37 @@ impl BufferSender {
     /// `drop_newest` it returns at once, marked to drop when there is none. A batch
     /// larger than the whole buffer takes the whole buffer.
     pub async fn reserve(&self, events: usize) -> Result<Reservation, Closed> {
-        if self.tx.is_closed() {
-            return Err(Closed);
-        }
-        let n = events.clamp(1, self.stats.max_events) as u32;
-        let sem = self.stats.semaphore.clone();
-        let (permit, drop) = match self.when_full {
-            WhenFull::Block => (Some(sem.acquire_many_owned(n).await.map_err(|_| Closed)?), false),
-            WhenFull::DropNewest => match sem.try_acquire_many_owned(n) {
-                Ok(p) => (Some(p), false),
-                Err(_) => (None, true),
-            },
+        self.reserve_bytes(events, 0).await
+    }
+
+    /// Takes room for `batch` (its events, and its bytes where the buffer counts them).
+    pub async fn reserve_for(&self, batch: &Batch) -> Result<Reservation, Closed> {
+        let bytes = match &self.inner {
+            SenderInner::Memory(m) if m.counts_bytes() => batch.encoded_len(),
+            _ => 0,
         };
-        Ok(Reservation { sender: self.clone(), permit, drop })
+        self.reserve_bytes(batch.len(), bytes).await
+    }
+
+    async fn reserve_bytes(&self, events: usize, bytes: usize) -> Result<Reservation, Closed> {
+        let (permits, drop) = match &self.inner {
+            SenderInner::Memory(m) => {
+                if m.is_closed() {
+                    return Err(Closed);
+                }
+                match m.reserve(events, bytes).await? {
+                    Some(p) => (Some(p), false),
+                    None => (None, true),
+                }
+            }
+            SenderInner::Disk(d) => (None, !d.reserve().await?),
+        };
+        Ok(Reservation { sender: self.clone(), permits, drop })
     }
 
     /// Reserves and sends in one step.
     pub async fn send(&self, batch: Batch) -> Result<(), Closed> {
-        self.reserve(batch.len()).await?.send(batch)
+        self.reserve_for(&batch).await?.send(batch)
     }
 
     /// The buffer's live numbers.
@@ -169,14 +331,18 @@ impl BufferSender {
 }
 
 impl Reservation {
-    /// Sends the batch into the reserved room (or counts it dropped). Returns whether
-    /// the batch was kept.
+    /// Sends the batch into the reserved room (or counts it dropped, telling whoever
+    /// waits on it that it was not delivered).
     pub fn send(self, batch: Batch) -> Result<(), Closed> {
         if self.drop {
             self.sender.stats.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            batch.meta.finalizers.update(DeliveryStatus::Errored);
             return Ok(());
         }
-        self.sender.tx.send(Item { batch, _permit: self.permit }).map_err(|_| Closed)
+        match &self.sender.inner {
+            SenderInner::Memory(m) => m.send(batch, self.permits.unwrap_or_default()),
+            SenderInner::Disk(d) => d.send(batch),
+        }
     }
 
     /// Whether this reservation will drop its batch (`drop_newest` and no room).
@@ -187,14 +353,21 @@ impl Reservation {
 
 impl BufferReceiver {
     /// Takes the next batch; `None` once every sender is gone and the buffer is empty.
-    /// Its room is released as soon as it is taken.
+    /// A memory buffer's room is released as soon as the batch is taken; a disk
+    /// buffer's once the batch's acknowledgement reports it delivered.
     pub async fn recv(&mut self) -> Option<Batch> {
-        self.rx.recv().await.map(|item| item.batch)
+        match &mut self.inner {
+            ReceiverInner::Memory(m) => m.recv().await,
+            ReceiverInner::Disk(d) => d.recv().await,
+        }
     }
 
-    /// Takes a batch if one is queued, without waiting.
+    /// Takes a batch if one is ready, without waiting.
     pub fn try_recv(&mut self) -> Option<Batch> {
-        self.rx.try_recv().ok().map(|item| item.batch)
+        match &mut self.inner {
+            ReceiverInner::Memory(m) => m.try_recv(),
+            ReceiverInner::Disk(d) => d.try_recv(),
+        }
     }
 
     /// The buffer's live numbers.
@@ -204,52 +377,4 @@ impl BufferReceiver {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use lookout_event::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-    use std::time::Duration;
-
-    fn batch(n: usize) -> Batch {
-        Batch::logs(vec![ResourceLogs {
-            scope_logs: vec![ScopeLogs { log_records: vec![LogRecord::default(); n], ..Default::default() }],
-            ..Default::default()
-        }])
-    }
-
-    #[tokio::test]
-    async fn drop_newest_counts_and_keeps_bound() {
-        let (tx, mut rx) = memory(10, WhenFull::DropNewest);
-        tx.send(batch(6)).await.unwrap();
-        tx.send(batch(6)).await.unwrap(); // no room: dropped
-        assert_eq!(tx.stats().events(), 6);
-        assert_eq!(tx.stats().dropped(), 6);
-        assert_eq!(rx.recv().await.unwrap().len(), 6);
-        assert_eq!(tx.stats().events(), 0);
-        tx.send(batch(4)).await.unwrap();
-        assert_eq!(rx.recv().await.unwrap().len(), 4);
-    }
-
-    #[tokio::test]
-    async fn block_waits_for_room() {
-        let (tx, mut rx) = memory(10, WhenFull::Block);
-        tx.send(batch(8)).await.unwrap();
-        let blocked = tokio::time::timeout(Duration::from_millis(50), tx.send(batch(8))).await;
-        assert!(blocked.is_err(), "second batch must wait for room");
-        let tx2 = tx.clone();
-        let waiter = tokio::spawn(async move { tx2.send(batch(8)).await });
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        assert_eq!(rx.recv().await.unwrap().len(), 8);
-        waiter.await.unwrap().unwrap();
-        assert_eq!(rx.recv().await.unwrap().len(), 8);
-        assert_eq!(tx.stats().dropped(), 0);
-    }
-
-    #[tokio::test]
-    async fn closes_when_senders_gone() {
-        let (tx, mut rx) = memory(10, WhenFull::Block);
-        tx.send(batch(1)).await.unwrap();
-        drop(tx);
-        assert!(rx.recv().await.is_some());
-        assert!(rx.recv().await.is_none());
-    }
-}
+mod tests;

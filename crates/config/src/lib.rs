@@ -25,12 +25,14 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod bytesize;
 pub mod duration;
 mod error;
 mod graph;
 mod interpolate;
 mod pipeline;
 
+pub use bytesize::ByteSize;
 pub use duration::PromDuration;
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use graph::{GraphNode, check_graph, resolve as graph_resolve};

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::finalize::Finalizers;
 use crate::otlp::common::v1::InstrumentationScope;
 use crate::otlp::logs::v1::ResourceLogs;
 use crate::otlp::metrics::v1::{ResourceMetrics, metric::Data};
@@ -79,6 +80,11 @@ impl Promote {
         Promote { patterns: patterns.into_iter().collect() }
     }
 
+    /// The patterns, in order.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
     /// Whether `key` is promoted.
     pub fn matches(&self, key: &str) -> bool {
         self.patterns.iter().any(|p| match p.strip_suffix('*') {
@@ -109,13 +115,15 @@ pub struct BatchMeta {
     pub received_unix_nano: u64,
     /// Resource attributes to lift to the top level in output documents.
     pub promote: Option<Arc<Promote>>,
+    /// Who waits to hear that this batch was delivered (end-to-end acknowledgements).
+    pub finalizers: Finalizers,
 }
 
 impl Default for BatchMeta {
     fn default() -> Self {
         let received_unix_nano =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-        BatchMeta { received_at: Instant::now(), received_unix_nano, promote: None }
+        BatchMeta { received_at: Instant::now(), received_unix_nano, promote: None, finalizers: Finalizers::default() }
     }
 }
 
@@ -359,6 +367,23 @@ impl Batch {
         let mut copy = self.clone();
         copy.retain(keep);
         copy
+    }
+
+    /// Appends `other` (same signal) to this batch, with its acknowledgement
+    /// notifiers; returns it back when the signals differ.
+    pub fn merge(&mut self, mut other: Batch) -> Result<(), Batch> {
+        let finalizers = other.meta.finalizers.take();
+        match self.payload.append(other.payload) {
+            Ok(()) => {
+                self.meta.finalizers.merge(finalizers);
+                Ok(())
+            }
+            Err(payload) => {
+                other.payload = payload;
+                other.meta.finalizers = finalizers;
+                Err(other)
+            }
+        }
     }
 
     /// An estimate of the batch's encoded protobuf size in bytes.

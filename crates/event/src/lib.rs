@@ -38,13 +38,16 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+pub mod codec;
 pub mod encode;
 mod field;
+pub mod finalize;
 mod record;
 mod value;
 
 pub use batch::{Batch, BatchMeta, Payload, Promote, Signal};
 pub use field::FieldPath;
+pub use finalize::{BatchNotifier, BatchReceiver, DeliveryStatus, Finalizers, PendingAck};
 pub use record::{PointRef, RecordMut, RecordRef, span_kind_name, status_code_name};
 pub use value::{FieldValue, any_string, get_attribute, set_attribute};
 

@@ -1,0 +1,518 @@
+//! The disk buffer: batches appended to checksummed segment files by one writer
+//! thread, read back in order by the sink, and forgotten only once the sink confirms
+//! delivery.
+//!
+//! - **Writing** (group commit): senders hand batches to the writer thread, which
+//!   appends every batch waiting, then `fdatasync`s once and only then tells each
+//!   batch's acknowledgement notifier that it is durable. A source with
+//!   `acknowledgements: true` answers its client after that.
+//! - **Reading**: the reader hands out batches in file order, each with a notifier of
+//!   its own. When the sink reports it delivered (or refused for good), the record is
+//!   acknowledged; when it reports failure, the record is handed out again.
+//! - **Forgetting**: the acknowledged position (everything before it confirmed) is
+//!   saved in `acknowledged`; segments wholly before it are deleted. After a crash,
+//!   everything from that position is sent again: at least once, never lost.
+//! - **Bounded**: `max_size` bytes of segments; when full, senders wait (`block`) or
+//!   the batch is dropped (`drop_newest`). A write that fails (disk full, ENOSPC) is
+//!   cut back to the last whole record and the buffer counts as full for a moment:
+//!   backpressure, not a crash.
+
+mod segment;
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lookout_event::{Batch, BatchNotifier, DeliveryStatus, Finalizers, PendingAck};
+use tokio::sync::{Notify, mpsc};
+use tracing::{info, warn};
+
+use crate::{BufferStats, Closed, WhenFull};
+use segment::{Pos, Read1};
+
+/// How long a failed write (disk full) makes the buffer count as full.
+const FULL_AFTER_WRITE_ERROR: Duration = Duration::from_millis(500);
+/// At most this many batches share one fsync.
+const GROUP_COMMIT: usize = 256;
+
+/// Live state shared by senders, the writer thread, the reader and acknowledgements.
+struct State {
+    /// End of what is written and synced: the reader may read up to here.
+    written: Pos,
+    /// Where the reader is.
+    read: Pos,
+    /// Records handed to the sink and not yet confirmed, in read order.
+    in_flight: VecDeque<InFlight>,
+    /// Sequence number of `in_flight[0]`.
+    first_seq: u64,
+    /// Records the sink failed to deliver: handed out again first.
+    redeliver: VecDeque<u64>,
+    /// Bytes of segment files on disk.
+    bytes: u64,
+    /// Batches handed to the writer and not yet written (bytes estimated).
+    queued_bytes: u64,
+    /// The position saved in `acknowledged`.
+    acked: Pos,
+    acked_saved_at: Instant,
+    /// A write failed: count as full until then.
+    full_until: Option<Instant>,
+    /// The writer thread has ended (every sender gone).
+    writer_done: bool,
+    /// Sizes of the segments, for freeing space when one is deleted.
+    segments: VecDeque<(u64, u64)>,
+}
+
+struct InFlight {
+    start: Pos,
+    next: Pos,
+    events: u64,
+    done: bool,
+}
+
+struct Shared {
+    dir: PathBuf,
+    name: String,
+    max_size: u64,
+    state: Mutex<State>,
+    /// Something was written (or the writer ended).
+    written: Notify,
+    /// Room was freed.
+    room: Notify,
+    stats: Arc<BufferStats>,
+}
+
+/// The writing end (cloneable).
+#[derive(Clone)]
+pub(crate) struct DiskSender {
+    tx: mpsc::UnboundedSender<Batch>,
+    shared: Arc<Shared>,
+    when_full: WhenFull,
+}
+
+/// The reading end.
+pub(crate) struct DiskReceiver {
+    shared: Arc<Shared>,
+    /// The segment being read and its open file.
+    file: Option<(u64, File)>,
+}
+
+/// Opens (or creates) the disk buffer in `dir`: what an earlier run left unconfirmed
+/// is read first.
+pub(crate) fn open(
+    dir: &Path,
+    name: &str,
+    max_size: u64,
+    max_events: usize,
+    when_full: WhenFull,
+) -> io::Result<(DiskSender, DiskReceiver, Arc<BufferStats>)> {
+    std::fs::create_dir_all(dir)?;
+    let existing = segment::list_segments(dir)?;
+    let acked = segment::read_ack(dir).unwrap_or((existing.first().copied().unwrap_or(1), 0));
+    let mut segments = VecDeque::new();
+    let (mut bytes, mut replay_records, mut replay_events) = (0u64, 0u64, 0u64);
+    for &s in &existing {
+        let path = segment::segment_path(dir, s);
+        if s < acked.0 {
+            std::fs::remove_file(&path)?;
+            continue;
+        }
+        let len = std::fs::metadata(&path)?.len();
+        let (records, events) = segment::scan(&path, if s == acked.0 { acked.1 } else { 0 })?;
+        replay_records += records;
+        replay_events += events;
+        bytes += len;
+        segments.push_back((s, len));
+    }
+    // Never append to a segment an earlier run wrote: its tail may be torn.
+    let first_new = existing.last().map_or(acked.0.max(1), |l| l + 1);
+    let file = segment::create_segment(dir, first_new)?;
+    segments.push_back((first_new, 0));
+    let read = if segments.front().map(|s| s.0) == Some(acked.0) { acked } else { (segments[0].0, 0) };
+    if replay_records > 0 {
+        info!(buffer = %name, records = replay_records, events = replay_events, "Disk buffer: sending what an earlier run left unconfirmed.");
+    }
+    let stats = Arc::new(BufferStats::disk(max_events, max_size));
+    stats.events.store(replay_events, Ordering::Relaxed);
+    stats.bytes.store(bytes, Ordering::Relaxed);
+    stats.replayed.store(replay_events, Ordering::Relaxed);
+    let shared = Arc::new(Shared {
+        dir: dir.to_path_buf(),
+        name: name.to_string(),
+        max_size,
+        state: Mutex::new(State {
+            written: (first_new, 0),
+            read,
+            in_flight: VecDeque::new(),
+            first_seq: 0,
+            redeliver: VecDeque::new(),
+            bytes,
+            queued_bytes: 0,
+            acked: read,
+            acked_saved_at: Instant::now(),
+            full_until: None,
+            writer_done: false,
+            segments,
+        }),
+        written: Notify::new(),
+        room: Notify::new(),
+        stats: stats.clone(),
+    });
+    let (tx, rx) = mpsc::unbounded_channel();
+    let writer = Writer { shared: shared.clone(), rx, segment: first_new, file, offset: 0, scratch: Vec::new() };
+    std::thread::Builder::new().name(format!("buffer-{name}")).spawn(move || writer.run())?;
+    Ok((DiskSender { tx, shared: shared.clone(), when_full }, DiskReceiver { shared, file: None }, stats))
+}
+
+impl DiskSender {
+    /// Waits for room (`block`), or says there is none (`drop_newest`: `false`).
+    pub(crate) async fn reserve(&self) -> Result<bool, Closed> {
+        loop {
+            if self.tx.is_closed() {
+                return Err(Closed);
+            }
+            let notified = self.shared.room.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.shared.has_room() {
+                return Ok(true);
+            }
+            if self.when_full == WhenFull::DropNewest {
+                return Ok(false);
+            }
+            // A disk-full pause ends by time, not by a notification.
+            let _ = tokio::time::timeout(Duration::from_millis(100), notified).await;
+        }
+    }
+
+    pub(crate) fn send(&self, batch: Batch) -> Result<(), Closed> {
+        let estimate = batch.encoded_len() as u64;
+        self.shared.state.lock().expect("buffer state").queued_bytes += estimate;
+        self.tx.send(batch).map_err(|_| Closed)
+    }
+}
+
+impl Shared {
+    fn has_room(&self) -> bool {
+        let mut s = self.state.lock().expect("buffer state");
+        if let Some(until) = s.full_until {
+            if Instant::now() < until {
+                return false;
+            }
+            s.full_until = None;
+        }
+        s.bytes + s.queued_bytes < self.max_size
+    }
+
+    /// A record handed out earlier has an outcome.
+    fn settle(self: &Arc<Self>, seq: u64, status: DeliveryStatus) {
+        let mut s = self.state.lock().expect("buffer state");
+        let Some(index) = seq.checked_sub(s.first_seq).map(|i| i as usize) else { return };
+        if index >= s.in_flight.len() {
+            return;
+        }
+        if !status.is_kept() {
+            s.redeliver.push_back(seq);
+            drop(s);
+            self.written.notify_one();
+            return;
+        }
+        let events = {
+            let entry = &mut s.in_flight[index];
+            entry.done = true;
+            entry.events
+        };
+        self.stats.events.fetch_sub(events.min(self.stats.events.load(Ordering::Relaxed)), Ordering::Relaxed);
+        while s.in_flight.front().is_some_and(|e| e.done) {
+            s.in_flight.pop_front();
+            s.first_seq += 1;
+        }
+        let acked = s.in_flight.front().map_or(s.read, |e| e.start);
+        self.advance_ack(&mut s, acked);
+    }
+
+    /// Moves the acknowledged position to `acked`, deleting segments wholly before it.
+    fn advance_ack(&self, s: &mut State, acked: Pos) {
+        if acked <= s.acked {
+            return;
+        }
+        s.acked = acked;
+        let mut freed = false;
+        while let Some(&(seg, len)) = s.segments.front() {
+            if seg >= acked.0 || seg >= s.written.0 {
+                break;
+            }
+            s.segments.pop_front();
+            match std::fs::remove_file(segment::segment_path(&self.dir, seg)) {
+                Ok(()) => {}
+                Err(e) => warn!(buffer = %self.name, error = %e, "Disk buffer: cannot delete a delivered segment."),
+            }
+            s.bytes = s.bytes.saturating_sub(len);
+            freed = true;
+        }
+        self.stats.bytes.store(s.bytes, Ordering::Relaxed);
+        // Saving every few milliseconds bounds both the write rate and what a crash
+        // sends again.
+        if freed || s.acked_saved_at.elapsed() >= Duration::from_millis(20) {
+            self.save_ack(s);
+        }
+        if freed {
+            self.room.notify_waiters();
+        }
+    }
+
+    fn save_ack(&self, s: &mut State) {
+        s.acked_saved_at = Instant::now();
+        if let Err(e) = segment::write_ack(&self.dir, s.acked) {
+            warn!(buffer = %self.name, error = %e, "Disk buffer: cannot save the acknowledged position.");
+        }
+    }
+}
+
+impl DiskReceiver {
+    pub(crate) async fn recv(&mut self) -> Option<Batch> {
+        loop {
+            let shared = self.shared.clone();
+            let notified = shared.written.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.next() {
+                Next::Batch(b) => return Some(b),
+                Next::Wait => notified.await,
+                Next::Closed => return None,
+            }
+        }
+    }
+
+    pub(crate) fn try_recv(&mut self) -> Option<Batch> {
+        match self.next() {
+            Next::Batch(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    fn next(&mut self) -> Next {
+        loop {
+            let mut s = self.shared.state.lock().expect("buffer state");
+            if let Some(seq) = s.redeliver.pop_front() {
+                let index = (seq - s.first_seq) as usize;
+                let (start, limit) = (s.in_flight[index].start, s.in_flight[index].next.1);
+                drop(s);
+                match self.read_at(start, limit) {
+                    Ok(Read1::Record { body, .. }) => match self.batch(seq, &body) {
+                        Some(b) => return Next::Batch(b),
+                        None => continue,
+                    },
+                    other => {
+                        self.count_corrupt(start, &other);
+                        self.shared.settle(seq, DeliveryStatus::Rejected);
+                        continue;
+                    }
+                }
+            }
+            let read = s.read;
+            if read >= s.written {
+                return if s.writer_done { Next::Closed } else { Next::Wait };
+            }
+            // Whole earlier segments are read to their end; the live one up to `written`.
+            let limit = if read.0 == s.written.0 { s.written.1 } else { u64::MAX };
+            drop(s);
+            let found = self.read_at(read, limit);
+            let mut s = self.shared.state.lock().expect("buffer state");
+            match found {
+                Ok(Read1::Record { events, body, next }) => {
+                    let seq = s.first_seq + s.in_flight.len() as u64;
+                    s.in_flight.push_back(InFlight {
+                        start: read,
+                        next: (read.0, next),
+                        events: events as u64,
+                        done: false,
+                    });
+                    s.read = (read.0, next);
+                    drop(s);
+                    if let Some(b) = self.batch(seq, &body) {
+                        return Next::Batch(b);
+                    }
+                }
+                Ok(Read1::End) => self.next_segment(&mut s, read.0),
+                other => {
+                    drop(s);
+                    self.count_corrupt(read, &other);
+                    let mut s = self.shared.state.lock().expect("buffer state");
+                    self.next_segment(&mut s, read.0);
+                }
+            }
+        }
+    }
+
+    /// Moves the read position to the start of the segment after `current`.
+    fn next_segment(&self, s: &mut State, current: u64) {
+        let next = s.segments.iter().map(|&(seg, _)| seg).find(|&seg| seg > current).unwrap_or(s.written.0);
+        s.read = (next, 0);
+        if s.in_flight.is_empty() {
+            let read = s.read;
+            self.shared.advance_ack(s, read);
+        }
+    }
+
+    fn read_at(&mut self, pos: Pos, limit: u64) -> io::Result<Read1> {
+        if self.file.as_ref().map(|f| f.0) != Some(pos.0) {
+            self.file = Some((pos.0, File::open(segment::segment_path(&self.shared.dir, pos.0))?));
+        }
+        let file = &mut self.file.as_mut().expect("opened").1;
+        let limit = limit.min(file.metadata()?.len());
+        segment::read_record(file, pos.1, limit)
+    }
+
+    fn count_corrupt(&self, pos: Pos, found: &io::Result<Read1>) {
+        let why = match found {
+            Ok(Read1::Corrupt(why)) => (*why).to_string(),
+            Err(e) => e.to_string(),
+            _ => return,
+        };
+        self.shared.stats.corrupt.fetch_add(1, Ordering::Relaxed);
+        warn!(buffer = %self.shared.name, segment = pos.0, offset = pos.1, error = %why, "Disk buffer: skipping the rest of a damaged segment.");
+    }
+
+    /// The batch of record `seq`, with a notifier that settles it; a record that does
+    /// not decode is counted and settled as refused.
+    fn batch(&self, seq: u64, body: &[u8]) -> Option<Batch> {
+        match lookout_event::codec::decode(body) {
+            Ok(mut batch) => {
+                let shared = self.shared.clone();
+                let notifier = BatchNotifier::with_callback(move |status| shared.settle(seq, status));
+                batch.meta.finalizers = Finalizers::new(notifier);
+                Some(batch)
+            }
+            Err(e) => {
+                self.shared.stats.corrupt.fetch_add(1, Ordering::Relaxed);
+                warn!(buffer = %self.shared.name, error = %e, "Disk buffer: a record does not decode; skipped.");
+                self.shared.settle(seq, DeliveryStatus::Rejected);
+                None
+            }
+        }
+    }
+}
+
+impl Drop for DiskReceiver {
+    fn drop(&mut self) {
+        let mut s = self.shared.state.lock().expect("buffer state");
+        self.shared.save_ack(&mut s);
+    }
+}
+
+enum Next {
+    Batch(Batch),
+    Wait,
+    Closed,
+}
+
+/// The writer thread.
+struct Writer {
+    shared: Arc<Shared>,
+    rx: mpsc::UnboundedReceiver<Batch>,
+    segment: u64,
+    file: File,
+    offset: u64,
+    scratch: Vec<u8>,
+}
+
+impl Writer {
+    fn run(mut self) {
+        // Small enough that the live segment (never deleted) holds at most an eighth.
+        let segment_size = (self.shared.max_size / 8).clamp(64 << 10, 128 << 20);
+        let mut group: Vec<Batch> = Vec::with_capacity(GROUP_COMMIT);
+        let mut framed: Vec<u8> = Vec::new();
+        while let Some(first) = self.rx.blocking_recv() {
+            group.push(first);
+            while group.len() < GROUP_COMMIT {
+                match self.rx.try_recv() {
+                    Ok(b) => group.push(b),
+                    Err(_) => break,
+                }
+            }
+            let mut acks = PendingAck::default();
+            let mut estimate = 0u64;
+            let mut events = 0u64;
+            framed.clear();
+            for batch in &mut group {
+                estimate += batch.encoded_len() as u64;
+                events += batch.len() as u64;
+                acks.merge(batch.meta.finalizers.take());
+                self.scratch.clear();
+                lookout_event::codec::encode(batch, &mut self.scratch);
+                segment::frame(batch.len().min(u32::MAX as usize) as u32, &self.scratch, &mut framed);
+            }
+            group.clear();
+            if self.offset >= segment_size
+                && let Err(e) = self.roll()
+            {
+                warn!(buffer = %self.shared.name, error = %e, "Disk buffer: cannot start a new segment.");
+            }
+            let result = self.append(&framed);
+            let mut s = self.shared.state.lock().expect("buffer state");
+            s.queued_bytes = s.queued_bytes.saturating_sub(estimate);
+            match result {
+                Ok(()) => {
+                    s.written = (self.segment, self.offset);
+                    s.bytes += framed.len() as u64;
+                    if let Some(last) = s.segments.back_mut() {
+                        last.1 = self.offset;
+                    }
+                    self.shared.stats.bytes.store(s.bytes, Ordering::Relaxed);
+                    self.shared.stats.events.fetch_add(events, Ordering::Relaxed);
+                    drop(s);
+                    acks.delivered();
+                    self.shared.written.notify_one();
+                }
+                Err(e) => {
+                    s.full_until = Some(Instant::now() + FULL_AFTER_WRITE_ERROR);
+                    drop(s);
+                    self.shared.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                    warn!(buffer = %self.shared.name, error = %e, "Disk buffer: write failed; refusing new data for a moment.");
+                    self.shared.stats.dropped.fetch_add(events, Ordering::Relaxed);
+                    // `acks` reports Errored when dropped: the client retries.
+                    drop(acks);
+                }
+            }
+            self.shared.room.notify_waiters();
+        }
+        let _ = self.file.sync_data();
+        self.shared.state.lock().expect("buffer state").writer_done = true;
+        self.shared.written.notify_one();
+    }
+
+    /// Appends and syncs, or cuts the file back to its last whole record.
+    fn append(&mut self, framed: &[u8]) -> io::Result<()> {
+        let result = self.file.write_all(framed).and_then(|()| self.file.sync_data());
+        match result {
+            Ok(()) => {
+                self.offset += framed.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.file.set_len(self.offset);
+                Err(e)
+            }
+        }
+    }
+
+    fn roll(&mut self) -> io::Result<()> {
+        let next = self.segment + 1;
+        let file = segment::create_segment(&self.shared.dir, next)?;
+        self.file = file;
+        self.segment = next;
+        self.offset = 0;
+        let mut s = self.shared.state.lock().expect("buffer state");
+        s.segments.push_back((next, 0));
+        // Readers move on from the finished segment once they reach its end.
+        s.written = (next, 0);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,131 @@
+//! Segment files: numbered files of framed records, and the acknowledged position.
+//!
+//! A record is `len u32 | crc32 u32 | events u32 | batch` (little-endian), where `len`
+//! counts the `events` field and the batch bytes and the CRC covers the same bytes.
+//! A record cut short by a crash or whose CRC does not match ends what can be trusted
+//! of its segment: reading moves on to the next segment and counts what was skipped.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Bytes before a record's batch: len, crc, events.
+pub(crate) const HEADER: u64 = 12;
+/// No record is larger (a corrupt length must not make us allocate gigabytes).
+pub(crate) const MAX_RECORD: u64 = 512 << 20;
+
+/// A position in the buffer: segment number and byte offset in it.
+pub(crate) type Pos = (u64, u64);
+
+pub(crate) fn segment_path(dir: &Path, segment: u64) -> PathBuf {
+    dir.join(format!("{segment:020}.seg"))
+}
+
+/// The segment numbers present in `dir`, ascending.
+pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut out: Vec<u64> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
+        .collect();
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Appends the framed record for `batch` (already encoded in `body`) to `out`.
+pub(crate) fn frame(events: u32, body: &[u8], out: &mut Vec<u8>) {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&events.to_le_bytes());
+    crc.update(body);
+    out.extend_from_slice(&((body.len() as u64 + 4) as u32).to_le_bytes());
+    out.extend_from_slice(&crc.finalize().to_le_bytes());
+    out.extend_from_slice(&events.to_le_bytes());
+    out.extend_from_slice(body);
+}
+
+/// What reading one record found.
+pub(crate) enum Read1 {
+    /// A whole, checked record: its event count and batch bytes, and where the next starts.
+    Record { events: u32, body: Vec<u8>, next: u64 },
+    /// Nothing more before `limit`.
+    End,
+    /// The record at this offset is cut short or fails its checksum.
+    Corrupt(&'static str),
+}
+
+/// Reads the record at `offset` of `file`, trusting nothing past `limit`.
+pub(crate) fn read_record(file: &mut File, offset: u64, limit: u64) -> io::Result<Read1> {
+    if offset + HEADER > limit {
+        return Ok(if offset >= limit { Read1::End } else { Read1::Corrupt("record header cut short") });
+    }
+    file.seek(SeekFrom::Start(offset))?;
+    let mut header = [0u8; 8];
+    file.read_exact(&mut header)?;
+    let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as u64;
+    let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
+    if !(4..=MAX_RECORD).contains(&len) {
+        return Ok(Read1::Corrupt("record length out of range"));
+    }
+    if offset + 8 + len > limit {
+        return Ok(Read1::Corrupt("record cut short"));
+    }
+    let mut data = vec![0u8; len as usize];
+    file.read_exact(&mut data)?;
+    if crc32fast::hash(&data) != crc {
+        return Ok(Read1::Corrupt("record checksum mismatch"));
+    }
+    let events = u32::from_le_bytes(data[0..4].try_into().expect("4 bytes"));
+    data.drain(..4);
+    Ok(Read1::Record { events, body: data, next: offset + 8 + len })
+}
+
+/// Counts the records (and their events) of a segment from `offset` by their headers
+/// only, stopping at the first that does not fit: what a restart finds left to send.
+pub(crate) fn scan(path: &Path, offset: u64) -> io::Result<(u64, u64)> {
+    let mut file = File::open(path)?;
+    let limit = file.metadata()?.len();
+    let (mut pos, mut records, mut events) = (offset, 0u64, 0u64);
+    while pos + HEADER <= limit {
+        file.seek(SeekFrom::Start(pos))?;
+        let mut header = [0u8; HEADER as usize];
+        file.read_exact(&mut header)?;
+        let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as u64;
+        if !(4..=MAX_RECORD).contains(&len) || pos + 8 + len > limit {
+            break;
+        }
+        records += 1;
+        events += u32::from_le_bytes(header[8..12].try_into().expect("4 bytes")) as u64;
+        pos += 8 + len;
+    }
+    Ok((records, events))
+}
+
+/// Opens a new segment for appending and makes its name durable.
+pub(crate) fn create_segment(dir: &Path, segment: u64) -> io::Result<File> {
+    let file = OpenOptions::new().create_new(true).append(true).open(segment_path(dir, segment))?;
+    sync_dir(dir)?;
+    Ok(file)
+}
+
+/// Makes the directory's entries (new or removed files) durable.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+const ACK_FILE: &str = "acknowledged";
+
+/// The position up to which every record was delivered, as last saved.
+pub(crate) fn read_ack(dir: &Path) -> Option<Pos> {
+    let text = std::fs::read_to_string(dir.join(ACK_FILE)).ok()?;
+    let mut parts = text.split_whitespace();
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// Saves the acknowledged position (write-temp, then rename). Not fsynced: losing the
+/// newest position only means sending a few records again.
+pub(crate) fn write_ack(dir: &Path, pos: Pos) -> io::Result<()> {
+    let tmp = dir.join(format!("{ACK_FILE}.tmp"));
+    let mut f = File::create(&tmp)?;
+    writeln!(f, "{} {}", pos.0, pos.1)?;
+    drop(f);
+    std::fs::rename(tmp, dir.join(ACK_FILE))
+}

@@ -1,0 +1,208 @@
+//! Disk buffer behaviour: order, acknowledgement, restart, damage, bounds.
+
+use std::time::Duration;
+
+use lookout_event::otlp::common::v1::{AnyValue, any_value::Value};
+use lookout_event::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use lookout_event::{Batch, BatchNotifier, DeliveryStatus, Finalizers, Payload};
+
+use crate::{BufferConfig, BufferReceiver, BufferSender, BufferType, WhenFull};
+use lookout_config::ByteSize;
+
+fn batch(id: usize, body_len: usize) -> Batch {
+    let record = LogRecord {
+        body: Some(AnyValue { value: Some(Value::StringValue(format!("{id:08} {}", "x".repeat(body_len)))) }),
+        ..Default::default()
+    };
+    Batch::logs(vec![ResourceLogs {
+        scope_logs: vec![ScopeLogs { log_records: vec![record], ..Default::default() }],
+        ..Default::default()
+    }])
+}
+
+fn id_of(b: &Batch) -> usize {
+    let Payload::Logs(r) = &b.payload else { panic!("logs") };
+    let Some(Value::StringValue(s)) = &r[0].scope_logs[0].log_records[0].body.as_ref().unwrap().value else {
+        panic!("string body")
+    };
+    s[..8].parse().unwrap()
+}
+
+fn open(dir: &std::path::Path, max_size: u64, when_full: WhenFull) -> (BufferSender, BufferReceiver) {
+    let config = BufferConfig {
+        kind: BufferType::Disk,
+        max_size: Some(ByteSize(max_size)),
+        when_full,
+        ..BufferConfig::default()
+    };
+    config.open(dir, "test").unwrap()
+}
+
+async fn recv(rx: &mut BufferReceiver) -> Batch {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("a batch within 5 s").expect("open")
+}
+
+#[tokio::test]
+async fn delivers_in_order_and_forgets_what_was_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, mut rx) = open(dir.path(), 8 << 20, WhenFull::Block);
+    for i in 0..50 {
+        tx.send(batch(i, 100)).await.unwrap();
+    }
+    for i in 0..50 {
+        let b = recv(&mut rx).await;
+        assert_eq!(id_of(&b), i);
+        drop(b); // no sink objection: delivered
+    }
+    drop((tx, rx));
+    let (_tx, mut rx) = open(dir.path(), 8 << 20, WhenFull::Block);
+    assert_eq!(rx.stats().replayed(), 0);
+    assert!(tokio::time::timeout(Duration::from_millis(100), rx.recv()).await.is_err(), "nothing left to send");
+}
+
+#[tokio::test]
+async fn a_source_hears_durable_only_after_the_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, mut rx) = open(dir.path(), 8 << 20, WhenFull::Block);
+    let (notifier, outcome) = BatchNotifier::new();
+    let mut b = batch(7, 10);
+    b.meta.finalizers = Finalizers::new(notifier);
+    tx.send(b).await.unwrap();
+    assert_eq!(outcome.wait().await, DeliveryStatus::Delivered);
+    let files = dir.path().join("buffers/test");
+    let segments = super::segment::list_segments(&files).unwrap();
+    let on_disk: u64 =
+        segments.iter().map(|s| std::fs::metadata(super::segment::segment_path(&files, *s)).unwrap().len()).sum();
+    assert!(on_disk > 12, "the record is in a segment file when the source is told");
+    assert_eq!(id_of(&recv(&mut rx).await), 7);
+}
+
+#[tokio::test]
+async fn unconfirmed_records_survive_a_restart_and_confirmed_ones_do_not_return() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (tx, mut rx) = open(dir.path(), 8 << 20, WhenFull::Block);
+        for i in 0..20 {
+            tx.send(batch(i, 50)).await.unwrap();
+        }
+        // The sink confirms the first 10, holds 10..15 in flight, never sees the rest.
+        let mut held = Vec::new();
+        for i in 0..15 {
+            let mut b = recv(&mut rx).await;
+            if i < 10 {
+                drop(b);
+            } else {
+                held.push(lookout_event::PendingAck::new(b.meta.finalizers.take()));
+            }
+        }
+        // A crash: the in-flight records' outcome never arrives.
+        std::mem::forget(held);
+        std::mem::forget(rx);
+        drop(tx);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_tx, mut rx) = open(dir.path(), 8 << 20, WhenFull::Block);
+    // At least once: what was confirmed may come again (the saved position trails by
+    // a few milliseconds), what was not must.
+    let replayed = rx.stats().replayed();
+    assert!((10..=20).contains(&replayed), "replayed {replayed}");
+    let mut next = id_of(&recv(&mut rx).await);
+    assert!(next <= 10);
+    while next < 10 {
+        next = id_of(&recv(&mut rx).await);
+    }
+    for i in 11..20 {
+        assert_eq!(id_of(&recv(&mut rx).await), i);
+    }
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_handed_out_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, mut rx) = open(dir.path(), 8 << 20, WhenFull::Block);
+    tx.send(batch(1, 10)).await.unwrap();
+    tx.send(batch(2, 10)).await.unwrap();
+    let mut first = recv(&mut rx).await;
+    drop(lookout_event::PendingAck::new(first.meta.finalizers.take())); // sink: not delivered
+    assert_eq!(id_of(&recv(&mut rx).await), 1, "the failed record comes back first");
+    assert_eq!(id_of(&recv(&mut rx).await), 2);
+}
+
+/// Writes `n` batches and "crashes" (nothing read); returns the first segment's path.
+async fn write_and_crash(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let (tx, rx) = open(dir, 8 << 20, WhenFull::Block);
+    for i in 0..n {
+        tx.send(batch(i, 20)).await.unwrap();
+    }
+    while rx.stats().events() < n {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    std::mem::forget(rx);
+    drop(tx);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let files = dir.join("buffers/test");
+    let segments = super::segment::list_segments(&files).unwrap();
+    super::segment::segment_path(&files, segments[0])
+}
+
+#[tokio::test]
+async fn a_torn_tail_is_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_and_crash(dir.path(), 5).await;
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(&[200, 0, 0, 0, 1, 2]); // a torn record
+    std::fs::write(&path, &bytes).unwrap();
+    let (_tx, mut rx) = open(dir.path(), 8 << 20, WhenFull::Block);
+    for i in 0..5 {
+        assert_eq!(id_of(&recv(&mut rx).await), i);
+    }
+    assert!(tokio::time::timeout(Duration::from_millis(100), rx.recv()).await.is_err());
+    assert_eq!(rx.stats().corrupt(), 1);
+}
+
+#[tokio::test]
+async fn a_damaged_record_ends_its_segment_never_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_and_crash(dir.path(), 5).await;
+    let mut bytes = std::fs::read(&path).unwrap();
+    let second = bytes.len() / 5 + 20; // inside the second record
+    bytes[second] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let (_tx, mut rx) = open(dir.path(), 8 << 20, WhenFull::Block);
+    assert_eq!(id_of(&recv(&mut rx).await), 0);
+    assert!(tokio::time::timeout(Duration::from_millis(200), rx.recv()).await.is_err());
+    assert_eq!(rx.stats().corrupt(), 1);
+}
+
+#[tokio::test]
+async fn full_means_wait_or_drop_and_room_returns_after_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, mut rx) = open(dir.path(), 1 << 20, WhenFull::Block);
+    // 1 MiB buffer, 1 MiB segments: ~100 KB batches fill it in about ten.
+    let mut sent = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_millis(300), tx.send(batch(sent, 100_000))).await {
+            Ok(r) => {
+                r.unwrap();
+                sent += 1;
+            }
+            Err(_) => break,
+        }
+        assert!(sent < 40, "the buffer never filled");
+    }
+    assert!(sent >= 8, "sent {sent}");
+    assert!(tx.stats().bytes() <= (1 << 20) + 200_000);
+    // Deliver everything: whole segments are deleted and room returns.
+    for i in 0..sent {
+        assert_eq!(id_of(&recv(&mut rx).await), i);
+    }
+    tokio::time::timeout(Duration::from_secs(2), tx.send(batch(999, 100_000))).await.expect("room again").unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, _rx) = open(dir.path(), 1 << 20, WhenFull::DropNewest);
+    for i in 0..30 {
+        tx.send(batch(i, 100_000)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(tx.stats().dropped() > 0);
+}
