@@ -12,13 +12,15 @@ pub enum StatusClass {
     Permanent,
 }
 
-/// The status-code rule, after Alertmanager's `notify.Retrier`: 5xx is always retryable,
-/// plus a fixed list of codes (429 by default); everything else that is not 2xx is
-/// permanent. Authentication failures (401, 403) are permanent: a retry would send the
-/// same credentials.
+/// The status-code rule, after Alertmanager's `notify.Retrier`: 5xx is retryable, plus a
+/// fixed list of codes (429 by default); everything else that is not 2xx is permanent.
+/// Authentication failures (401, 403) are permanent: a retry would send the same
+/// credentials. A protocol that names its retryable codes exactly (OTLP) uses
+/// [`Retrier::exactly`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retrier {
     retry_codes: &'static [u16],
+    server_errors: bool,
 }
 
 impl Default for Retrier {
@@ -29,19 +31,24 @@ impl Default for Retrier {
 
 impl Retrier {
     /// 5xx and 429 are retryable.
-    pub const DEFAULT: Retrier = Retrier { retry_codes: &[429] };
+    pub const DEFAULT: Retrier = Retrier { retry_codes: &[429], server_errors: true };
 
     /// 5xx and `codes` are retryable (e.g. `&[408, 429]` for stores that document 408 as
     /// transient).
     pub const fn with_codes(codes: &'static [u16]) -> Retrier {
-        Retrier { retry_codes: codes }
+        Retrier { retry_codes: codes, server_errors: true }
+    }
+
+    /// Only `codes` are retryable; other 5xx are permanent too (OTLP: `&[429, 502, 503, 504]`).
+    pub const fn exactly(codes: &'static [u16]) -> Retrier {
+        Retrier { retry_codes: codes, server_errors: false }
     }
 
     /// Classifies `status`.
     pub fn check(&self, status: u16) -> StatusClass {
         if (200..300).contains(&status) {
             StatusClass::Success
-        } else if (500..600).contains(&status) || self.retry_codes.contains(&status) {
+        } else if (self.server_errors && (500..600).contains(&status)) || self.retry_codes.contains(&status) {
             StatusClass::Retryable
         } else {
             StatusClass::Permanent
@@ -86,5 +93,9 @@ mod tests {
         assert!(r.is_retryable(429));
         assert!(r.is_retryable(502));
         assert!(!r.is_retryable(404));
+        let r = Retrier::exactly(&[429, 503]);
+        assert!(r.is_retryable(503));
+        assert!(!r.is_retryable(500));
+        assert!(!r.is_retryable(408));
     }
 }

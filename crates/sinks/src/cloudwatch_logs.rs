@@ -71,9 +71,9 @@ use lookout_config::{ComponentDecl, ConfigErrors};
 use lookout_event::{Batch, encode};
 use serde::Deserialize;
 
+use crate::Error;
 use crate::delivery::{
-    self, BatchSettings, CircuitBreakerSettings, DeliverySettings, Endpoint, EndpointSpec, HealthCheckSettings, Item,
-    LoadBalance, Protocol, RequestSettings, SendError, Sent,
+    self, BatchSettings, Endpoint, EndpointSpec, HealthCheckSettings, Item, Protocol, SendError, Sent,
 };
 use crate::template::Template;
 
@@ -81,41 +81,35 @@ mod plan;
 
 pub use plan::{Event, MAX_BATCH_BYTES, MAX_EVENT_BYTES, MAX_EVENTS, MAX_SPAN_MS, OVERHEAD, age_verdict, plan};
 
-/// `type: cloudwatch_logs`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CloudWatchLogsConfig {
-    /// Log group name template.
-    pub group: String,
-    /// Log stream name template.
-    pub stream: String,
-    /// AWS region (default: the SDK's chain, else `us-east-1`).
-    #[serde(default)]
-    pub region: Option<String>,
-    /// Service URL override.
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// Create a missing log group.
-    #[serde(default = "default_true")]
-    pub create_missing_group: bool,
-    /// Create a missing log stream.
-    #[serde(default = "default_true")]
-    pub create_missing_stream: bool,
-    /// Dead-letter file.
-    #[serde(default)]
-    pub dead_letter: Option<String>,
-    /// Batching (default: CloudWatch's own limits, 10,000 events and 1 MiB).
-    #[serde(default = "default_batch")]
-    pub batch: BatchSettings,
-    /// Timeouts, concurrency, retries.
-    #[serde(default)]
-    pub request: RequestSettings,
-    /// The circuit breaker (on `endpoint`, or on AWS as a whole).
-    #[serde(default)]
-    pub circuit_breaker: CircuitBreakerSettings,
-    /// The sink's buffer.
-    #[serde(default)]
-    pub buffer: BufferConfig,
+crate::network_sink_config! {
+    /// `type: cloudwatch_logs`
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct CloudWatchLogsConfig {
+        /// Log group name template.
+        pub group: String,
+        /// Log stream name template.
+        pub stream: String,
+        /// AWS region (default: the SDK's chain, else `us-east-1`).
+        #[serde(default)]
+        pub region: Option<String>,
+        /// Service URL override.
+        #[serde(default)]
+        pub endpoint: Option<String>,
+        /// Create a missing log group.
+        #[serde(default = "default_true")]
+        pub create_missing_group: bool,
+        /// Create a missing log stream.
+        #[serde(default = "default_true")]
+        pub create_missing_stream: bool,
+        /// Batching (default: CloudWatch's own limits, 10,000 events and 1 MiB).
+        #[serde(default = "default_batch")]
+        pub batch: BatchSettings,
+        /// The sink's buffer.
+        #[serde(default)]
+        pub buffer: BufferConfig,
+    }
+    delivery { request, circuit_breaker, dead_letter }
 }
 
 fn default_true() -> bool {
@@ -127,7 +121,7 @@ fn default_batch() -> BatchSettings {
 }
 
 impl CloudWatchLogsConfig {
-    fn templates(&self) -> Result<(Template, Template), String> {
+    fn templates(&self) -> Result<(Template, Template), Error> {
         Ok((Template::parse(&self.group)?, Template::parse(&self.stream)?))
     }
 
@@ -150,7 +144,7 @@ impl SinkConfig for CloudWatchLogsConfig {
         if self.region.as_deref().is_some_and(|r| r.trim().is_empty()) {
             return Err(decl.error("`region` is empty").into());
         }
-        self.templates().map_err(|e| ConfigErrors::from(decl.error(e)))?;
+        self.templates().map_err(|e| ConfigErrors::from(decl.error(e.to_string())))?;
         Ok(())
     }
 
@@ -161,7 +155,7 @@ impl SinkConfig for CloudWatchLogsConfig {
     fn build(&self, cx: SinkContext) -> BoxFuture<'static, Result<ComponentFuture, BuildError>> {
         let config = self.clone();
         async move {
-            let (group, stream) = config.templates().map_err(BuildError)?;
+            let (group, stream) = config.templates()?;
             let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
             loader = match &config.region {
                 Some(r) => loader.region(Region::new(r.clone())),
@@ -183,18 +177,15 @@ impl SinkConfig for CloudWatchLogsConfig {
                 create_group: config.create_missing_group,
                 create_stream: config.create_missing_stream,
             };
-            let settings = DeliverySettings {
+            // `endpoint` here is the AWS service URL override, not a delivery endpoint
+            // list, and `batch` defaults to CloudWatch's own limits: both are this sink's keys.
+            let delivery = delivery::DeliveryConfig {
                 endpoints: vec![config.endpoint_spec()],
-                load_balance: LoadBalance::RoundRobin,
                 batch: config.batch.clone(),
-                request: config.request.clone(),
-                circuit_breaker: config.circuit_breaker.clone(),
-                health_check: HealthCheckSettings { enabled: false, ..HealthCheckSettings::default() },
-                dead_letter: config.dead_letter.clone(),
-                hash_field: None,
+                health_check: HealthCheckSettings::disabled(),
+                ..config.delivery()
             };
-            let fut: ComponentFuture = delivery::run(cx, protocol, settings).boxed();
-            Ok(fut)
+            Ok(delivery::component(cx, protocol, delivery.settings()))
         }
         .boxed()
     }

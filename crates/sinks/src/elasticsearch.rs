@@ -43,67 +43,41 @@ use lookout_config::{ComponentDecl, ConfigErrors};
 use lookout_event::{Batch, FieldPath, Signal, encode};
 use serde::Deserialize;
 
-use crate::delivery::{
-    self, BatchSettings, CircuitBreakerSettings, DeliverySettings, Endpoint, EndpointSpec, HealthCheckSettings, Item,
-    LoadBalance, Protocol, RequestSettings, SendError, Sent,
-};
+use crate::Error;
+use crate::delivery::{self, Endpoint, Item, Protocol, SendError, Sent};
 use crate::template::Template;
 
-/// `type: elasticsearch`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ElasticsearchConfig {
-    /// One endpoint.
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// Several endpoints (load-balanced, each with a circuit breaker).
-    #[serde(default)]
-    pub endpoints: Vec<EndpointSpec>,
-    /// Index (or data stream) for log records.
-    #[serde(default = "default_index")]
-    pub index: String,
-    /// Index for spans.
-    #[serde(default = "default_traces_index")]
-    pub traces_index: String,
-    /// Index for metric points.
-    #[serde(default = "default_metrics_index")]
-    pub metrics_index: String,
-    /// `index` (bulk `index` actions) or `data_stream` (`create` actions).
-    #[serde(default)]
-    pub mode: Mode,
-    /// A field whose value becomes the document `_id`.
-    #[serde(default)]
-    pub id_field: Option<String>,
-    /// Credentials.
-    #[serde(default)]
-    pub auth: Option<Auth>,
-    /// Request body compression.
-    #[serde(default)]
-    pub compression: Compression,
-    /// Dead-letter file.
-    #[serde(default)]
-    pub dead_letter: Option<String>,
-    /// Load balancing over `endpoints`.
-    #[serde(default)]
-    pub load_balance: LoadBalance,
-    /// The field `load_balance: consistent_hash` keys on (default `service.name`).
-    #[serde(default)]
-    pub hash_field: Option<String>,
-    /// Batching.
-    #[serde(default)]
-    pub batch: BatchSettings,
-    /// Timeouts, concurrency, retries.
-    #[serde(default)]
-    pub request: RequestSettings,
-    /// Per-endpoint circuit breaker.
-    #[serde(default)]
-    pub circuit_breaker: CircuitBreakerSettings,
-    /// Per-endpoint active health check (`GET /`).
-    #[serde(default)]
-    pub health_check: HealthCheckSettings,
-    /// The sink's buffer.
-    #[serde(default)]
-    pub buffer: BufferConfig,
+crate::network_sink_config! {
+    /// `type: elasticsearch`
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ElasticsearchConfig {
+        /// Index (or data stream) for log records.
+        #[serde(default = "default_index")]
+        pub index: String,
+        /// Index for spans.
+        #[serde(default = "default_traces_index")]
+        pub traces_index: String,
+        /// Index for metric points.
+        #[serde(default = "default_metrics_index")]
+        pub metrics_index: String,
+        /// `index` (bulk `index` actions) or `data_stream` (`create` actions).
+        #[serde(default)]
+        pub mode: Mode,
+        /// A field whose value becomes the document `_id`.
+        #[serde(default)]
+        pub id_field: Option<String>,
+        /// Credentials.
+        #[serde(default)]
+        pub auth: Option<Auth>,
+        /// Request body compression.
+        #[serde(default)]
+        pub compression: Compression,
+        /// The sink's buffer.
+        #[serde(default)]
+        pub buffer: BufferConfig,
+    }
+    delivery { endpoint, endpoints, load_balance, hash_field, batch, request, circuit_breaker, health_check, dead_letter }
 }
 
 fn default_index() -> String {
@@ -157,20 +131,15 @@ pub enum Compression {
 }
 
 impl ElasticsearchConfig {
-    fn endpoint_specs(&self) -> Vec<EndpointSpec> {
-        delivery::join_endpoints(&self.endpoint, &self.endpoints)
-    }
-
-    fn templates(&self) -> Result<[Template; 3], String> {
+    fn templates(&self) -> Result<[Template; 3], Error> {
         Ok([Template::parse(&self.index)?, Template::parse(&self.traces_index)?, Template::parse(&self.metrics_index)?])
     }
 }
 
 impl SinkConfig for ElasticsearchConfig {
     fn validate(&self, decl: &ComponentDecl) -> Result<(), ConfigErrors> {
-        delivery::check_endpoints("elasticsearch", &self.endpoint_specs())
-            .map_err(|e| ConfigErrors::from(decl.error(e)))?;
-        self.templates().map_err(|e| ConfigErrors::from(decl.error(e)))?;
+        self.delivery().check_endpoints("elasticsearch").map_err(|e| ConfigErrors::from(decl.error(e.to_string())))?;
+        self.templates().map_err(|e| ConfigErrors::from(decl.error(e.to_string())))?;
         Ok(())
     }
 
@@ -181,10 +150,8 @@ impl SinkConfig for ElasticsearchConfig {
     fn build(&self, cx: SinkContext) -> BoxFuture<'static, Result<ComponentFuture, BuildError>> {
         let config = self.clone();
         async move {
-            let [logs, traces, metrics] = config.templates().map_err(BuildError)?;
-            let client = reqwest::Client::builder()
-                .build()
-                .map_err(|e| BuildError(format!("cannot build the HTTP client: {e}")))?;
+            let [logs, traces, metrics] = config.templates()?;
+            let client = reqwest::Client::builder().build().map_err(Error::from)?;
             let protocol = Bulk {
                 client,
                 templates: [logs, traces, metrics],
@@ -193,18 +160,7 @@ impl SinkConfig for ElasticsearchConfig {
                 auth: config.auth.clone(),
                 gzip: config.compression == Compression::Gzip,
             };
-            let settings = DeliverySettings {
-                endpoints: config.endpoint_specs(),
-                load_balance: config.load_balance,
-                batch: config.batch.clone(),
-                request: config.request.clone(),
-                circuit_breaker: config.circuit_breaker.clone(),
-                health_check: config.health_check.clone(),
-                dead_letter: config.dead_letter.clone(),
-                hash_field: config.hash_field.clone(),
-            };
-            let fut: ComponentFuture = delivery::run(cx, protocol, settings).boxed();
-            Ok(fut)
+            Ok(delivery::component(cx, protocol, config.delivery().settings()))
         }
         .boxed()
     }
@@ -323,9 +279,10 @@ impl Protocol for Bulk {
         async move {
             let resp = request.send().await.map_err(|e| SendError::transport(&e))?;
             let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
             let text = resp.bytes().await.map_err(|e| SendError::transport(&e))?;
             if !(200..300).contains(&status) {
-                return Err(SendError::from_status(status, &String::from_utf8_lossy(&text)));
+                return Err(SendError::from_status(status, &String::from_utf8_lossy(&text)).with_retry_after(&headers));
             }
             read_bulk_response(&text, &with_ids)
         }

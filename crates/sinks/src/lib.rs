@@ -1,15 +1,39 @@
 //! Lookout's sinks: where batches leave the pipeline.
 //!
-//! - [`file`]: NDJSON files, one object per log record, span or metric point, with
-//!   strftime paths (`archive-%Y-%m-%d.ndjson`) that rotate when the rendered path
-//!   changes.
-//! - [`console`]: NDJSON or one readable line per record on stdout or stderr.
+//! # The job
 //!
-//! Both are byte streams and share one drain loop (`writer`): it coalesces whatever
-//! is already queued in the sink's buffer into one write, flushes after every write
-//! so readers see data promptly, records `sent_events`/`sent_bytes`/latency (or
-//! `errors`/`failed_events` and a `degraded` state on a failed write) and flushes on
-//! shutdown once the buffer is drained.
+//! Each sink drains its buffer and delivers what it holds to one destination, counting
+//! what was sent, what failed and why, and reporting its health. The sinks register
+//! themselves with [`register`]; the topology builds them from config.
+//!
+//! - Byte streams, sharing one drain loop (`writer`: it coalesces what is queued into
+//!   one write, flushes after every write, and flushes on shutdown once the buffer is
+//!   drained): [`file`] (NDJSON files with strftime paths that rotate when the rendered
+//!   path changes) and [`console`] (NDJSON or readable lines on stdout or stderr).
+//! - Network sinks, sharing [`delivery`]: [`elasticsearch`] (`_bulk`), [`splunk_hec`]
+//!   (HTTP Event Collector), [`otlp`] (OTLP/HTTP or gRPC to another receiver) and
+//!   `cloudwatch_logs` (`PutLogEvents`; the default `cloudwatch` feature).
+//! - [`metrics_store`]: metric points into the embedded series store, as Prometheus
+//!   series for the rules.
+//!
+//! # Main types
+//!
+//! - One `*Config` per sink: the user's YAML, validated at load, built into a running
+//!   future. Network sinks declare theirs with [`network_sink_config!`], which adds the
+//!   shared delivery keys ([`delivery::DeliveryConfig`]).
+//! - [`delivery::Protocol`]: all a network sink writes (records → items, one attempt
+//!   against one endpoint); batching, concurrency, retries (`lookout-retry`, honouring
+//!   `Retry-After`), load balancing, circuit breakers, the attempt timeout and dead
+//!   letters are [`delivery`]'s tower stack.
+//! - [`template::Template`]: index / group / stream names from record fields and time.
+//! - [`Error`]: why a sink cannot be configured, built or run; a failed request is a
+//!   [`delivery::SendError`] (retryable or not) and never stops a sink.
+//!
+//! # Why so
+//!
+//! Every network sink gets the same delivery behaviour, the same keys with the same
+//! defaults, and the same telemetry, because it is written once as layers; a new sink
+//! only speaks its protocol.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -18,6 +42,7 @@ pub mod cloudwatch_logs;
 pub mod console;
 pub mod delivery;
 pub mod elasticsearch;
+mod error;
 pub mod file;
 pub mod metrics_store;
 pub mod otlp;
@@ -29,6 +54,7 @@ mod writer;
 mod test_util;
 
 pub use console::{ConsoleEncoding, ConsoleSinkConfig, ConsoleStream};
+pub use error::Error;
 pub use file::{FileEncoding, FileSinkConfig};
 
 /// Registers this crate's component types.

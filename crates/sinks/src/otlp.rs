@@ -42,51 +42,28 @@ use lookout_event::{Batch, Payload};
 use prost::Message;
 use serde::Deserialize;
 
-use crate::delivery::{
-    self, BatchSettings, CircuitBreakerSettings, DeliverySettings, Endpoint, EndpointSpec, HealthCheckSettings, Item,
-    LoadBalance, Origin, Protocol, RequestSettings, SendError, Sent,
-};
+use crate::Error;
+use crate::delivery::{self, Endpoint, HealthCheckSettings, Item, Origin, Protocol, SendError, Sent};
 
-/// `type: otlp` (sink).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OtlpSinkConfig {
-    /// One endpoint (base URL).
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// Several endpoints.
-    #[serde(default)]
-    pub endpoints: Vec<EndpointSpec>,
-    /// Transport.
-    #[serde(default)]
-    pub protocol: Transport,
-    /// Request compression.
-    #[serde(default = "default_gzip")]
-    pub compression: crate::elasticsearch::Compression,
-    /// Extra request headers (gRPC: metadata).
-    #[serde(default)]
-    pub headers: IndexMap<String, String>,
-    /// Dead-letter file.
-    #[serde(default)]
-    pub dead_letter: Option<String>,
-    /// Load balancing.
-    #[serde(default)]
-    pub load_balance: LoadBalance,
-    /// The field `load_balance: consistent_hash` keys on (default `service.name`).
-    #[serde(default)]
-    pub hash_field: Option<String>,
-    /// Batching.
-    #[serde(default)]
-    pub batch: BatchSettings,
-    /// Timeouts, concurrency, retries.
-    #[serde(default)]
-    pub request: RequestSettings,
-    /// Per-endpoint circuit breaker.
-    #[serde(default)]
-    pub circuit_breaker: CircuitBreakerSettings,
-    /// The sink's buffer.
-    #[serde(default)]
-    pub buffer: BufferConfig,
+crate::network_sink_config! {
+    /// `type: otlp` (sink).
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct OtlpSinkConfig {
+        /// Transport.
+        #[serde(default)]
+        pub protocol: Transport,
+        /// Request compression.
+        #[serde(default = "default_gzip")]
+        pub compression: crate::elasticsearch::Compression,
+        /// Extra request headers (gRPC: metadata).
+        #[serde(default)]
+        pub headers: IndexMap<String, String>,
+        /// The sink's buffer.
+        #[serde(default)]
+        pub buffer: BufferConfig,
+    }
+    delivery { endpoint, endpoints, load_balance, hash_field, batch, request, circuit_breaker, dead_letter }
 }
 
 fn default_gzip() -> crate::elasticsearch::Compression {
@@ -104,15 +81,9 @@ pub enum Transport {
     Grpc,
 }
 
-impl OtlpSinkConfig {
-    fn endpoint_specs(&self) -> Vec<EndpointSpec> {
-        delivery::join_endpoints(&self.endpoint, &self.endpoints)
-    }
-}
-
 impl SinkConfig for OtlpSinkConfig {
     fn validate(&self, decl: &ComponentDecl) -> Result<(), ConfigErrors> {
-        delivery::check_endpoints("otlp", &self.endpoint_specs()).map_err(|e| ConfigErrors::from(decl.error(e)))?;
+        self.delivery().check_endpoints("otlp").map_err(|e| ConfigErrors::from(decl.error(e.to_string())))?;
         Ok(())
     }
 
@@ -123,9 +94,7 @@ impl SinkConfig for OtlpSinkConfig {
     fn build(&self, cx: SinkContext) -> BoxFuture<'static, Result<ComponentFuture, BuildError>> {
         let config = self.clone();
         async move {
-            let client = reqwest::Client::builder()
-                .build()
-                .map_err(|e| BuildError(format!("cannot build the HTTP client: {e}")))?;
+            let client = reqwest::Client::builder().build().map_err(Error::from)?;
             let protocol = Forward {
                 client,
                 transport: config.protocol,
@@ -133,18 +102,10 @@ impl SinkConfig for OtlpSinkConfig {
                 headers: config.headers.clone(),
                 channels: Mutex::new(HashMap::new()),
             };
-            let settings = DeliverySettings {
-                endpoints: config.endpoint_specs(),
-                load_balance: config.load_balance,
-                batch: config.batch.clone(),
-                request: config.request.clone(),
-                circuit_breaker: config.circuit_breaker.clone(),
-                health_check: HealthCheckSettings { enabled: false, ..Default::default() },
-                dead_letter: config.dead_letter.clone(),
-                hash_field: config.hash_field.clone(),
-            };
-            let fut: ComponentFuture = delivery::run(cx, protocol, settings).boxed();
-            Ok(fut)
+            // OTLP has no health endpoint: only the circuit breaker judges an endpoint.
+            let delivery =
+                delivery::DeliveryConfig { health_check: HealthCheckSettings::disabled(), ..config.delivery() };
+            Ok(delivery::component(cx, protocol, delivery.settings()))
         }
         .boxed()
     }
@@ -210,9 +171,8 @@ enum Answer {
     Failed(SendError),
 }
 
-fn retryable_http(status: u16) -> bool {
-    matches!(status, 429 | 502 | 503 | 504)
-}
+/// OTLP/HTTP's retryable statuses, exactly.
+const OTLP_HTTP_RETRIER: lookout_retry::Retrier = lookout_retry::Retrier::exactly(&[429, 502, 503, 504]);
 
 fn retryable_grpc(code: tonic::Code) -> bool {
     use tonic::Code::*;
@@ -290,6 +250,7 @@ impl Forward {
                         Err(e) => return Answer::Failed(SendError::transport(&e)),
                     };
                     let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
                     let bytes = resp.bytes().await.unwrap_or_default();
                     if (200..300).contains(&status) {
                         let (rejected, message) = http_partial(path, &bytes);
@@ -297,8 +258,8 @@ impl Forward {
                     }
                     let text = String::from_utf8_lossy(&bytes).chars().take(300).collect::<String>();
                     let message = format!("HTTP {status}: {text}");
-                    Answer::Failed(if retryable_http(status) {
-                        SendError::Retryable(message)
+                    Answer::Failed(if OTLP_HTTP_RETRIER.is_retryable(status) {
+                        SendError::Retryable(message).with_retry_after(&headers)
                     } else {
                         SendError::Fatal(message)
                     })
@@ -420,15 +381,15 @@ impl Protocol for Forward {
                         answered = true;
                         sent.rejected.extend(indexes.into_iter().map(|i| (i, m.clone())));
                     }
-                    Answer::Failed(SendError::Retryable(m)) => {
+                    Answer::Failed(e) => {
                         sent.retry.extend(indexes);
-                        last_error = Some(m);
+                        last_error = Some(e);
                     }
                 }
             }
             // Nothing got through: a failure of the endpoint (for its circuit breaker).
             match last_error {
-                Some(e) if !answered => Err(SendError::Retryable(e)),
+                Some(e) if !answered => Err(e),
                 _ => Ok(sent),
             }
         }

@@ -64,73 +64,47 @@ use lookout_config::{ComponentDecl, ConfigErrors};
 use lookout_event::{Batch, RecordRef, encode};
 use serde::Deserialize;
 
-use crate::delivery::{
-    self, BatchSettings, CircuitBreakerSettings, DeliverySettings, Endpoint, EndpointSpec, HealthCheckSettings, Item,
-    LoadBalance, Protocol, RequestSettings, SendError, Sent,
-};
+use crate::Error;
+use crate::delivery::{self, Endpoint, Item, Protocol, SendError, Sent};
 use crate::template::Template;
 
 mod response;
 
 use response::{AckPolicy, Refused, deliver};
 
-/// `type: splunk_hec`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SplunkHecConfig {
-    /// One endpoint (base URL, e.g. `https://splunk:8088`).
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// Several endpoints (load-balanced, each with a circuit breaker).
-    #[serde(default)]
-    pub endpoints: Vec<EndpointSpec>,
-    /// The HEC token.
-    pub token: String,
-    /// `event` (JSON envelopes) or `raw`.
-    #[serde(default)]
-    pub mode: HecMode,
-    /// Splunk index (template).
-    #[serde(default)]
-    pub index: Option<String>,
-    /// `source` (template).
-    #[serde(default)]
-    pub source: Option<String>,
-    /// `sourcetype` (template).
-    #[serde(default)]
-    pub sourcetype: Option<String>,
-    /// `host` (template).
-    #[serde(default)]
-    pub host: Option<String>,
-    /// Request body compression.
-    #[serde(default)]
-    pub compression: HecCompression,
-    /// Indexer acknowledgements.
-    #[serde(default)]
-    pub acknowledgements: Acknowledgements,
-    /// Dead-letter file.
-    #[serde(default)]
-    pub dead_letter: Option<String>,
-    /// Load balancing over `endpoints`.
-    #[serde(default)]
-    pub load_balance: LoadBalance,
-    /// The field `load_balance: consistent_hash` keys on (default `service.name`).
-    #[serde(default)]
-    pub hash_field: Option<String>,
-    /// Batching.
-    #[serde(default)]
-    pub batch: BatchSettings,
-    /// Timeouts, concurrency, retries.
-    #[serde(default)]
-    pub request: RequestSettings,
-    /// Per-endpoint circuit breaker.
-    #[serde(default)]
-    pub circuit_breaker: CircuitBreakerSettings,
-    /// Per-endpoint active health check (`GET /services/collector/health`).
-    #[serde(default)]
-    pub health_check: HealthCheckSettings,
-    /// The sink's buffer.
-    #[serde(default)]
-    pub buffer: BufferConfig,
+crate::network_sink_config! {
+    /// `type: splunk_hec`
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct SplunkHecConfig {
+        /// The HEC token.
+        pub token: String,
+        /// `event` (JSON envelopes) or `raw`.
+        #[serde(default)]
+        pub mode: HecMode,
+        /// Splunk index (template).
+        #[serde(default)]
+        pub index: Option<String>,
+        /// `source` (template).
+        #[serde(default)]
+        pub source: Option<String>,
+        /// `sourcetype` (template).
+        #[serde(default)]
+        pub sourcetype: Option<String>,
+        /// `host` (template).
+        #[serde(default)]
+        pub host: Option<String>,
+        /// Request body compression.
+        #[serde(default)]
+        pub compression: HecCompression,
+        /// Indexer acknowledgements.
+        #[serde(default)]
+        pub acknowledgements: Acknowledgements,
+        /// The sink's buffer.
+        #[serde(default)]
+        pub buffer: BufferConfig,
+    }
+    delivery { endpoint, endpoints, load_balance, hash_field, batch, request, circuit_breaker, health_check, dead_letter }
 }
 
 /// Which HEC endpoint.
@@ -188,12 +162,13 @@ impl Default for Acknowledgements {
 }
 
 impl SplunkHecConfig {
-    fn endpoint_specs(&self) -> Vec<EndpointSpec> {
-        delivery::join_endpoints(&self.endpoint, &self.endpoints)
+    #[cfg(test)]
+    fn endpoint_specs(&self) -> Vec<crate::delivery::EndpointSpec> {
+        self.delivery().endpoint_specs()
     }
 
-    fn metadata(&self) -> Result<Metadata, String> {
-        let parse = |name: &'static str, t: &Option<String>| -> Result<Option<(&'static str, Template)>, String> {
+    fn metadata(&self) -> Result<Metadata, Error> {
+        let parse = |name: &'static str, t: &Option<String>| -> Result<Option<(&'static str, Template)>, Error> {
             t.as_deref().map(|s| Template::parse(s).map(|t| (name, t))).transpose()
         };
         let fields = [
@@ -208,15 +183,14 @@ impl SplunkHecConfig {
 
 impl SinkConfig for SplunkHecConfig {
     fn validate(&self, decl: &ComponentDecl) -> Result<(), ConfigErrors> {
-        delivery::check_endpoints("splunk_hec", &self.endpoint_specs())
-            .map_err(|e| ConfigErrors::from(decl.error(e)))?;
+        self.delivery().check_endpoints("splunk_hec").map_err(|e| ConfigErrors::from(decl.error(e.to_string())))?;
         if self.token.trim().is_empty() {
             return Err(decl.error("`token` is empty").into());
         }
         if self.acknowledgements.poll_interval_ms == 0 {
             return Err(decl.error("`acknowledgements.poll_interval_ms` must be above 0").into());
         }
-        self.metadata().map_err(|e| ConfigErrors::from(decl.error(e)))?;
+        self.metadata().map_err(|e| ConfigErrors::from(decl.error(e.to_string())))?;
         Ok(())
     }
 
@@ -227,10 +201,8 @@ impl SinkConfig for SplunkHecConfig {
     fn build(&self, cx: SinkContext) -> BoxFuture<'static, Result<ComponentFuture, BuildError>> {
         let config = self.clone();
         async move {
-            let metadata = config.metadata().map_err(BuildError)?;
-            let client = reqwest::Client::builder()
-                .build()
-                .map_err(|e| BuildError(format!("cannot build the HTTP client: {e}")))?;
+            let metadata = config.metadata()?;
+            let client = reqwest::Client::builder().build().map_err(Error::from)?;
             let ack = &config.acknowledgements;
             let protocol = Hec {
                 client,
@@ -244,18 +216,7 @@ impl SinkConfig for SplunkHecConfig {
                     timeout: Duration::from_secs_f64(ack.timeout_secs.max(0.001)),
                 }),
             };
-            let settings = DeliverySettings {
-                endpoints: config.endpoint_specs(),
-                load_balance: config.load_balance,
-                batch: config.batch.clone(),
-                request: config.request.clone(),
-                circuit_breaker: config.circuit_breaker.clone(),
-                health_check: config.health_check.clone(),
-                dead_letter: config.dead_letter.clone(),
-                hash_field: config.hash_field.clone(),
-            };
-            let fut: ComponentFuture = delivery::run(cx, protocol, settings).boxed();
-            Ok(fut)
+            Ok(delivery::component(cx, protocol, config.delivery().settings()))
         }
         .boxed()
     }
@@ -492,13 +453,13 @@ impl Protocol for Hec {
         let total = items.len();
         async move {
             let mut sent = Sent::default();
-            let mut retryable = None;
+            let mut retryable: Option<SendError> = None;
             let mut failed = 0;
             for (request, members) in requests {
                 let outcome = deliver(request, acks.as_ref()).await;
                 match outcome {
                     Ok(()) => {}
-                    Err(Refused { error: SendError::Retryable(e), .. }) => {
+                    Err(Refused { error: e @ (SendError::Retryable(_) | SendError::Throttled { .. }), .. }) => {
                         failed += members.len();
                         sent.retry.extend(&members);
                         retryable = Some(e);
@@ -515,7 +476,7 @@ impl Protocol for Hec {
             // Nothing got through and it may pass later: a failure of the endpoint (the
             // circuit breaker counts it), not of the records.
             match retryable {
-                Some(e) if failed == total => Err(SendError::Retryable(e)),
+                Some(e) if failed == total => Err(e),
                 _ => Ok(sent),
             }
         }

@@ -7,6 +7,8 @@ use std::fmt::Write;
 use chrono::format::{Item, StrftimeItems};
 use lookout_event::{FieldPath, RecordRef};
 
+use crate::Error;
+
 #[derive(Debug, Clone)]
 enum Segment {
     /// Literal text, possibly with strftime specifiers (parsed once).
@@ -24,7 +26,7 @@ pub struct Template {
 
 impl Template {
     /// Parses `source`; errors say what is wrong.
-    pub fn parse(source: &str) -> Result<Template, String> {
+    pub fn parse(source: &str) -> Result<Template, Error> {
         let mut segments = Vec::new();
         let mut rest = source;
         while !rest.is_empty() {
@@ -35,15 +37,15 @@ impl Template {
             if !text.is_empty() {
                 let items = StrftimeItems::new(text)
                     .parse_to_owned()
-                    .map_err(|_| format!("invalid strftime specifier in `{source}`"))?;
+                    .map_err(|_| Error::Template(format!("invalid strftime specifier in `{source}`")))?;
                 segments.push(Segment::Text { dated: text.contains('%'), items });
             }
             match after {
                 Some(a) => {
-                    let end = a.find('}').ok_or_else(|| format!("unclosed `{{` in `{source}`"))?;
+                    let end = a.find('}').ok_or_else(|| Error::Template(format!("unclosed `{{` in `{source}`")))?;
                     let field = a[..end].trim();
                     if field.is_empty() {
-                        return Err(format!("empty `{{}}` in `{source}`"));
+                        return Err(Error::Template(format!("empty `{{}}` in `{source}`")));
                     }
                     segments.push(Segment::Field(FieldPath::parse(field)));
                     rest = &a[end + 1..];

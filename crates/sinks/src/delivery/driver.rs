@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use lookout_component::SinkContext;
+use futures::{FutureExt, TryFutureExt};
+use lookout_component::{ComponentFuture, SinkContext};
 use tokio::task::JoinSet;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::{Service, ServiceExt};
 use tracing::{info, warn};
 
 use std::fmt::Write;
@@ -12,17 +13,23 @@ use std::fmt::Write;
 use lookout_event::FieldPath;
 
 use super::endpoints::{EndpointSet, fnv1a};
-use super::retry::{Attempt, RetryPolicy, Tally};
+use super::retry::{Attempt, Tally};
 use super::settings::LoadBalance;
-use super::{DeadLetters, DeliverySettings, Item, Protocol};
+use super::{DeadLetters, DeliverySettings, Item, Protocol, stack};
+use crate::Error;
+
+/// [`run`] as a component: its error becomes the component's.
+pub fn component<P: Protocol>(cx: SinkContext, protocol: P, settings: DeliverySettings) -> ComponentFuture {
+    run(cx, protocol, settings).map_err(|e| e.to_string()).boxed()
+}
 
 /// Runs a network sink until its buffer closes, then sends what is left, waits for every
 /// request in flight and returns.
-pub async fn run<P: Protocol>(mut cx: SinkContext, protocol: P, settings: DeliverySettings) -> Result<(), String> {
+pub async fn run<P: Protocol>(mut cx: SinkContext, protocol: P, settings: DeliverySettings) -> Result<(), Error> {
     let mut dead_letters = match &settings.dead_letter {
         Some(path) => Some(
             DeadLetters::open(std::path::Path::new(path), &cx.id)
-                .map_err(|e| format!("cannot open the dead-letter file `{path}`: {e}"))?,
+                .map_err(|error| Error::DeadLetter { path: path.clone(), error })?,
         ),
         None => None,
     };
@@ -38,10 +45,7 @@ pub async fn run<P: Protocol>(mut cx: SinkContext, protocol: P, settings: Delive
         .health_check
         .enabled
         .then(|| endpoints.spawn_health_checks(Duration::from_secs_f64(settings.health_check.interval_secs.max(0.1))));
-    let mut service = ServiceBuilder::new()
-        .concurrency_limit(settings.request.concurrency.max(1))
-        .retry(RetryPolicy::new(&settings.request))
-        .service(endpoints.clone());
+    let mut service = stack::requests(&settings.request, endpoints.clone());
     cx.health.ready();
 
     let batch = &settings.batch;
@@ -113,7 +117,7 @@ pub async fn run<P: Protocol>(mut cx: SinkContext, protocol: P, settings: Delive
             for (request, key) in requests {
                 // Waiting for a concurrency slot here is the back-pressure: the buffer
                 // fills, and upstream blocks or drops as its `when_full` says.
-                let ready = service.ready().await.map_err(|e| e.to_string())?;
+                let ready = service.ready().await.map_err(|e| Error::Stack(e.to_string()))?;
                 let attempt = Attempt::new(request, key);
                 let tally = attempt.tally.clone();
                 let call = ready.call(attempt);

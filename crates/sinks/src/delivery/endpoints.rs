@@ -1,5 +1,6 @@
 //! The endpoint set: load balancing, a circuit breaker and an active health check per
-//! endpoint, and the per-attempt timeout, as one tower `Service`.
+//! endpoint, as one tower `Service` over the per-endpoint stack (the attempt timeout,
+//! then [`Deliver`]), so that a timed-out attempt counts against its endpoint.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -13,7 +14,8 @@ use lookout_component::{ComponentState, HealthHandle};
 
 use super::retry::Attempt;
 use super::settings::{CircuitBreakerSettings, EndpointSpec, LoadBalance};
-use super::{Protocol, SendError, Sent};
+use super::stack::{self, PerEndpoint};
+use super::{Item, Protocol, SendError, Sent};
 
 /// One endpoint and its state.
 #[derive(Debug)]
@@ -102,7 +104,7 @@ impl Endpoint {
 }
 
 struct Shared<P> {
-    protocol: P,
+    protocol: Arc<P>,
     endpoints: Vec<Arc<Endpoint>>,
     /// Round robin: endpoint indexes, each repeated by its weight.
     schedule: Vec<usize>,
@@ -113,14 +115,58 @@ struct Shared<P> {
     health: HealthHandle,
 }
 
-/// The innermost service: one attempt against one chosen endpoint.
+/// One attempt at one chosen endpoint: what the per-endpoint stack receives.
+#[derive(Debug)]
+pub struct ToEndpoint {
+    /// The endpoint.
+    pub endpoint: Arc<Endpoint>,
+    /// What to send.
+    pub items: Vec<Item>,
+}
+
+/// The innermost service: [`Protocol::send`].
+pub struct Deliver<P>(pub(super) Arc<P>);
+
+impl<P> Clone for Deliver<P> {
+    fn clone(&self) -> Self {
+        Deliver(self.0.clone())
+    }
+}
+
+impl<P: Protocol> tower::Service<ToEndpoint> for Deliver<P> {
+    type Response = Sent;
+    type Error = SendError;
+    type Future = BoxFuture<'static, Result<Sent, SendError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: ToEndpoint) -> Self::Future {
+        self.0.send(&req.endpoint, &req.items)
+    }
+}
+
+/// An error of the per-endpoint stack, back as a [`SendError`]: a timeout is transient.
+fn attempt_error(e: tower::BoxError, timeout: Duration) -> SendError {
+    if e.is::<tower::timeout::error::Elapsed>() {
+        return SendError::Retryable(format!("timed out after {timeout:?}"));
+    }
+    match e.downcast::<SendError>() {
+        Ok(e) => *e,
+        Err(e) => SendError::Retryable(e.to_string()),
+    }
+}
+
+/// Load balancing and circuit breaking over the endpoints: picks an endpoint per attempt.
 pub struct EndpointSet<P> {
     shared: Arc<Shared<P>>,
+    inner: PerEndpoint<P>,
 }
 
 impl<P> Clone for EndpointSet<P> {
     fn clone(&self) -> Self {
-        EndpointSet { shared: self.shared.clone() }
+        EndpointSet { shared: self.shared.clone(), inner: self.inner.clone() }
     }
 }
 
@@ -137,7 +183,9 @@ impl<P: Protocol> EndpointSet<P> {
         let endpoints: Vec<_> = specs.iter().map(|s| Arc::new(Endpoint::new(s))).collect();
         let schedule =
             endpoints.iter().enumerate().flat_map(|(i, e)| std::iter::repeat_n(i, e.weight as usize)).collect();
+        let protocol = Arc::new(protocol);
         EndpointSet {
+            inner: stack::per_endpoint(protocol.clone(), timeout),
             shared: Arc::new(Shared {
                 protocol,
                 endpoints,
@@ -255,8 +303,9 @@ impl<P: Protocol> tower::Service<Attempt> for EndpointSet<P> {
     type Error = SendError;
     type Future = BoxFuture<'static, Result<Sent, SendError>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let timeout = self.shared.timeout;
+        self.inner.poll_ready(cx).map_err(|e| attempt_error(e, timeout))
     }
 
     fn call(&mut self, attempt: Attempt) -> Self::Future {
@@ -268,14 +317,11 @@ impl<P: Protocol> tower::Service<Attempt> for EndpointSet<P> {
             .boxed();
         };
         endpoint.outstanding.fetch_add(1, Ordering::Relaxed);
-        let send = self.shared.protocol.send(&endpoint, &attempt.items);
+        let send = self.inner.call(ToEndpoint { endpoint: endpoint.clone(), items: attempt.items });
         let set = self.clone();
         let timeout = self.shared.timeout;
         async move {
-            let result = match tokio::time::timeout(timeout, send).await {
-                Ok(r) => r,
-                Err(_) => Err(SendError::Retryable(format!("timed out after {timeout:?}"))),
-            };
+            let result = send.await.map_err(|e| attempt_error(e, timeout));
             endpoint.outstanding.fetch_sub(1, Ordering::Relaxed);
             match &result {
                 // The endpoint answered: even a per-item or a 4xx refusal says it is alive.
@@ -287,17 +333,14 @@ impl<P: Protocol> tower::Service<Attempt> for EndpointSet<P> {
                         set.report_health();
                     }
                 }
-                Err(SendError::Retryable(e)) => {
+                Err(e) => {
                     if endpoint.failed(&set.shared.breaker, Instant::now()) {
                         tracing::warn!(endpoint = %endpoint.url, error = %e, "Circuit opened after consecutive failures.");
                         set.report_health();
                     }
                 }
             }
-            result.map_err(|e| match e {
-                SendError::Retryable(m) => SendError::Retryable(format!("{}: {m}", endpoint.url)),
-                SendError::Fatal(m) => SendError::Fatal(format!("{}: {m}", endpoint.url)),
-            })
+            result.map_err(|e| e.prefixed(&endpoint.url))
         }
         .boxed()
     }

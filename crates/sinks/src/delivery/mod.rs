@@ -1,41 +1,49 @@
 //! Delivery machinery shared by every network sink (Elasticsearch, Splunk HEC, ...).
 //!
 //! A network sink only says how to turn records into [`Item`]s and how to send a slice of
-//! them to one endpoint ([`Protocol`]); everything else is here, built from tower layers:
+//! them to one endpoint ([`Protocol`]), and declares its config with
+//! [`network_sink_config!`](crate::network_sink_config) (the shared keys, gathered into a
+//! [`DeliveryConfig`]); everything else is here: the driver batches the buffer into
+//! requests and drives them through the tower stack that `stack` composes (its docs give
+//! the order and why):
 //!
 //! ```text
 //! buffer ─> batcher (max_events / max_bytes / timeout_ms)
 //!        ─> ConcurrencyLimit (request.concurrency)
-//!        ─> Retry (RetryPolicy: exponential backoff, full jitter, retry_max_duration;
-//!                  partial failures retry only the failed items)
+//!        ─> Retry (lookout-retry: exponential backoff, full jitter, Retry-After,
+//!                  retry_max_duration; partial failures retry only the failed items)
 //!        ─> EndpointSet (load balancing over `endpoints`, a circuit breaker and an active
-//!                  health check per endpoint, request timeout)
+//!                  health check per endpoint)
+//!        ─> Timeout (request.timeout_secs, per attempt)
 //!        ─> Protocol::send
 //! ```
 //!
 //! Items refused for good (an Elasticsearch mapping conflict, a 400) and items whose
 //! retries ran out go to the sink's dead-letter file ([`dead_letter`]) with the reason.
 
+mod config;
 pub mod dead_letter;
 mod driver;
 mod endpoints;
 mod retry;
 mod settings;
+mod stack;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use lookout_event::Batch;
 
+pub use config::DeliveryConfig;
 pub use dead_letter::DeadLetters;
-pub use driver::run;
+pub use driver::{component, run};
 pub use endpoints::Endpoint;
 pub use retry::Tally;
 pub use settings::{
     BatchSettings, CircuitBreakerSettings, DeliverySettings, EndpointSpec, HealthCheckSettings, LoadBalance,
-    RequestSettings, check_endpoints, join_endpoints,
+    RequestSettings,
 };
 
 /// One record, encoded, ready to be sent (and dead-lettered if refused).
@@ -79,39 +87,78 @@ pub struct Sent {
     pub refused_unidentified: u64,
 }
 
-/// Why an attempt failed as a whole.
-#[derive(Debug, Clone)]
+/// Status rules of the stores here: 408, 429 and 5xx are transient, other 4xx are not.
+pub const STORE_RETRIER: lookout_retry::Retrier = lookout_retry::Retrier::with_codes(&[408, 429]);
+
+/// Why an attempt failed as a whole. Messages never carry credentials.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SendError {
     /// Worth retrying (connection error, timeout, 429, 5xx); counts against the endpoint's
     /// circuit breaker.
+    #[error("{0}")]
     Retryable(String),
+    /// Worth retrying, and the store said when (`Retry-After`); otherwise as `Retryable`.
+    #[error("{message}")]
+    Throttled {
+        /// What happened.
+        message: String,
+        /// The wait asked for.
+        after: Duration,
+    },
     /// Retrying cannot help (400, 401, 413): the items are dead-lettered.
+    #[error("{0}")]
     Fatal(String),
 }
 
-impl std::fmt::Display for SendError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SendError::Retryable(m) | SendError::Fatal(m) => f.write_str(m),
-        }
-    }
-}
-
 impl SendError {
-    /// Classifies an HTTP status the way every store here documents it: 408, 429 and 5xx
-    /// are transient, other 4xx are not.
+    /// Classifies an HTTP status by [`STORE_RETRIER`].
     pub fn from_status(status: u16, body: &str) -> SendError {
         let message = format!("HTTP {status}: {}", body.chars().take(500).collect::<String>());
-        if status == 408 || status == 429 || status >= 500 {
-            SendError::Retryable(message)
-        } else {
-            SendError::Fatal(message)
-        }
+        if STORE_RETRIER.is_retryable(status) { SendError::Retryable(message) } else { SendError::Fatal(message) }
     }
 
     /// A transport error (connection refused, reset, timeout) is transient.
     pub fn transport(e: &reqwest::Error) -> SendError {
         SendError::Retryable(format!("request failed: {e}"))
+    }
+
+    /// A retryable error becomes [`SendError::Throttled`] when the answer carried a
+    /// readable `Retry-After`.
+    pub fn with_retry_after(self, headers: &reqwest::header::HeaderMap) -> SendError {
+        let after = headers
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(lookout_retry::retry_after::parse);
+        match (self, after) {
+            (SendError::Retryable(message), Some(after)) => SendError::Throttled { message, after },
+            (e, _) => e,
+        }
+    }
+
+    /// Whether another attempt may succeed.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, SendError::Fatal(_))
+    }
+
+    /// The same error with `prefix: ` before its message.
+    pub fn prefixed(self, prefix: &str) -> SendError {
+        match self {
+            SendError::Retryable(m) => SendError::Retryable(format!("{prefix}: {m}")),
+            SendError::Throttled { message, after } => {
+                SendError::Throttled { message: format!("{prefix}: {message}"), after }
+            }
+            SendError::Fatal(m) => SendError::Fatal(format!("{prefix}: {m}")),
+        }
+    }
+}
+
+impl lookout_retry::Retryable for SendError {
+    fn verdict(&self) -> lookout_retry::Verdict {
+        match self {
+            SendError::Retryable(_) => lookout_retry::Verdict::RETRY,
+            SendError::Throttled { after, .. } => lookout_retry::Verdict::Retry { after: Some(*after) },
+            SendError::Fatal(_) => lookout_retry::Verdict::Permanent,
+        }
     }
 }
 

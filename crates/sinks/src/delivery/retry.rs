@@ -1,10 +1,13 @@
-//! Retries as a tower `Policy`: exponential backoff with full jitter, bounded by
-//! `retry_max_duration`; a partial failure retries only the items that failed
-//! transiently. What happened to every item is kept in the request's [`Tally`], which
-//! the driver reads once the request is done.
+//! What a retry means for a sink's request, as a [`lookout_retry::Classify`]: a partial
+//! failure retries only the items that failed transiently, and what happened to every
+//! item is kept in the request's [`Tally`], which the driver reads once the request is
+//! done. Backoff (exponential, full jitter), `Retry-After` (capped by
+//! `retry_max_backoff_secs`) and the `retry_max_duration` limit are `lookout-retry`'s.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use lookout_retry::{Backoff, Classify, Exhausted, Verdict};
 
 use super::settings::RequestSettings;
 use super::{Item, SendError, Sent};
@@ -36,54 +39,57 @@ pub struct Attempt {
     pub tally: Arc<Mutex<Tally>>,
     /// The consistent-hash key of its items, when `load_balance: consistent_hash`.
     pub key: Option<u64>,
-    started: Instant,
 }
 
 impl Attempt {
     /// A new request.
     pub fn new(items: Vec<Item>, key: Option<u64>) -> Attempt {
-        Attempt { items, tally: Arc::default(), key, started: Instant::now() }
+        Attempt { items, tally: Arc::default(), key }
     }
 }
 
-/// The retry policy.
+/// The `request` settings as a retry policy.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
-    initial: Duration,
-    max_backoff: Duration,
-    max_duration: Duration,
+    policy: lookout_retry::RetryPolicy,
 }
 
 impl RetryPolicy {
     /// From the `request` settings.
     pub fn new(s: &RequestSettings) -> RetryPolicy {
-        RetryPolicy {
-            initial: Duration::from_millis(s.retry_initial_backoff_ms.max(1)),
-            max_backoff: Duration::from_secs_f64(s.retry_max_backoff_secs.max(0.001)),
-            max_duration: Duration::from_secs_f64(s.retry_max_duration_secs.max(0.0)),
-        }
+        let backoff = Backoff::new(
+            Duration::from_millis(s.retry_initial_backoff_ms.max(1)),
+            Duration::from_secs_f64(s.retry_max_backoff_secs.max(0.001)),
+        );
+        let max_duration = Duration::from_secs_f64(s.retry_max_duration_secs.max(0.0));
+        RetryPolicy { policy: lookout_retry::RetryPolicy::new(backoff).max_elapsed(max_duration) }
     }
 
-    /// Full jitter: uniformly in [0, min(max_backoff, initial × 2^attempt)].
+    /// The tower layer.
+    pub fn layer(&self) -> tower::retry::RetryLayer<lookout_retry::Policy<Items>> {
+        lookout_retry::layer(self.policy, Items)
+    }
+
+    /// The wait after the `attempt`-th retry (0-based).
+    #[cfg(test)]
     fn backoff(&self, attempt: u32) -> Duration {
-        let cap = self.initial.saturating_mul(1u32 << attempt.min(20)).min(self.max_backoff);
-        cap.mul_f64(fastrand::f64())
-    }
-
-    fn give_up(req: &mut Attempt, tally: &mut Tally, why: &str) {
-        tally.dead.extend(req.items.drain(..).map(|i| (i, why.to_string())));
+        self.policy.backoff.delay(attempt + 1)
     }
 }
 
-impl tower::retry::Policy<Attempt, Sent, SendError> for RetryPolicy {
-    type Future = tokio::time::Sleep;
+/// Judges a sink's attempt item by item.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Items;
 
-    fn retry(&mut self, req: &mut Attempt, result: &mut Result<Sent, SendError>) -> Option<Self::Future> {
+fn give_up(req: &mut Attempt, tally: &mut Tally, why: &str) {
+    tally.dead.extend(req.items.drain(..).map(|i| (i, why.to_string())));
+}
+
+impl Classify<Attempt, Sent, SendError> for Items {
+    fn classify(&mut self, req: &mut Attempt, result: &mut Result<Sent, SendError>) -> Verdict {
         let tally_handle = req.tally.clone();
         let mut tally = tally_handle.lock().unwrap();
         tally.attempts += 1;
-        let elapsed = req.started.elapsed();
-        let out_of_time = elapsed >= self.max_duration;
         match result {
             Ok(sent) => {
                 tally.refused_unidentified += sent.refused_unidentified;
@@ -113,33 +119,30 @@ impl tower::retry::Policy<Attempt, Sent, SendError> for RetryPolicy {
                     }
                 }
                 req.items = again;
-                if req.items.is_empty() {
-                    return None;
-                }
-                if out_of_time {
-                    let why = format!(
-                        "retries exhausted after {elapsed:.1?}: the store kept refusing the item with a transient error"
-                    );
-                    Self::give_up(req, &mut tally, &why);
-                    return None;
-                }
+                if req.items.is_empty() { Verdict::Permanent } else { Verdict::RETRY }
             }
             Err(SendError::Fatal(e)) => {
                 let why = e.clone();
-                Self::give_up(req, &mut tally, &why);
-                return None;
+                give_up(req, &mut tally, &why);
+                Verdict::Permanent
             }
-            Err(SendError::Retryable(e)) => {
-                if out_of_time {
-                    let why = format!("retries exhausted after {elapsed:.1?}: {e}");
-                    Self::give_up(req, &mut tally, &why);
-                    return None;
-                }
+            Err(e) => {
                 tracing::debug!(error = %e, attempt = tally.attempts, "Request failed; retrying.");
+                lookout_retry::Retryable::verdict(e)
             }
         }
-        let wait = self.backoff(tally.attempts - 1);
-        Some(tokio::time::sleep(wait))
+    }
+
+    fn give_up(&mut self, req: &mut Attempt, result: &mut Result<Sent, SendError>, exhausted: &Exhausted) {
+        let elapsed = exhausted.elapsed;
+        let why = match result {
+            Ok(_) => format!(
+                "retries exhausted after {elapsed:.1?}: the store kept refusing the item with a transient error"
+            ),
+            Err(e) => format!("retries exhausted after {elapsed:.1?}: {e}"),
+        };
+        let tally_handle = req.tally.clone();
+        give_up(req, &mut tally_handle.lock().unwrap(), &why);
     }
 
     fn clone_request(&mut self, req: &Attempt) -> Option<Attempt> {

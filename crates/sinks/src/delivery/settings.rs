@@ -146,6 +146,13 @@ impl Default for HealthCheckSettings {
     }
 }
 
+impl HealthCheckSettings {
+    /// No active health check (sinks whose protocol has none to offer).
+    pub fn disabled() -> Self {
+        HealthCheckSettings { enabled: false, ..HealthCheckSettings::default() }
+    }
+}
+
 /// How requests are spread over endpoints.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -194,24 +201,6 @@ impl EndpointSpec {
             EndpointSpec::Url(_) => 1,
             EndpointSpec::Weighted { weight, .. } => (*weight).max(1),
         }
-    }
-}
-
-/// A sink's `endpoint:` and `endpoints:` together, in that order.
-pub fn join_endpoints(endpoint: &Option<String>, endpoints: &[EndpointSpec]) -> Vec<EndpointSpec> {
-    let mut specs: Vec<EndpointSpec> = endpoint.iter().map(|u| EndpointSpec::Url(u.clone())).collect();
-    specs.extend(endpoints.iter().cloned());
-    specs
-}
-
-/// Checks a sink's endpoints: at least one, each an http(s) URL.
-pub fn check_endpoints(sink_type: &str, specs: &[EndpointSpec]) -> Result<(), String> {
-    if specs.is_empty() {
-        return Err(format!("a {sink_type} sink needs `endpoint` or `endpoints`"));
-    }
-    match specs.iter().find(|e| !e.url().starts_with("http://") && !e.url().starts_with("https://")) {
-        Some(bad) => Err(format!("endpoint `{}` must start with http:// or https://", bad.url())),
-        None => Ok(()),
     }
 }
 

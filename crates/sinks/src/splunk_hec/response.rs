@@ -53,7 +53,7 @@ pub(super) fn classify(status: u16, body: &[u8]) -> Result<Option<u64>, Refused>
         return Ok(reply.ack_id);
     }
     let message = format!("HEC code {code} ({}), HTTP {status}", reply.text);
-    let error = if status == 408 || status == 429 || status >= 500 || code == 8 || code == 9 {
+    let error = if crate::delivery::STORE_RETRIER.is_retryable(status) || code == 8 || code == 9 {
         SendError::Retryable(message)
     } else {
         SendError::Fatal(message)
@@ -68,8 +68,10 @@ pub(super) async fn deliver(
 ) -> Result<(), Refused> {
     let resp = request.send().await.map_err(|e| SendError::transport(&e))?;
     let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
     let body = resp.bytes().await.map_err(|e| SendError::transport(&e))?;
-    let ack_id = classify(status, &body)?;
+    let ack_id = classify(status, &body)
+        .map_err(|r| Refused { error: r.error.with_retry_after(&headers), invalid_event: r.invalid_event })?;
     match (acks, ack_id) {
         (Some((policy, poll)), Some(id)) => wait_for_ack(poll, *policy, id).await.map_err(Refused::from),
         _ => Ok(()),
