@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::alerts::AlertBases;
 use crate::hpa::{self, HpaState, MetricsOutcome, Target};
 use crate::policy::ScalerPolicy;
-use crate::step::{StepOutcome, StepState};
+use crate::step::{StepKind, StepOutcome, StepState};
 
 /// Everything a scaler remembers between evaluations (persisted under `data_dir`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -118,18 +118,70 @@ fn target_text(t: &Target) -> String {
     }
 }
 
+/// Which stage proposed the winning count.
 #[derive(Clone, Copy, PartialEq)]
 enum Source {
     Hpa,
     Step(usize),
 }
 
-/// Evaluates `policy` at `now_ms`.
+/// Effective `minReplicas`/`maxReplicas` of one evaluation.
+#[derive(Clone, Copy)]
+struct Bounds {
+    min: i32,
+    max: i32,
+}
+
+/// Evaluates `policy` at `now_ms`: the stages of the module docs, in order.
 pub fn decide(policy: &ScalerPolicy, state: &mut ScalerState, inputs: &Inputs, now_ms: i64) -> Decision {
     let mut reasons = inputs.notes.clone();
+    let mut metrics = Vec::new();
     let current = inputs.current;
+    let bounds = scheduled_bounds(policy, now_ms, &mut reasons);
+    // Step proposals that were carried out: they start their cooldown or warm-up.
+    let mut carried_out = Vec::new();
+    let desired = match out_of_range(current, bounds) {
+        Some((desired, why)) => {
+            reasons.push(why);
+            desired
+        }
+        None => {
+            let tracked = target_tracking(policy, &mut state.hpa, inputs, now_ms, bounds, &mut metrics, &mut reasons);
+            let steps = step_policies(policy, &state.steps, inputs, now_ms, &mut reasons);
+            let (desired, winner) = largest_capacity(policy, current, tracked, &steps, &mut reasons);
+            let (desired, raised) =
+                alert_floors(policy, &inputs.firing, current, desired, &mut state.alert_bases, &mut reasons);
+            if winner.is_some() && !raised {
+                carried_out = steps;
+            }
+            clamp_to_bounds(desired, bounds, &mut reasons)
+        }
+    };
+    // Alerts that stopped firing forget their base even when an earlier stage returned.
+    state.alert_bases.retain(|a, _| inputs.firing.contains(a));
+    if desired != current {
+        record_scale(policy, state, now_ms, current, desired, bounds, &carried_out);
+    }
+    Decision {
+        scaler: policy.name.clone(),
+        at_ms: now_ms,
+        time: Utc
+            .timestamp_millis_opt(now_ms)
+            .single()
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+            .unwrap_or_default(),
+        current,
+        desired,
+        min_replicas: bounds.min,
+        max_replicas: bounds.max,
+        metrics,
+        reasons,
+    }
+}
 
-    // 1. Bounds.
+/// Stage 1: `minReplicas`/`maxReplicas`, replaced by the open schedules (the largest of each
+/// wins; a min above the max raises the max).
+fn scheduled_bounds(policy: &ScalerPolicy, now_ms: i64, reasons: &mut Vec<Reason>) -> Bounds {
     let (mut min, mut max) = (policy.min_replicas, policy.max_replicas);
     let open: Vec<_> = policy.schedules.iter().filter(|s| s.is_active(now_ms)).collect();
     if let Some(m) = open.iter().filter_map(|s| s.min_replicas).max() {
@@ -155,198 +207,239 @@ pub fn decide(policy: &ScalerPolicy, state: &mut ScalerState, inputs: &Inputs, n
         ));
         max = min;
     }
+    Bounds { min, max }
+}
 
-    let mut metrics = Vec::new();
-    let mut desired;
-    let mut winner = None;
-    let mut step_proposals: Vec<(usize, i32)> = Vec::new();
+/// Stage 2: the count to go to when the current one is outside the bounds (nothing else is
+/// considered then), or zero replicas with a minimum above zero (the HPA's `ScalingDisabled`).
+fn out_of_range(current: i32, Bounds { min, max }: Bounds) -> Option<(i32, Reason)> {
     if current == 0 && min != 0 {
-        // 2. The HPA's ScalingDisabled.
-        desired = 0;
-        reasons.push(reason("ScalingDisabled", "scaling is disabled since the replica count of the target is zero"));
+        Some((0, reason("ScalingDisabled", "scaling is disabled since the replica count of the target is zero")))
     } else if current > max {
-        desired = max;
-        reasons.push(reason("CurrentAboveMax", format!("current number of replicas above maxReplicas: {max}")));
+        Some((max, reason("CurrentAboveMax", format!("current number of replicas above maxReplicas: {max}"))))
     } else if current < min {
-        desired = min;
-        reasons.push(reason("CurrentBelowMin", format!("current number of replicas below minReplicas: {min}")));
+        Some((min, reason("CurrentBelowMin", format!("current number of replicas below minReplicas: {min}"))))
     } else {
-        let mut candidates: Vec<(i32, Source)> = Vec::new();
-        // 3. Target tracking.
-        if !policy.metrics.is_empty() {
-            let proposals: Vec<Result<hpa::MetricProposal, String>> = policy
-                .metrics
-                .iter()
-                .zip(&inputs.metric_values)
-                .map(|(m, v)| match v {
-                    Ok(v) => hpa::metric_replicas(current, &m.target, *v, &policy.tolerances),
-                    Err(e) => Err(format!("query failed: {e}")),
-                })
-                .collect();
-            for ((m, v), p) in policy.metrics.iter().zip(&inputs.metric_values).zip(&proposals) {
-                metrics.push(MetricReport {
-                    name: m.name.clone(),
-                    value: v.as_ref().ok().copied().flatten(),
-                    target: target_text(&m.target),
-                    usage_ratio: p.as_ref().ok().map(|p| p.usage_ratio),
-                    proposal: p.as_ref().ok().map(|p| p.replicas),
-                    error: p.as_ref().err().cloned(),
-                });
-                match p {
-                    Ok(p) => reasons.push(reason(
-                        "Metric",
-                        format!(
-                            "{}: {} against {} (ratio {:.3}) proposes {}",
-                            m.name,
-                            v.as_ref().ok().copied().flatten().map(|v| v.to_string()).unwrap_or_default(),
-                            target_text(&m.target),
-                            p.usage_ratio,
-                            p.replicas
-                        ),
-                    )),
-                    Err(e) => reasons.push(reason("InvalidMetric", format!("{}: {e}", m.name))),
-                }
-            }
-            match hpa::combine_metrics(current, &proposals) {
-                MetricsOutcome::Blocked { message } => {
-                    reasons.push(reason("FailedGetMetrics", format!("{message}; not scaling down")));
-                }
-                MetricsOutcome::Proposal { replicas, winner: w, .. } => {
-                    let name = &policy.metrics[w].name;
-                    let prenormalized = replicas.max(0);
-                    if prenormalized > current {
-                        reasons.push(reason("MetricAboveTarget", format!("{name} above target: {prenormalized}")));
-                    } else if prenormalized < current {
-                        reasons.push(reason(
-                            "AllMetricsBelowTarget",
-                            format!("all metrics below target: {prenormalized}"),
-                        ));
-                    } else {
-                        reasons.push(reason(
-                            "ReadyForNewScale",
-                            format!("recommended size matches current size: {current}"),
-                        ));
-                    }
-                    let n = match &policy.behavior {
-                        Some(b) => {
-                            hpa::normalize_with_behaviors(&mut state.hpa, now_ms, current, prenormalized, min, max, b)
-                        }
-                        None => hpa::normalize_legacy(&mut state.hpa, now_ms, current, prenormalized, min, max),
-                    };
-                    if let Some((v, code, msg)) = n.stabilized {
-                        reasons.push(reason(code, format!("{msg}: {v}")));
-                    }
-                    if n.limit.0 != "DesiredWithinRange" {
-                        reasons.push(reason(n.limit.0, format!("{}: {}", n.limit.1, n.replicas)));
-                    }
-                    if n.replicas != current {
-                        candidates.push((n.replicas, Source::Hpa));
-                    }
-                }
-            }
-        }
-        // 4. Step policies.
-        for (i, (s, v)) in policy.steps.iter().zip(&inputs.step_values).enumerate() {
-            let value = match v {
-                Ok(v) => *v,
-                Err(e) => {
-                    reasons.push(reason("NoData", format!("{}: query failed: {e}", s.name)));
-                    continue;
-                }
-            };
-            match s.evaluate(value, current, &state.steps, now_ms) {
-                StepOutcome::NoData => reasons.push(reason("NoData", format!("{}: the alarm has no data", s.name))),
-                StepOutcome::NotBreached => {}
-                StepOutcome::Held { code, message } => reasons.push(reason(code, message)),
-                StepOutcome::Propose { replicas, message } => {
-                    let code = match s.kind {
-                        crate::step::StepKind::Simple { .. } => "SimpleScaling",
-                        crate::step::StepKind::Step { .. } => "StepScaling",
-                    };
-                    reasons.push(reason(code, message));
-                    if replicas != current {
-                        candidates.push((replicas, Source::Step(i)));
-                        step_proposals.push((i, replicas));
-                    }
-                }
-            }
-        }
-        // 5. The largest capacity wins.
-        desired = current;
-        // The first of equal candidates wins, so target tracking is named before step policies.
-        let best = candidates.iter().fold(None::<&(i32, Source)>, |b, c| match b {
-            Some(b) if b.0 >= c.0 => Some(b),
-            _ => Some(c),
-        });
-        if let Some(&(n, src)) = best {
-            desired = n;
-            winner = Some(src);
-            if candidates.len() > 1 {
-                let name = match src {
-                    Source::Hpa => "target tracking".to_string(),
-                    Source::Step(i) => format!("step policy {}", policy.steps[i].name),
-                };
-                reasons.push(reason(
-                    "LargestCapacity",
-                    format!("{} sources want a change; the largest, {name}, wins: {n}", candidates.len()),
-                ));
-            }
-        }
-        // 6. Alerts.
-        for a in &policy.alerts {
-            if let Some((floor, msg)) = a.floor(&inputs.firing, current, &mut state.alert_bases) {
-                if floor > desired {
-                    desired = floor;
-                    winner = None;
-                    reasons.push(reason("Alert", msg));
-                } else {
-                    reasons.push(reason("Alert", format!("{msg}, already met by {desired}")));
-                }
-            }
-        }
-        // 7. Clamp.
-        if desired > max {
-            desired = max;
-            reasons.push(reason(
-                "TooManyReplicas",
-                format!("the desired replica count is more than the maximum replica count: {max}"),
-            ));
-        }
-        if desired < min {
-            desired = min;
-            reasons.push(reason(
-                "TooFewReplicas",
-                format!("the desired replica count is less than the minimum replica count: {min}"),
-            ));
-        }
+        None
     }
-    // Alerts that stopped firing forget their base even when an earlier stage returned.
-    state.alert_bases.retain(|a, _| inputs.firing.contains(a));
+}
 
-    if desired != current {
-        hpa::store_scale_event(&mut state.hpa, now_ms, policy.behavior.as_ref(), current, desired);
-        // Every step policy whose proposal was carried out (alone or tied) starts its cooldown or warm-up.
-        if winner.is_some() {
-            for (i, n) in step_proposals {
-                if n.clamp(min, max) == desired {
-                    state.steps.record(&policy.steps[i], now_ms, current, desired);
+/// Stage 3: the HPA algorithm over `policy.metrics`, stabilized and limited by `behavior`.
+/// Returns its count when that differs from the current one.
+fn target_tracking(
+    policy: &ScalerPolicy,
+    hpa_state: &mut HpaState,
+    inputs: &Inputs,
+    now_ms: i64,
+    Bounds { min, max }: Bounds,
+    metrics: &mut Vec<MetricReport>,
+    reasons: &mut Vec<Reason>,
+) -> Option<i32> {
+    if policy.metrics.is_empty() {
+        return None;
+    }
+    let current = inputs.current;
+    let proposals = metric_proposals(policy, inputs, metrics, reasons);
+    let (replicas, w) = match hpa::combine_metrics(current, &proposals) {
+        MetricsOutcome::Blocked { message } => {
+            reasons.push(reason("FailedGetMetrics", format!("{message}; not scaling down")));
+            return None;
+        }
+        MetricsOutcome::Proposal { replicas, winner, .. } => (replicas, winner),
+    };
+    let name = &policy.metrics[w].name;
+    let prenormalized = replicas.max(0);
+    if prenormalized > current {
+        reasons.push(reason("MetricAboveTarget", format!("{name} above target: {prenormalized}")));
+    } else if prenormalized < current {
+        reasons.push(reason("AllMetricsBelowTarget", format!("all metrics below target: {prenormalized}")));
+    } else {
+        reasons.push(reason("ReadyForNewScale", format!("recommended size matches current size: {current}")));
+    }
+    let n = match &policy.behavior {
+        Some(b) => hpa::normalize_with_behaviors(hpa_state, now_ms, current, prenormalized, min, max, b),
+        None => hpa::normalize_legacy(hpa_state, now_ms, current, prenormalized, min, max),
+    };
+    if let Some((v, code, msg)) = n.stabilized {
+        reasons.push(reason(code, format!("{msg}: {v}")));
+    }
+    if n.limit.0 != "DesiredWithinRange" {
+        reasons.push(reason(n.limit.0, format!("{}: {}", n.limit.1, n.replicas)));
+    }
+    (n.replicas != current).then_some(n.replicas)
+}
+
+/// Each metric's proposal, reported in `metrics` and `reasons`.
+fn metric_proposals(
+    policy: &ScalerPolicy,
+    inputs: &Inputs,
+    metrics: &mut Vec<MetricReport>,
+    reasons: &mut Vec<Reason>,
+) -> Vec<Result<hpa::MetricProposal, String>> {
+    let proposals: Vec<_> = policy
+        .metrics
+        .iter()
+        .zip(&inputs.metric_values)
+        .map(|(m, v)| match v {
+            Ok(v) => hpa::metric_replicas(inputs.current, &m.target, *v, &policy.tolerances),
+            Err(e) => Err(format!("query failed: {e}")),
+        })
+        .collect();
+    for ((m, v), p) in policy.metrics.iter().zip(&inputs.metric_values).zip(&proposals) {
+        let value = v.as_ref().ok().copied().flatten();
+        metrics.push(MetricReport {
+            name: m.name.clone(),
+            value,
+            target: target_text(&m.target),
+            usage_ratio: p.as_ref().ok().map(|p| p.usage_ratio),
+            proposal: p.as_ref().ok().map(|p| p.replicas),
+            error: p.as_ref().err().cloned(),
+        });
+        reasons.push(match p {
+            Ok(p) => reason(
+                "Metric",
+                format!(
+                    "{}: {} against {} (ratio {:.3}) proposes {}",
+                    m.name,
+                    value.map(|v| v.to_string()).unwrap_or_default(),
+                    target_text(&m.target),
+                    p.usage_ratio,
+                    p.replicas
+                ),
+            ),
+            Err(e) => reason("InvalidMetric", format!("{}: {e}", m.name)),
+        });
+    }
+    proposals
+}
+
+/// Stage 4: the breached step policies' proposals that differ from the current count, as
+/// (index into `policy.steps`, replicas); cooldown and warm-up hold some back.
+fn step_policies(
+    policy: &ScalerPolicy,
+    step_state: &StepState,
+    inputs: &Inputs,
+    now_ms: i64,
+    reasons: &mut Vec<Reason>,
+) -> Vec<(usize, i32)> {
+    let current = inputs.current;
+    let mut proposals = Vec::new();
+    for (i, (s, v)) in policy.steps.iter().zip(&inputs.step_values).enumerate() {
+        let value = match v {
+            Ok(v) => *v,
+            Err(e) => {
+                reasons.push(reason("NoData", format!("{}: query failed: {e}", s.name)));
+                continue;
+            }
+        };
+        match s.evaluate(value, current, step_state, now_ms) {
+            StepOutcome::NoData => reasons.push(reason("NoData", format!("{}: the alarm has no data", s.name))),
+            StepOutcome::NotBreached => {}
+            StepOutcome::Held { code, message } => reasons.push(reason(code, message)),
+            StepOutcome::Propose { replicas, message } => {
+                let code = match s.kind {
+                    StepKind::Simple { .. } => "SimpleScaling",
+                    StepKind::Step { .. } => "StepScaling",
+                };
+                reasons.push(reason(code, message));
+                if replicas != current {
+                    proposals.push((i, replicas));
                 }
             }
         }
     }
-    Decision {
-        scaler: policy.name.clone(),
-        at_ms: now_ms,
-        time: Utc
-            .timestamp_millis_opt(now_ms)
-            .single()
-            .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
-            .unwrap_or_default(),
-        current,
-        desired,
-        min_replicas: min,
-        max_replicas: max,
-        metrics,
-        reasons,
+    proposals
+}
+
+/// Stage 5: of target tracking and the step policies that want a change, the largest count
+/// wins (the first of equals, so target tracking before step policies). No source: the
+/// count stays. Returns the count and its source.
+fn largest_capacity(
+    policy: &ScalerPolicy,
+    current: i32,
+    tracked: Option<i32>,
+    steps: &[(usize, i32)],
+    reasons: &mut Vec<Reason>,
+) -> (i32, Option<Source>) {
+    let candidates: Vec<(i32, Source)> =
+        tracked.map(|n| (n, Source::Hpa)).into_iter().chain(steps.iter().map(|&(i, n)| (n, Source::Step(i)))).collect();
+    let best = candidates.iter().fold(None::<&(i32, Source)>, |b, c| match b {
+        Some(b) if b.0 >= c.0 => Some(b),
+        _ => Some(c),
+    });
+    let Some(&(n, src)) = best else { return (current, None) };
+    if candidates.len() > 1 {
+        let name = match src {
+            Source::Hpa => "target tracking".to_string(),
+            Source::Step(i) => format!("step policy {}", policy.steps[i].name),
+        };
+        reasons.push(reason(
+            "LargestCapacity",
+            format!("{} sources want a change; the largest, {name}, wins: {n}", candidates.len()),
+        ));
+    }
+    (n, Some(src))
+}
+
+/// Stage 6: firing alerts' floors raise the count (past `behavior` limits). Returns the count
+/// and whether an alert raised it.
+fn alert_floors(
+    policy: &ScalerPolicy,
+    firing: &[String],
+    current: i32,
+    mut desired: i32,
+    bases: &mut AlertBases,
+    reasons: &mut Vec<Reason>,
+) -> (i32, bool) {
+    let mut raised = false;
+    for a in &policy.alerts {
+        if let Some((floor, msg)) = a.floor(firing, current, bases) {
+            if floor > desired {
+                desired = floor;
+                raised = true;
+                reasons.push(reason("Alert", msg));
+            } else {
+                reasons.push(reason("Alert", format!("{msg}, already met by {desired}")));
+            }
+        }
+    }
+    (desired, raised)
+}
+
+/// Stage 7: the count brought within the bounds of stage 1.
+fn clamp_to_bounds(desired: i32, Bounds { min, max }: Bounds, reasons: &mut Vec<Reason>) -> i32 {
+    if desired > max {
+        reasons.push(reason(
+            "TooManyReplicas",
+            format!("the desired replica count is more than the maximum replica count: {max}"),
+        ));
+        return max;
+    }
+    if desired < min {
+        reasons.push(reason(
+            "TooFewReplicas",
+            format!("the desired replica count is less than the minimum replica count: {min}"),
+        ));
+        return min;
+    }
+    desired
+}
+
+/// Records a change as a scale event for the `behavior` periods, and starts the cooldown or
+/// warm-up of every step policy whose proposal was carried out (alone or tied).
+fn record_scale(
+    policy: &ScalerPolicy,
+    state: &mut ScalerState,
+    now_ms: i64,
+    current: i32,
+    desired: i32,
+    Bounds { min, max }: Bounds,
+    carried_out: &[(usize, i32)],
+) {
+    hpa::store_scale_event(&mut state.hpa, now_ms, policy.behavior.as_ref(), current, desired);
+    for &(i, n) in carried_out {
+        if n.clamp(min, max) == desired {
+            state.steps.record(&policy.steps[i], now_ms, current, desired);
+        }
     }
 }

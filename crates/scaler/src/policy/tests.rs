@@ -1,4 +1,6 @@
 use super::*;
+use crate::hpa::{PolicyKind, ScalingPolicy, ScalingRules, SelectPolicy};
+use crate::quantity::Quantity;
 
 const ISSUE_EXAMPLE: &str = r#"scalers:
   - name: api
