@@ -129,7 +129,7 @@ impl Query {
     fn matchers(&self) -> Result<Vec<Matcher>, ApiError> {
         let mut out = Vec::new();
         for f in self.all("filter") {
-            out.extend(parse_matchers(f).map_err(bad)?);
+            out.extend(parse_matchers(f).map_err(|e| bad(e.to_string()))?);
         }
         Ok(out)
     }
@@ -461,11 +461,21 @@ async fn post_silence(State(n): State<Notifier>, body: Bytes) -> Response {
         created_by: p.created_by,
         comment: p.comment,
     };
-    match n.inner.silences.set(sil, now) {
+    let silences = n.inner.silences.clone();
+    match durably(move || silences.set(sil, now)).await {
         Ok(id) => Json(json!({ "silenceID": id })).into_response(),
         Err(SilenceError::NotFound) => error(StatusCode::NOT_FOUND, "silence not found"),
         Err(SilenceError::Invalid(e)) => error(StatusCode::BAD_REQUEST, e),
+        Err(SilenceError::Persist(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
+}
+
+/// Runs a silence change off the async workers: it returns only once committed to disk,
+/// so a 200 means the change survives a crash.
+async fn durably<T: Send + 'static>(
+    change: impl FnOnce() -> Result<T, SilenceError> + Send + 'static,
+) -> Result<T, SilenceError> {
+    tokio::task::spawn_blocking(change).await.unwrap_or_else(|e| Err(SilenceError::Persist(e.to_string())))
 }
 
 async fn get_silence(State(n): State<Notifier>, Path(id): Path<String>) -> Response {
@@ -476,10 +486,11 @@ async fn get_silence(State(n): State<Notifier>, Path(id): Path<String>) -> Respo
 }
 
 async fn delete_silence(State(n): State<Notifier>, Path(id): Path<String>) -> Response {
-    match n.inner.silences.expire(&id, Utc::now()) {
+    let silences = n.inner.silences.clone();
+    match durably(move || silences.expire(&id, Utc::now())).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(SilenceError::NotFound) => StatusCode::NOT_FOUND.into_response(),
-        Err(SilenceError::Invalid(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(SilenceError::Invalid(e) | SilenceError::Persist(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
 

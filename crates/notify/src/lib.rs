@@ -24,7 +24,7 @@
 //! suppresses what was already sent and replayed alerts flush whatever is still due.
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), String> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use tokio_util::sync::CancellationToken;
 //! let cfg = lookout_notify::parse_config("am.yml", "route: {receiver: x}\nreceivers: [{name: x}]\n")
 //!     .map_err(|e| e.to_string())?;
@@ -46,12 +46,14 @@ mod alerts;
 mod api;
 mod config;
 mod dispatch;
+mod error;
 mod inhibit;
 mod matcher;
 mod metrics;
 mod nflog;
 mod notifier;
 mod persist;
+mod persisted;
 mod pipeline;
 mod route;
 mod silence;
@@ -62,6 +64,7 @@ pub use config::{
     AlertmanagerConfig, DEFAULT_CONFIG_YAML, GroupBy, InhibitRuleConfig, RouteConfig, default_config, load_config,
     parse_config,
 };
+pub use error::{Error, MatcherError, StateError};
 pub use lookout_config::PromDuration;
 pub use matcher::{MatchType, Matcher, Matchers, parse_matcher, parse_matchers};
 pub use notifier::{Notifier, NotifierMetrics, StartOptions, check_config};

@@ -10,6 +10,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Deserializer};
 
+use crate::error::MatcherError;
+
 /// How a matcher compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MatchType {
@@ -57,10 +59,11 @@ impl Eq for Matcher {}
 
 impl Matcher {
     /// Builds a matcher; regexes are anchored (`^(?:v)$`) like Alertmanager's.
-    pub fn new(kind: MatchType, name: &str, value: &str) -> Result<Matcher, String> {
+    pub fn new(kind: MatchType, name: &str, value: &str) -> Result<Matcher, MatcherError> {
         let re = match kind {
             MatchType::Regexp | MatchType::NotRegexp => Some(
-                Regex::new(&format!("^(?:{value})$")).map_err(|e| format!("error parsing regexp {value:?}: {e}"))?,
+                Regex::new(&format!("^(?:{value})$"))
+                    .map_err(|e| MatcherError::new(format!("error parsing regexp {value:?}: {e}")))?,
             ),
             _ => None,
         };
@@ -139,7 +142,7 @@ static MATCHER_RE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Parses `{a="b", c!~d}` or `a=b,c="d"`: a comma-separated list, commas inside quotes kept.
-pub fn parse_matchers(s: &str) -> Result<Vec<Matcher>, String> {
+pub fn parse_matchers(s: &str) -> Result<Vec<Matcher>, MatcherError> {
     let s = s.strip_prefix('{').unwrap_or(s);
     let s = s.strip_suffix('}').unwrap_or(s);
     let mut tokens = Vec::new();
@@ -172,8 +175,8 @@ pub fn parse_matchers(s: &str) -> Result<Vec<Matcher>, String> {
 }
 
 /// Parses one `name<op>value` matcher; the value may be double-quoted with `\"`, `\\`, `\n` escapes.
-pub fn parse_matcher(s: &str) -> Result<Matcher, String> {
-    let caps = MATCHER_RE.captures(s).ok_or_else(|| format!("bad matcher format: {s}"))?;
+pub fn parse_matcher(s: &str) -> Result<Matcher, MatcherError> {
+    let caps = MATCHER_RE.captures(s).ok_or_else(|| MatcherError::new(format!("bad matcher format: {s}")))?;
     let raw_full = &caps[3];
     let (raw, mut expect_quote) = match raw_full.strip_prefix('"') {
         Some(r) => (r, true),
@@ -202,7 +205,9 @@ pub fn parse_matcher(s: &str) -> Result<Matcher, String> {
             '\\' => value.push('\\'),
             '"' => {
                 if !expect_quote || !last {
-                    return Err(format!("matcher value contains unescaped double quote: {raw_full}"));
+                    return Err(MatcherError::new(format!(
+                        "matcher value contains unescaped double quote: {raw_full}"
+                    )));
                 }
                 expect_quote = false;
             }
@@ -210,7 +215,7 @@ pub fn parse_matcher(s: &str) -> Result<Matcher, String> {
         }
     }
     if expect_quote {
-        return Err(format!("matcher value contains unescaped double quote: {raw_full}"));
+        return Err(MatcherError::new(format!("matcher value contains unescaped double quote: {raw_full}")));
     }
     let kind = match &caps[2] {
         "=" => MatchType::Equal,
@@ -276,8 +281,8 @@ mod tests {
         assert_eq!(ms[2].value, "x");
         assert_eq!(ms[3].value, "\"q\"");
         assert_eq!(ms[3].to_string(), r#"n!~"\"q\"""#);
-        assert!(parse_matcher("foo").unwrap_err().starts_with("bad matcher format"));
-        assert!(parse_matcher(r#"foo="a"b""#).unwrap_err().contains("unescaped double quote"));
+        assert!(parse_matcher("foo").unwrap_err().to_string().starts_with("bad matcher format"));
+        assert!(parse_matcher(r#"foo="a"b""#).unwrap_err().to_string().contains("unescaped double quote"));
         assert!(parse_matcher("foo=~(").is_err());
     }
 

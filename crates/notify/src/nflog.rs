@@ -3,13 +3,14 @@
 //! The dedup stage reads it to decide whether a flush needs to notify at all; persisted so
 //! a restart neither repeats nor forgets a notification.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::persist::{StateDb, Table};
+use crate::persisted::{Backing, Durability, PersistedMap, Retained};
 
 /// One log entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,73 +55,54 @@ fn key(group_key: &str, r: &ReceiverKey) -> String {
     format!("{group_key}\u{0}{}/{}/{}", r.receiver, r.integration, r.index)
 }
 
+impl Retained for Entry {
+    fn expires_at(&self, _retention: ChronoDuration) -> DateTime<Utc> {
+        // Fixed when logged: a retention changed since then applies to new entries only.
+        self.expires_at
+    }
+}
+
 /// The log.
 pub struct NotificationLog {
-    entries: Mutex<HashMap<String, Entry>>,
-    db: Option<Arc<StateDb>>,
-    retention: ChronoDuration,
+    entries: PersistedMap<Entry>,
 }
 
 impl NotificationLog {
     /// An empty log keeping entries for `retention` (Alertmanager: 120h).
     pub(crate) fn new(db: Option<Arc<StateDb>>, retention: std::time::Duration) -> NotificationLog {
-        NotificationLog {
-            entries: Mutex::new(HashMap::new()),
-            db,
-            retention: ChronoDuration::from_std(retention).unwrap_or(ChronoDuration::hours(120)),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+        // Queued, not committed per entry: a crash loses at most the last batch, and the
+        // worst outcome of that is one repeated notification.
+        let backing = db.map(|db| Backing::new(db, Table::Nflog, Durability::Queued));
+        NotificationLog { entries: PersistedMap::new(backing, retention) }
     }
 
     /// Loads persisted entries.
     pub(crate) fn restore(&self, rows: Vec<(String, Vec<u8>)>) {
-        let mut map = self.lock();
-        for (k, v) in rows {
-            match serde_json::from_slice::<Entry>(&v) {
-                Ok(e) => {
-                    map.insert(k, e);
-                }
-                Err(e) => tracing::warn!(error = %e, "Skipping an unreadable notification log entry."),
-            }
-        }
+        self.entries.restore(rows, "notification log entry");
     }
 
     /// The last entry for a group and integration.
     pub fn query(&self, group_key: &str, r: &ReceiverKey) -> Option<Entry> {
-        self.lock().get(&key(group_key, r)).cloned()
+        self.entries.read(|m| m.get(&key(group_key, r)).cloned())
     }
 
     /// Records a successful notification.
     pub fn log(&self, group_key: &str, r: &ReceiverKey, firing: Vec<u64>, resolved: Vec<u64>, now: DateTime<Utc>) {
-        let e = Entry { firing, resolved, timestamp: now, expires_at: now + self.retention };
-        let k = key(group_key, r);
-        if let Some(db) = &self.db
-            && let Ok(v) = serde_json::to_vec(&e)
-        {
-            db.put(Table::Nflog, k.clone(), v);
-        }
-        self.lock().insert(k, e);
+        let e = Entry { firing, resolved, timestamp: now, expires_at: now + self.entries.retention() };
+        // Queued durability: `commit` does not wait and cannot fail.
+        let mut map = self.entries.lock();
+        map.insert(key(group_key, r), e);
+        let _ = map.commit();
     }
 
     /// Drops expired entries.
     pub fn gc(&self, now: DateTime<Utc>) -> usize {
-        let mut map = self.lock();
-        let gone: Vec<String> = map.iter().filter(|(_, e)| e.expires_at <= now).map(|(k, _)| k.clone()).collect();
-        for k in &gone {
-            map.remove(k);
-            if let Some(db) = &self.db {
-                db.delete(Table::Nflog, k.clone());
-            }
-        }
-        gone.len()
+        self.entries.gc(now)
     }
 
     /// Number of entries.
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.entries.len()
     }
 }

@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::alerts::{AlertRecord, AlertStore, StoredAlert, normalize, validate};
 use crate::config::AlertmanagerConfig;
 use crate::dispatch::{Dispatcher, Runtime};
+use crate::error::{Error, StateError};
 use crate::inhibit::Inhibitor;
 use crate::metrics::Metrics;
 use crate::nflog::NotificationLog;
@@ -74,6 +75,7 @@ pub(crate) struct Inner {
     external_url: Arc<str>,
     max_alerts: usize,
     pub(crate) started_at: DateTime<Utc>,
+    corrupt_state_moved_to: Option<std::path::PathBuf>,
     done: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -100,11 +102,12 @@ fn build_runtime(
     metrics: &Arc<NotifyMetrics>,
     client: &reqwest::Client,
     external_url: &Arc<str>,
-) -> Result<Arc<Runtime>, String> {
-    let templates = Arc::new(Templates::load(&cfg.templates, &cfg.base_dir)?);
+) -> Result<Arc<Runtime>, Error> {
+    let templates = Arc::new(Templates::load(&cfg.templates, &cfg.base_dir).map_err(Error::Receivers)?);
     let mut integrations = Vec::new();
     for r in &cfg.receivers {
-        integrations.push((r.name.clone(), build_integrations(r, &cfg.global, templates.clone(), client.clone())?));
+        let built = build_integrations(r, &cfg.global, templates.clone(), client.clone()).map_err(Error::Receivers)?;
+        integrations.push((r.name.clone(), built));
     }
     let inhibitor = Arc::new(Inhibitor::new(&cfg.inhibit_rules));
     let parts = PipelineParts {
@@ -150,11 +153,11 @@ impl std::fmt::Debug for NotifierMetrics {
 /// What `lookout check` adds to [`crate::load_config`]: the `templates:` files are read and
 /// every receiver's integrations are built (no network I/O), so a config that would fail
 /// at start fails the check.
-pub fn check_config(cfg: &AlertmanagerConfig) -> Result<(), String> {
-    let templates = Arc::new(Templates::load(&cfg.templates, &cfg.base_dir)?);
+pub fn check_config(cfg: &AlertmanagerConfig) -> Result<(), Error> {
+    let templates = Arc::new(Templates::load(&cfg.templates, &cfg.base_dir).map_err(Error::Receivers)?);
     let client = reqwest::Client::new();
     for r in &cfg.receivers {
-        build_integrations(r, &cfg.global, templates.clone(), client.clone())?;
+        build_integrations(r, &cfg.global, templates.clone(), client.clone()).map_err(Error::Receivers)?;
     }
     Ok(())
 }
@@ -166,7 +169,7 @@ impl Notifier {
         data_dir: &Path,
         registry: &mut Registry,
         shutdown: CancellationToken,
-    ) -> Result<Notifier, String> {
+    ) -> Result<Notifier, Error> {
         let metrics = NotifierMetrics::new();
         metrics.register(registry);
         Notifier::start_with(cfg, data_dir, metrics, shutdown, StartOptions::default()).await
@@ -182,11 +185,10 @@ impl Notifier {
         metrics: NotifierMetrics,
         shutdown: CancellationToken,
         opts: StartOptions,
-    ) -> Result<Notifier, String> {
+    ) -> Result<Notifier, Error> {
         let dir = data_dir.to_path_buf();
-        let (db, loaded) = tokio::task::spawn_blocking(move || StateDb::open(&dir))
-            .await
-            .map_err(|e| format!("cannot open notifier state: {e}"))??;
+        let (db, loaded) =
+            tokio::task::spawn_blocking(move || StateDb::open(&dir)).await.map_err(StateError::Task)??;
         let db = Arc::new(db);
         let silences = Arc::new(Silences::new(Some(db.clone()), opts.retention));
         silences.restore(loaded.silences);
@@ -195,10 +197,7 @@ impl Notifier {
         let NotifierMetrics { metrics, notify: notify_metrics } = metrics;
         let client = match opts.http_client {
             Some(c) => c,
-            None => reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .map_err(|e| format!("cannot build the HTTP client: {e}"))?,
+            None => reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(Error::HttpClient)?,
         };
         let external_url: Arc<str> = Arc::from(opts.external_url.trim_end_matches('/'));
         let rt = match build_runtime(cfg, &silences, &nflog, &notify_metrics, &client, &external_url) {
@@ -241,6 +240,7 @@ impl Notifier {
             external_url,
             max_alerts: opts.max_alerts,
             started_at: now,
+            corrupt_state_moved_to: loaded.moved_aside,
             done,
         });
         let n = Notifier { inner };
@@ -315,7 +315,7 @@ impl Notifier {
     /// Switches to a new (validated) config, as Alertmanager's reload does: the old groups
     /// stop, the new routing tree regroups every stored alert; silences and the
     /// notification log stay, so nothing already sent is sent again.
-    pub async fn reload(&self, cfg: AlertmanagerConfig) -> Result<(), String> {
+    pub async fn reload(&self, cfg: AlertmanagerConfig) -> Result<(), Error> {
         let _serial = self.inner.reload_lock.lock().await;
         let i = &self.inner;
         let rt = build_runtime(cfg, &i.silences, &i.nflog, &i.notify_metrics, &i.client, &i.external_url)?;
@@ -352,15 +352,16 @@ impl Notifier {
         let _ = done.wait_for(|d| *d).await;
     }
 
+    /// Where the state file found corrupt at start was moved (`notify.redb.corrupt-<unix
+    /// time>`), if it was: the notifier then started without silences, notification log
+    /// or alerts, and health should say it runs degraded.
+    pub fn corrupt_state_moved_to(&self) -> Option<&Path> {
+        self.inner.corrupt_state_moved_to.as_deref()
+    }
+
     /// The current config.
     pub fn config(&self) -> AlertmanagerConfig {
         self.dispatcher().rt.cfg.clone()
-    }
-
-    /// Blocks until every state change so far is on disk (tests, orderly handover).
-    pub async fn sync_state(&self) {
-        let db = self.inner.db.clone();
-        let _ = tokio::task::spawn_blocking(move || db.flush()).await;
     }
 
     /// Alert status: silences muting it and the alert inhibiting it, at `now`.

@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use lookout_template::quote::go_quote;
+
 use crate::config::{GroupBy, RouteConfig};
 use crate::matcher::Matchers;
 
@@ -170,25 +172,6 @@ impl RouteTree {
 pub fn labels_string(labels: &BTreeMap<String, String>) -> String {
     let parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={}", go_quote(v))).collect();
     format!("{{{}}}", parts.join(", "))
-}
-
-/// Go's `strconv.Quote` for the characters label values contain.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

@@ -3,14 +3,16 @@
 //! shortened, otherwise the old one is expired and a new id issued), expiry instead of
 //! deletion, and garbage collection after the retention period. Persisted write-through.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::error::MatcherError;
 use crate::matcher::{MatchType, Matcher, Matchers, valid_label_name};
 use crate::persist::{StateDb, Table};
+use crate::persisted::{Backing, Durability, Guard, PersistedMap, Retained};
 
 /// One matcher of a silence, as the API carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +34,7 @@ fn yes() -> bool {
 }
 
 impl SilenceMatcher {
-    fn compile(&self) -> Result<Matcher, String> {
+    fn compile(&self) -> Result<Matcher, MatcherError> {
         let kind = match (self.is_regex, self.is_equal) {
             (false, true) => MatchType::Equal,
             (false, false) => MatchType::NotEqual,
@@ -40,7 +42,7 @@ impl SilenceMatcher {
             (true, false) => MatchType::NotRegexp,
         };
         if !valid_label_name(&self.name) {
-            return Err(format!("invalid label name {:?}", self.name));
+            return Err(MatcherError::new(format!("invalid label name {:?}", self.name)));
         }
         Matcher::new(kind, &self.name, &self.value)
     }
@@ -110,51 +112,71 @@ impl Silence {
 }
 
 /// Why a change was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SilenceError {
     /// No silence with that id.
+    #[error("silence not found")]
     NotFound,
     /// The silence is invalid or the change is not allowed.
+    #[error("{0}")]
     Invalid(String),
+    /// The change is in memory but could not be committed to disk, so it is not
+    /// acknowledged.
+    #[error("{0}")]
+    Persist(String),
 }
 
-impl std::fmt::Display for SilenceError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SilenceError::NotFound => f.write_str("silence not found"),
-            SilenceError::Invalid(m) => f.write_str(m),
-        }
-    }
-}
-
+/// A silence with its compiled matchers; persisted as the bare [`Silence`], and validated
+/// again when read back.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "Silence", into = "Silence")]
 struct Entry {
     silence: Silence,
     matchers: Matchers,
 }
 
-/// The silence store.
-pub struct Silences {
-    entries: Mutex<HashMap<String, Entry>>,
-    db: Option<Arc<StateDb>>,
-    retention: ChronoDuration,
+impl TryFrom<Silence> for Entry {
+    type Error = SilenceError;
+
+    fn try_from(silence: Silence) -> Result<Entry, SilenceError> {
+        Ok(Entry { matchers: validate(&silence)?, silence })
+    }
 }
 
-fn validate(s: &Silence) -> Result<Matchers, String> {
+impl From<Entry> for Silence {
+    fn from(e: Entry) -> Silence {
+        e.silence
+    }
+}
+
+impl Retained for Entry {
+    fn expires_at(&self, retention: ChronoDuration) -> DateTime<Utc> {
+        self.silence.ends_at + retention
+    }
+}
+
+/// The silence store.
+pub struct Silences {
+    entries: PersistedMap<Entry>,
+}
+
+fn validate(s: &Silence) -> Result<Matchers, SilenceError> {
+    let invalid = |m: &str| Err(SilenceError::Invalid(m.into()));
     if s.matchers.is_empty() {
-        return Err("at least one matcher required".into());
+        return invalid("at least one matcher required");
     }
     let mut out = Vec::new();
     let mut all_match_empty = true;
     for (i, m) in s.matchers.iter().enumerate() {
-        let c = m.compile().map_err(|e| format!("invalid label matcher {i}: {e}"))?;
+        let c = m.compile().map_err(|e| SilenceError::Invalid(format!("invalid label matcher {i}: {e}")))?;
         all_match_empty &= c.matches("");
         out.push(c);
     }
     if all_match_empty {
-        return Err("at least one matcher must not match the empty string".into());
+        return invalid("at least one matcher must not match the empty string");
     }
     if s.ends_at < s.starts_at {
-        return Err("end time must not be before start time".into());
+        return invalid("end time must not be before start time");
     }
     Ok(Matchers(out))
 }
@@ -181,51 +203,36 @@ pub fn new_uuid() -> String {
 
 impl Silences {
     /// An empty store; `retention` is how long expired silences are kept (Alertmanager: 120h).
+    /// Changes are acknowledged once committed to disk.
     pub(crate) fn new(db: Option<Arc<StateDb>>, retention: std::time::Duration) -> Silences {
-        Silences {
-            entries: Mutex::new(HashMap::new()),
-            db,
-            retention: ChronoDuration::from_std(retention).unwrap_or(ChronoDuration::hours(120)),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+        let backing = db.map(|db| Backing::new(db, Table::Silences, Durability::Committed));
+        Silences { entries: PersistedMap::new(backing, retention) }
     }
 
     /// Loads persisted silences (invalid rows are skipped with a warning).
     pub(crate) fn restore(&self, rows: Vec<(String, Vec<u8>)>) {
-        let mut map = self.lock();
-        for (id, v) in rows {
-            match serde_json::from_slice::<Silence>(&v).map_err(|e| e.to_string()).and_then(|s| Ok((validate(&s)?, s)))
-            {
-                Ok((matchers, silence)) => {
-                    map.insert(id, Entry { silence, matchers });
-                }
-                Err(e) => tracing::warn!(id, error = %e, "Skipping an unreadable persisted silence."),
-            }
-        }
+        self.entries.restore(rows, "silence");
     }
 
-    fn store(&self, map: &mut HashMap<String, Entry>, silence: Silence, now: DateTime<Utc>) -> Result<(), String> {
-        let mut silence = silence;
+    fn store(map: &mut Guard<'_, Entry>, mut silence: Silence, now: DateTime<Utc>) -> Result<(), SilenceError> {
         silence.updated_at = now;
-        let matchers = validate(&silence)?;
-        if let Some(db) = &self.db
-            && let Ok(v) = serde_json::to_vec(&silence)
-        {
-            db.put(Table::Silences, silence.id.clone(), v);
-        }
-        map.insert(silence.id.clone(), Entry { silence, matchers });
+        let entry = Entry::try_from(silence)?;
+        map.insert(entry.silence.id.clone(), entry);
         Ok(())
     }
 
     /// Creates or updates a silence (`Silences.Set`); returns its id, which is new when the
-    /// change could not be applied in place.
-    pub fn set(&self, mut sil: Silence, now: DateTime<Utc>) -> Result<String, SilenceError> {
+    /// change could not be applied in place. Returns once the change is on disk.
+    pub fn set(&self, sil: Silence, now: DateTime<Utc>) -> Result<String, SilenceError> {
         // Validate before touching anything so a bad update does not expire the old one.
-        validate(&sil).map_err(SilenceError::Invalid)?;
-        let mut map = self.lock();
+        validate(&sil)?;
+        let mut map = self.entries.lock();
+        let id = Silences::set_locked(&mut map, sil, now)?;
+        map.commit().map_err(|e| SilenceError::Persist(e.to_string()))?;
+        Ok(id)
+    }
+
+    fn set_locked(map: &mut Guard<'_, Entry>, mut sil: Silence, now: DateTime<Utc>) -> Result<String, SilenceError> {
         let prev = if sil.id.is_empty() {
             None
         } else {
@@ -234,11 +241,11 @@ impl Silences {
         if let Some(prev) = prev {
             if can_update(&prev, &sil, now) {
                 let id = sil.id.clone();
-                self.store(&mut map, sil, now).map_err(SilenceError::Invalid)?;
+                Silences::store(map, sil, now)?;
                 return Ok(id);
             }
             if prev.state(now) != SilenceState::Expired {
-                self.expire_locked(&mut map, &prev.id, now).map_err(SilenceError::Invalid)?;
+                Silences::expire_locked(map, &prev.id, now)?;
             }
         }
         sil.id = new_uuid();
@@ -246,80 +253,70 @@ impl Silences {
             sil.starts_at = now;
         }
         let id = sil.id.clone();
-        self.store(&mut map, sil, now).map_err(SilenceError::Invalid)?;
+        Silences::store(map, sil, now)?;
         Ok(id)
     }
 
-    fn expire_locked(&self, map: &mut HashMap<String, Entry>, id: &str, now: DateTime<Utc>) -> Result<(), String> {
-        let Some(e) = map.get(id) else { return Err("silence not found".into()) };
-        let mut sil = e.silence.clone();
+    fn expire_locked(map: &mut Guard<'_, Entry>, id: &str, now: DateTime<Utc>) -> Result<(), SilenceError> {
+        let mut sil = map.get(id).ok_or(SilenceError::NotFound)?.silence.clone();
         match sil.state(now) {
-            SilenceState::Expired => return Err(format!("silence {id} already expired")),
+            SilenceState::Expired => return Err(SilenceError::Invalid(format!("silence {id} already expired"))),
             SilenceState::Active => sil.ends_at = now,
             SilenceState::Pending => {
                 sil.starts_at = now;
                 sil.ends_at = now;
             }
         }
-        self.store(map, sil, now)
+        Silences::store(map, sil, now)
     }
 
-    /// Expires a silence now (`DELETE /api/v2/silence/{id}`).
+    /// Expires a silence now (`DELETE /api/v2/silence/{id}`); returns once that is on disk.
     pub fn expire(&self, id: &str, now: DateTime<Utc>) -> Result<(), SilenceError> {
-        let mut map = self.lock();
-        if !map.contains_key(id) {
-            return Err(SilenceError::NotFound);
-        }
-        self.expire_locked(&mut map, id, now).map_err(SilenceError::Invalid)
+        let mut map = self.entries.lock();
+        Silences::expire_locked(&mut map, id, now)?;
+        map.commit().map_err(|e| SilenceError::Persist(e.to_string()))
     }
 
     /// One silence.
     pub fn get(&self, id: &str) -> Option<Silence> {
-        self.lock().get(id).map(|e| e.silence.clone())
+        self.entries.read(|m| m.get(id).map(|e| e.silence.clone()))
     }
 
     /// Every silence.
     pub fn list(&self) -> Vec<Silence> {
-        self.lock().values().map(|e| e.silence.clone()).collect()
+        self.entries.read(|m| m.values().map(|e| e.silence.clone()).collect())
     }
 
     /// Ids of the active silences muting this label set, sorted.
     pub fn silenced_by(&self, labels: &BTreeMap<String, String>, now: DateTime<Utc>) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .lock()
-            .values()
-            .filter(|e| e.silence.state(now) == SilenceState::Active && e.matchers.matches(labels))
-            .map(|e| e.silence.id.clone())
-            .collect();
+        let mut ids: Vec<String> = self.entries.read(|m| {
+            m.values()
+                .filter(|e| e.silence.state(now) == SilenceState::Active && e.matchers.matches(labels))
+                .map(|e| e.silence.id.clone())
+                .collect()
+        });
         ids.sort();
         ids
     }
 
     /// Drops silences expired longer than the retention ago.
     pub fn gc(&self, now: DateTime<Utc>) -> usize {
-        let mut map = self.lock();
-        let gone: Vec<String> =
-            map.values().filter(|e| e.silence.ends_at + self.retention <= now).map(|e| e.silence.id.clone()).collect();
-        for id in &gone {
-            map.remove(id);
-            if let Some(db) = &self.db {
-                db.delete(Table::Silences, id.clone());
-            }
-        }
-        gone.len()
+        self.entries.gc(now)
     }
 
     /// How many silences are in each state.
     pub fn counts(&self, now: DateTime<Utc>) -> [(SilenceState, i64); 3] {
         let mut c = [(SilenceState::Active, 0), (SilenceState::Pending, 0), (SilenceState::Expired, 0)];
-        for e in self.lock().values() {
-            let st = e.silence.state(now);
-            for slot in c.iter_mut() {
-                if slot.0 == st {
-                    slot.1 += 1;
+        self.entries.read(|m| {
+            for e in m.values() {
+                let st = e.silence.state(now);
+                for slot in c.iter_mut() {
+                    if slot.0 == st {
+                        slot.1 += 1;
+                    }
                 }
             }
-        }
+        });
         c
     }
 }

@@ -92,7 +92,10 @@ async fn a_failed_start_can_be_retried_on_the_same_data_dir() {
     let bad =
         lookout_notify::parse_config("am.yml", "route: {receiver: r}\nreceivers: [{name: r}]\ntemplates: ['[']\n")
             .unwrap();
-    let err = lookout_notify::Notifier::start(bad, dir.path(), &mut registry, shutdown.clone()).await.unwrap_err();
+    let err = lookout_notify::Notifier::start(bad, dir.path(), &mut registry, shutdown.clone())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("template"), "{err}");
     let good = lookout_notify::parse_config("am.yml", "route: {receiver: r}\nreceivers: [{name: r}]\n").unwrap();
     let n = lookout_notify::Notifier::start(good, dir.path(), &mut registry, shutdown.clone()).await.unwrap();

@@ -1,40 +1,10 @@
-//! promtool's text forms: Go string quoting, `labels.Labels.String()`,
+//! promtool's text forms: `labels.Labels.String()`,
 //! `strconv.FormatFloat(v, 'E', -1, 64)`, and the indented alert lists of its failure
 //! messages (`cmd/promtool/unittest.go`).
 
 use std::fmt::Write;
 
-/// Go's `strconv.Quote`.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\x07' => out.push_str("\\a"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x80 && (c.is_ascii_control()) => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if c.is_control() || c == '\u{feff}' => {
-                if (c as u32) < 0x10000 {
-                    let _ = write!(out, "\\u{:04x}", c as u32);
-                } else {
-                    let _ = write!(out, "\\U{:08x}", c as u32);
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+use lookout_template::quote::go_quote;
 
 /// `labels.Labels.String()`: `{a="b", c="d"}`, `__name__` included like any label.
 pub fn labels_string(pairs: &[(String, String)]) -> String {
@@ -141,8 +111,7 @@ mod tests {
 
     #[test]
     fn quotes_like_go() {
-        assert_eq!(go_quote("a\"b\\c\nd\te"), r#""a\"b\\c\nd\te""#);
-        assert_eq!(go_quote("\x01é"), r#""\x01é""#);
+        assert_eq!(labels_string(&p(&[("a", "\x01é\n")])), r#"{a="\x01é\n"}"#);
         assert_eq!(labels_string(&p(&[("__name__", "up"), ("job", "a")])), r#"{__name__="up", job="a"}"#);
         assert_eq!(labels_string(&[]), "{}");
     }

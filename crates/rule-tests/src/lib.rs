@@ -43,7 +43,7 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::path::PathBuf;
 
-pub use format::{format_float_e, go_quote, labels_string};
+pub use format::{format_float_e, labels_string};
 
 /// Runs the test files in order, writing promtool's output to `out`; true when all
 /// passed. Paths that are missing or are directories fail the whole run before any

@@ -14,12 +14,13 @@ use std::sync::Arc;
 
 use lookout_rules::duration::{format_duration, format_go_duration};
 use lookout_rules::{EvalContext, GroupState, LocalDatasource, Rule, RuleGroup, eval_group};
+use lookout_template::quote::go_quote;
 use lookout_tsdb::promql::{EvalOptions, Value};
 use lookout_tsdb::{Labels, Store, StoreConfig};
 
 use crate::appender::CheckingAppender;
 use crate::file::{TestGroup, UnitTestFile};
-use crate::format::{LabelsAndAnnotations, alerts_string, go_quote, indent_lines, samples_string};
+use crate::format::{LabelsAndAnnotations, alerts_string, indent_lines, samples_string};
 use crate::notation::{RawLabels, parse_metric, parse_series_desc};
 use crate::paths::{go_dir, go_glob, go_join};
 

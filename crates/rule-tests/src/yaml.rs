@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use granit_parser::{Event, Parser, ScalarStyle};
+use lookout_template::quote::go_quote;
 
 /// A YAML node with the line it starts on (1-based).
 #[derive(Debug, Clone)]
@@ -377,7 +378,7 @@ impl Decoder {
             let key = self.string(k);
             let value = self.string(v);
             if out.iter().any(|(name, _)| *name == key) {
-                self.errors.push(format!("line {}: key {} already set in map", v.line, go_quote_key(&key)));
+                self.errors.push(format!("line {}: key {} already set in map", v.line, go_quote(&key)));
                 continue;
             }
             out.push((key, value));
@@ -471,11 +472,6 @@ const KNOWN_FIELDS: &[&str] = &[
     "labels",
     "value",
 ];
-
-/// `%#v` of a Go string key, as yaml.v2 prints it (a quoted string).
-fn go_quote_key(s: &str) -> String {
-    crate::format::go_quote(s)
-}
 
 #[cfg(test)]
 mod tests {

@@ -175,15 +175,7 @@ pub fn table_link(expr: &str) -> String {
     format!("/graph?g0.expr={}&g0.tab=1", query_escape(expr))
 }
 
-/// Go's `url.QueryEscape`: unreserved bytes kept, space as `+`, the rest `%XX`.
+/// Go's `url.QueryEscape` (one copy, in `lookout-template`).
 pub fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    lookout_template::quote::query_escape(s)
 }

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use crate::builtins::query_unescape;
 use crate::funcs::{Funcs, arity, float_arg, str_arg, strings_arg, wrong_type};
+use crate::quote::query_unescape;
 use crate::value::Value;
 use crate::{gofmt, gotime, prometheus};
 

@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 
 use crate::funcs::{Funcs, arity, int_arg, str_arg};
 use crate::printf;
+use crate::quote::query_escape;
 use crate::value::Value;
 
 pub(crate) fn register(f: &mut Funcs) {
@@ -260,46 +261,4 @@ fn js_escape(s: &str) -> String {
         }
     }
     o
-}
-
-/// Go's `url.QueryEscape`.
-pub(crate) fn query_escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => o.push(b as char),
-            b' ' => o.push('+'),
-            b => o.push_str(&format!("%{b:02X}")),
-        }
-    }
-    o
-}
-
-/// Go's `url.QueryUnescape`.
-pub(crate) fn query_unescape(s: &str) -> Result<String, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = s.get(i + 1..i + 3).filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()));
-                let Some(hex) = hex else {
-                    let bad: String = s[i..].chars().take(3).collect();
-                    return Err(format!("invalid URL escape {bad:?}"));
-                };
-                out.push(u8::from_str_radix(hex, 16).expect("checked hex"));
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    Ok(String::from_utf8_lossy(&out).into_owned())
 }

@@ -14,7 +14,7 @@ use crate::MissingKey;
 use crate::error::{ErrorKind, TemplateError};
 use crate::funcs::{FuncKind, Funcs};
 use crate::methods::{self, FieldRef};
-use crate::printf::go_quote;
+use crate::quote::go_quote;
 use crate::tree::{Arg, ArgKind, Branch, Cmd, Node, Pipe, Tree};
 use crate::value::Value;
 
@@ -87,7 +87,7 @@ impl<'a> State<'a, '_> {
         Fail(format!(
             "template: {}:{line}:{col}: executing {} at <{c}>: {msg}",
             self.tree.parse_name,
-            go_quote(&self.tree.name, false)
+            go_quote(&self.tree.name)
         ))
     }
 
@@ -188,7 +188,7 @@ impl<'a> State<'a, '_> {
     fn walk_template(&mut self, dot: &V<'a>, pos: usize, name: &'a str, pipe: Option<&'a Pipe>) -> R<()> {
         let ctx = TemplateCtx(name, pipe);
         let Some(tree) = self.env.lookup(name) else {
-            return Err(self.fail(pos, &ctx, format!("template {} not defined", go_quote(name, false))));
+            return Err(self.fail(pos, &ctx, format!("template {} not defined", go_quote(name))));
         };
         let new_dot = match pipe {
             Some(p) => self.eval_pipeline(dot, p, true)?,
@@ -442,7 +442,7 @@ impl<'a> State<'a, '_> {
         }
         if matches!(rv, Value::Nil) {
             if self.env.missing == MissingKey::Error {
-                return Err(self.fail(node.pos, node, format!("nil data; no entry for key {}", go_quote(name, false))));
+                return Err(self.fail(node.pos, node, format!("nil data; no entry for key {}", go_quote(name))));
             }
             return Ok(Cow::Owned(Value::Nil));
         }
@@ -479,7 +479,7 @@ impl<'a> State<'a, '_> {
             Some(Ok(v)) => Ok(v),
             Some(Err(zero)) => match self.env.missing {
                 MissingKey::Error => {
-                    Err(self.fail(node.pos, node, format!("map has no entry for key {}", go_quote(name, false))))
+                    Err(self.fail(node.pos, node, format!("map has no entry for key {}", go_quote(name))))
                 }
                 MissingKey::Zero => Ok(Cow::Owned(zero)),
                 MissingKey::Invalid => Ok(Cow::Owned(Value::Nil)),
@@ -499,7 +499,7 @@ impl<'a> State<'a, '_> {
         final_: Option<V<'a>>,
     ) -> R<V<'a>> {
         let Some(kind) = self.env.funcs.get(name) else {
-            return Err(self.fail(pos, ctx, format!("{} is not a defined function", go_quote(name, false))));
+            return Err(self.fail(pos, ctx, format!("{} is not a defined function", go_quote(name))));
         };
         match kind {
             FuncKind::And | FuncKind::Or => {
@@ -596,8 +596,8 @@ struct TemplateCtx<'n>(&'n str, Option<&'n Pipe>);
 impl Display for TemplateCtx<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.1 {
-            Some(p) => write!(f, "{{{{template {} {p}}}}}", go_quote(self.0, false)),
-            None => write!(f, "{{{{template {}}}}}", go_quote(self.0, false)),
+            Some(p) => write!(f, "{{{{template {} {p}}}}}", go_quote(self.0)),
+            None => write!(f, "{{{{template {}}}}}", go_quote(self.0)),
         }
     }
 }

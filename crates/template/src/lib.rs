@@ -71,6 +71,7 @@ mod methods;
 mod parse;
 mod printf;
 mod prometheus;
+pub mod quote;
 mod tree;
 mod value;
 
@@ -192,7 +193,7 @@ impl TemplateSet {
         self.inner.templates.get(name).map(|t| &**t).ok_or_else(|| {
             TemplateError::new(
                 ErrorKind::NotDefined,
-                format!("template: no template {} associated with template set", printf::go_quote(name, false)),
+                format!("template: no template {} associated with template set", quote::go_quote(name)),
             )
         })
     }

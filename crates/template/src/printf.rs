@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::gofmt;
+use crate::quote::{go_quote, go_quote_to_ascii};
 use crate::value::Value;
 
 /// `fmt.Sprint`: operands printed with `%v`, a space between two operands when neither is a string.
@@ -225,7 +226,7 @@ fn format_arg(a: &Value, verb: char, spec: &Spec) -> String {
         },
         Value::Float(f) => format_float(*f, verb, spec).unwrap_or_else(|| bad_verb(verb, a)),
         Value::String(s) => match verb {
-            'v' if spec.sharp => go_quote(s, false),
+            'v' if spec.sharp => go_quote(s),
             'v' | 's' | 'q' | 'x' | 'X' => format_str(s, verb, spec),
             _ => bad_verb(verb, a),
         },
@@ -294,7 +295,8 @@ fn format_str(s: &str, verb: char, spec: &Spec) -> String {
     };
     match verb {
         'q' if spec.sharp && !s.contains('`') && !s.chars().any(|c| c.is_control() && c != '\t') => format!("`{s}`"),
-        'q' => go_quote(s, spec.plus),
+        'q' if spec.plus => go_quote_to_ascii(s),
+        'q' => go_quote(s),
         'x' | 'X' => {
             let mut o = String::with_capacity(s.len() * 2);
             for (i, b) in s.bytes().enumerate() {
@@ -341,7 +343,8 @@ fn format_int(i: i64, verb: char, spec: &Spec) -> Option<String> {
                 '\'' => "'\\''".into(),
                 '"' => "'\"'".into(),
                 c => {
-                    let q = go_quote(&c.to_string(), spec.plus);
+                    let c = c.to_string();
+                    let q = if spec.plus { go_quote_to_ascii(&c) } else { go_quote(&c) };
                     format!("'{}'", &q[1..q.len() - 1])
                 }
             });
@@ -370,38 +373,6 @@ fn format_float(f: f64, verb: char, spec: &Spec) -> Option<String> {
         return Some(format!("{}{s}", sign(false, spec)));
     }
     Some(s)
-}
-
-/// Go's `strconv.Quote` (`ascii`: `QuoteToASCII`, for `%+q`).
-pub(crate) fn go_quote(s: &str, ascii: bool) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\t' => o.push_str("\\t"),
-            '\r' => o.push_str("\\r"),
-            '\x07' => o.push_str("\\a"),
-            '\x08' => o.push_str("\\b"),
-            '\x0c' => o.push_str("\\f"),
-            '\x0b' => o.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(o, "\\x{:02x}", c as u32);
-            }
-            c if c.is_control() || (ascii && !c.is_ascii()) => {
-                if (c as u32) < 0x10000 {
-                    let _ = write!(o, "\\u{:04x}", c as u32);
-                } else {
-                    let _ = write!(o, "\\U{:08x}", c as u32);
-                }
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use chrono::TimeZone as _;
 
-use crate::builtins::query_escape;
 use crate::funcs::{Funcs, QueryHook, arity, float_arg, regex, str_arg, wrong_type};
 use crate::gofmt;
+use crate::quote::query_escape;
 use crate::value::Value;
 
 pub(crate) fn register(f: &mut Funcs, query: Option<QueryHook>) {

@@ -84,7 +84,8 @@ async fn main() -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("bench-notify-{}", std::process::id()));
     let shutdown = CancellationToken::new();
     let mut registry = prometheus_client::registry::Registry::default();
-    let notifier = lookout_notify::Notifier::start(cfg, &dir, &mut registry, shutdown.clone()).await?;
+    let notifier =
+        lookout_notify::Notifier::start(cfg, &dir, &mut registry, shutdown.clone()).await.map_err(|e| e.to_string())?;
     let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let api = format!("http://{}", api_listener.local_addr().map_err(|e| e.to_string())?);
     let router = notifier.router();

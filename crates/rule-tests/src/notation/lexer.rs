@@ -2,8 +2,9 @@
 //! modes (before the metric, inside braces, in the value sequence), and errors at the
 //! start of the offending token, as Prometheus reports them.
 
+use lookout_template::quote::go_quote;
+
 use super::ParseError;
-use crate::format::go_quote;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Tok {
