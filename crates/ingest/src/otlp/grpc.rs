@@ -14,6 +14,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Status};
 
+use super::ServeError;
 use super::accept::{Ingest, Rejection};
 use super::request::OtlpRequest;
 
@@ -82,7 +83,7 @@ fn oversize_is_resource_exhausted<B>(mut response: Response<B>) -> Response<B> {
 }
 
 /// Serves OTLP/gRPC on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, ingest: Ingest, shutdown: Shutdown) -> Result<(), String> {
+pub async fn serve(listener: TcpListener, ingest: Ingest, shutdown: Shutdown) -> Result<(), ServeError> {
     let limit = ingest.max_request_size();
     let collector = Collector { ingest };
     macro_rules! service {
@@ -101,5 +102,5 @@ pub async fn serve(listener: TcpListener, ingest: Ingest, shutdown: Shutdown) ->
         .add_service(service!(MetricsServiceServer))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown.cancelled_owned())
         .await
-        .map_err(|e| format!("OTLP/gRPC server failed: {e}"))
+        .map_err(ServeError::Grpc)
 }

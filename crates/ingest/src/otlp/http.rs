@@ -1,6 +1,18 @@
 //! OTLP/HTTP: `POST /v1/logs`, `/v1/traces`, `/v1/metrics` with protobuf or JSON
 //! bodies, optionally gzip-compressed. Responses use the request's encoding; errors
 //! carry a `google.rpc.Status` as the OTLP/HTTP specification asks.
+//!
+//! The body limit and gzip inflation are written here rather than taken from
+//! `tower-http` (`RequestBodyLimitLayer`, `RequestDecompressionLayer`), because those
+//! layers answer on their own and cannot keep what clients see today:
+//! - a too-long `Content-Length` gets a `text/plain` "length limit exceeded" 413 and an
+//!   unknown `Content-Encoding` an empty 415, where OTLP asks for a `google.rpc.Status`
+//!   (RESOURCE_EXHAUSTED / INVALID_ARGUMENT) in the request's own encoding, and where
+//!   Lookout counts the refusal in the source's metrics ([`Ingest::refused`]);
+//! - a refused body is not drained, so a client still sending gets a reset connection
+//!   instead of the 413 ([`DRAIN_CAP`]);
+//! - bad gzip and an over-limit inflated body surface as one opaque body error, where
+//!   today they are a 400 "invalid gzip body" and a 413 "once inflated".
 
 use std::io::Read;
 
@@ -16,6 +28,7 @@ use lookout_event::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use lookout_event::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use tokio::net::TcpListener;
 
+use super::ServeError;
 use super::accept::{Ingest, Rejection};
 use super::request::OtlpRequest;
 
@@ -56,11 +69,11 @@ pub fn router(ingest: Ingest) -> Router {
 }
 
 /// Serves OTLP/HTTP on `listener` until `shutdown`, then lets requests in flight finish.
-pub async fn serve(listener: TcpListener, ingest: Ingest, shutdown: Shutdown) -> Result<(), String> {
+pub async fn serve(listener: TcpListener, ingest: Ingest, shutdown: Shutdown) -> Result<(), ServeError> {
     axum::serve(listener, router(ingest))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
-        .map_err(|e| format!("OTLP/HTTP server failed: {e}"))
+        .map_err(ServeError::Http)
 }
 
 fn request_encoding(headers: &HeaderMap) -> Result<Encoding, Rejection> {

@@ -8,8 +8,8 @@ mod request;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use futures::FutureExt;
 use futures::future::BoxFuture;
+use futures::{FutureExt, TryFutureExt};
 use lookout_component::{BuildError, ComponentFuture, SourceConfig, SourceContext};
 use lookout_config::{ComponentDecl, ConfigErrors};
 use serde::Deserialize;
@@ -17,6 +17,21 @@ use tokio::net::TcpListener;
 
 pub use accept::{Ingest, Rejection};
 pub use request::{OtlpRequest, PartialSuccess};
+
+/// Why a running `otlp` source stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// A listener's address could not be read.
+    #[error("{0}")]
+    LocalAddr(std::io::Error),
+    /// The gRPC server failed.
+    #[error("OTLP/gRPC server failed: {0}")]
+    Grpc(tonic::transport::Error),
+    /// The HTTP server failed.
+    #[error("OTLP/HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
 
 /// `type: otlp`.
 #[derive(Debug, Clone, Deserialize)]
@@ -100,18 +115,20 @@ impl SourceConfig for OtlpSourceConfig {
             let fut: ComponentFuture = async move {
                 let mut servers = Vec::new();
                 if let Some(l) = grpc {
-                    tracing::info!(source = %id, address = %l.local_addr().map_err(|e| e.to_string())?, "OTLP/gRPC listening");
+                    tracing::info!(source = %id, address = %l.local_addr().map_err(ServeError::LocalAddr)?, "OTLP/gRPC listening");
                     servers.push(grpc::serve(l, ingest.clone(), shutdown.clone()).boxed());
                 }
                 if let Some(l) = http {
-                    tracing::info!(source = %id, address = %l.local_addr().map_err(|e| e.to_string())?, "OTLP/HTTP listening");
+                    tracing::info!(source = %id, address = %l.local_addr().map_err(ServeError::LocalAddr)?, "OTLP/HTTP listening");
                     servers.push(http::serve(l, ingest.clone(), shutdown.clone()).boxed());
                 }
                 drop(ingest);
                 health.ready();
                 // The topology records Stopped / Failed from the result.
-                futures::future::join_all(servers).await.into_iter().collect::<Result<Vec<()>, String>>().map(|_| ())
+                let results = futures::future::join_all(servers).await;
+                results.into_iter().collect::<Result<Vec<()>, ServeError>>().map(|_| ())
             }
+            .map_err(|e| e.to_string())
             .boxed();
             Ok(fut)
         }
