@@ -19,7 +19,7 @@ use lookout_tsdb::promql::{EvalOptions, Value};
 use lookout_tsdb::{Labels, Store, StoreConfig};
 
 use crate::appender::CheckingAppender;
-use crate::file::{TestGroup, UnitTestFile};
+use crate::file::{AlertTestCase, PromqlTestCase, TestGroup, UnitTestFile};
 use crate::format::{LabelsAndAnnotations, alerts_string, indent_lines, samples_string};
 use crate::notation::{RawLabels, parse_metric, parse_series_desc};
 use crate::paths::{go_dir, go_glob, go_join};
@@ -198,52 +198,18 @@ fn test_group(
         Ok(s) => s,
         Err(e) => return vec![e],
     };
-    let mut groups = Vec::new();
-    let mut load_errors = Vec::new();
-    for f in rule_files {
-        match lookout_rules::load_rule_file(f) {
-            Ok(g) => groups.extend(g),
-            // rulefmt's shape: `FILE: LINE:COL: message`.
-            Err(e) => load_errors.extend(
-                e.0.iter()
-                    .map(|e| format!("{}: {}:{}: {}", e.position.file, e.position.line, e.position.column, e.message)),
-            ),
-        }
-    }
-    if !load_errors.is_empty() {
-        return load_errors;
-    }
-    let groups = ordered_groups(groups, order);
-
-    // Alert tests by eval_time (in file order within one time), and the names asked about.
-    let mut alert_times: Vec<i64> = Vec::new();
-    for a in &tg.alert_rule_tests {
-        if a.alertname.is_empty() {
-            let in_group = if tg.name.is_empty() { String::new() } else { format!(" (in TestGroup {})", tg.name) };
-            return vec![format!(
-                "an item under alert_rule_test misses required attribute alertname at eval_time {}{in_group}",
-                format_duration(a.eval_time_ms)
-            )];
-        }
-        if !alert_times.contains(&a.eval_time_ms) {
-            alert_times.push(a.eval_time_ms);
-        }
-    }
-    alert_times.sort_unstable();
-    let maxt = tg
-        .alert_rule_tests
-        .iter()
-        .map(|a| a.eval_time_ms)
-        .chain(tg.promql_expr_tests.iter().map(|p| p.eval_time_ms))
-        .max()
-        .unwrap_or(0);
-    if maxt / eval_interval_ms > MAX_EVAL_STEPS {
-        return vec![format!(
-            "evaluating up to {} every {} takes more than {MAX_EVAL_STEPS} steps",
-            format_duration(maxt),
-            format_duration(eval_interval_ms)
-        )];
-    }
+    let groups = match load_rule_groups(rule_files, order) {
+        Ok(g) => g,
+        Err(errors) => return errors,
+    };
+    let alert_times = match alert_eval_times(tg) {
+        Ok(t) => t,
+        Err(e) => return vec![e],
+    };
+    let maxt = match last_eval_time(tg, eval_interval_ms) {
+        Ok(t) => t,
+        Err(e) => return vec![e],
+    };
 
     let store = Arc::new(Store::new(StoreConfig { retention_ms: i64::MAX / 4, max_series: usize::MAX }));
     // promtool 2.x: closed lookback and range windows; subqueries without a step use
@@ -265,118 +231,188 @@ fn test_group(
     let mut curr = 0;
     let mut ts = 0i64;
     while ts <= maxt {
-        let mut eval_errs = Vec::new();
         match load_till(&mut series, &store, ts) {
             Err(e) => errs.push(e),
             Ok(()) => {
-                for (g, st) in groups.iter().zip(states.iter_mut()) {
-                    eval_group(g, st, &ctx, ts);
-                    let refused = appender.take_refused();
-                    for (i, (rule, rs)) in g.rules.iter().zip(&st.rules).enumerate() {
-                        // A refusal belongs to the last rule writing that series: with two
-                        // rules of one name, the second is the one that collides.
-                        let append_error = refused
-                            .iter()
-                            .rev()
-                            .find(|(l, _)| g.rules.iter().rposition(|r| produced_by(r, l)) == Some(i))
-                            .map(|(_, why)| *why);
-                        if let Some(e) = rs.last_error.as_deref().or(append_error) {
-                            eval_errs.push(format!(
-                                "    rule: {}, time: {}, err: {e}",
-                                rule.name(),
-                                format_go_duration(ts)
-                            ));
-                        }
-                    }
+                let eval_errs = evaluate_groups(&groups, &mut states, &ctx, &appender, ts);
+                if !eval_errs.is_empty() {
+                    errs.extend(eval_errs);
+                    return errs;
                 }
             }
-        }
-        if !eval_errs.is_empty() {
-            errs.extend(eval_errs);
-            return errs;
         }
         // Alert tests whose eval_time falls in [ts, ts + evaluation_interval).
         while curr < alert_times.len() && ts <= alert_times[curr] && alert_times[curr] < ts + eval_interval_ms {
-            let t = alert_times[curr];
-            for case in tg.alert_rule_tests.iter().filter(|a| a.eval_time_ms == t) {
-                let mut got = firing(&groups, &states, &case.alertname);
-                let mut exp: Vec<LabelsAndAnnotations> = case
-                    .exp_alerts
-                    .iter()
-                    .map(|a| {
-                        let mut labels: Vec<(String, String)> =
-                            a.exp_labels.iter().filter(|(k, _)| k != "alertname").cloned().collect();
-                        labels.push(("alertname".to_string(), case.alertname.clone()));
-                        labels.sort();
-                        let mut annotations = a.exp_annotations.clone();
-                        annotations.sort();
-                        LabelsAndAnnotations { labels, annotations }
-                    })
-                    .collect();
-                got.sort();
-                exp.sort();
-                if exp != got {
-                    let name = if tg.name.is_empty() { String::new() } else { format!("    name: {},\n", tg.name) };
-                    errs.push(format!(
-                        "{name}    alertname: {}, time: {}, \n        exp:{}, \n        got:{}",
-                        case.alertname,
-                        format_duration(t),
-                        indent_lines(&alerts_string(&exp), "            "),
-                        indent_lines(&alerts_string(&got), "            ")
-                    ));
-                }
-            }
+            errs.extend(check_alerts_at(tg, &groups, &states, alert_times[curr]));
             curr += 1;
         }
         ts += eval_interval_ms;
     }
+    errs.extend(tg.promql_expr_tests.iter().filter_map(|case| check_promql(case, &datasource, &store)));
+    errs
+}
 
-    for case in &tg.promql_expr_tests {
-        let time = format_duration(case.eval_time_ms);
-        let expr = go_quote(&case.expr);
-        let mut got = match datasource.opts.instant_query(&*store, &case.expr, case.eval_time_ms) {
-            Ok(Value::Vector(v)) => v.into_iter().map(|(l, v)| (l.pairs().to_vec(), v)).collect::<Vec<_>>(),
-            Ok(Value::Scalar(v)) => vec![(Vec::new(), v)],
-            Ok(_) => {
-                errs.push(format!("    expr: {expr}, time: {time}, err: rule result is not a vector or scalar"));
-                continue;
-            }
-            Err(e) => {
-                errs.push(format!("    expr: {expr}, time: {time}, err: {e}"));
-                continue;
-            }
-        };
-        let mut exp = Vec::with_capacity(case.exp_samples.len());
-        let mut bad = None;
-        for s in &case.exp_samples {
-            match parse_metric(&s.labels) {
-                Ok(mut l) => {
-                    l.sort();
-                    exp.push((l, s.value));
-                }
-                Err(e) => {
-                    bad = Some(format!("    expr: {expr}, time: {time}, err: labels {}: {e}", go_quote(&s.labels)));
-                    break;
-                }
+/// Loads the rule files, groups in the order the test file names them; rulefmt's
+/// `FILE: LINE:COL: message` for every error.
+fn load_rule_groups(rule_files: &[PathBuf], order: &HashMap<&str, usize>) -> Result<Vec<RuleGroup>, Vec<String>> {
+    let mut groups = Vec::new();
+    let mut load_errors = Vec::new();
+    for f in rule_files {
+        match lookout_rules::load_rule_file(f) {
+            Ok(g) => groups.extend(g),
+            Err(e) => load_errors.extend(
+                e.0.iter()
+                    .map(|e| format!("{}: {}:{}: {}", e.position.file, e.position.line, e.position.column, e.message)),
+            ),
+        }
+    }
+    if !load_errors.is_empty() {
+        return Err(load_errors);
+    }
+    Ok(ordered_groups(groups, order))
+}
+
+/// The distinct `eval_time`s of the alert tests, sorted; an alert test without
+/// `alertname` is an error.
+fn alert_eval_times(tg: &TestGroup) -> Result<Vec<i64>, String> {
+    let mut alert_times: Vec<i64> = Vec::new();
+    for a in &tg.alert_rule_tests {
+        if a.alertname.is_empty() {
+            let in_group = if tg.name.is_empty() { String::new() } else { format!(" (in TestGroup {})", tg.name) };
+            return Err(format!(
+                "an item under alert_rule_test misses required attribute alertname at eval_time {}{in_group}",
+                format_duration(a.eval_time_ms)
+            ));
+        }
+        if !alert_times.contains(&a.eval_time_ms) {
+            alert_times.push(a.eval_time_ms);
+        }
+    }
+    alert_times.sort_unstable();
+    Ok(alert_times)
+}
+
+/// The largest `eval_time` of any test: evaluation runs up to it, within
+/// [`MAX_EVAL_STEPS`] steps.
+fn last_eval_time(tg: &TestGroup, eval_interval_ms: i64) -> Result<i64, String> {
+    let maxt = tg
+        .alert_rule_tests
+        .iter()
+        .map(|a| a.eval_time_ms)
+        .chain(tg.promql_expr_tests.iter().map(|p| p.eval_time_ms))
+        .max()
+        .unwrap_or(0);
+    if maxt / eval_interval_ms > MAX_EVAL_STEPS {
+        return Err(format!(
+            "evaluating up to {} every {} takes more than {MAX_EVAL_STEPS} steps",
+            format_duration(maxt),
+            format_duration(eval_interval_ms)
+        ));
+    }
+    Ok(maxt)
+}
+
+/// Evaluates every group at `ts`; the rules' evaluation errors and refused writes, as
+/// promtool lists them.
+fn evaluate_groups(
+    groups: &[RuleGroup],
+    states: &mut [GroupState],
+    ctx: &EvalContext<'_>,
+    appender: &CheckingAppender,
+    ts: i64,
+) -> Vec<String> {
+    let mut eval_errs = Vec::new();
+    for (g, st) in groups.iter().zip(states.iter_mut()) {
+        eval_group(g, st, ctx, ts);
+        let refused = appender.take_refused();
+        for (i, (rule, rs)) in g.rules.iter().zip(&st.rules).enumerate() {
+            // A refusal belongs to the last rule writing that series: with two
+            // rules of one name, the second is the one that collides.
+            let append_error = refused
+                .iter()
+                .rev()
+                .find(|(l, _)| g.rules.iter().rposition(|r| produced_by(r, l)) == Some(i))
+                .map(|(_, why)| *why);
+            if let Some(e) = rs.last_error.as_deref().or(append_error) {
+                eval_errs.push(format!("    rule: {}, time: {}, err: {e}", rule.name(), format_go_duration(ts)));
             }
         }
-        if let Some(b) = bad {
-            errs.push(b);
-            continue;
-        }
-        exp.sort_by(|a, b| a.0.cmp(&b.0));
-        got.sort_by(|a, b| a.0.cmp(&b.0));
-        // reflect.DeepEqual: float ==, so NaN never matches.
-        let same = exp.len() == got.len() && exp.iter().zip(&got).all(|(e, g)| e.0 == g.0 && e.1 == g.1);
-        if !same {
+    }
+    eval_errs
+}
+
+/// Compares the alerts firing now with what each alert test at `t` expects.
+fn check_alerts_at(tg: &TestGroup, groups: &[RuleGroup], states: &[GroupState], t: i64) -> Vec<String> {
+    let mut errs = Vec::new();
+    for case in tg.alert_rule_tests.iter().filter(|a| a.eval_time_ms == t) {
+        let mut got = firing(groups, states, &case.alertname);
+        let mut exp = expected_alerts(case);
+        got.sort();
+        exp.sort();
+        if exp != got {
+            let name = if tg.name.is_empty() { String::new() } else { format!("    name: {},\n", tg.name) };
             errs.push(format!(
-                "    expr: {expr}, time: {time},\n        exp: {}\n        got: {}",
-                samples_string(&exp),
-                samples_string(&got)
+                "{name}    alertname: {}, time: {}, \n        exp:{}, \n        got:{}",
+                case.alertname,
+                format_duration(t),
+                indent_lines(&alerts_string(&exp), "            "),
+                indent_lines(&alerts_string(&got), "            ")
             ));
         }
     }
     errs
+}
+
+/// An alert test's expected alerts, `alertname` set from the test, labels and
+/// annotations sorted.
+fn expected_alerts(case: &AlertTestCase) -> Vec<LabelsAndAnnotations> {
+    case.exp_alerts
+        .iter()
+        .map(|a| {
+            let mut labels: Vec<(String, String)> =
+                a.exp_labels.iter().filter(|(k, _)| k != "alertname").cloned().collect();
+            labels.push(("alertname".to_string(), case.alertname.clone()));
+            labels.sort();
+            let mut annotations = a.exp_annotations.clone();
+            annotations.sort();
+            LabelsAndAnnotations { labels, annotations }
+        })
+        .collect()
+}
+
+/// Runs one PromQL test against everything loaded and recorded; its failure, if any.
+fn check_promql(case: &PromqlTestCase, datasource: &LocalDatasource, store: &Store) -> Option<String> {
+    let time = format_duration(case.eval_time_ms);
+    let expr = go_quote(&case.expr);
+    let mut got = match datasource.opts.instant_query(store, &case.expr, case.eval_time_ms) {
+        Ok(Value::Vector(v)) => v.into_iter().map(|(l, v)| (l.pairs().to_vec(), v)).collect::<Vec<_>>(),
+        Ok(Value::Scalar(v)) => vec![(Vec::new(), v)],
+        Ok(_) => return Some(format!("    expr: {expr}, time: {time}, err: rule result is not a vector or scalar")),
+        Err(e) => return Some(format!("    expr: {expr}, time: {time}, err: {e}")),
+    };
+    let mut exp = Vec::with_capacity(case.exp_samples.len());
+    for s in &case.exp_samples {
+        match parse_metric(&s.labels) {
+            Ok(mut l) => {
+                l.sort();
+                exp.push((l, s.value));
+            }
+            Err(e) => {
+                return Some(format!("    expr: {expr}, time: {time}, err: labels {}: {e}", go_quote(&s.labels)));
+            }
+        }
+    }
+    exp.sort_by(|a, b| a.0.cmp(&b.0));
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    // reflect.DeepEqual: float ==, so NaN never matches.
+    let same = exp.len() == got.len() && exp.iter().zip(&got).all(|(e, g)| e.0 == g.0 && e.1 == g.1);
+    (!same).then(|| {
+        format!(
+            "    expr: {expr}, time: {time},\n        exp: {}\n        got: {}",
+            samples_string(&exp),
+            samples_string(&got)
+        )
+    })
 }
 
 /// Whether `labels` is a series `rule` writes: a recording rule's output is named
