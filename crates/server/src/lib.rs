@@ -8,11 +8,13 @@
 //! | `GET /metrics` | Prometheus text exposition: every component's counters plus build and process metrics |
 //!
 //! [`router`] gives the routes as an [`axum::Router`] so other features can merge
-//! their own; [`serve`] runs them until the shutdown token fires.
+//! their own; [`serve`] runs them until the shutdown token fires, through [`listener`],
+//! which every Lookout HTTP/gRPC listener uses for its timeouts and limits.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod health;
+pub mod listener;
 mod metrics;
 
 use std::sync::OnceLock;
@@ -75,8 +77,8 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` fires, then finishes the requests in
-/// flight and returns.
+/// Serves the API on `listener` until `shutdown` fires, then closes idle connections,
+/// gives the requests in flight a few seconds to finish and returns.
 pub async fn serve(listener: tokio::net::TcpListener, state: ApiState, shutdown: Shutdown) -> std::io::Result<()> {
     serve_with(listener, state, Router::new(), shutdown).await
 }
@@ -88,9 +90,8 @@ pub async fn serve_with(
     extra: Router,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state).merge(extra))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    let stats = std::sync::Arc::new(listener::ListenerStats::default());
+    listener::serve(listener, router(state).merge(extra), listener::ListenerLimits::default(), stats, shutdown).await
 }
 
 #[cfg(test)]

@@ -15,8 +15,13 @@
 //! (appending), so `%Y-%m-%d` rotates daily and `%H` hourly. Parent directories are
 //! created. The first file is opened when the sink is built, so a path that cannot be
 //! written fails the start (and a reload) instead of the first write. Everything
-//! already queued is coalesced into one write, flushed at once so readers tailing the
-//! file see it promptly; on shutdown the file is flushed and synced.
+//! already queued is coalesced into one write, flushed and synced (`fdatasync`) at once,
+//! so readers tailing the file see it promptly and a batch counts as delivered only once
+//! it is on disk.
+//!
+//! Whole lines or nothing: a write that fails part-way (disk full) is cut back to where
+//! it started, and a file opened after a crash that ends in a torn line is cut back to
+//! its last newline, so a half-written record never glues itself to the next one.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -113,10 +118,62 @@ pub(crate) type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 pub(crate) struct FileOutput {
     template: PathTemplate,
     clock: Clock,
-    current: Option<(PathBuf, File)>,
+    /// The open file and its length (where the next write starts).
+    current: Option<(PathBuf, File, u64)>,
 }
 
-async fn open_append(path: &Path) -> Result<File, String> {
+/// Opens `path` for appending, first cutting a torn last line (no final newline) back
+/// to the last newline. Returns the file and its length.
+async fn open_append(path: &Path) -> Result<(File, u64), String> {
+    let file = create_append(path).await?;
+    let len = repair_torn_tail(path.to_path_buf())
+        .await
+        .map_err(|e| format!("cannot check the end of `{}`: {e}", path.display()))?;
+    Ok((file, len))
+}
+
+/// Cuts the file back to just after its last `\n` if it does not end with one.
+async fn repair_torn_tail(path: PathBuf) -> std::io::Result<u64> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Seek, SeekFrom};
+        let std_file = std::fs::OpenOptions::new().read(true).write(true).open(&path)?;
+        let mut f = &std_file;
+        let len = f.metadata()?.len();
+        if len == 0 {
+            return Ok(0);
+        }
+        let mut last = [0u8; 1];
+        f.seek(SeekFrom::Start(len - 1))?;
+        f.read_exact(&mut last)?;
+        if last[0] == b'\n' {
+            return Ok(len);
+        }
+        // Walk back in 64 KiB steps to the last newline.
+        let mut end = len;
+        let mut chunk = vec![0u8; 64 * 1024];
+        let keep = loop {
+            let start = end.saturating_sub(chunk.len() as u64);
+            let n = (end - start) as usize;
+            f.seek(SeekFrom::Start(start))?;
+            f.read_exact(&mut chunk[..n])?;
+            if let Some(i) = chunk[..n].iter().rposition(|&b| b == b'\n') {
+                break start + i as u64 + 1;
+            }
+            if start == 0 {
+                break 0;
+            }
+            end = start;
+        };
+        std_file.set_len(keep)?;
+        std_file.sync_data()?;
+        warn!(path = %path.display(), cut_bytes = len - keep, "The output file ended in a torn line (an earlier crash); cut back to its last whole line.");
+        Ok(keep)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+async fn create_append(path: &Path) -> Result<File, String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         tokio::fs::create_dir_all(dir)
             .await
@@ -134,13 +191,13 @@ impl FileOutput {
     /// Opens the file for the current time: fails if it cannot be created or written.
     pub(crate) async fn open(template: PathTemplate, clock: Clock) -> Result<FileOutput, BuildError> {
         let path = template.render(clock());
-        let file = open_append(&path).await.map_err(BuildError)?;
-        Ok(FileOutput { template, clock, current: Some((path, file)) })
+        let (file, len) = open_append(&path).await.map_err(BuildError)?;
+        Ok(FileOutput { template, clock, current: Some((path, file, len)) })
     }
 
     /// Closes the current file: flush and sync. Errors are returned, the file is gone.
     async fn close_current(&mut self) -> std::io::Result<()> {
-        if let Some((_, mut file)) = self.current.take() {
+        if let Some((_, mut file, _)) = self.current.take() {
             file.flush().await?;
             file.sync_all().await?;
         }
@@ -155,26 +212,32 @@ impl Output for FileOutput {
 
     async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
         let path = self.template.render((self.clock)());
-        if self.current.as_ref().is_none_or(|(p, _)| *p != path) {
-            if let Some((old, _)) = &self.current {
+        if self.current.as_ref().is_none_or(|(p, _, _)| *p != path) {
+            if let Some((old, _, _)) = &self.current {
                 info!(from = %old.display(), to = %path.display(), "Rotating the output file.");
                 let old = old.clone();
                 if let Err(e) = self.close_current().await {
                     warn!(path = %old.display(), error = %e, "Cannot flush the previous output file.");
                 }
             }
-            let file = open_append(&path).await.map_err(std::io::Error::other)?;
-            self.current = Some((path, file));
+            let (file, len) = open_append(&path).await.map_err(std::io::Error::other)?;
+            self.current = Some((path, file, len));
         }
-        let (_, file) = self.current.as_mut().expect("a file is open");
+        let (_, file, len) = self.current.as_mut().expect("a file is open");
         let result = async {
             file.write_all(data).await?;
-            file.flush().await
+            file.flush().await?;
+            file.sync_data().await
         }
         .await;
-        if result.is_err() {
-            // Reopen on the next write rather than keep a broken handle.
-            self.current = None;
+        match result {
+            Ok(()) => *len += data.len() as u64,
+            Err(_) => {
+                // Whole lines or nothing: cut what part of this write landed, then
+                // reopen on the next write rather than keep a broken handle.
+                let _ = file.set_len(*len).await;
+                self.current = None;
+            }
         }
         result
     }
@@ -185,7 +248,7 @@ impl Output for FileOutput {
 
     fn describe(&self) -> String {
         match &self.current {
-            Some((p, _)) => p.display().to_string(),
+            Some((p, _, _)) => p.display().to_string(),
             None => self.template.template.clone(),
         }
     }
@@ -304,5 +367,45 @@ mod tests {
         let (_tx, cx, _, _) = context(10);
         let err = config.build(cx).await.err().expect("build fails").to_string();
         assert!(err.contains("cannot open") && err.contains(&dir.path().display().to_string()), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_cut_back_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        // What a crash mid-write leaves: whole lines, then half a record.
+        std::fs::write(&path, "{\"a\":1}\n{\"a\":2}\n{\"a\":3,\"bo").unwrap();
+        let template = PathTemplate::parse(&path.display().to_string()).unwrap();
+        let mut out = FileOutput::open(template, Arc::new(Utc::now)).await.unwrap();
+        out.write(b"{\"a\":4}\n").await.unwrap();
+        out.close().await.unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"a\":2}\n{\"a\":4}\n");
+
+        // A file that is one torn line is emptied; a long torn tail is found across chunks.
+        std::fs::write(&path, "x".repeat(200_000)).unwrap();
+        let template = PathTemplate::parse(&path.display().to_string()).unwrap();
+        FileOutput::open(template, Arc::new(Utc::now)).await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap().len(), 0);
+        std::fs::write(&path, format!("ok\n{}", "y".repeat(150_000))).unwrap();
+        let template = PathTemplate::parse(&path.display().to_string()).unwrap();
+        FileOutput::open(template, Arc::new(Utc::now)).await.unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "ok\n");
+    }
+
+    #[tokio::test]
+    async fn acknowledges_a_batch_once_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        let config = parse("file", &format!("    path: {}\n", path.display())).unwrap();
+        let (tx, cx, _health, _metrics) = context(1000);
+        let task = tokio::spawn(config.build(cx).await.unwrap());
+        let (notifier, outcome) = lookout_event::BatchNotifier::new();
+        let mut batch = logs(2);
+        batch.meta.finalizers = lookout_event::Finalizers::new(notifier);
+        tx.send(batch).await.unwrap();
+        assert_eq!(outcome.wait().await, lookout_event::DeliveryStatus::Delivered);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), ndjson(&logs(2)), "on disk when acknowledged");
+        drop(tx);
+        task.await.unwrap().unwrap();
     }
 }

@@ -9,7 +9,7 @@ use std::io;
 use std::time::Instant;
 
 use lookout_component::{ComponentState, SinkContext};
-use lookout_event::Batch;
+use lookout_event::{Batch, PendingAck};
 use tracing::{debug, warn};
 
 /// Stop coalescing queued batches once a write holds this many bytes.
@@ -44,9 +44,13 @@ pub(crate) async fn run<O: Output>(mut cx: SinkContext, mut output: O) -> Result
         buf.clear();
         received.clear();
         let mut events = 0u64;
-        let mut add = |batch: Batch, buf: &mut Vec<u8>| {
+        // Whoever waits on these batches (acknowledgements, a disk buffer) hears
+        // "delivered" only once the write succeeded.
+        let mut acks = PendingAck::default();
+        let mut add = |mut batch: Batch, buf: &mut Vec<u8>| {
             events += batch.len() as u64;
             received.push(batch.meta.received_at);
+            acks.merge(batch.meta.finalizers.take());
             output.encode(&batch, buf);
         };
         add(first, &mut buf);
@@ -59,10 +63,12 @@ pub(crate) async fn run<O: Output>(mut cx: SinkContext, mut output: O) -> Result
         }
         cx.metrics.received_events.inc_by(events);
         if buf.is_empty() {
+            acks.delivered();
             continue;
         }
         match write_with_retries(&mut output, &buf, &cx, &mut degraded).await {
             Ok(()) => {
+                acks.delivered();
                 let m = &cx.metrics;
                 m.sent_events.inc_by(events);
                 m.sent_bytes.inc_by(buf.len() as u64);
