@@ -47,3 +47,7 @@ mod remote_rules;
 /// The scaler in the binary (decisions from OTLP metrics on /api/v1/scaler and /metrics)
 /// and `lookout scale simulate` on the shipped timelines.
 mod scaling;
+
+/// `kill -9` at random moments under load with disk buffers and acknowledgements:
+/// every acknowledged record arrives, in the file and in the store.
+mod crash;

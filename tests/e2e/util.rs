@@ -110,6 +110,21 @@ impl Lookout {
         l
     }
 
+    /// Starts Lookout on `config` kept in `dir` (which outlives this process: for
+    /// restarts over the same data); `api` and `http` are the addresses it names.
+    pub async fn start_in(dir: &Path, config: &str, api: &str, http: &str) -> Lookout {
+        let logs = tempfile::tempdir().unwrap();
+        let path = dir.join("pipeline.yaml");
+        std::fs::write(&path, config).unwrap();
+        let mut cmd = Command::new(lookout_bin());
+        cmd.arg("run").arg("--config").arg(&path).current_dir(dir).env("RUST_LOG", "info");
+        cmd.stdout(Stdio::null()).stderr(Stdio::from(std::fs::File::create(logs.path().join("lookout.log")).unwrap()));
+        let child = cmd.spawn().expect("spawn lookout");
+        let mut l = Lookout { child, dir: logs, api: api.to_string(), grpc: String::new(), http: http.to_string() };
+        l.wait_ready().await;
+        l
+    }
+
     async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let url = format!("http://{}/health/ready", self.api);
