@@ -10,15 +10,18 @@ impl Labels {
     /// From pairs in any order; empty values are dropped (Prometheus treats an empty
     /// label as absent) and a later duplicate name wins.
     pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Labels {
-        let mut v: Vec<(String, String)> = Vec::new();
-        for (k, val) in pairs {
-            match v.iter_mut().find(|(n, _)| *n == k) {
-                Some(slot) => slot.1 = val,
-                None => v.push((k, val)),
+        // A stable sort by name keeps equal names in arrival order, so keeping the last
+        // of each run is "a later duplicate wins", in O(n log n).
+        let mut sorted: Vec<(String, String)> = pairs.into_iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut v: Vec<(String, String)> = Vec::with_capacity(sorted.len());
+        for pair in sorted {
+            match v.last_mut() {
+                Some(last) if last.0 == pair.0 => *last = pair,
+                _ => v.push(pair),
             }
         }
         v.retain(|(_, val)| !val.is_empty());
-        v.sort();
         Labels(v)
     }
 

@@ -14,6 +14,11 @@
 //!   `target_info{job, instance, ...}` series of value 1.
 //! - summaries → `{quantile}` series plus `_sum` / `_count`; a point flagged
 //!   "no recorded value" becomes a staleness marker.
+//! - limits ([`Limits`], Prometheus's `label_limit`, `label_name_length_limit`,
+//!   `label_value_length_limit`, `sample_limit`, plus `bucket_limit` for histogram
+//!   buckets) are checked on the OTLP point before any label is built, so one hostile
+//!   request cannot make the translation allocate without bound; what breaks one is
+//!   refused with the limit named.
 //! - refused, with a message saying why: exponential histograms (configure the SDK for
 //!   explicit-bucket histograms) and delta temporality (Prometheus is cumulative; use
 //!   the SDK's cumulative temporality).
@@ -34,6 +39,66 @@ pub struct Translation {
     pub points: Vec<Point>,
     /// Metrics refused, with why (one entry per metric).
     pub refused: Vec<String>,
+}
+
+/// Bounds on what one batch may turn into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most labels on one series (attributes + job, instance, scope, name).
+    pub label_limit: usize,
+    /// Longest label name, in bytes.
+    pub label_name_length_limit: usize,
+    /// Longest label value, in bytes.
+    pub label_value_length_limit: usize,
+    /// Most buckets in one histogram point.
+    pub bucket_limit: usize,
+    /// Most samples from one batch; the rest of the batch is refused.
+    pub sample_limit: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            label_limit: 64,
+            label_name_length_limit: 256,
+            label_value_length_limit: 4096,
+            bucket_limit: 1024,
+            sample_limit: 200_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Why a point with `attrs` (on top of `base` labels) breaks a limit, if it does.
+    fn check(&self, metric: &str, base: usize, attrs: &[KeyValue]) -> Result<(), String> {
+        if base + attrs.len() > self.label_limit {
+            return Err(format!(
+                "`{metric}`: {} labels, more than label_limit {}",
+                base + attrs.len(),
+                self.label_limit
+            ));
+        }
+        for kv in attrs {
+            if kv.key.len() > self.label_name_length_limit {
+                return Err(format!(
+                    "`{metric}`: a label name of {} bytes, longer than label_name_length_limit {}",
+                    kv.key.len(),
+                    self.label_name_length_limit
+                ));
+            }
+            if let Some(any_value::Value::StringValue(v)) = kv.value.as_ref().and_then(|v| v.value.as_ref())
+                && v.len() > self.label_value_length_limit
+            {
+                return Err(format!(
+                    "`{metric}`: label `{}` has a value of {} bytes, longer than label_value_length_limit {}",
+                    kv.key,
+                    v.len(),
+                    self.label_value_length_limit
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 const DELTA: i32 = 1;
@@ -198,8 +263,33 @@ fn value(v: f64, flags: u32) -> f64 {
     if flags & NO_RECORDED_VALUE != 0 { stale_nan() } else { v }
 }
 
-fn translate_metric(m: &Metric, base: &Base, out: &mut Translation, newest: &mut i64) {
+fn translate_metric(m: &Metric, base: &Base, limits: &Limits, out: &mut Translation, newest: &mut i64) {
     let Some(data) = &m.data else { return };
+    // Every point's attributes are checked before its labels are built.
+    let attributes: Vec<&[KeyValue]> = match data {
+        Data::Gauge(g) => g.data_points.iter().map(|p| &p.attributes[..]).collect(),
+        Data::Sum(s) => s.data_points.iter().map(|p| &p.attributes[..]).collect(),
+        Data::Histogram(h) => h.data_points.iter().map(|p| &p.attributes[..]).collect(),
+        Data::Summary(s) => s.data_points.iter().map(|p| &p.attributes[..]).collect(),
+        Data::ExponentialHistogram(_) => Vec::new(),
+    };
+    // name + `le`/`quantile`
+    let base_labels = base.pairs.len() + 2;
+    if let Some(e) = attributes.iter().find_map(|a| limits.check(&m.name, base_labels, a).err()) {
+        out.refused.push(e);
+        return;
+    }
+    if let Data::Histogram(h) = data
+        && let Some(p) = h.data_points.iter().find(|p| p.bucket_counts.len() > limits.bucket_limit)
+    {
+        out.refused.push(format!(
+            "`{}`: {} buckets, more than bucket_limit {}",
+            m.name,
+            p.bucket_counts.len(),
+            limits.bucket_limit
+        ));
+        return;
+    }
     let mut push = |labels: Labels, t: i64, v: f64| {
         *newest = (*newest).max(t);
         out.points.push((labels, t, v));
@@ -279,8 +369,14 @@ fn translate_metric(m: &Metric, base: &Base, out: &mut Translation, newest: &mut
     }
 }
 
-/// Translates a batch's metric points (other signals give nothing).
+/// Translates a batch's metric points (other signals give nothing) within the default
+/// [`Limits`].
 pub fn translate(batch: &Batch) -> Translation {
+    translate_with(batch, &Limits::default())
+}
+
+/// Translates a batch's metric points within `limits`.
+pub fn translate_with(batch: &Batch, limits: &Limits) -> Translation {
     let mut out = Translation::default();
     let Payload::Metrics(resources) = &batch.payload else { return out };
     for rm in resources {
@@ -298,7 +394,14 @@ pub fn translate(batch: &Batch) -> Translation {
             }
             let base = Base { pairs };
             for m in &sm.metrics {
-                translate_metric(m, &base, &mut out, &mut newest);
+                if out.points.len() >= limits.sample_limit {
+                    out.refused.push(format!(
+                        "`{}`: the batch already gave sample_limit {} samples; the rest is refused",
+                        m.name, limits.sample_limit
+                    ));
+                    continue;
+                }
+                translate_metric(m, &base, limits, &mut out, &mut newest);
             }
         }
         let info: Vec<&KeyValue> = attrs

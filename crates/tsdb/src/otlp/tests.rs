@@ -121,3 +121,68 @@ fn histograms_counters_resource_and_refusals() {
     assert!(t.refused[0].contains("delta"), "{:?}", t.refused);
     assert!(t.refused[1].contains("exponential"), "{:?}", t.refused);
 }
+
+fn gauge(name: &str, attributes: Vec<KeyValue>) -> Metric {
+    Metric {
+        name: name.into(),
+        data: Some(Data::Gauge(lookout_event::otlp::metrics::v1::Gauge {
+            data_points: vec![NumberDataPoint {
+                time_unix_nano: 5_000_000_000,
+                attributes,
+                value: Some(number_data_point::Value::AsDouble(1.0)),
+                ..Default::default()
+            }],
+        })),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn limits_refuse_what_would_blow_up_before_building_labels() {
+    // 80,000 attributes: refused by label_limit before any label is built (this once
+    // took seconds of CPU; a quadratic path would make this test hang).
+    let many: Vec<KeyValue> = (0..80_000).map(|i| kv(&format!("a{i}"), "v")).collect();
+    let long_value = vec![kv("q", &"x".repeat(5000))];
+    let long_name = vec![kv(&"n".repeat(300), "v")];
+    let hist = Metric {
+        name: "h".into(),
+        data: Some(Data::Histogram(Histogram {
+            aggregation_temporality: 2,
+            data_points: vec![HistogramDataPoint {
+                bucket_counts: vec![1; 20_000],
+                explicit_bounds: (0..19_999).map(f64::from).collect(),
+                ..Default::default()
+            }],
+        })),
+        ..Default::default()
+    };
+    let t = translate(&batch(vec![
+        gauge("wide", many),
+        gauge("long_value", long_value),
+        gauge("long_name", long_name),
+        hist,
+        gauge("ok", vec![kv("a", "b")]),
+    ]));
+    assert_eq!(t.refused.len(), 4, "{:?}", t.refused);
+    assert!(t.refused[0].contains("label_limit 64"), "{:?}", t.refused);
+    assert!(t.refused[1].contains("label_value_length_limit"), "{:?}", t.refused);
+    assert!(t.refused[2].contains("label_name_length_limit"), "{:?}", t.refused);
+    assert!(t.refused[3].contains("bucket_limit 1024"), "{:?}", t.refused);
+    assert!(t.points.iter().any(|p| p.0.name() == Some("ok")));
+
+    // sample_limit: the rest of the batch is refused.
+    let limits = Limits { sample_limit: 2, ..Limits::default() };
+    let t = translate_with(&batch(vec![gauge("a", vec![]), gauge("b", vec![]), gauge("c", vec![])]), &limits);
+    assert_eq!(t.points.iter().filter(|p| p.0.name() != Some("target_info")).count(), 2);
+    assert!(t.refused[0].contains("sample_limit 2"), "{:?}", t.refused);
+}
+
+#[test]
+fn labels_dedup_keeps_the_later_value_in_n_log_n() {
+    let l = crate::Labels::new(vec![("b".into(), "1".into()), ("a".into(), "x".into()), ("b".into(), "2".into())]);
+    assert_eq!(l.pairs(), &[("a".to_string(), "x".to_string()), ("b".to_string(), "2".to_string())]);
+    let l = crate::Labels::new(vec![("b".into(), "1".into()), ("b".into(), String::new())]);
+    assert!(l.pairs().is_empty(), "a later empty value removes the label");
+    let many: Vec<(String, String)> = (0..200_000).map(|i| (format!("k{}", i % 100_000), i.to_string())).collect();
+    assert_eq!(crate::Labels::new(many).pairs().len(), 100_000);
+}
