@@ -109,12 +109,17 @@ pub const HOSTNAME: &str = "$(hostname)";
 
 /// The attribute value for a `set:`/`add:` value: the text as written, with every
 /// `$(hostname)` replaced by `host`.
-fn resolve(value: &str, host: &dyn Fn() -> Result<String, String>) -> Result<AnyValue, String> {
+fn resolve(value: &str, host: &dyn Fn() -> Result<String, HostnameError>) -> Result<AnyValue, HostnameError> {
     if value.contains(HOSTNAME) { Ok(any_string(value.replace(HOSTNAME, &host()?))) } else { Ok(any_string(value)) }
 }
 
-fn hostname() -> Result<String, String> {
-    hostname::get().map(|h| h.to_string_lossy().into_owned()).map_err(|e| format!("cannot read the host name: {e}"))
+/// `$(hostname)` cannot be resolved.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the host name: {0}")]
+struct HostnameError(std::io::Error);
+
+fn hostname() -> Result<String, HostnameError> {
+    hostname::get().map(|h| h.to_string_lossy().into_owned()).map_err(HostnameError)
 }
 
 /// One attribute write.
@@ -151,7 +156,7 @@ impl TransformConfig for EnrichConfig {
                 errors.push(spanned_error(decl, value, format!("`{key}` names no attribute")));
             }
             if let Err(e) = resolve(&value.value.0, &hostname) {
-                errors.push(spanned_error(decl, value, e));
+                errors.push(spanned_error(decl, value, e.to_string()));
             }
         }
         for pattern in &self.promote {
@@ -168,7 +173,7 @@ impl TransformConfig for EnrichConfig {
             let (target, key) = self.place(key);
             let write = Write {
                 key: key.to_string(),
-                value: resolve(&value.value.0, &hostname).map_err(BuildError)?,
+                value: resolve(&value.value.0, &hostname).map_err(|e| BuildError(e.to_string()))?,
                 overwrite,
             };
             match target {

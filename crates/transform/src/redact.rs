@@ -104,6 +104,15 @@ impl<'de> Deserialize<'de> for PatternConfig {
 
 const BUILTINS: [&str; 3] = ["email", "credit_card", "ipv4"];
 
+/// Why a `patterns` entry cannot be compiled.
+#[derive(Debug, thiserror::Error)]
+enum PatternError {
+    #[error("unknown pattern `{name}`; built-in patterns: {builtins}", builtins = BUILTINS.join(", "))]
+    Unknown { name: String },
+    #[error("pattern `{name}`: {}", crate::regex_error(error))]
+    Invalid { name: String, error: regex::Error },
+}
+
 /// A compiled pattern.
 #[derive(Debug, Clone)]
 struct Rule {
@@ -114,7 +123,7 @@ struct Rule {
 }
 
 impl PatternConfig {
-    fn compile(&self, replacement: &str) -> Result<Rule, String> {
+    fn compile(&self, replacement: &str) -> Result<Rule, PatternError> {
         let (name, source, luhn) = match self {
             PatternConfig::Builtin(n) => match n.as_str() {
                 "email" => (
@@ -127,12 +136,12 @@ impl PatternConfig {
                     (n, r"\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b", false)
                 }
                 other => {
-                    return Err(format!("unknown pattern `{other}`; built-in patterns: {}", BUILTINS.join(", ")));
+                    return Err(PatternError::Unknown { name: other.to_string() });
                 }
             },
             PatternConfig::Custom { name, regex } => (name, regex.as_str(), false),
         };
-        let regex = Regex::new(source).map_err(|e| format!("pattern `{name}`: {}", crate::regex_error(&e)))?;
+        let regex = Regex::new(source).map_err(|error| PatternError::Invalid { name: name.clone(), error })?;
         Ok(Rule { regex, luhn, replacement: replacement.replace("{name}", name) })
     }
 }
@@ -242,7 +251,7 @@ impl RedactConfig {
         for p in &self.patterns {
             match p.value.compile(&self.replacement) {
                 Ok(rule) => rules.push(rule),
-                Err(message) => problems.push(Problem::Pattern(p, message)),
+                Err(e) => problems.push(Problem::Pattern(p, e.to_string())),
             }
         }
         if self.patterns.is_empty() {
