@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 
@@ -136,10 +135,11 @@ pub(crate) fn check_status(
     } else {
         format!("{what}: unexpected status {status}: {snippet}")
     };
-    let mut err = if status == StatusCode::TOO_MANY_REQUESTS {
-        NotifyError::retryable(FailureReason::ClientError, msg)
-    } else if status.is_server_error() {
+    let retryable = lookout_retry::Retrier::DEFAULT.is_retryable(status.as_u16());
+    let mut err = if retryable && status.is_server_error() {
         NotifyError::retryable(FailureReason::ServerError, msg)
+    } else if retryable {
+        NotifyError::retryable(FailureReason::ClientError, msg)
     } else if status.is_client_error() {
         NotifyError::permanent(FailureReason::ClientError, msg)
     } else {
@@ -153,13 +153,7 @@ pub(crate) fn check_status(
 
 /// `Retry-After` as delay-seconds or an HTTP date.
 pub(crate) fn retry_after(h: &HeaderMap) -> Option<Duration> {
-    let v = h.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    let wait = when.with_timezone(&Utc) - Utc::now();
-    Some(wait.to_std().unwrap_or(Duration::ZERO))
+    lookout_retry::retry_after::parse(h.get(RETRY_AFTER)?.to_str().ok()?)
 }
 
 #[cfg(test)]

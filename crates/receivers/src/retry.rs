@@ -4,13 +4,13 @@
 //! cancelled. Like Alertmanager's `RetryStage`, but the policy is data, not a context.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::FutureExt as _;
-
-use tokio::time::Instant;
-
+use lookout_retry::{Backoff, Jitter, Verdict};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::alert::Notification;
 use crate::integration::{FailureReason, Integration, NotifyError};
@@ -52,35 +52,50 @@ impl RetryPolicy {
     /// [cap/2, cap] with cap = min(max_backoff, initial × 2^(retry-1)), so waits grow
     /// for sure while simultaneous failures still spread out.
     pub fn backoff(&self, retry: u32) -> Duration {
-        let cap = self.initial_backoff.saturating_mul(1u32 << retry.saturating_sub(1).min(20)).min(self.max_backoff);
-        let half = cap / 2;
-        half + (cap - half).mul_f64(fastrand::f64())
+        self.schedule().backoff.delay(retry)
+    }
+
+    /// As `lookout-retry` runs it.
+    fn schedule(&self) -> lookout_retry::RetryPolicy {
+        lookout_retry::RetryPolicy {
+            backoff: Backoff::new(self.initial_backoff, self.max_backoff).with_jitter(Jitter::Equal),
+            max_attempts: self.max_attempts,
+            max_elapsed: self.max_elapsed,
+            max_retry_after: self.max_retry_after,
+        }
     }
 }
 
-fn canceled(last: Option<&NotifyError>) -> NotifyError {
+impl lookout_retry::Retryable for NotifyError {
+    fn verdict(&self) -> Verdict {
+        if self.retryable { Verdict::Retry { after: self.retry_after } } else { Verdict::Permanent }
+    }
+}
+
+fn canceled(last: Option<String>) -> NotifyError {
     let mut e = NotifyError::permanent(FailureReason::Canceled, "delivery canceled");
     if let Some(l) = last {
-        e.message = format!("delivery canceled; last error: {}", l.message);
+        e.message = format!("delivery canceled; last error: {l}");
     }
     e
 }
 
 /// Sends `n` through `integration`, retrying as `policy` says. Returns the last error
-/// when it gives up.
+/// when it gives up (its message says after how many attempts).
 pub async fn deliver(
     integration: &dyn Integration,
     n: &Notification,
     policy: &RetryPolicy,
     cancel: &CancellationToken,
 ) -> Result<(), NotifyError> {
-    let started = Instant::now();
-    let mut attempts: u32 = 0;
-    loop {
-        if cancel.is_cancelled() {
-            return Err(canceled(None));
-        }
-        attempts += 1;
+    if cancel.is_cancelled() {
+        return Err(canceled(None));
+    }
+    // The failure being waited on, for the message when cancelled during the wait.
+    let waiting_on: Mutex<Option<String>> = Mutex::new(None);
+    let waiting_on = &waiting_on;
+    let attempt = || async move {
+        *waiting_on.lock().unwrap() = None;
         // A panicking integration fails this notification, not the notifier.
         let guarded = AssertUnwindSafe(integration.notify(n)).catch_unwind().map(|r| {
             r.unwrap_or_else(|_| {
@@ -90,52 +105,27 @@ pub async fn deliver(
                 ))
             })
         });
-        let attempt = async {
-            match policy.attempt_timeout {
-                Some(t) => tokio::time::timeout(t, guarded).await.unwrap_or_else(|_| {
-                    Err(NotifyError::retryable(FailureReason::Timeout, format!("attempt timed out after {t:?}")))
-                }),
-                None => guarded.await,
-            }
+        let result = match policy.attempt_timeout {
+            Some(t) => tokio::time::timeout(t, guarded).await.unwrap_or_else(|_| {
+                Err(NotifyError::retryable(FailureReason::Timeout, format!("attempt timed out after {t:?}")))
+            }),
+            None => guarded.await,
         };
-        let result = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => return Err(canceled(None)),
-            r = attempt => r,
-        };
-        let err = match result {
-            Ok(()) => return Ok(()),
-            Err(e) if !e.retryable => return Err(e),
-            Err(e) => e,
-        };
-        if policy.max_attempts.is_some_and(|m| attempts >= m) {
-            return Err(NotifyError { message: format!("{} (gave up after {attempts} attempts)", err.message), ..err });
+        if let Err(e) = &result {
+            *waiting_on.lock().unwrap() = Some(e.message.clone());
         }
-        let wait = match err.retry_after {
-            Some(asked) => asked.min(policy.max_retry_after),
-            None => policy.backoff(attempts),
-        };
-        if let Some(max) = policy.max_elapsed
-            && started.elapsed() + wait > max
-        {
-            return Err(NotifyError {
-                message: format!("{} (gave up after {attempts} attempts in {:.1?})", err.message, started.elapsed()),
-                ..err
-            });
-        }
-        tracing::debug!(
-            integration = integration.name(),
-            receiver = %n.receiver,
-            attempt = attempts,
-            error = %err.message,
-            wait_ms = wait.as_millis() as u64,
-            "Notification attempt failed; retrying."
-        );
-        tokio::select! {
-            biased;
-            _ = cancel.cancelled() => return Err(canceled(Some(&err))),
-            _ = tokio::time::sleep(wait) => {}
-        }
+        result
+    };
+    let span = tracing::debug_span!("notify", integration = integration.name(), receiver = %n.receiver);
+    let schedule = policy.schedule();
+    let retrying = lookout_retry::retry(&schedule, attempt).instrument(span);
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(canceled(waiting_on.lock().unwrap().take())),
+        r = retrying => r.map_err(|e| {
+            let message = e.to_string();
+            NotifyError { message, ..e.into_last() }
+        }),
     }
 }
 

@@ -5,10 +5,12 @@
 //!
 //! Retries follow the usual webhook contract (Alertmanager's `notify/webhook`): connection
 //! errors, timeouts, 429 and 5xx are retried with exponential backoff (0.5 s doubling to 8 s,
-//! a `Retry-After` in seconds up to 30 s is honoured); other 4xx answers are final. Errors never
-//! carry the URL, which may hold credentials.
+//! a `Retry-After` is honoured up to 30 s; `lookout-retry` runs it); other 4xx answers are
+//! final. Errors never carry the URL, which may hold credentials.
 
 use std::time::Duration;
+
+use lookout_retry::{Backoff, Jitter, Retrier, RetryPolicy, Retryable, Verdict};
 
 use crate::decide::Decision;
 use crate::policy::WebhookConfig;
@@ -54,33 +56,56 @@ impl Webhook {
 
     /// Sends one decision, retrying as documented above.
     pub async fn send(&self, d: &Decision) -> Result<(), String> {
-        let mut attempt = 0;
-        loop {
-            let r = self.client.post(&self.url).headers(self.headers.clone()).json(d).send().await;
-            let (retryable, error, retry_after) = match r {
-                Ok(resp) if resp.status().is_success() => return Ok(()),
+        // Four doublings: 0.5 s to 8 s by default.
+        let max = (self.base_backoff * 16).min(Duration::from_secs(8));
+        let policy = RetryPolicy::new(Backoff::new(self.base_backoff, max).with_jitter(Jitter::None))
+            .max_attempts(self.max_retries.saturating_add(1))
+            .max_retry_after(Duration::from_secs(30));
+        let attempt = || async {
+            match self.client.post(&self.url).headers(self.headers.clone()).json(d).send().await {
+                Ok(resp) if resp.status().is_success() => Ok(()),
                 Ok(resp) => {
                     let status = resp.status();
-                    let retry_after = resp
+                    let after = resp
                         .headers()
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .filter(|s| *s <= 30)
-                        .map(Duration::from_secs);
-                    let retryable = status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
-                    (retryable, format!("webhook answered {status}"), retry_after)
+                        .and_then(lookout_retry::retry_after::parse);
+                    let verdict = if Retrier::DEFAULT.is_retryable(status.as_u16()) {
+                        Verdict::Retry { after }
+                    } else {
+                        Verdict::Permanent
+                    };
+                    Err(Failed { message: format!("webhook answered {status}"), verdict })
                 }
-                Err(e) => (true, format!("webhook request failed: {}", e.without_url()), None),
-            };
-            if !retryable || attempt >= self.max_retries {
-                let tries = attempt + 1;
-                return Err(format!("{error} (after {tries} attempt{})", if tries == 1 { "" } else { "s" }));
+                Err(e) => Err(Failed {
+                    message: format!("webhook request failed: {}", e.without_url()),
+                    verdict: Verdict::RETRY,
+                }),
             }
-            let backoff = retry_after
-                .unwrap_or_else(|| (self.base_backoff * 2u32.pow(attempt.min(4))).min(Duration::from_secs(8)));
-            tokio::time::sleep(backoff).await;
-            attempt += 1;
-        }
+        };
+        lookout_retry::retry(&policy, attempt).await.map_err(|e| {
+            let tries = e.attempts();
+            format!("{} (after {tries} attempt{})", e.last(), if tries == 1 { "" } else { "s" })
+        })
+    }
+}
+
+/// One failed attempt.
+#[derive(Debug)]
+struct Failed {
+    message: String,
+    verdict: Verdict,
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Retryable for Failed {
+    fn verdict(&self) -> Verdict {
+        self.verdict
     }
 }

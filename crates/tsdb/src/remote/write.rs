@@ -5,7 +5,8 @@
 //! dead endpoint costs bounded memory, never a stalled rule evaluation). The task sends
 //! up to `max_samples_per_send` samples per request every `flush_interval` or as soon as
 //! a full batch is queued; 5xx, 429 and connection errors are retried with capped
-//! exponential backoff (the batch stays at the head of the queue, as Prometheus's queue
+//! exponential backoff and jitter, honouring `Retry-After` up to `max_backoff`
+//! (`lookout-retry`; the batch stays at the head of the queue, as Prometheus's queue
 //! manager does), other 4xx answers drop the batch and count it as failed.
 
 use std::collections::HashMap;
@@ -167,13 +168,34 @@ pub(crate) fn encode(points: &[(Labels, i64, f64)]) -> Vec<u8> {
     snap::raw::Encoder::new().compress_vec(&raw).expect("snappy compression of an in-memory buffer")
 }
 
-enum Outcome {
-    Sent,
+/// Why a batch was not sent.
+enum Failure {
+    /// Refused for good (4xx).
     Refused(String),
+    /// Worth another attempt, after the wait the endpoint asked for, if any.
     Retry(String, Option<Duration>),
+    /// Worth another attempt, but the writer is closing.
+    Closing(String),
 }
 
-async fn send(shared: &Shared, http: &reqwest::Client, body: Vec<u8>) -> Outcome {
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Refused(m) | Failure::Retry(m, _) | Failure::Closing(m) => f.write_str(m),
+        }
+    }
+}
+
+impl lookout_retry::Retryable for Failure {
+    fn verdict(&self) -> lookout_retry::Verdict {
+        match self {
+            Failure::Retry(_, after) => lookout_retry::Verdict::Retry { after: *after },
+            Failure::Refused(_) | Failure::Closing(_) => lookout_retry::Verdict::Permanent,
+        }
+    }
+}
+
+async fn send(shared: &Shared, http: &reqwest::Client, body: Vec<u8>) -> Result<(), Failure> {
     let mut req = http
         .post(&shared.config.url)
         .header("content-encoding", "snappy")
@@ -184,22 +206,21 @@ async fn send(shared: &Shared, http: &reqwest::Client, body: Vec<u8>) -> Outcome
         req = req.bearer_auth(token);
     }
     match req.send().await {
-        Err(e) => Outcome::Retry(e.to_string(), None),
-        Ok(resp) if resp.status().is_success() => Outcome::Sent,
+        Err(e) => Err(Failure::Retry(e.to_string(), None)),
+        Ok(resp) if resp.status().is_success() => Ok(()),
         Ok(resp) => {
             let status = resp.status();
             let retry_after = resp
                 .headers()
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-                .map(Duration::from_secs);
+                .and_then(lookout_retry::retry_after::parse);
             let text = resp.text().await.unwrap_or_default();
             let msg = format!("HTTP {status}: {}", text.trim());
-            if status.is_server_error() || status.as_u16() == 429 {
-                Outcome::Retry(msg, retry_after)
+            if lookout_retry::Retrier::DEFAULT.is_retryable(status.as_u16()) {
+                Err(Failure::Retry(msg, retry_after))
             } else {
-                Outcome::Refused(msg)
+                Err(Failure::Refused(msg))
             }
         }
     }
@@ -207,6 +228,9 @@ async fn send(shared: &Shared, http: &reqwest::Client, body: Vec<u8>) -> Outcome
 
 async fn run(shared: Arc<Shared>, http: reqwest::Client) {
     let per_send = shared.config.max_samples_per_send.max(1);
+    let backoff = lookout_retry::Backoff::new(shared.config.min_backoff, shared.config.max_backoff)
+        .with_jitter(lookout_retry::Jitter::Equal);
+    let policy = lookout_retry::RetryPolicy::new(backoff);
     loop {
         let closing = shared.closed.load(Ordering::Acquire);
         let batch: Vec<(Labels, i64, f64)> = {
@@ -222,34 +246,32 @@ async fn run(shared: Arc<Shared>, http: reqwest::Client) {
             continue;
         }
         let body = encode(&batch);
-        let mut backoff = shared.config.min_backoff;
-        loop {
-            match send(&shared, &http, body.clone()).await {
-                Outcome::Sent => {
-                    shared.counters.sent.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    break;
+        let (shared, http, body) = (&shared, &http, &body);
+        let mut attempts = 0u32;
+        let sent = lookout_retry::retry(&policy, || {
+            attempts += 1;
+            if attempts > 1 {
+                shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            async move {
+                match send(shared, http, body.clone()).await {
+                    Err(Failure::Retry(msg, _)) if shared.closed.load(Ordering::Acquire) => Err(Failure::Closing(msg)),
+                    other => other,
                 }
-                Outcome::Refused(msg) => {
-                    tracing::warn!(url = %shared.config.url, error = %msg, samples = batch.len(), "Remote write refused a batch; dropping it.");
-                    shared.counters.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    break;
-                }
-                Outcome::Retry(msg, after) => {
-                    if shared.closed.load(Ordering::Acquire) {
-                        tracing::warn!(url = %shared.config.url, error = %msg, samples = batch.len(), "Remote write still failing at shutdown; dropping the batch.");
-                        shared.counters.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        break;
-                    }
-                    shared.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(url = %shared.config.url, error = %msg, "Remote write failed; retrying.");
-                    let wait = after.unwrap_or(backoff).min(shared.config.max_backoff);
-                    let jitter = wait.mul_f64(fastrand::f64() * 0.2);
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait + jitter) => {}
-                        _ = shared.wake.notified(), if shared.closed.load(Ordering::Acquire) => {}
-                    }
-                    backoff = (backoff * 2).min(shared.config.max_backoff);
-                }
+            }
+        })
+        .await;
+        match sent.map_err(|e| e.into_last()) {
+            Ok(()) => {
+                shared.counters.sent.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            }
+            Err(Failure::Closing(msg)) => {
+                tracing::warn!(url = %shared.config.url, error = %msg, samples = batch.len(), "Remote write still failing at shutdown; dropping the batch.");
+                shared.counters.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(url = %shared.config.url, error = %e, samples = batch.len(), "Remote write refused a batch; dropping it.");
+                shared.counters.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
             }
         }
     }
