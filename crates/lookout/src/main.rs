@@ -9,18 +9,21 @@
 
 mod alerting;
 mod cli;
-mod scaling;
 mod telemetry;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
 use lookout_component::{Health, Shutdown, Telemetry};
 use lookout_config::ConfigErrors;
+use lookout_rules::engine::Engine;
+use lookout_scaler::{FiringAlerts, ScalerService, StoreSource};
 use lookout_topology::CheckedPipeline;
+use lookout_tsdb::{StoreService, StoreSettings};
 use tracing::{error, info, warn};
 
 use crate::cli::{CheckTarget, Cli, Command, ConfigArg, RunArgs, ScaleAction, TestTarget};
@@ -125,7 +128,8 @@ fn check_rule_files(files: &[PathBuf]) -> ExitCode {
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-/// Loads the pipeline named by `--config`, or the default one.
+/// Loads and checks the pipeline named by `--config`, or the default one, with the
+/// files it names.
 fn load(args: &ConfigArg) -> Result<(CheckedPipeline, String), ConfigErrors> {
     let registry = lookout_topology::registry();
     let path = match &args.config {
@@ -135,12 +139,10 @@ fn load(args: &ConfigArg) -> Result<(CheckedPipeline, String), ConfigErrors> {
             let name = format!("<embedded>/{DEFAULT_PATH}");
             let env = |k: &str| std::env::var(k).ok();
             let checked = lookout_topology::check_str(&name, EMBEDDED_DEFAULT, &env, &registry)?;
-            alerting::check(&checked.config)?;
             return Ok((checked, name));
         }
     };
     let checked = lookout_topology::check(&path, &registry)?;
-    alerting::check(&checked.config)?;
     Ok((checked, path.display().to_string()))
 }
 
@@ -155,7 +157,7 @@ fn run(args: RunArgs, checked: CheckedPipeline) -> anyhow::Result<bool> {
     runtime.block_on(serve(args, checked))
 }
 
-async fn serve(args: RunArgs, checked: CheckedPipeline) -> anyhow::Result<bool> {
+async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bool> {
     for w in &checked.warnings {
         warn!(message = %w, "Configuration warning.");
     }
@@ -170,10 +172,28 @@ async fn serve(args: RunArgs, checked: CheckedPipeline) -> anyhow::Result<bool> 
     let listener = tokio::net::TcpListener::bind(&api_address)
         .await
         .with_context(|| format!("cannot listen on api.address {api_address}"))?;
-    let alerting = alerting::Alerting::start(&checked.config, &telemetry, &health).await?;
+    let store = lookout_tsdb::shared();
+    let settings = StoreSettings::from_config(&checked.config);
+    let store_service = telemetry.with_registry(|r| StoreService::start(store.clone(), settings, r))?;
+    let routing = checked.routing.clone();
+    let alerting = alerting::Alerting::start(&checked.config, routing, store.clone(), &telemetry, &health).await?;
+    let scaler = match checked.policies.take() {
+        None => None,
+        Some(policies) => {
+            let rules = alerting.rules.clone();
+            let firing: FiringAlerts = Arc::new(move || rules.as_ref().map(Engine::firing_alerts).unwrap_or_default());
+            let source = Arc::new(StoreSource::new(store.clone(), firing));
+            let data_dir = Path::new(&checked.config.data_dir);
+            Some(telemetry.with_registry(|r| ScalerService::start(policies, data_dir, source, r))?)
+        }
+    };
+    let mut router = alerting.router();
+    if let Some(s) = &scaler {
+        router = router.merge(s.router());
+    }
     let api_shutdown = Shutdown::new();
     let state = lookout_server::ApiState::new(telemetry.clone(), health.clone(), env!("CARGO_PKG_VERSION"));
-    let api = tokio::spawn(lookout_server::serve_with(listener, state, alerting.router(), api_shutdown.clone()));
+    let api = tokio::spawn(lookout_server::serve_with(listener, state, router, api_shutdown.clone()));
     info!(address = %api_address, "API listening.");
 
     let deadline = Duration::from_secs(args.shutdown_timeout);
@@ -212,7 +232,11 @@ async fn serve(args: RunArgs, checked: CheckedPipeline) -> anyhow::Result<bool> 
     }
     info!("Shutting down: no longer accepting; draining buffers.");
     clean &= topology.stop(deadline).await;
+    if let Some(s) = scaler {
+        s.stop().await;
+    }
     alerting.stop().await;
+    store_service.stop().await;
     api_shutdown.cancel();
     let _ = api.await;
     info!(clean, "Lookout stopped.");

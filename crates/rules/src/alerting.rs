@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use lookout_tsdb::Labels;
 
+use crate::EvalError;
 use crate::alert::{Alert, AlertState, RESOLVED_RETENTION_MS};
 use crate::file::AlertingRule;
 use crate::group::{EvalContext, OutgoingAlert, RuleState};
@@ -27,7 +28,7 @@ pub(crate) fn eval(
     t_ms: i64,
     query_offset_ms: i64,
     limit: usize,
-) -> Result<Vec<(Labels, f64)>, String> {
+) -> Result<Vec<(Labels, f64)>, EvalError> {
     let result = query_vector(ctx, &rule.expr, &rule.expr_text, t_ms.saturating_sub(query_offset_ms))?;
     let mut fresh: BTreeMap<Labels, Alert> = BTreeMap::new();
     // Templates' `query` runs at the evaluation time, not the offset query time (as
@@ -57,7 +58,7 @@ pub(crate) fn eval(
             rule.annotations.iter().map(|(k, _)| k.clone()).zip(annotation_values).collect();
         annotations.sort();
         if fresh.contains_key(&alert_labels) {
-            return Err("vector contains metrics with the same labelset after applying alert labels".to_string());
+            return Err(EvalError::DuplicateLabelset("alert"));
         }
         let alert = Alert {
             labels: alert_labels.clone(),
@@ -121,7 +122,7 @@ pub(crate) fn eval(
     if limit > 0 && active > limit {
         // Prometheus drops every alert of the rule, so that they all resolve.
         st.alerts.clear();
-        return Err(format!("exceeded limit of {limit} with {active} alerts"));
+        return Err(EvalError::Limit { limit, count: active, what: "alerts" });
     }
     Ok(samples)
 }

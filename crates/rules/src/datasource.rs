@@ -13,10 +13,12 @@ use lookout_tsdb::promql::{EvalOptions, Value};
 use lookout_tsdb::{Labels, Store};
 use promql_parser::parser::Expr;
 
+use crate::EvalError;
+
 /// Runs instant queries for rules.
 pub trait Datasource: Send + Sync {
     /// Evaluates `expr` (whose text is `text`, for datasources that send text) at `t_ms`.
-    fn query(&self, expr: &Expr, text: &str, t_ms: i64) -> Result<Value, String>;
+    fn query(&self, expr: &Expr, text: &str, t_ms: i64) -> Result<Value, EvalError>;
 
     /// The `query` function of alert templates, evaluating at `t_ms`; `None` (the
     /// default) makes templates that call `query` expand to an error.
@@ -49,15 +51,15 @@ impl LocalDatasource {
 }
 
 impl Datasource for LocalDatasource {
-    fn query(&self, expr: &Expr, _text: &str, t_ms: i64) -> Result<Value, String> {
-        self.opts.instant_query_expr(&*self.store, expr, t_ms).map_err(|e| e.to_string())
+    fn query(&self, expr: &Expr, _text: &str, t_ms: i64) -> Result<Value, EvalError> {
+        self.opts.instant_query_expr(&*self.store, expr, t_ms).map_err(|e| EvalError::Query(e.to_string()))
     }
 
     fn template_query(&self, t_ms: i64) -> Option<QueryHook> {
         let (store, opts) = (self.store.clone(), self.opts);
         Some(Arc::new(move |q: &str| {
             let v = opts.instant_query(&*store, q, t_ms).map_err(|e| e.to_string())?;
-            template_samples(v)
+            template_samples(v).map_err(|e| e.to_string())
         }))
     }
 }
@@ -67,11 +69,11 @@ pub type TemplateSample = (BTreeMap<String, String>, f64);
 
 /// A query result as the template `query` function returns it (a scalar as one
 /// sample without labels, as Prometheus's rule query function does).
-pub fn template_samples(v: Value) -> Result<Vec<TemplateSample>, String> {
+pub fn template_samples(v: Value) -> Result<Vec<TemplateSample>, EvalError> {
     match v {
         Value::Vector(v) => Ok(v.into_iter().map(|(l, f)| (l.pairs().iter().cloned().collect(), f)).collect()),
         Value::Scalar(f) => Ok(vec![(BTreeMap::new(), f)]),
-        _ => Err("rule result is not a vector or scalar".to_string()),
+        _ => Err(EvalError::NotVectorOrScalar),
     }
 }
 

@@ -226,6 +226,21 @@ pub struct OutgoingAlert {
     pub generator_url: String,
 }
 
+/// Alertmanager's model of the alert: what the notifier takes, in process, exactly as
+/// `POST /api/v2/alerts` would deliver it.
+impl From<OutgoingAlert> for lookout_receivers::Alert {
+    fn from(a: OutgoingAlert) -> Self {
+        let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        lookout_receivers::Alert {
+            labels: a.labels.pairs().iter().cloned().collect(),
+            annotations: a.annotations.into_iter().collect(),
+            starts_at: time(a.starts_at_ms),
+            ends_at: Some(time(a.ends_at_ms)),
+            generator_url: a.generator_url,
+        }
+    }
+}
+
 /// Evaluates every rule of `group` at `t_ms`, updating `state`; returns the alerts to
 /// send now.
 pub fn eval_group(group: &RuleGroup, state: &mut GroupState, ctx: &EvalContext, t_ms: i64) -> Vec<OutgoingAlert> {
@@ -261,7 +276,7 @@ pub fn eval_group(group: &RuleGroup, state: &mut GroupState, ctx: &EvalContext, 
         match result {
             Err(e) => {
                 st.health = Health::Err;
-                st.last_error = Some(e);
+                st.last_error = Some(e.to_string());
             }
             Ok(samples) => {
                 st.health = Health::Ok;
@@ -299,4 +314,26 @@ pub fn eval_group(group: &RuleGroup, state: &mut GroupState, ctx: &EvalContext, 
     state.last_eval_ms = Some(t_ms);
     state.last_duration_seconds = started.elapsed().as_secs_f64();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outgoing_alert_as_the_notifier_takes_it() {
+        let a = OutgoingAlert {
+            labels: Labels::new([("alertname".to_string(), "Down".to_string())]),
+            annotations: vec![("summary".to_string(), "down".to_string())],
+            starts_at_ms: 1_000,
+            ends_at_ms: 61_000,
+            generator_url: "http://x/graph".to_string(),
+        };
+        let n: lookout_receivers::Alert = a.into();
+        assert_eq!(n.labels["alertname"], "Down");
+        assert_eq!(n.annotations["summary"], "down");
+        assert_eq!(n.starts_at.timestamp_millis(), 1_000);
+        assert_eq!(n.ends_at.map(|t| t.timestamp_millis()), Some(61_000));
+        assert_eq!(n.generator_url, "http://x/graph");
+    }
 }

@@ -3,6 +3,7 @@
 use lookout_tsdb::Labels;
 use lookout_tsdb::promql::Value;
 
+use crate::EvalError;
 use crate::file::RecordingRule;
 use crate::group::EvalContext;
 
@@ -13,11 +14,11 @@ pub(crate) fn query_vector(
     expr: &promql_parser::parser::Expr,
     text: &str,
     t_ms: i64,
-) -> Result<Vec<(Labels, f64)>, String> {
+) -> Result<Vec<(Labels, f64)>, EvalError> {
     match ctx.datasource.query(expr, text, t_ms)? {
         Value::Vector(v) => Ok(v),
         Value::Scalar(f) => Ok(vec![(Labels::default(), f)]),
-        _ => Err("rule result is not a vector or scalar".to_string()),
+        _ => Err(EvalError::NotVectorOrScalar),
     }
 }
 
@@ -27,7 +28,7 @@ pub(crate) fn eval(
     ctx: &EvalContext,
     query_t_ms: i64,
     limit: usize,
-) -> Result<Vec<(Labels, f64)>, String> {
+) -> Result<Vec<(Labels, f64)>, EvalError> {
     let result = query_vector(ctx, &rule.expr, &rule.expr_text, query_t_ms)?;
     let mut out: Vec<(Labels, f64)> = result
         .into_iter()
@@ -39,10 +40,10 @@ pub(crate) fn eval(
     let mut seen: Vec<&Labels> = out.iter().map(|(l, _)| l).collect();
     seen.sort();
     if seen.windows(2).any(|w| w[0] == w[1]) {
-        return Err("vector contains metrics with the same labelset after applying rule labels".to_string());
+        return Err(EvalError::DuplicateLabelset("rule"));
     }
     if limit > 0 && out.len() > limit {
-        return Err(format!("exceeded limit of {limit} with {} series", out.len()));
+        return Err(EvalError::Limit { limit, count: out.len(), what: "series" });
     }
     out.shrink_to_fit();
     Ok(out)

@@ -62,8 +62,8 @@ fn template_name(alert: &str) -> String {
 
 /// Checks that `text` parses as a template of alert `alert` (what `promtool check rules`
 /// checks): `template: __alert_NAME:LINE: ...` otherwise.
-pub fn check(alert: &str, text: &str) -> Result<(), String> {
-    lookout_template::check(&template_name(alert), &format!("{DEFS}{text}"), static_funcs()).map_err(|e| e.to_string())
+pub fn check(alert: &str, text: &str) -> Result<(), lookout_template::TemplateError> {
+    lookout_template::check(&template_name(alert), &format!("{DEFS}{text}"), static_funcs())
 }
 
 fn str_map(pairs: &[(String, String)]) -> Value {

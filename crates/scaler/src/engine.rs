@@ -1,5 +1,9 @@
 //! The running engine: reads the inputs of each scaler from a [`MetricSource`], decides, keeps
-//! state and history (persisted), exposes self-metrics and drives the actuators.
+//! state and history (persisted), exposes self-metrics, logs each change and drives the
+//! actuators.
+//!
+//! The log has one line per decision that changes the count (`Scaling decision.` with
+//! `scaler`, `current`, `desired` and `reasons`), whoever asked for the evaluation.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
@@ -14,7 +18,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::actuator::Actuator;
+use crate::actuator::{Actuator, ActuatorError};
 use crate::decide::{Decision, Inputs, Reason, decide};
 use crate::history::{HistoryStore, Persisted, push_bounded};
 use crate::policy::{PolicyFile, ScalerPolicy};
@@ -24,9 +28,24 @@ use crate::policy::{PolicyFile, ScalerPolicy};
 pub trait MetricSource: Send + Sync {
     /// Evaluates `promql` at `t_ms`: `Ok(None)` when the result is empty, otherwise the single
     /// value (a one-element vector or a scalar). Several series are an error.
-    fn query(&self, promql: &str, t_ms: i64) -> Result<Option<f64>, String>;
+    fn query(&self, promql: &str, t_ms: i64) -> Result<Option<f64>, QueryError>;
     /// Names (`alertname`) of the alerts firing now.
     fn firing_alerts(&self) -> Vec<String>;
+}
+
+/// Why a scaler's query gave no usable value (shown in the decision's reasons).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The datasource failed: a parse or evaluation error, an unreachable store.
+    #[error("{0}")]
+    Failed(String),
+    /// Several series: scaling needs one value.
+    #[error("the query returned {0} series; scaling needs one value")]
+    NotOneValue(usize),
+    /// Not a number (a range vector or a string; the value is shown).
+    #[error("the query returned a {0}, not a number")]
+    NotANumber(String),
 }
 
 type Labels = Vec<(String, String)>;
@@ -60,17 +79,28 @@ pub struct Scaler {
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The state file exists but cannot be read.
     #[error("cannot read scaler state: {0}")]
     State(#[source] std::io::Error),
     /// An actuator cannot be built.
-    #[error("scaler {scaler}: {message}")]
+    #[error("scaler {scaler}: {source}")]
     Actuator {
         /// The scaler.
         scaler: String,
         /// Why.
-        message: String,
+        #[source]
+        source: ActuatorError,
+    },
+    /// The KEDA external scaler cannot listen.
+    #[error("cannot listen on keda.address {address}: {source}")]
+    KedaListen {
+        /// `keda.address`.
+        address: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
 }
 
@@ -123,7 +153,12 @@ impl Scaler {
         let decision = {
             let mut inner = self.lock();
             let entry = inner.scalers.entry(name.to_string()).or_default();
+            let previous = entry.history.back().map(|d| (d.current, d.desired));
             let d = decide(policy, &mut entry.state, &inputs, now_ms);
+            if previous != Some((d.current, d.desired)) {
+                let reasons: Vec<&str> = d.reasons.iter().map(|r| r.message.as_str()).collect();
+                tracing::info!(scaler = %d.scaler, current = d.current, desired = d.desired, reasons = %reasons.join("; "), "Scaling decision.");
+            }
             push_bounded(&mut entry.history, d.clone());
             if let Err(e) = self.store.save(&inner.scalers) {
                 tracing::error!(error = %e, path = %self.store.path().display(), "Cannot save scaler state.");
@@ -163,14 +198,15 @@ impl Scaler {
                 p.min_replicas
             }
         };
-        let metric_values: Vec<Result<Option<f64>, String>> =
-            p.metrics.iter().map(|m| self.source.query(&m.query, now_ms)).collect();
+        // The decision shows query failures as text.
+        let query = |q: &str| self.source.query(q, now_ms).map_err(|e| e.to_string());
+        let metric_values: Vec<_> = p.metrics.iter().map(|m| query(&m.query)).collect();
         let step_values = p
             .steps
             .iter()
             .map(|s| match s.metric.as_ref().and_then(|m| p.metrics.iter().position(|x| &x.name == m)) {
                 Some(i) => metric_values[i].clone(),
-                None => self.source.query(&s.query, now_ms),
+                None => query(&s.query),
             })
             .collect();
         let firing = if p.alerts.is_empty() { Vec::new() } else { self.source.firing_alerts() };
@@ -240,8 +276,8 @@ impl Scaler {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), Error> {
         let mut tasks = Vec::new();
         for p in &self.policies {
-            let actuator = Actuator::from_config(&p.name, &p.actuator)
-                .map_err(|message| Error::Actuator { scaler: p.name.clone(), message })?;
+            let actuator = Actuator::from_config(&p.actuator)
+                .map_err(|source| Error::Actuator { scaler: p.name.clone(), source })?;
             tasks.push(tokio::spawn(self.clone().run_one(
                 p.name.clone(),
                 p.interval_seconds,
@@ -289,12 +325,7 @@ impl Scaler {
             ];
             self.metrics.actuations.get_or_create(&labels).inc();
             match result {
-                Ok(()) => {
-                    delivered = Some(d.desired);
-                    if d.desired != d.current {
-                        tracing::info!(scaler = %name, from = d.current, to = d.desired, actuator = actuator.kind(), "Scaled.");
-                    }
-                }
+                Ok(()) => delivered = Some(d.desired),
                 Err(e) => tracing::warn!(scaler = %name, error = %e, "Cannot deliver scaling decision."),
             }
         }

@@ -7,10 +7,13 @@
 //!
 //! Main types:
 //! - [`parse_policy_file`] → [`PolicyFile`] of [`ScalerPolicy`]s (errors as `FILE:LINE:COL`);
+//!   [`load_policy_files`] merges the files a pipeline names;
 //! - [`Scaler`], the running engine over a [`MetricSource`] (the embedded store and the rule
 //!   engine), with [`Scaler::evaluate`], [`Scaler::history`], [`Scaler::run`] and
 //!   [`Scaler::register_metrics`];
 //! - [`router`] for `GET /api/v1/scaler`, [`actuator::keda::serve`] for KEDA;
+//! - [`ScalerService`], the scaler in a running Lookout (engine, KEDA, API) over a
+//!   [`StoreSource`] (the embedded store and the firing alerts);
 //! - [`simulate`], the preview tool behind `lookout scale simulate FILE`.
 //!
 //! Why designed so: the decision itself ([`decide()`]) is a pure function of the policy, the
@@ -45,14 +48,20 @@ pub mod decide;
 mod engine;
 pub mod history;
 pub mod hpa;
+mod load;
 pub mod policy;
 pub mod quantity;
 pub mod schedule;
+mod service;
 mod simulate;
+mod source;
 pub mod step;
 
 pub use api::router;
 pub use decide::{Decision, MetricReport, Reason, ScalerState, decide};
-pub use engine::{Error, MetricSource, Scaler};
+pub use engine::{Error, MetricSource, QueryError, Scaler};
+pub use load::load_policy_files;
 pub use policy::{ActuatorConfig, KedaConfig, PolicyFile, ScalerPolicy, parse_policy_file};
+pub use service::ScalerService;
 pub use simulate::simulate;
+pub use source::{FiringAlerts, StoreSource};

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use lookout_scaler::actuator::keda::externalscaler::external_scaler_client::ExternalScalerClient;
 use lookout_scaler::actuator::keda::externalscaler::{GetMetricsRequest, ScaledObjectRef};
-use lookout_scaler::{MetricSource, Scaler, parse_policy_file, simulate};
+use lookout_scaler::{MetricSource, QueryError, Scaler, parse_policy_file, simulate};
 use tokio_util::sync::CancellationToken;
 
 fn repo() -> PathBuf {
@@ -35,7 +35,7 @@ impl FakeSource {
 }
 
 impl MetricSource for FakeSource {
-    fn query(&self, promql: &str, _t_ms: i64) -> Result<Option<f64>, String> {
+    fn query(&self, promql: &str, _t_ms: i64) -> Result<Option<f64>, QueryError> {
         Ok(self.values.lock().unwrap().get(promql).copied())
     }
     fn firing_alerts(&self) -> Vec<String> {
@@ -382,6 +382,11 @@ async fn kubernetes_scale_subresource() {
     let seen = api.seen.lock().unwrap().clone();
     assert_eq!(seen, ["GET Bearer sekret", "PATCH application/merge-patch+json", "GET Bearer sekret"]);
     let missing = lookout_scaler::policy::KubernetesConfig { name: "nope".into(), ..cfg };
-    let e = lookout_scaler::actuator::kubernetes::ScaleClient::new(&missing).unwrap().get_replicas().await.unwrap_err();
+    let e = lookout_scaler::actuator::kubernetes::ScaleClient::new(&missing)
+        .unwrap()
+        .get_replicas()
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("scale subresource answered 404"), "{e}");
 }

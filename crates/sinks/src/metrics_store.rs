@@ -12,10 +12,10 @@
 //! Log records and spans are ignored (derive series from them with `log_to_metric` /
 //! `span_metrics` first). Metrics the store cannot take — exponential histograms, delta
 //! temporality, series past the limit, out-of-order samples — are counted as failed and
-//! logged once per distinct reason.
+//! logged once per distinct reason. Retention is the store's own job
+//! (`lookout_tsdb::StoreService`), not the sink's.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -31,8 +31,6 @@ pub struct MetricsStoreConfig {
     #[serde(default)]
     pub buffer: BufferConfig,
 }
-
-const GC_EVERY: Duration = Duration::from_secs(60);
 
 impl SinkConfig for MetricsStoreConfig {
     fn buffer(&self) -> BufferConfig {
@@ -51,7 +49,6 @@ impl SinkConfig for MetricsStoreConfig {
 async fn run(mut cx: SinkContext, store: std::sync::Arc<lookout_tsdb::Store>) -> Result<(), String> {
     cx.health.ready();
     let mut reported: HashSet<String> = HashSet::new();
-    let mut last_gc = Instant::now();
     while let Some(batch) = cx.input.recv().await {
         cx.metrics.received_events.inc_by(batch.len() as u64);
         let t = lookout_tsdb::otlp::translate(&batch);
@@ -76,11 +73,6 @@ async fn run(mut cx: SinkContext, store: std::sync::Arc<lookout_tsdb::Store>) ->
         cx.metrics.sent_events.inc_by(appended);
         cx.metrics.failed_events.inc_by(failed + t.refused.len() as u64);
         cx.metrics.latency.observe(batch.meta.received_at.elapsed().as_secs_f64());
-        if last_gc.elapsed() > GC_EVERY {
-            let now = chrono::Utc::now().timestamp_millis();
-            store.gc(now);
-            last_gc = Instant::now();
-        }
     }
     Ok(())
 }

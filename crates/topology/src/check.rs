@@ -1,10 +1,15 @@
-//! Loading and checking a pipeline file completely, before anything starts.
+//! Loading and checking a pipeline file completely, before anything starts: its
+//! components and graph, then the files it names ([`crate::files`]).
 
 use std::path::Path;
 
 use indexmap::IndexMap;
 use lookout_component::{Registry, SinkConfig, SourceConfig, TransformConfig};
 use lookout_config::{ComponentKind, ConfigError, ConfigErrors, GraphNode, PipelineConfig, check_graph};
+use lookout_notify::AlertmanagerConfig;
+use lookout_scaler::PolicyFile;
+
+use crate::files::{CheckedFiles, check_files};
 
 /// A pipeline file whose every component parsed and whose graph is sound.
 pub struct CheckedPipeline {
@@ -20,9 +25,15 @@ pub struct CheckedPipeline {
     pub nodes: Vec<GraphNode>,
     /// Non-fatal findings (unset variables, unused sources), for the log.
     pub warnings: Vec<ConfigError>,
+    /// The routing file `alerting.config` names, or the built-in default (everything to
+    /// the console).
+    pub routing: AlertmanagerConfig,
+    /// The scaling policies `scaling.files` names, merged; `None` without `scaling:`.
+    pub policies: Option<PolicyFile>,
 }
 
-/// Loads `path` and checks it with `registry`.
+/// Loads `path` and checks it with `registry`, then the rule, routing and policy files
+/// it names (those only once the pipeline itself is sound).
 pub fn check(path: &Path, registry: &Registry) -> Result<CheckedPipeline, ConfigErrors> {
     finish(lookout_config::load(path)?, registry)
 }
@@ -106,5 +117,6 @@ fn finish(config: PipelineConfig, registry: &Registry) -> Result<CheckedPipeline
             ));
         }
     }
-    Ok(CheckedPipeline { config, sources, transforms, sinks, nodes, warnings })
+    let CheckedFiles { routing, policies } = check_files(&config)?;
+    Ok(CheckedPipeline { config, sources, transforms, sinks, nodes, warnings, routing, policies })
 }

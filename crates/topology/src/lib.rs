@@ -3,7 +3,9 @@
 //!
 //! - [`registry`] knows every component type (one `register` call per crate).
 //! - [`check`] loads a pipeline file, parses every component with its own config
-//!   struct and checks the graph, collecting *all* errors as `FILE:LINE:COL: message`.
+//!   struct and checks the graph, then the rule, routing and scaling policy files it
+//!   names, collecting *all* errors as `FILE:LINE:COL: message`. `lookout check` and
+//!   `lookout run` both go through it.
 //! - [`start`] builds sinks first, then transforms, then sources, so nothing is
 //!   accepted before there is somewhere to put it. Each sink reads its own bounded
 //!   buffer (its `buffer:` settings); each transform reads a small blocking buffer, so
@@ -14,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod check;
+mod files;
 mod run;
 
 pub use check::{CheckedPipeline, check, check_str};

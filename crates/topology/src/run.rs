@@ -7,8 +7,8 @@ use std::time::Duration;
 use futures::future::join_all;
 use lookout_buffer::{BufferSender, WhenFull, memory};
 use lookout_component::{
-    BuildError, ComponentFuture, ComponentMetrics, ComponentState, Fanout, Health, HealthHandle, Shutdown, SinkContext,
-    SourceContext, Telemetry, Transform, TransformOutput,
+    BuildError, ComponentFuture, ComponentMetrics, ComponentState, Fanout, FanoutError, Health, HealthHandle, Shutdown,
+    SinkContext, SourceContext, Telemetry, Transform, TransformOutput,
 };
 use lookout_config::ComponentKind;
 use lookout_config::graph_resolve;
@@ -21,18 +21,17 @@ use crate::CheckedPipeline;
 /// purpose: transforms are fast, and the real queue is each sink's own buffer.
 const TRANSFORM_INPUT_EVENTS: usize = 8_192;
 
+/// What a component's task ends with: its future's result (the component's own
+/// message on failure, as [`ComponentFuture`] carries it).
+type ComponentTask = JoinHandle<<ComponentFuture as std::future::Future>::Output>;
+
 /// A started pipeline.
 pub struct RunningTopology {
-    tasks: Vec<(String, JoinHandle<Result<(), String>>)>,
+    tasks: Vec<(String, ComponentTask)>,
     shutdown: Shutdown,
 }
 
 impl RunningTopology {
-    /// The token that stops the sources.
-    pub fn shutdown_token(&self) -> Shutdown {
-        self.shutdown.clone()
-    }
-
     /// Stops accepting and waits until every buffer has drained into the sinks, or
     /// `deadline` passes. Returns whether everything finished cleanly.
     pub async fn stop(self, deadline: Duration) -> bool {
@@ -102,7 +101,7 @@ pub async fn start(
     let mut outputs: HashMap<(String, Option<String>), Vec<BufferSender>> = HashMap::new();
     for consumer in &nodes {
         for input in &consumer.inputs {
-            let (idx, output) = graph_resolve(&nodes, &input.name).map_err(BuildError)?;
+            let (idx, output) = graph_resolve(&nodes, &input.name).map_err(|e| BuildError(e.to_string()))?;
             let tx = inputs.get(&consumer.name).expect("every consumer has an input buffer").clone();
             outputs.entry((nodes[idx].name.clone(), output.map(str::to_string))).or_default().push(tx);
         }
@@ -112,7 +111,7 @@ pub async fn start(
         Fanout::new(outputs.remove(&(name.to_string(), output.map(str::to_string))).unwrap_or_default())
     };
 
-    let mut tasks: Vec<(String, JoinHandle<Result<(), String>>)> = Vec::new();
+    let mut tasks: Vec<(String, ComponentTask)> = Vec::new();
     let register = |name: &str, kind: ComponentKind| -> (HealthHandle, ComponentMetrics) {
         let t = type_of(name);
         (health.register(name, kind.as_str(), &t), telemetry.component(name, kind.as_str(), &t))
@@ -141,7 +140,10 @@ pub async fn start(
         let default = fanout(name, None);
         let named: Vec<Fanout> = config.named_outputs().iter().map(|o| fanout(name, Some(o))).collect();
         let rx = transform_rx.remove(name).expect("transform buffer");
-        let fut: ComponentFuture = Box::pin(run_transform(transform, rx, default, named, metrics));
+        let fut: ComponentFuture =
+            Box::pin(
+                async move { run_transform(transform, rx, default, named, metrics).await.map_err(|e| e.to_string()) },
+            );
         h.ready();
         tasks.push((name.clone(), spawn_component(name, h, fut)));
     }
@@ -164,7 +166,7 @@ pub async fn start(
     Ok(RunningTopology { tasks, shutdown })
 }
 
-fn spawn_component(name: &str, health: HealthHandle, fut: ComponentFuture) -> JoinHandle<Result<(), String>> {
+fn spawn_component(name: &str, health: HealthHandle, fut: ComponentFuture) -> ComponentTask {
     let name = name.to_string();
     tokio::spawn(async move {
         let result = fut.await;
@@ -185,7 +187,7 @@ async fn run_transform(
     default: Fanout,
     named: Vec<Fanout>,
     metrics: ComponentMetrics,
-) -> Result<(), String> {
+) -> Result<(), FanoutError> {
     let mut out = TransformOutput::default();
     while let Some(batch) = rx.recv().await {
         metrics.received_events.inc_by(batch.len() as u64);
@@ -193,12 +195,12 @@ async fn run_transform(
         metrics.discarded_events.inc_by(std::mem::take(&mut out.discarded));
         for b in out.default.drain(..) {
             metrics.sent_events.inc_by(b.len() as u64);
-            default.send(b).await.map_err(|e| e.to_string())?;
+            default.send(b).await?;
         }
         for (i, b) in out.named.drain(..) {
             metrics.sent_events.inc_by(b.len() as u64);
             if let Some(f) = named.get(i) {
-                f.send(b).await.map_err(|e| e.to_string())?;
+                f.send(b).await?;
             }
         }
     }

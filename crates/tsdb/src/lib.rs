@@ -8,24 +8,31 @@
 //!   `_bucket`/`_sum`/`_count`, `job`/`instance` and `target_info` from the resource).
 //! - [`promql`]: a PromQL instant-query evaluator over the store (what rules run).
 //! - [`remote`]: a Prometheus-compatible remote store: query API client and remote write.
+//! - [`StoreService`]: the store in a running Lookout — the pipeline file's limits,
+//!   retention, self-metrics and remote write, started and stopped together.
 //!
 //! Memory is bounded: a sample costs 16 bytes (`i64` ms + `f64`, in a ring buffer that
 //! grows by doubling); a series its label strings twice (the series and the label-set
 //! index) plus one postings entry per label — measured by `bench-rules` at ~2.4 KB per
 //! series of 5 labels with 40 samples. Samples older than the retention window are
 //! dropped by [`Store::gc`], and appends that would create series past `max_series` are
-//! refused and counted ([`Store::series_limit_hits`]).
+//! refused and counted ([`Store::series_limit_hits`]). Retention runs in one place,
+//! [`StoreService`].
 #![forbid(unsafe_code)]
 
+mod error;
 mod labels;
 mod matcher;
 pub mod otlp;
 pub mod promql;
 pub mod remote;
+mod service;
 mod store;
 
+pub use error::Error;
 pub use labels::Labels;
 pub use matcher::{MatchOp, Matcher};
+pub use service::{StoreService, StoreSettings};
 pub use store::{AppendError, AppendHook, Sample, SeriesData, Store, StoreConfig};
 
 /// The process-wide store: what the `metrics_store` sink writes and rules read.

@@ -69,14 +69,19 @@ struct RulesFilter {
     exclude_alerts: bool,
 }
 
-fn parse_filter(pairs: &[(String, String)]) -> Result<RulesFilter, String> {
+/// A `type` filter other than `alert` or `record`.
+#[derive(Debug, thiserror::Error)]
+#[error("unsupported type {0:?}")]
+struct UnsupportedType(String);
+
+fn parse_filter(pairs: &[(String, String)]) -> Result<RulesFilter, UnsupportedType> {
     let mut f = RulesFilter::default();
     for (k, v) in pairs {
         match k.as_str() {
             "type" => match v.as_str() {
                 "alert" | "record" => f.kind = Some(v.clone()),
                 "" => {}
-                other => return Err(format!("unsupported type {other:?}")),
+                other => return Err(UnsupportedType(other.to_string())),
             },
             "rule_name[]" => f.names.push(v.clone()),
             "rule_group[]" => f.groups.push(v.clone()),
@@ -143,7 +148,7 @@ fn bad_request(msg: String) -> Response {
 pub(crate) async fn rules(State(engine): State<Engine>, Query(query): Query<Vec<(String, String)>>) -> Response {
     let f = match parse_filter(&query) {
         Ok(f) => f,
-        Err(e) => return bad_request(e),
+        Err(e) => return bad_request(e.to_string()),
     };
     let mut groups = Vec::new();
     for g in engine.groups().iter() {

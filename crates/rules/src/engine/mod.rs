@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use lookout_component::{ComponentState, HealthHandle};
-use lookout_config::{ConfigErrors, RulesConfig};
+use lookout_config::{ConfigErrors, PipelineConfig, RulesConfig};
 use lookout_tsdb::Store;
 use lookout_tsdb::promql::EvalOptions;
 use lookout_tsdb::remote::QueryClient;
@@ -45,21 +45,6 @@ pub use remote::RemoteDatasource;
 
 /// Where due alerts go: called after each group evaluation that has alerts to send.
 pub type AlertSink = Arc<dyn Fn(Vec<OutgoingAlert>) + Send + Sync>;
-
-/// A sink that logs each alert (what runs until a notifier is wired in).
-pub fn log_sink() -> AlertSink {
-    Arc::new(|alerts: Vec<OutgoingAlert>| {
-        for a in alerts {
-            let resolved = a.ends_at_ms <= now_ms();
-            info!(
-                alertname = a.labels.get("alertname").unwrap_or(""),
-                status = if resolved { "resolved" } else { "firing" },
-                labels = %a.labels,
-                "Alert."
-            );
-        }
-    })
-}
 
 /// The engine's settings, from the pipeline file's `rules:` section.
 #[derive(Debug, Clone)]
@@ -89,6 +74,14 @@ pub struct EngineSettings {
 }
 
 impl EngineSettings {
+    /// From the pipeline file: `None` without `rules:`. Generator URLs default to the
+    /// API address.
+    pub fn from_pipeline(config: &PipelineConfig) -> Option<EngineSettings> {
+        let rules = config.rules.as_ref()?;
+        let external = format!("http://{}", config.api.address);
+        Some(EngineSettings::from_config(rules, std::path::Path::new(&config.data_dir), &external))
+    }
+
     /// From `rules:`; `data_dir` holds the state snapshot, `default_external_url` is
     /// used when `external_url` is not set.
     pub fn from_config(cfg: &RulesConfig, data_dir: &std::path::Path, default_external_url: &str) -> EngineSettings {

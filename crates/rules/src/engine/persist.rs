@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::Error;
 use crate::file::{Rule, RuleGroup};
 use crate::group::{GroupState, RuleState};
 
@@ -85,13 +86,14 @@ pub(crate) fn save(path: &Path, snapshot: &Snapshot) -> std::io::Result<()> {
 }
 
 /// The saved snapshot, if there is a readable one of this version.
-pub(crate) fn load(path: &Path) -> Result<Option<Snapshot>, String> {
+pub(crate) fn load(path: &Path) -> Result<Option<Snapshot>, Error> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(source) => return Err(Error::ReadState { path: path.display().to_string(), source }),
     };
-    let snap: Snapshot = serde_json::from_slice(&bytes).map_err(|e| format!("cannot parse {}: {e}", path.display()))?;
+    let snap: Snapshot = serde_json::from_slice(&bytes)
+        .map_err(|source| Error::ParseState { path: path.display().to_string(), source })?;
     Ok((snap.version == VERSION).then_some(snap))
 }
 

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use lookout_template::QueryHook;
 
+use crate::EvalError;
 use crate::datasource::{Datasource, template_samples};
 
 /// Sends each rule's expression text to `/api/v1/query` at the evaluation time.
@@ -29,12 +30,15 @@ impl RemoteDatasource {
 }
 
 impl Datasource for RemoteDatasource {
-    fn query(&self, _expr: &Expr, text: &str, t_ms: i64) -> Result<Value, String> {
-        self.runtime.block_on(self.client.query(text, t_ms))
+    fn query(&self, _expr: &Expr, text: &str, t_ms: i64) -> Result<Value, EvalError> {
+        self.runtime.block_on(self.client.query(text, t_ms)).map_err(|e| EvalError::Query(e.to_string()))
     }
 
     fn template_query(&self, t_ms: i64) -> Option<QueryHook> {
         let (client, runtime) = (self.client.clone(), self.runtime.clone());
-        Some(Arc::new(move |q: &str| template_samples(runtime.block_on(client.query(q, t_ms))?)))
+        Some(Arc::new(move |q: &str| {
+            let v = runtime.block_on(client.query(q, t_ms)).map_err(|e| e.to_string())?;
+            template_samples(v).map_err(|e| e.to_string())
+        }))
     }
 }

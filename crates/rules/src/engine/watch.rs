@@ -8,6 +8,7 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 
 use super::Engine;
+use crate::Error;
 
 /// Holds the OS watch; dropping it stops watching.
 pub(crate) struct RuleWatcher {
@@ -29,7 +30,7 @@ fn watch_root(pattern: &str) -> (PathBuf, RecursiveMode) {
 }
 
 impl RuleWatcher {
-    pub(crate) fn start(patterns: &[String], engine: Engine) -> Result<RuleWatcher, String> {
+    pub(crate) fn start(patterns: &[String], engine: Engine) -> Result<RuleWatcher, Error> {
         let globs: Vec<glob::Pattern> = patterns.iter().filter_map(|p| glob::Pattern::new(p).ok()).collect();
         let cwd = std::env::current_dir().unwrap_or_default();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
@@ -45,14 +46,16 @@ impl RuleWatcher {
                 let _ = tx.send(());
             }
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(|source| Error::Watch { path: None, source })?;
         let mut watched = Vec::new();
         for p in patterns {
             let (dir, mode) = watch_root(p);
             if watched.contains(&dir) {
                 continue;
             }
-            watcher.watch(&dir, mode).map_err(|e| format!("{}: {e}", dir.display()))?;
+            watcher
+                .watch(&dir, mode)
+                .map_err(|source| Error::Watch { path: Some(dir.display().to_string()), source })?;
             watched.push(dir);
         }
         tokio::spawn(async move {

@@ -1,6 +1,7 @@
 //! Actuators: where decisions go.
 //!
-//! - `dry_run`: nothing leaves Lookout; decisions are recorded, logged and exposed.
+//! - `dry_run`: nothing leaves Lookout; decisions are recorded, logged (by the engine) and
+//!   exposed.
 //! - `webhook`: a JSON POST of the [`Decision`], retried with backoff.
 //! - `keda`: nothing is pushed; KEDA pulls through the external-scaler gRPC server ([`keda`]).
 //! - `kubernetes` (cargo feature): the workload's scale subresource is read and patched.
@@ -10,8 +11,25 @@ pub mod keda;
 pub mod kubernetes;
 pub mod webhook;
 
+use crate::ActuatorConfig;
 use crate::decide::Decision;
-use crate::policy::ActuatorConfig;
+
+/// Why an actuator cannot be built or could not deliver.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ActuatorError {
+    /// The webhook client cannot be built or the POST failed (after its retries).
+    #[error("{0}")]
+    Webhook(String),
+    /// The scale subresource cannot be read or patched.
+    #[cfg(feature = "kubernetes")]
+    #[error(transparent)]
+    Kubernetes(#[from] kubernetes::Error),
+    /// The policy asks for the `kubernetes` actuator, built without it.
+    #[cfg(not(feature = "kubernetes"))]
+    #[error("the kubernetes actuator is not compiled in (cargo feature `kubernetes`)")]
+    KubernetesNotCompiled,
+}
 
 /// A built actuator.
 pub enum Actuator {
@@ -27,19 +45,18 @@ pub enum Actuator {
 }
 
 impl Actuator {
-    /// Builds the actuator of scaler `name`.
-    pub fn from_config(name: &str, cfg: &ActuatorConfig) -> Result<Actuator, String> {
-        let _ = name;
+    /// Builds an actuator.
+    pub fn from_config(cfg: &ActuatorConfig) -> Result<Actuator, ActuatorError> {
         Ok(match cfg {
             ActuatorConfig::DryRun => Actuator::DryRun,
             ActuatorConfig::Keda => Actuator::Keda,
-            ActuatorConfig::Webhook(w) => Actuator::Webhook(webhook::Webhook::new(w)?),
+            ActuatorConfig::Webhook(w) => {
+                Actuator::Webhook(webhook::Webhook::new(w).map_err(|e| ActuatorError::Webhook(e.to_string()))?)
+            }
             #[cfg(feature = "kubernetes")]
             ActuatorConfig::Kubernetes(k) => Actuator::Kubernetes(kubernetes::ScaleClient::new(k)?),
             #[cfg(not(feature = "kubernetes"))]
-            ActuatorConfig::Kubernetes(_) => {
-                return Err("the kubernetes actuator is not compiled in (cargo feature `kubernetes`)".to_string());
-            }
+            ActuatorConfig::Kubernetes(_) => return Err(ActuatorError::KubernetesNotCompiled),
         })
     }
 
@@ -55,31 +72,25 @@ impl Actuator {
     }
 
     /// The current replica count, for actuators that can read it.
-    pub async fn observe(&self) -> Result<Option<i32>, String> {
+    pub async fn observe(&self) -> Result<Option<i32>, ActuatorError> {
         match self {
             #[cfg(feature = "kubernetes")]
-            Actuator::Kubernetes(k) => k.get_replicas().await.map(Some),
+            Actuator::Kubernetes(k) => Ok(Some(k.get_replicas().await?)),
             _ => Ok(None),
         }
     }
 
-    /// Hands a decision over.
-    pub async fn apply(&self, d: &Decision) -> Result<(), String> {
+    /// Hands a decision over (the engine has already logged it).
+    pub async fn apply(&self, d: &Decision) -> Result<(), ActuatorError> {
         match self {
-            Actuator::DryRun => {
-                if d.desired != d.current {
-                    tracing::info!(scaler = %d.scaler, from = d.current, to = d.desired, "Dry run: would scale.");
-                }
-                Ok(())
-            }
-            Actuator::Keda => Ok(()),
-            Actuator::Webhook(w) => w.send(d).await,
+            Actuator::DryRun | Actuator::Keda => Ok(()),
+            Actuator::Webhook(w) => w.send(d).await.map_err(|e| ActuatorError::Webhook(e.to_string())),
             #[cfg(feature = "kubernetes")]
             Actuator::Kubernetes(k) => {
                 if d.desired == d.current {
                     return Ok(());
                 }
-                k.set_replicas(d.desired).await
+                Ok(k.set_replicas(d.desired).await?)
             }
         }
     }

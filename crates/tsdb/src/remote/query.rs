@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::promql::Value;
-use crate::{Labels, Sample};
+use crate::{Error, Labels, Sample};
 
 /// Where and how to query.
 #[derive(Debug, Clone)]
@@ -68,12 +68,12 @@ struct MatrixItem {
 }
 
 /// Prometheus encodes sample values as strings (`"NaN"`, `"+Inf"`, `"-Inf"` included).
-fn parse_value(s: &str) -> Result<f64, String> {
+fn parse_value(s: &str) -> Result<f64, Error> {
     match s {
         "NaN" => Ok(f64::NAN),
         "+Inf" | "Inf" => Ok(f64::INFINITY),
         "-Inf" => Ok(f64::NEG_INFINITY),
-        _ => s.parse().map_err(|_| format!("invalid sample value {s:?}")),
+        _ => s.parse().map_err(|_| Error::InvalidValue(s.to_string())),
     }
 }
 
@@ -83,11 +83,8 @@ fn labels(metric: std::collections::BTreeMap<String, String>) -> Labels {
 
 impl QueryClient {
     /// A client for `config`.
-    pub fn new(config: QueryClientConfig) -> Result<QueryClient, String> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    pub fn new(config: QueryClientConfig) -> Result<QueryClient, Error> {
+        let http = reqwest::Client::builder().timeout(config.timeout).build().map_err(Error::HttpClient)?;
         let endpoint = format!("{}/api/v1/query", config.url.trim_end_matches('/'));
         Ok(QueryClient { config, endpoint, http })
     }
@@ -99,7 +96,7 @@ impl QueryClient {
 
     /// Evaluates `expr` at `t_ms` remotely. Errors carry the server's `errorType: error`
     /// or the transport failure.
-    pub async fn query(&self, expr: &str, t_ms: i64) -> Result<Value, String> {
+    pub async fn query(&self, expr: &str, t_ms: i64) -> Result<Value, Error> {
         let time = format!("{}.{:03}", t_ms.div_euclid(1000), t_ms.rem_euclid(1000));
         let mut req = self.http.post(&self.endpoint).form(&[("query", expr), ("time", time.as_str())]);
         if let Some(token) = &self.config.bearer_token {
@@ -108,19 +105,21 @@ impl QueryClient {
         if let Some((user, password)) = &self.config.basic_auth {
             req = req.basic_auth(user, Some(password));
         }
-        let resp = req.send().await.map_err(|e| format!("query {}: {e}", self.config.url))?;
+        let url = || self.config.url.clone();
+        let resp = req.send().await.map_err(|source| Error::Request { url: url(), source })?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| format!("query {}: reading the answer: {e}", self.config.url))?;
-        let parsed: Response = serde_json::from_slice(&body).map_err(|e| {
-            let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-            format!("query {}: HTTP {status}, not a Prometheus API answer ({e}): {text}", self.config.url)
+        let body = resp.bytes().await.map_err(|source| Error::ReadAnswer { url: url(), source })?;
+        let parsed: Response = serde_json::from_slice(&body).map_err(|source| Error::NotPrometheus {
+            url: url(),
+            status,
+            body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+            source,
         })?;
         if parsed.status != "success" {
-            return Err(format!(
-                "{}: {}",
-                parsed.error_type.unwrap_or_else(|| "error".into()),
-                parsed.error.unwrap_or_else(|| format!("HTTP {status}"))
-            ));
+            return Err(Error::Refused {
+                error_type: parsed.error_type.unwrap_or_else(|| "error".into()),
+                message: parsed.error.unwrap_or_else(|| format!("HTTP {status}")),
+            });
         }
         match parsed.data {
             Some(Data::Scalar((_, v))) => Ok(Value::Scalar(parse_value(&v)?)),
@@ -137,12 +136,12 @@ impl QueryClient {
                         .values
                         .iter()
                         .map(|(t, v)| Ok(Sample { t: (t * 1000.0).round() as i64, v: parse_value(v)? }))
-                        .collect::<Result<Vec<_>, String>>()?;
+                        .collect::<Result<Vec<_>, Error>>()?;
                     Ok((labels(i.metric), samples))
                 })
-                .collect::<Result<_, String>>()
+                .collect::<Result<_, Error>>()
                 .map(Value::Matrix),
-            None => Err("success answer without data".to_string()),
+            None => Err(Error::NoData),
         }
     }
 }

@@ -143,11 +143,16 @@ impl ExternalScaler for KedaService {
     }
 }
 
+/// The external scaler's gRPC server failed.
+#[derive(Debug, thiserror::Error)]
+#[error("KEDA external scaler server failed: {0}")]
+pub struct ServeError(#[source] tonic::transport::Error);
+
 /// Serves the external scaler on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, scaler: Arc<Scaler>, shutdown: CancellationToken) -> Result<(), String> {
+pub async fn serve(listener: TcpListener, scaler: Arc<Scaler>, shutdown: CancellationToken) -> Result<(), ServeError> {
     tonic::transport::Server::builder()
         .add_service(KedaService::new(scaler, shutdown.clone()).into_server())
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown.cancelled_owned())
         .await
-        .map_err(|e| format!("KEDA external scaler server failed: {e}"))
+        .map_err(ServeError)
 }
