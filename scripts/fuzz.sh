@@ -18,7 +18,10 @@
 #
 # Environment: FUZZ_PROFILE=release (default) or dev (faster build, slower runs);
 # FUZZ_TIMEOUT seconds for one input (default 10); FUZZ_RSS_MB (default 2048);
-# FUZZ_SKIP_REGRESSIONS=1 leaves fuzz/regressions out (known, unfixed crashes).
+# FUZZ_SKIP_REGRESSIONS=1 leaves fuzz/regressions out (known, unfixed crashes);
+# FUZZ_KEEP_GOING=1 runs the remaining targets after a failure; FUZZ_NO_BUILD=1 runs
+# the binaries already built; FUZZ_FORK=1 keeps fuzzing a target past crashes
+# (libFuzzer -fork=1 -ignore_crashes=1 ...) to collect them all under fuzz/artifacts.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -46,7 +49,9 @@ esac
 triple=$(rustc -vV | sed -n 's/^host: //p')
 build_start=$(date +%s)
 mkdir -p fuzz/artifacts
-if ! (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build --sanitizer none "${profile_flag[@]}") >fuzz/artifacts/build.log 2>&1; then
+if [ -n "${FUZZ_NO_BUILD:-}" ]; then
+  echo "fuzz.sh: FUZZ_NO_BUILD set: using the binaries already in fuzz/target"
+elif ! (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build --sanitizer none "${profile_flag[@]}") >fuzz/artifacts/build.log 2>&1; then
   tail -40 fuzz/artifacts/build.log >&2
   echo "fuzz.sh: the fuzz targets do not build (log: fuzz/artifacts/build.log)" >&2
   exit 2
@@ -63,11 +68,15 @@ for t in "${TARGETS[@]}"; do
   if [ -z "${FUZZ_SKIP_REGRESSIONS:-}" ] && [ -d "$ROOT/fuzz/regressions/$t" ]; then
     dirs+=("$ROOT/fuzz/regressions/$t")
   fi
+  extra=()
+  if [ -n "${FUZZ_FORK:-}" ]; then
+    extra=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+  fi
   log=$artifacts/last-run.log
   echo "fuzz.sh: $t for ${SECONDS_EACH}s"
   set +e
   "$bin" -max_total_time="$SECONDS_EACH" -timeout="$TIMEOUT" -rss_limit_mb="$RSS_MB" \
-    -artifact_prefix="$artifacts/" -print_final_stats=1 "${dirs[@]}" >"$log" 2>&1
+    -artifact_prefix="$artifacts/" -print_final_stats=1 "${extra[@]}" "${dirs[@]}" >"$log" 2>&1
   rc=$?
   set -e
   grep -E '^#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb' "$log" | tr '\n' ' ' || true
