@@ -244,6 +244,7 @@ impl Protocol for PutLogEvents {
             time_unix_nano,
             received_at,
             origin: None,
+            ack: None,
         }));
     }
 

@@ -251,6 +251,7 @@ impl Protocol for Bulk {
             time_unix_nano,
             received_at,
             origin: None,
+            ack: None,
         }));
     }
 

@@ -356,6 +356,7 @@ impl Protocol for Forward {
                 time_unix_nano: r.time_unix_nano(),
                 received_at,
                 origin: Some(Origin { batch: shared.clone(), index }),
+                ack: None,
             });
             index += 1;
         });

@@ -427,6 +427,7 @@ impl Protocol for Hec {
             time_unix_nano,
             received_at,
             origin: None,
+            ack: None,
         }));
     }
 

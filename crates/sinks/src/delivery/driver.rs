@@ -15,7 +15,7 @@ use lookout_event::FieldPath;
 use super::endpoints::{EndpointSet, fnv1a};
 use super::retry::{Attempt, Tally};
 use super::settings::LoadBalance;
-use super::{DeadLetters, DeliverySettings, Item, Protocol, stack};
+use super::{BatchAck, DeadLetters, DeliverySettings, Item, Protocol, stack};
 use crate::Error;
 
 /// [`run`] as a component: its error becomes the component's.
@@ -62,10 +62,16 @@ pub async fn run<P: Protocol>(mut cx: SinkContext, protocol: P, settings: Delive
     while !closed {
         tokio::select! {
             received = cx.input.recv() => match received {
-                Some(b) => {
+                Some(mut b) => {
                     cx.metrics.received_events.inc_by(b.len() as u64);
+                    let finalizers = b.meta.finalizers.take();
                     let before = pending.len();
                     endpoints.protocol().encode(&b, &mut pending);
+                    if let Some(ack) = BatchAck::new(finalizers, pending.len() - before) {
+                        for item in &mut pending[before..] {
+                            item.ack = Some(ack.clone());
+                        }
+                    }
                     if let Some(field) = &hash_field {
                         // One key per record, in the order the protocol made its items.
                         b.for_each(|r| {
@@ -179,6 +185,10 @@ fn settle(cx: &SinkContext, done: Result<Tally, String>, dead_letters: &mut Opti
     if tally.refused_unidentified > 0 {
         m.failed_events.inc_by(tally.refused_unidentified);
         warn!(sink = %cx.id, events = tally.refused_unidentified, "The receiver refused records (partial success).");
+    }
+    if tally.kept > 0 {
+        m.errors.inc();
+        warn!(sink = %cx.id, events = tally.kept, "Retries ran out; the events stay with their buffer or client and will be sent again.");
     }
     if tally.dead.is_empty() {
         return;

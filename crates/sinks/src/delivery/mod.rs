@@ -21,6 +21,7 @@
 //! Items refused for good (an Elasticsearch mapping conflict, a 400) and items whose
 //! retries ran out go to the sink's dead-letter file ([`dead_letter`]) with the reason.
 
+mod ack;
 mod config;
 pub mod dead_letter;
 mod driver;
@@ -36,6 +37,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use lookout_event::Batch;
 
+pub use ack::BatchAck;
 pub use config::DeliveryConfig;
 pub use dead_letter::DeadLetters;
 pub use driver::{component, run};
@@ -63,6 +65,18 @@ pub struct Item {
     /// The batch the record came from and its position in it, for sinks that forward
     /// OTLP structure rather than documents (the `otlp` sink); `None` elsewhere.
     pub origin: Option<Origin>,
+    /// The acknowledgement of the batch the record came from, when someone waits on it
+    /// (set by the driver).
+    pub ack: Option<Arc<BatchAck>>,
+}
+
+impl Item {
+    /// Records this item's outcome in its batch's acknowledgement.
+    pub fn settle(&self, status: lookout_event::DeliveryStatus) {
+        if let Some(a) = &self.ack {
+            a.settle(status);
+        }
+    }
 }
 
 /// Where an item's record sits: the batch (shared by all its items) and the record's

@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use lookout_event::DeliveryStatus;
 use lookout_retry::{Backoff, Classify, Exhausted, Verdict};
 
 use super::settings::RequestSettings;
@@ -21,6 +22,9 @@ pub struct Tally {
     pub delivered_bytes: usize,
     /// Items given up, with why.
     pub dead: Vec<(Item, String)>,
+    /// Items whose retries ran out but that stay with whoever waits on them
+    /// (acknowledgements, a disk buffer), to be sent again.
+    pub kept: u64,
     /// Attempts made.
     pub attempts: u32,
     /// Records refused without being named (OTLP partial success).
@@ -81,8 +85,26 @@ impl RetryPolicy {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Items;
 
-fn give_up(req: &mut Attempt, tally: &mut Tally, why: &str) {
-    tally.dead.extend(req.items.drain(..).map(|i| (i, why.to_string())));
+/// Items refused for good: dead letters, and their batches hear "rejected".
+fn reject(req: &mut Attempt, tally: &mut Tally, why: &str) {
+    for item in req.items.drain(..) {
+        item.settle(DeliveryStatus::Rejected);
+        tally.dead.push((item, why.to_string()));
+    }
+}
+
+/// Items whose retries ran out on a transient failure: an outage, not bad data. Items
+/// someone waits on (an acknowledging source, a disk buffer) stay unsettled, so their
+/// batch reports "not delivered" and is sent again later; the others have nowhere to
+/// wait and go to the dead letters.
+fn keep_or_dead_letter(req: &mut Attempt, tally: &mut Tally, why: &str) {
+    for item in req.items.drain(..) {
+        if item.ack.is_some() {
+            tally.kept += 1;
+        } else {
+            tally.dead.push((item, why.to_string()));
+        }
+    }
 }
 
 impl Classify<Attempt, Sent, SendError> for Items {
@@ -108,10 +130,12 @@ impl Classify<Attempt, Sent, SendError> for Items {
                 let mut again = Vec::new();
                 for (i, item) in req.items.drain(..).enumerate() {
                     if let Some(why) = reasons[i].take() {
+                        item.settle(DeliveryStatus::Rejected);
                         tally.dead.push((item, why));
                     } else if retry[i] {
                         again.push(item);
                     } else {
+                        item.settle(DeliveryStatus::Delivered);
                         tally.delivered += 1;
                         tally.delivered_bytes += item.doc.len();
                         let oldest = tally.oldest_delivered.get_or_insert(item.received_at);
@@ -123,7 +147,7 @@ impl Classify<Attempt, Sent, SendError> for Items {
             }
             Err(SendError::Fatal(e)) => {
                 let why = e.clone();
-                give_up(req, &mut tally, &why);
+                reject(req, &mut tally, &why);
                 Verdict::Permanent
             }
             Err(e) => {
@@ -142,7 +166,7 @@ impl Classify<Attempt, Sent, SendError> for Items {
             Err(e) => format!("retries exhausted after {elapsed:.1?}: {e}"),
         };
         let tally_handle = req.tally.clone();
-        give_up(req, &mut tally_handle.lock().unwrap(), &why);
+        keep_or_dead_letter(req, &mut tally_handle.lock().unwrap(), &why);
     }
 
     fn clone_request(&mut self, req: &Attempt) -> Option<Attempt> {
