@@ -22,19 +22,64 @@ pub struct GraphNode {
     pub has_default_output: bool,
 }
 
+/// Why an input reference does not resolve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// It names a sink.
+    #[error("input `{input}` is a sink; inputs must be sources or transforms")]
+    IsSink {
+        /// The reference as written.
+        input: String,
+    },
+    /// It names a component that has only named outputs.
+    #[error("`{input}` has no default output; use one of: {}", qualified(.input, .outputs))]
+    NoDefaultOutput {
+        /// The reference as written.
+        input: String,
+        /// The component's named outputs.
+        outputs: Vec<String>,
+    },
+    /// `name.output` where `name` has no named outputs.
+    #[error("`{base}` has no named outputs")]
+    NoNamedOutputs {
+        /// The component name.
+        base: String,
+    },
+    /// `name.output` where `name` has other named outputs.
+    #[error("`{base}` has no output `{output}`; it has: {}", .outputs.join(", "))]
+    NoSuchOutput {
+        /// The component name.
+        base: String,
+        /// The output asked for.
+        output: String,
+        /// The component's named outputs.
+        outputs: Vec<String>,
+    },
+    /// Nothing by that name.
+    #[error("input `{input}` does not name a source or transform")]
+    Unknown {
+        /// The reference as written.
+        input: String,
+    },
+}
+
+/// `` `name.a`, `name.b` ``.
+fn qualified(name: &str, outputs: &[String]) -> String {
+    outputs.iter().map(|o| format!("`{name}.{o}`")).collect::<Vec<_>>().join(", ")
+}
+
 /// Resolves an input reference against the nodes: returns (node index, named output).
-pub fn resolve<'a>(nodes: &'a [GraphNode], input: &str) -> Result<(usize, Option<&'a str>), String> {
+pub fn resolve<'a>(nodes: &'a [GraphNode], input: &str) -> Result<(usize, Option<&'a str>), InputError> {
     let by_name = |n: &str| nodes.iter().position(|x| x.name == n);
+    let is_sink = || InputError::IsSink { input: input.to_string() };
     if let Some(i) = by_name(input) {
         let node = &nodes[i];
         if node.kind == ComponentKind::Sink {
-            return Err(format!("input `{input}` is a sink; inputs must be sources or transforms"));
+            return Err(is_sink());
         }
         if !node.has_default_output {
-            return Err(format!(
-                "`{input}` has no default output; use one of: {}",
-                node.named_outputs.iter().map(|o| format!("`{input}.{o}`")).collect::<Vec<_>>().join(", ")
-            ));
+            return Err(InputError::NoDefaultOutput { input: input.to_string(), outputs: node.named_outputs.clone() });
         }
         return Ok((i, None));
     }
@@ -43,15 +88,19 @@ pub fn resolve<'a>(nodes: &'a [GraphNode], input: &str) -> Result<(usize, Option
     {
         let node = &nodes[i];
         if node.kind == ComponentKind::Sink {
-            return Err(format!("input `{input}` is a sink; inputs must be sources or transforms"));
+            return Err(is_sink());
         }
         return match node.named_outputs.iter().find(|o| *o == output) {
             Some(o) => Ok((i, Some(o.as_str()))),
-            None if node.named_outputs.is_empty() => Err(format!("`{base}` has no named outputs")),
-            None => Err(format!("`{base}` has no output `{output}`; it has: {}", node.named_outputs.join(", "))),
+            None if node.named_outputs.is_empty() => Err(InputError::NoNamedOutputs { base: base.to_string() }),
+            None => Err(InputError::NoSuchOutput {
+                base: base.to_string(),
+                output: output.to_string(),
+                outputs: node.named_outputs.clone(),
+            }),
         };
     }
-    Err(format!("input `{input}` does not name a source or transform"))
+    Err(InputError::Unknown { input: input.to_string() })
 }
 
 /// Checks that every input resolves, that transforms and sinks have inputs, and that
@@ -69,7 +118,7 @@ pub fn check_graph(nodes: &[GraphNode]) -> Result<(), ConfigErrors> {
         for input in &node.inputs {
             match resolve(nodes, &input.name) {
                 Ok((from, _)) => edges.entry(i).or_default().push((from, input.position.clone())),
-                Err(msg) => errors.push(ConfigError::new(input.position.clone(), msg)),
+                Err(e) => errors.push(ConfigError::new(input.position.clone(), e.to_string())),
             }
         }
     }

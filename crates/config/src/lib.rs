@@ -35,7 +35,7 @@ mod pipeline;
 pub use bytesize::ByteSize;
 pub use duration::PromDuration;
 pub use error::{ConfigError, ConfigErrors, Position};
-pub use graph::{GraphNode, check_graph, resolve as graph_resolve};
+pub use graph::{GraphNode, InputError, check_graph, resolve as graph_resolve};
 pub use interpolate::interpolate;
 pub use pipeline::{
     AlertingConfig, ApiConfig, ComponentDecl, ComponentKind, InputRef, PipelineConfig, RemoteRulesConfig,
