@@ -115,88 +115,153 @@ pub fn normalize(
     StoredAlert { alert, updated_at: now, timeout }
 }
 
+/// Why `types.Alert.Validate` refuses an alert; displays as Alertmanager words it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum InvalidAlert {
+    /// No labels (after empty values were dropped).
+    #[error("at least one label pair required")]
+    NoLabels,
+    /// `endsAt` before `startsAt`.
+    #[error("start time must be before end time")]
+    EndsBeforeStart,
+    /// A label name that is not a valid Prometheus label name.
+    #[error("invalid label set: invalid name {0:?}")]
+    LabelName(String),
+    /// An annotation name that is not a valid Prometheus label name.
+    #[error("invalid annotations: invalid name {0:?}")]
+    AnnotationName(String),
+}
+
 /// `types.Alert.Validate`.
-pub fn validate(a: &StoredAlert) -> Result<(), String> {
+pub(crate) fn validate(a: &StoredAlert) -> Result<(), InvalidAlert> {
     if a.alert.labels.is_empty() {
-        return Err("at least one label pair required".into());
+        return Err(InvalidAlert::NoLabels);
     }
     if let Some(end) = a.alert.ends_at
         && end < a.alert.starts_at
     {
-        return Err("start time must be before end time".into());
+        return Err(InvalidAlert::EndsBeforeStart);
     }
-    for k in a.alert.labels.keys() {
-        if !valid_label_name(k) {
-            return Err(format!("invalid label set: invalid name {k:?}"));
-        }
+    if let Some(k) = a.alert.labels.keys().find(|k| !valid_label_name(k)) {
+        return Err(InvalidAlert::LabelName(k.clone()));
     }
-    for k in a.alert.annotations.keys() {
-        if !valid_label_name(k) {
-            return Err(format!("invalid annotations: invalid name {k:?}"));
-        }
+    if let Some(k) = a.alert.annotations.keys().find(|k| !valid_label_name(k)) {
+        return Err(InvalidAlert::AnnotationName(k.clone()));
     }
     Ok(())
 }
 
-/// Every alert by fingerprint.
+/// Where an alert entered the notifier. Each origin has its own budget of held alerts, so a
+/// flood through one never crowds out the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Origin {
+    /// `POST /api/v2/alerts` (also what records persisted before origins were kept read as).
+    #[default]
+    Api,
+    /// [`crate::Notifier::put_alerts`], called in process by the rule engine.
+    Rules,
+}
+
+impl Origin {
+    /// The `origin` label value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Origin::Api => "api",
+            Origin::Rules => "rules",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Origin::Api => 0,
+            Origin::Rules => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every alert by fingerprint, with the origin that first sent it.
 #[derive(Debug, Default)]
-pub struct AlertStore {
-    alerts: HashMap<u64, StoredAlert>,
+pub(crate) struct AlertStore {
+    alerts: HashMap<u64, (StoredAlert, Origin)>,
+    /// How many held alerts each origin first sent (indexed by [`Origin::index`]).
+    held: [usize; 2],
 }
 
 impl AlertStore {
     /// Stores an update, merging it with the alert of the same fingerprint when their
-    /// active ranges overlap; returns what is now stored.
-    pub fn put(&mut self, alert: StoredAlert, now: DateTime<Utc>) -> StoredAlert {
+    /// active ranges overlap; returns what is now stored. An update keeps the origin of the
+    /// alert it updates.
+    pub(crate) fn put(&mut self, alert: StoredAlert, origin: Origin, now: DateTime<Utc>) -> StoredAlert {
         let fp = alert.fingerprint();
-        let merged = match self.alerts.get(&fp) {
-            Some(old) => {
+        let (merged, origin) = match self.alerts.get(&fp) {
+            Some((old, first)) => {
                 let (start, end) = (alert.alert.starts_at, alert.alert.ends_at.unwrap_or(DateTime::<Utc>::MAX_UTC));
                 let (ostart, oend) = (old.alert.starts_at, old.alert.ends_at.unwrap_or(DateTime::<Utc>::MAX_UTC));
-                if (end > ostart && end < oend) || (start > ostart && start < oend) {
+                let merged = if (end > ostart && end < oend) || (start > ostart && start < oend) {
                     old.merge(&alert, now)
                 } else {
                     alert
-                }
+                };
+                (merged, *first)
             }
-            None => alert,
+            None => {
+                self.held[origin.index()] += 1;
+                (alert, origin)
+            }
         };
-        self.alerts.insert(fp, merged.clone());
+        self.alerts.insert(fp, (merged.clone(), origin));
         merged
     }
 
     /// Inserts as loaded from disk, without merging.
-    pub fn restore(&mut self, alert: StoredAlert) {
-        self.alerts.insert(alert.fingerprint(), alert);
+    pub(crate) fn restore(&mut self, alert: StoredAlert, origin: Origin) {
+        if let Some((_, old)) = self.alerts.insert(alert.fingerprint(), (alert, origin)) {
+            self.held[old.index()] -= 1;
+        }
+        self.held[origin.index()] += 1;
     }
 
     /// Drops resolved alerts; returns their fingerprints.
-    pub fn gc(&mut self, now: DateTime<Utc>) -> Vec<u64> {
-        let gone: Vec<u64> = self.alerts.iter().filter(|(_, a)| a.resolved_at(now)).map(|(fp, _)| *fp).collect();
+    pub(crate) fn gc(&mut self, now: DateTime<Utc>) -> Vec<u64> {
+        let gone: Vec<u64> = self.alerts.iter().filter(|(_, (a, _))| a.resolved_at(now)).map(|(fp, _)| *fp).collect();
         for fp in &gone {
-            self.alerts.remove(fp);
+            if let Some((_, origin)) = self.alerts.remove(fp) {
+                self.held[origin.index()] -= 1;
+            }
         }
         gone
     }
 
     /// Every stored alert.
-    pub fn iter(&self) -> impl Iterator<Item = &StoredAlert> {
-        self.alerts.values()
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &StoredAlert> {
+        self.alerts.values().map(|(a, _)| a)
     }
 
-    /// How many alerts are stored.
-    pub fn len(&self) -> usize {
-        self.alerts.len()
+    /// How many held alerts `origin` first sent.
+    pub(crate) fn held(&self, origin: Origin) -> usize {
+        self.held[origin.index()]
+    }
+
+    /// The origin that first sent the alert with this fingerprint, if it is stored.
+    pub(crate) fn origin_of(&self, fp: u64) -> Option<Origin> {
+        self.alerts.get(&fp).map(|(_, o)| *o)
     }
 
     /// Whether an alert with this fingerprint is stored.
-    pub fn contains(&self, fp: u64) -> bool {
+    pub(crate) fn contains(&self, fp: u64) -> bool {
         self.alerts.contains_key(&fp)
     }
 
     /// Whether the store is empty.
     #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.alerts.is_empty()
     }
 }
@@ -211,10 +276,13 @@ pub(crate) struct AlertRecord {
     generator_url: String,
     updated_at: DateTime<Utc>,
     timeout: bool,
+    /// Absent in records written before origins were kept.
+    #[serde(default)]
+    origin: Origin,
 }
 
-impl From<&StoredAlert> for AlertRecord {
-    fn from(a: &StoredAlert) -> Self {
+impl AlertRecord {
+    pub(crate) fn new(a: &StoredAlert, origin: Origin) -> Self {
         AlertRecord {
             labels: a.alert.labels.clone(),
             annotations: a.alert.annotations.clone(),
@@ -223,13 +291,14 @@ impl From<&StoredAlert> for AlertRecord {
             generator_url: a.alert.generator_url.clone(),
             updated_at: a.updated_at,
             timeout: a.timeout,
+            origin,
         }
     }
-}
 
-impl From<AlertRecord> for StoredAlert {
-    fn from(r: AlertRecord) -> Self {
-        StoredAlert {
+    /// The alert and its origin.
+    pub(crate) fn into_parts(self) -> (StoredAlert, Origin) {
+        let r = self;
+        let alert = StoredAlert {
             alert: Alert {
                 labels: r.labels,
                 annotations: r.annotations,
@@ -239,7 +308,8 @@ impl From<AlertRecord> for StoredAlert {
             },
             updated_at: r.updated_at,
             timeout: r.timeout,
-        }
+        };
+        (alert, r.origin)
     }
 }
 
@@ -260,13 +330,13 @@ mod tests {
     #[test]
     fn merge_keeps_earliest_start_and_explicit_resolution() {
         let mut store = AlertStore::default();
-        store.put(alert(0, Some(300), 0, true), t(0));
+        store.put(alert(0, Some(300), 0, true), Origin::Api, t(0));
         // A refresh that started later keeps the first start and extends the timeout.
-        let m = store.put(alert(10, Some(310), 10, true), t(10));
+        let m = store.put(alert(10, Some(310), 10, true), Origin::Api, t(10));
         assert_eq!(m.alert.starts_at, t(0));
         assert_eq!(m.alert.ends_at, Some(t(310)));
         // An explicit resolution inside the active range wins.
-        let m = store.put(alert(10, Some(20), 20, false), t(20));
+        let m = store.put(alert(10, Some(20), 20, false), Origin::Api, t(20));
         assert_eq!(m.alert.ends_at, Some(t(20)));
         assert_eq!(m.alert.starts_at, t(0));
         assert_eq!(store.gc(t(21)).len(), 1);
@@ -280,7 +350,7 @@ mod tests {
         assert_eq!(s.alert.starts_at, t(5));
         assert_eq!(s.alert.ends_at, Some(t(305)));
         assert!(s.timeout);
-        assert_eq!(validate(&s).unwrap_err(), "at least one label pair required");
+        assert_eq!(validate(&s).unwrap_err().to_string(), "at least one label pair required");
     }
 
     #[test]

@@ -17,10 +17,10 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::alerts::StoredAlert;
+use crate::alerts::{Origin, StoredAlert};
 use crate::dispatch::Runtime;
 use crate::matcher::{MatchType, Matcher, parse_matchers};
-use crate::notifier::Notifier;
+use crate::notifier::{Notifier, Refused};
 use crate::silence::{Silence, SilenceError, SilenceMatcher, SilenceState};
 
 pub(crate) fn router(n: Notifier) -> Router {
@@ -334,11 +334,20 @@ struct PostableAlert {
     generator_url: String,
 }
 
+/// A timestamp in a request body that is not RFC 3339 (go-swagger's wording).
+#[derive(Debug, thiserror::Error)]
+#[error("{field} in body must be of type date-time: {value:?}: {source}")]
+struct BadTime {
+    field: &'static str,
+    value: String,
+    #[source]
+    source: chrono::ParseError,
+}
+
 /// Parses a timestamp; Go's zero time and the empty string mean unset.
-fn parse_time(s: &Option<String>, field: &str) -> Result<Option<DateTime<Utc>>, String> {
+fn parse_time(s: &Option<String>, field: &'static str) -> Result<Option<DateTime<Utc>>, BadTime> {
     let Some(s) = s.as_deref().filter(|s| !s.is_empty()) else { return Ok(None) };
-    let t = DateTime::parse_from_rfc3339(s)
-        .map_err(|e| format!("{field} in body must be of type date-time: {s:?}: {e}"))?;
+    let t = DateTime::parse_from_rfc3339(s).map_err(|source| BadTime { field, value: s.to_owned(), source })?;
     let t = t.with_timezone(&Utc);
     Ok(if t.year() <= 1 { None } else { Some(t) })
 }
@@ -352,11 +361,11 @@ async fn post_alerts(State(n): State<Notifier>, body: Bytes) -> Response {
     for p in posted {
         let starts = match parse_time(&p.starts_at, "startsAt") {
             Ok(t) => t,
-            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+            Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
         };
         let ends = match parse_time(&p.ends_at, "endsAt") {
             Ok(t) => t,
-            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+            Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
         };
         let alert = Alert {
             labels: p.labels,
@@ -367,8 +376,21 @@ async fn post_alerts(State(n): State<Notifier>, body: Bytes) -> Response {
         };
         alerts.push((alert, starts.is_none()));
     }
-    let errors = n.ingest(alerts);
-    if errors.is_empty() { StatusCode::OK.into_response() } else { error(StatusCode::BAD_REQUEST, errors.join(";")) }
+    let refused = n.ingest(alerts, Origin::Api);
+    if refused.is_empty() {
+        return StatusCode::OK.into_response();
+    }
+    // Valid alerts within the limit were stored, as Alertmanager stores them next to invalid
+    // ones. A full budget is no fault of the request's content: 429 tells the client to back
+    // off. (Alertmanager's `--alerts.per-alertname-limit` drops new alerts, counts them in
+    // `alertmanager_alerts_limited_total` and still answers 200, which hides the loss from
+    // the sender; there is no Alertmanager status code to copy.)
+    let code = if refused.iter().any(|r| matches!(r, Refused::Limit { .. })) {
+        StatusCode::TOO_MANY_REQUESTS
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    error(code, refused.iter().map(ToString::to_string).collect::<Vec<_>>().join(";"))
 }
 
 fn silence_json(s: &Silence, now: DateTime<Utc>) -> Value {
@@ -442,7 +464,7 @@ async fn post_silence(State(n): State<Notifier>, body: Bytes) -> Response {
     };
     let (starts, ends) = match (parse_time(&Some(p.starts_at), "startsAt"), parse_time(&Some(p.ends_at), "endsAt")) {
         (Ok(Some(s)), Ok(Some(e))) => (s, e),
-        (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+        (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
         _ => return error(StatusCode::BAD_REQUEST, "startsAt and endsAt are required"),
     };
     if starts >= ends {

@@ -12,7 +12,7 @@ use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::alerts::{AlertRecord, AlertStore, StoredAlert, normalize, validate};
+use crate::alerts::{AlertRecord, AlertStore, InvalidAlert, Origin, normalize, validate};
 use crate::config::AlertmanagerConfig;
 use crate::dispatch::{Dispatcher, Runtime};
 use crate::error::{Error, StateError};
@@ -23,6 +23,20 @@ use crate::persist::{StateDb, Table};
 use crate::pipeline::{Pipeline, PipelineParts};
 use crate::route::RouteTree;
 use crate::silence::Silences;
+
+/// Why [`Notifier::ingest`] did not store an alert.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Refused {
+    /// It failed `types.Alert.Validate` (the API answers 400).
+    #[error(transparent)]
+    Invalid(#[from] InvalidAlert),
+    /// It is new and its origin already holds its limit of alerts (the API answers 429).
+    #[error("alert limit of {limit} reached")]
+    Limit {
+        /// The origin's limit.
+        limit: usize,
+    },
+}
 
 /// Settings of a notifier that are process behaviour rather than routing config.
 #[derive(Debug, Clone)]
@@ -38,9 +52,15 @@ pub struct StartOptions {
     pub alert_gc_interval: Duration,
     /// The HTTP client for the integrations (a default one when `None`).
     pub http_client: Option<reqwest::Client>,
-    /// At most this many alerts are held; updates of held alerts are always accepted, new
-    /// ones beyond the limit are refused (and counted as invalid) so memory stays bounded.
-    pub max_alerts: usize,
+    /// At most this many alerts first posted to `/api/v2/alerts` are held; updates of held
+    /// alerts are always accepted, new ones beyond the limit are refused (the API answers
+    /// `429 Too Many Requests`; counted in `lookout_notifier_alerts_refused_total{origin="api"}`)
+    /// so memory stays bounded.
+    pub max_api_alerts: usize,
+    /// The same limit for alerts first sent in process through [`Notifier::put_alerts`] (the
+    /// rule engine): a separate budget, so a flood of posted alerts never crowds out the
+    /// rule engine's, nor the other way round (`origin="rules"`).
+    pub max_rule_alerts: usize,
 }
 
 impl Default for StartOptions {
@@ -54,7 +74,8 @@ impl Default for StartOptions {
             maintenance_interval: Duration::from_secs(30),
             alert_gc_interval: Duration::from_secs(30 * 60),
             http_client: None,
-            max_alerts: 200_000,
+            max_api_alerts: 200_000,
+            max_rule_alerts: 200_000,
         }
     }
 }
@@ -73,7 +94,9 @@ pub(crate) struct Inner {
     handle: tokio::runtime::Handle,
     client: reqwest::Client,
     external_url: Arc<str>,
-    max_alerts: usize,
+    /// The alert limit of each origin.
+    max_api_alerts: usize,
+    max_rule_alerts: usize,
     pub(crate) started_at: DateTime<Utc>,
     corrupt_state_moved_to: Option<std::path::PathBuf>,
     done: tokio::sync::watch::Receiver<bool>,
@@ -212,7 +235,10 @@ impl Notifier {
         let mut store = AlertStore::default();
         for (key, v) in loaded.alerts {
             match serde_json::from_slice::<AlertRecord>(&v) {
-                Ok(r) => store.restore(StoredAlert::from(r)),
+                Ok(r) => {
+                    let (alert, origin) = r.into_parts();
+                    store.restore(alert, origin);
+                }
                 Err(e) => tracing::warn!(key, error = %e, "Skipping an unreadable persisted alert."),
             }
         }
@@ -238,7 +264,8 @@ impl Notifier {
             handle,
             client,
             external_url,
-            max_alerts: opts.max_alerts,
+            max_api_alerts: opts.max_api_alerts,
+            max_rule_alerts: opts.max_rule_alerts,
             started_at: now,
             corrupt_state_moved_to: loaded.moved_aside,
             done,
@@ -267,49 +294,72 @@ impl Notifier {
 
     /// Takes alerts as `POST /api/v2/alerts` does (the rule engine calls this in process):
     /// open-ended alerts resolve after `resolve_timeout` unless refreshed; invalid ones are
-    /// counted and logged.
+    /// counted and logged. New alerts beyond [`StartOptions::max_rule_alerts`] are refused,
+    /// counted (`lookout_notifier_alerts_refused_total{origin="rules"}`) and logged as an
+    /// error; alerts posted to the API have their own budget and never take from this one.
     pub fn put_alerts(&self, alerts: Vec<Alert>) {
-        let errors = self.ingest(alerts.into_iter().map(|a| (a, false)).collect());
-        for e in errors {
-            tracing::warn!(error = %e, "Dropping an invalid alert.");
+        let refused = self.ingest(alerts.into_iter().map(|a| (a, false)).collect(), Origin::Rules);
+        let mut limited = 0usize;
+        for e in refused {
+            match e {
+                Refused::Invalid(e) => tracing::warn!(error = %e, "Dropping an invalid alert."),
+                Refused::Limit { .. } => limited += 1,
+            }
+        }
+        if limited > 0 {
+            tracing::error!(
+                refused = limited,
+                limit = self.inner.max_rule_alerts,
+                "Refusing new rule alerts: the rule engine's alert limit is reached."
+            );
         }
     }
 
-    /// Stores and dispatches alerts; `true` in a pair means "no `startsAt` was given".
-    /// Returns the validation errors of the alerts that were refused.
-    pub(crate) fn ingest(&self, alerts: Vec<(Alert, bool)>) -> Vec<String> {
+    /// The alert limit of `origin`.
+    fn limit(&self, origin: Origin) -> usize {
+        match origin {
+            Origin::Api => self.inner.max_api_alerts,
+            Origin::Rules => self.inner.max_rule_alerts,
+        }
+    }
+
+    /// Stores and dispatches alerts that came from `origin`; `true` in a pair means "no
+    /// `startsAt` was given". Returns why each refused alert was refused.
+    pub(crate) fn ingest(&self, alerts: Vec<(Alert, bool)>, origin: Origin) -> Vec<Refused> {
         let now = Utc::now();
         let disp = self.dispatcher();
         let resolve_timeout = disp.rt.cfg.global.resolve_timeout.0;
-        let mut errors = Vec::new();
+        let mut refused = Vec::new();
         let mut valid = Vec::with_capacity(alerts.len());
         for (a, starts_unset) in alerts {
             let s = normalize(a, now, resolve_timeout, starts_unset);
             self.inner.metrics.count_received(s.resolved_at(now));
             if let Err(e) = validate(&s) {
                 self.inner.metrics.invalid.inc();
-                errors.push(e);
+                refused.push(Refused::Invalid(e));
                 continue;
             }
             valid.push(s);
         }
+        let limit = self.limit(origin);
         let mut store = lock(&self.inner.store);
         // Re-read under the store lock: a reload swaps the dispatcher under it too.
         let disp = self.dispatcher();
         for s in valid {
-            if store.len() >= self.inner.max_alerts && !store.contains(s.fingerprint()) {
-                self.inner.metrics.invalid.inc();
-                errors.push(format!("alert limit of {} reached", self.inner.max_alerts));
+            if store.held(origin) >= limit && !store.contains(s.fingerprint()) {
+                self.inner.metrics.count_refused(origin);
+                refused.push(Refused::Limit { limit });
                 continue;
             }
-            let merged = store.put(s, now);
+            let merged = store.put(s, origin, now);
             disp.rt.inhibitor.observe(&merged);
             disp.process(&merged, now);
-            if let Ok(v) = serde_json::to_vec(&AlertRecord::from(&merged)) {
+            let first = store.origin_of(merged.fingerprint()).unwrap_or(origin);
+            if let Ok(v) = serde_json::to_vec(&AlertRecord::new(&merged, first)) {
                 self.inner.db.put(Table::Alerts, format!("{:016x}", merged.fingerprint()), v);
             }
         }
-        errors
+        refused
     }
 
     /// Switches to a new (validated) config, as Alertmanager's reload does: the old groups

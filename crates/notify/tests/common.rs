@@ -102,16 +102,22 @@ pub struct Running {
 
 impl Running {
     pub async fn start(yaml: &str, dir: &Path) -> Running {
+        Running::start_with(yaml, dir, |_| {}).await
+    }
+
+    /// [`Running::start`] with `tune` applied to the start options (limits).
+    pub async fn start_with(yaml: &str, dir: &Path, tune: impl FnOnce(&mut lookout_notify::StartOptions)) -> Running {
         let cfg = lookout_notify::parse_config("am.yml", yaml).unwrap_or_else(|e| panic!("{e}"));
         let mut registry = prometheus_client::registry::Registry::default();
         let metrics = lookout_notify::NotifierMetrics::new();
         metrics.register(&mut registry);
         let shutdown = CancellationToken::new();
-        let opts = lookout_notify::StartOptions {
+        let mut opts = lookout_notify::StartOptions {
             external_url: "http://lookout.test:9093".into(),
             maintenance_interval: Duration::from_millis(200),
             ..Default::default()
         };
+        tune(&mut opts);
         let notifier = lookout_notify::Notifier::start_with(cfg, dir, metrics, shutdown.clone(), opts).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api = format!("http://{}", listener.local_addr().unwrap());

@@ -253,24 +253,67 @@ async fn the_default_config_starts_and_notifies_the_console() {
 #[tokio::test]
 async fn the_alert_limit_bounds_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = lookout_notify::parse_config("am.yml", "route: {receiver: r}\nreceivers: [{name: r}]\n").unwrap();
-    let mut registry = prometheus_client::registry::Registry::default();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let opts = lookout_notify::StartOptions { max_alerts: 2, ..Default::default() };
-    let metrics = lookout_notify::NotifierMetrics::new();
-    metrics.register(&mut registry);
-    let n = lookout_notify::Notifier::start_with(cfg, dir.path(), metrics, shutdown.clone(), opts).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = format!("http://{}", listener.local_addr().unwrap());
-    let app = n.router();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let yaml = "route: {receiver: r}\nreceivers: [{name: r}]\n";
+    let run = Running::start_with(yaml, dir.path(), |o| o.max_api_alerts = 2).await;
+    let api = run.api.clone();
     let three =
         json!([alert(&[("a", "1")], None, None), alert(&[("a", "2")], None, None), alert(&[("a", "3")], None, None)]);
-    assert_eq!(post_alerts(&api, three).await, 400);
+    // A full budget answers 429 Too Many Requests (the two that fit were stored).
+    assert_eq!(post_alerts(&api, three).await, 429);
     // Updates of held alerts still go through.
     assert_eq!(post_alerts(&api, json!([alert(&[("a", "1")], None, None)])).await, 200);
     let held: serde_json::Value = reqwest::get(format!("{api}/api/v2/alerts")).await.unwrap().json().await.unwrap();
     assert_eq!(held.as_array().unwrap().len(), 2);
-    shutdown.cancel();
-    n.stopped().await;
+    run.stop().await;
+}
+
+/// Durability: alerts posted to the API and the rule engine's own alerts have separate
+/// budgets, so a flood of posted alerts does not shut out a real alert from the rules (and
+/// the other way round); refusals are counted per origin.
+#[tokio::test]
+async fn a_flood_of_posted_alerts_does_not_crowd_out_rule_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = "route: {receiver: r}\nreceivers: [{name: r}]\n";
+    let run = Running::start_with(yaml, dir.path(), |o| {
+        o.max_api_alerts = 3;
+        o.max_rule_alerts = 2;
+    })
+    .await;
+    let (n, api) = (run.notifier.clone(), run.api.clone());
+
+    // Fill the API budget, and overflow it.
+    let flood: Vec<_> = (0..5).map(|i| alert(&[("alertname", "Flood"), ("i", &i.to_string())], None, None)).collect();
+    let resp = reqwest::Client::new().post(format!("{api}/api/v2/alerts")).json(&flood).send().await.unwrap();
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.text().await.unwrap(), "\"alert limit of 3 reached;alert limit of 3 reached\"");
+    assert_eq!(post_alerts(&api, json!([alert(&[("alertname", "Flood"), ("i", "9")], None, None)])).await, 429);
+
+    // The rule engine's critical alert still gets in.
+    let rule_alert = |name: &str| {
+        lookout_receivers::Alert::new(
+            [("alertname".to_string(), name.to_string()), ("severity".to_string(), "critical".to_string())].into(),
+            chrono::Utc::now(),
+        )
+    };
+    n.put_alerts(vec![rule_alert("DiskFull")]);
+    let held: serde_json::Value = reqwest::get(format!("{api}/api/v2/alerts")).await.unwrap().json().await.unwrap();
+    let names: Vec<&str> =
+        held.as_array().unwrap().iter().map(|a| a["labels"]["alertname"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 4, "{held}");
+    assert!(names.contains(&"DiskFull"), "{held}");
+
+    // And the other way round: a full rule budget does not block posted updates or the
+    // API's own budget.
+    n.put_alerts(vec![rule_alert("Second"), rule_alert("Third")]);
+    assert_eq!(post_alerts(&api, json!([alert(&[("alertname", "Flood"), ("i", "0")], None, None)])).await, 200);
+
+    let m = run.metrics();
+    for line in [
+        "lookout_notifier_alerts_refused_total{origin=\"api\"} 3",
+        "lookout_notifier_alerts_refused_total{origin=\"rules\"} 1",
+        "lookout_notifier_alerts_invalid_total 0",
+    ] {
+        assert!(m.contains(line), "missing {line:?} in\n{m}");
+    }
+    run.stop().await;
 }
