@@ -472,7 +472,7 @@ impl Checker {
             self.err(at, format!("{prefix}field 'expr' must be set in rule"));
             return None;
         }
-        let expr = match promql_parser::parser::parse(text) {
+        let expr = match lookout_tsdb::promql::parse(text) {
             Ok(e) => e,
             Err(e) => {
                 self.err(at, format!("{prefix}could not parse expression: parse error: {}", e.trim_end()));

@@ -47,7 +47,7 @@ impl Checker {
     }
 
     fn query(&mut self, q: &Spanned<String>) {
-        if let Err(e) = promql_parser::parser::parse(&q.value) {
+        if let Err(e) = lookout_tsdb::promql::parse(&q.value) {
             self.err(q, format!("invalid PromQL query: {e}"));
         }
     }

@@ -331,7 +331,7 @@ fn translate_metric(m: &Metric, base: &Base, limits: &Limits, out: &mut Translat
                 let t = ms(p.time_unix_nano);
                 let mut cumulative = 0u64;
                 for (i, count) in p.bucket_counts.iter().enumerate() {
-                    cumulative += count;
+                    cumulative = cumulative.saturating_add(*count);
                     let le = p.explicit_bounds.get(i).copied().unwrap_or(f64::INFINITY);
                     if le.is_infinite() && i + 1 < p.bucket_counts.len() {
                         continue;

@@ -134,10 +134,28 @@ impl EvalOptions {
     }
 }
 
+/// Parses a PromQL expression. The parser panics on some inputs (a duration too large
+/// for `std::time::Duration`, such as `up[1e33]`, found by fuzzing); such a panic is
+/// turned into a parse error here so a rule file or a query can never bring the
+/// process down.
+pub fn parse(text: &str) -> Result<Expr, String> {
+    match std::panic::catch_unwind(|| promql_parser::parser::parse(text)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("the parser failed");
+            Err(format!("invalid expression: {why}"))
+        }
+    }
+}
+
 impl EvalOptions {
     /// Parses, [`check`]s and evaluates `expr` at `t_ms`.
     pub fn instant_query(&self, q: &(impl Queryable + ?Sized), expr: &str, t_ms: i64) -> Result<Value, EvalError> {
-        let parsed = promql_parser::parser::parse(expr).map_err(EvalError::Parse)?;
+        let parsed = parse(expr).map_err(EvalError::Parse)?;
         self.instant_query_expr(q, &parsed, t_ms)
     }
 

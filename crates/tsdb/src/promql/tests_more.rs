@@ -322,3 +322,13 @@ fn regex_matchers_are_anchored_and_accept_go_syntax() {
     assert_eq!(vec_at(&s, "sum(r)", 10)[0].1, 3.0);
     assert_eq!(vec_at(&s, "avg(r)", 10)[0].1, 1.5);
 }
+
+#[test]
+fn parser_panics_become_parse_errors() {
+    // Found by fuzzing: the parser panics on durations too large for `Duration`.
+    for expr in ["up[1e33]", "up offset 1e33"] {
+        let e = super::parse(expr).unwrap_err();
+        assert!(e.contains("invalid expression"), "{expr}: {e}");
+    }
+    assert!(super::parse("up[5m]").is_ok());
+}
