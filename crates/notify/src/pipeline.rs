@@ -38,7 +38,28 @@ pub(crate) struct FlushContext {
     pub(crate) resolved: Vec<u64>,
 }
 
-pub(crate) type StageResult = Result<(FlushContext, Vec<Alert>), String>;
+/// Why a flush did not notify every integration of its receiver.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FlushError {
+    /// The flush was cancelled (the group stopped, or its deadline passed).
+    #[error("flush canceled")]
+    Canceled,
+    /// One integration failed to deliver (after its retries).
+    #[error("{receiver}/{integration}: {message}")]
+    Delivery { receiver: Arc<str>, integration: &'static str, message: String },
+    /// Some branches of a fan-out failed (each after all had finished).
+    #[error("{}", join(.0))]
+    Fanout(Vec<FlushError>),
+    /// The receiver has no pipeline in the running config.
+    #[error("receiver {0:?} has no pipeline")]
+    NoPipeline(Arc<str>),
+}
+
+fn join(errors: &[FlushError]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+pub(crate) type StageResult = Result<(FlushContext, Vec<Alert>), FlushError>;
 
 /// One pipeline stage.
 pub(crate) trait Stage: Send + Sync {
@@ -71,8 +92,8 @@ impl Stage for FanoutStage {
         Box::pin(async move {
             let runs = self.0.iter().map(|s| s.exec(ctx.clone(), alerts.clone()));
             let results = futures::future::join_all(runs).await;
-            let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
-            if errors.is_empty() { Ok((ctx, alerts)) } else { Err(errors.join("; ")) }
+            let errors: Vec<FlushError> = results.into_iter().filter_map(Result::err).collect();
+            if errors.is_empty() { Ok((ctx, alerts)) } else { Err(FlushError::Fanout(errors)) }
         })
     }
 }
@@ -136,7 +157,7 @@ impl Stage for WaitStage {
             if !self.0.is_zero() {
                 tokio::select! {
                     _ = tokio::time::sleep(self.0) => {}
-                    _ = ctx.cancel.cancelled() => return Err("flush canceled".to_string()),
+                    _ = ctx.cancel.cancelled() => return Err(FlushError::Canceled),
                 }
             }
             Ok((ctx, alerts))
@@ -228,10 +249,13 @@ impl Stage for RetryStage {
                 truncated_alerts: 0,
                 now: ctx.now,
             };
-            self.metrics
-                .deliver(self.integration.as_ref(), &n, &self.policy, &ctx.cancel)
-                .await
-                .map_err(|e| format!("{}/{}: {}", ctx.receiver, self.integration.name(), e.message))?;
+            self.metrics.deliver(self.integration.as_ref(), &n, &self.policy, &ctx.cancel).await.map_err(|e| {
+                FlushError::Delivery {
+                    receiver: ctx.receiver.clone(),
+                    integration: self.integration.name(),
+                    message: e.message,
+                }
+            })?;
             Ok((ctx, alerts))
         })
     }
@@ -307,10 +331,10 @@ impl Pipeline {
     }
 
     /// Runs a flush through the receiver's pipeline.
-    pub(crate) async fn exec(&self, ctx: FlushContext, alerts: Vec<Alert>) -> Result<(), String> {
+    pub(crate) async fn exec(&self, ctx: FlushContext, alerts: Vec<Alert>) -> Result<(), FlushError> {
         match self.receivers.get(&*ctx.receiver) {
             Some(p) => p.exec(ctx, alerts).await.map(|_| ()),
-            None => Err(format!("receiver {:?} has no pipeline", ctx.receiver)),
+            None => Err(FlushError::NoPipeline(ctx.receiver.clone())),
         }
     }
 }

@@ -134,8 +134,35 @@ pub fn any_contains(intervals: &[TimeInterval], t: DateTime<Utc>) -> bool {
     intervals.iter().any(|i| i.contains(t))
 }
 
-fn parse_hhmm(s: &str) -> Result<u32, String> {
-    let bad = || format!("couldn't parse timestamp {s}, invalid format");
+/// Why a `time_intervals` field does not load; displays as Alertmanager words it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum FieldError {
+    #[error("couldn't parse timestamp {0}, invalid format")]
+    Timestamp(String),
+    #[error("start time cannot be equal or greater than end time")]
+    TimesOrder,
+    #[error("{0} is not a valid weekday")]
+    Weekday(String),
+    #[error("start day cannot be before end day")]
+    WeekdaysOrder,
+    #[error("{0} is not a valid month")]
+    Month(String),
+    #[error("end month must be greater than start month")]
+    MonthsOrder,
+    #[error("{0} is not a valid day of month")]
+    DayOfMonth(String),
+    #[error("{0} is not a valid day of the month: out of range")]
+    DayOutOfRange(i32),
+    #[error("end day must be greater than start day")]
+    DaysOrder,
+    #[error("{0} is not a valid year")]
+    Year(String),
+    #[error("end year must be greater than start year")]
+    YearsOrder,
+}
+
+fn parse_hhmm(s: &str) -> Result<u32, FieldError> {
+    let bad = || FieldError::Timestamp(s.to_owned());
     if s == "24:00" {
         return Ok(24 * 60);
     }
@@ -165,11 +192,11 @@ fn de_times<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<TimeRange>>, D
                 let start = parse_hhmm(&t.start_time)?;
                 let end = parse_hhmm(&t.end_time)?;
                 if start >= end {
-                    return Err("start time cannot be equal or greater than end time".to_string());
+                    return Err(FieldError::TimesOrder);
                 }
                 Ok(TimeRange { start_minute: start, end_minute: end })
             })
-            .collect::<Result<Vec<_>, String>>()
+            .collect::<Result<Vec<_>, FieldError>>()
     })
     .transpose()
     .map_err(serde::de::Error::custom)
@@ -184,8 +211,8 @@ fn split_range(s: &str) -> (&str, &str) {
 
 fn de_ranges<'de, D: Deserializer<'de>>(
     d: D,
-    one: impl Fn(&str) -> Result<i32, String>,
-    check: impl Fn(Range) -> Result<(), String>,
+    one: impl Fn(&str) -> Result<i32, FieldError>,
+    check: impl Fn(Range) -> Result<(), FieldError>,
 ) -> Result<Option<Vec<Range>>, D::Error> {
     let raw = Option::<Vec<String>>::deserialize(d)?;
     raw.map(|v| {
@@ -196,7 +223,7 @@ fn de_ranges<'de, D: Deserializer<'de>>(
                 check(r)?;
                 Ok(r)
             })
-            .collect::<Result<Vec<_>, String>>()
+            .collect::<Result<Vec<_>, FieldError>>()
     })
     .transpose()
     .map_err(serde::de::Error::custom)
@@ -226,9 +253,9 @@ fn de_weekdays<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Range>>, D:
                 .iter()
                 .position(|w| w.eq_ignore_ascii_case(s.trim()))
                 .map(|i| i as i32)
-                .ok_or_else(|| format!("{s} is not a valid weekday"))
+                .ok_or_else(|| FieldError::Weekday(s.to_owned()))
         },
-        |r| if r.begin > r.end { Err("start day cannot be before end day".to_string()) } else { Ok(()) },
+        |r| if r.begin > r.end { Err(FieldError::WeekdaysOrder) } else { Ok(()) },
     )
 }
 
@@ -238,15 +265,15 @@ fn de_months<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Range>>, D::E
         |s| {
             let s = s.trim();
             if let Ok(n) = s.parse::<i32>() {
-                return if (1..=12).contains(&n) { Ok(n) } else { Err(format!("{n} is not a valid month")) };
+                return if (1..=12).contains(&n) { Ok(n) } else { Err(FieldError::Month(n.to_string())) };
             }
             MONTHS
                 .iter()
                 .position(|m| m.eq_ignore_ascii_case(s))
                 .map(|i| i as i32 + 1)
-                .ok_or_else(|| format!("{s} is not a valid month"))
+                .ok_or_else(|| FieldError::Month(s.to_owned()))
         },
-        |r| if r.begin > r.end { Err("end month must be greater than start month".to_string()) } else { Ok(()) },
+        |r| if r.begin > r.end { Err(FieldError::MonthsOrder) } else { Ok(()) },
     )
 }
 
@@ -254,19 +281,15 @@ fn de_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Range>>, D::Err
     de_ranges(
         d,
         |s| {
-            let n: i32 = s.trim().parse().map_err(|_| format!("{s} is not a valid day of month"))?;
+            let n: i32 = s.trim().parse().map_err(|_| FieldError::DayOfMonth(s.to_owned()))?;
             if n == 0 || !(-31..=31).contains(&n) {
-                return Err(format!("{n} is not a valid day of the month: out of range"));
+                return Err(FieldError::DayOutOfRange(n));
             }
             Ok(n)
         },
         |r| {
             // Only ranges with both ends on the same side can be ordered at load.
-            if (r.begin > 0) == (r.end > 0) && r.begin > r.end {
-                Err("end day must be greater than start day".to_string())
-            } else {
-                Ok(())
-            }
+            if (r.begin > 0) == (r.end > 0) && r.begin > r.end { Err(FieldError::DaysOrder) } else { Ok(()) }
         },
     )
 }
@@ -274,8 +297,8 @@ fn de_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Range>>, D::Err
 fn de_years<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Range>>, D::Error> {
     de_ranges(
         d,
-        |s| s.trim().parse::<i32>().map_err(|_| format!("{s} is not a valid year")),
-        |r| if r.begin > r.end { Err("end year must be greater than start year".to_string()) } else { Ok(()) },
+        |s| s.trim().parse::<i32>().map_err(|_| FieldError::Year(s.to_owned())),
+        |r| if r.begin > r.end { Err(FieldError::YearsOrder) } else { Ok(()) },
     )
 }
 
