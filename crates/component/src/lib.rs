@@ -19,6 +19,7 @@
 
 mod fanout;
 mod health;
+pub mod memory;
 mod metrics;
 mod registry;
 

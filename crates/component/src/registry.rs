@@ -131,6 +131,7 @@ fn parse_sink<C: SinkConfig + DeserializeOwned + 'static>(
 ) -> Result<Box<dyn SinkConfig>, ConfigErrors> {
     let c: C = d.parse()?;
     c.validate(d)?;
+    c.buffer().validate().map_err(|e| d.error(format!("buffer: {e}")))?;
     Ok(Box::new(c))
 }
 

@@ -38,6 +38,6 @@ pub use error::{ConfigError, ConfigErrors, Position};
 pub use graph::{GraphNode, InputError, check_graph, resolve as graph_resolve};
 pub use interpolate::interpolate;
 pub use pipeline::{
-    AlertingConfig, ApiConfig, ComponentDecl, ComponentKind, InputRef, PipelineConfig, RemoteRulesConfig,
+    AlertingConfig, ApiConfig, ComponentDecl, ComponentKind, InputRef, LimitsConfig, PipelineConfig, RemoteRulesConfig,
     RemoteWriteConfig, RulesConfig, ScalingConfig, StorageConfig, TelemetryConfig, load, load_str,
 };

@@ -113,6 +113,16 @@ pub struct StorageConfig {
     pub max_series: Option<usize>,
 }
 
+/// `limits:` — process-wide bounds.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Above this resident memory, ingest refuses new requests (503 /
+    /// RESOURCE_EXHAUSTED) before reading them, like the Collector's memory_limiter.
+    #[serde(default)]
+    pub memory: Option<crate::ByteSize>,
+}
+
 /// `scaling:` — scaling policy files (see `crates/scaler`).
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
@@ -256,6 +266,8 @@ pub struct PipelineConfig {
     pub alerting: Option<AlertingConfig>,
     /// `storage:`
     pub storage: StorageConfig,
+    /// `limits:`
+    pub limits: LimitsConfig,
     /// `scaling:`
     pub scaling: Option<ScalingConfig>,
     /// `telemetry:`
@@ -292,6 +304,8 @@ struct RawPipeline {
     telemetry: Option<TelemetryConfig>,
     #[serde(default)]
     storage: Option<StorageConfig>,
+    #[serde(default)]
+    limits: Option<LimitsConfig>,
     #[serde(default)]
     scaling: Option<ScalingConfig>,
 }
@@ -379,6 +393,7 @@ pub fn load_str(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
         alerting: raw.alerting,
         telemetry: raw.telemetry.unwrap_or_default(),
         storage: raw.storage.unwrap_or_default(),
+        limits: raw.limits.unwrap_or_default(),
         scaling: raw.scaling,
         warnings,
     })

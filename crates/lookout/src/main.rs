@@ -167,6 +167,7 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
     let health = Health::default();
     std::fs::create_dir_all(&checked.config.data_dir)
         .with_context(|| format!("cannot create data_dir `{}`", checked.config.data_dir))?;
+    lookout_component::memory::set_limit(checked.config.limits.memory.map_or(0, |m| m.bytes()));
 
     let api_address = checked.config.api.address.clone();
     let listener = tokio::net::TcpListener::bind(&api_address)
@@ -202,7 +203,15 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
 
     let mut clean = true;
     loop {
-        match signals.next().await {
+        let signal = tokio::select! {
+            s = signals.next() => s,
+            () = topology.failed() => {
+                error!("A component failed; stopping so that a supervisor can restart Lookout.");
+                clean = false;
+                break;
+            }
+        };
+        match signal {
             Signal::Stop => break,
             Signal::Reload => {
                 alerting.reload().await;

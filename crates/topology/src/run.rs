@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use futures::FutureExt;
 use futures::future::join_all;
 use lookout_buffer::{BufferSender, WhenFull, memory};
 use lookout_component::{
@@ -29,9 +30,17 @@ type ComponentTask = JoinHandle<<ComponentFuture as std::future::Future>::Output
 pub struct RunningTopology {
     tasks: Vec<(String, ComponentTask)>,
     shutdown: Shutdown,
+    failed: Shutdown,
 }
 
 impl RunningTopology {
+    /// Resolves when a component fails (returns an error or panics) while the pipeline
+    /// runs: the caller should stop and exit non-zero, so a supervisor restarts Lookout,
+    /// rather than serve 503 forever from a pipeline with a hole in it.
+    pub async fn failed(&self) {
+        self.failed.cancelled().await
+    }
+
     /// Stops accepting and waits until every buffer has drained into the sinks, or
     /// `deadline` passes. Returns whether everything finished cleanly.
     pub async fn stop(self, deadline: Duration) -> bool {
@@ -42,6 +51,7 @@ impl RunningTopology {
     /// Waits for every component to finish (after shutdown), at most `deadline`.
     pub async fn wait_with_deadline(self, deadline: Duration) -> bool {
         let names: Vec<String> = self.tasks.iter().map(|(n, _)| n.clone()).collect();
+        let aborts: Vec<_> = self.tasks.iter().map(|(_, t)| t.abort_handle()).collect();
         let joined = tokio::time::timeout(deadline, join_all(self.tasks.into_iter().map(|(_, t)| t))).await;
         match joined {
             Ok(results) => {
@@ -62,7 +72,13 @@ impl RunningTopology {
                 clean
             }
             Err(_) => {
+                // Whatever a disk buffer still holds stays on disk for the next start;
+                // components still running are stopped so nothing outlives the pipeline
+                // (a reload opens the same buffers again).
                 error!(deadline_secs = deadline.as_secs(), "Shutdown deadline passed with events still buffered.");
+                for a in aborts {
+                    a.abort();
+                }
                 false
             }
         }
@@ -86,8 +102,7 @@ pub async fn start(
     let mut sink_rx = HashMap::new();
     let mut transform_rx = HashMap::new();
     for (name, sink) in &sinks {
-        let b = sink.buffer();
-        let (tx, rx) = memory(b.max_events, b.when_full);
+        let (tx, rx) = sink.buffer().open(&data_dir, name).map_err(|e| BuildError(format!("sink `{name}`: {e}")))?;
         inputs.insert(name.clone(), tx);
         sink_rx.insert(name.clone(), rx);
     }
@@ -112,6 +127,10 @@ pub async fn start(
     };
 
     let mut tasks: Vec<(String, ComponentTask)> = Vec::new();
+    let failed = Shutdown::new();
+    let spawn_component = |name: &str, health: HealthHandle, fut: ComponentFuture| {
+        spawn_component(name, health, fut, shutdown.clone(), failed.clone())
+    };
     let register = |name: &str, kind: ComponentKind| -> (HealthHandle, ComponentMetrics) {
         let t = type_of(name);
         (health.register(name, kind.as_str(), &t), telemetry.component(name, kind.as_str(), &t))
@@ -163,18 +182,39 @@ pub async fn start(
         tasks.push((name.clone(), spawn_component(name, h, fut)));
     }
     info!(sources = sources.len(), transforms = transforms.len(), sinks = sinks.len(), "Pipeline started.");
-    Ok(RunningTopology { tasks, shutdown })
+    Ok(RunningTopology { tasks, shutdown, failed })
 }
 
-fn spawn_component(name: &str, health: HealthHandle, fut: ComponentFuture) -> ComponentTask {
+/// Runs a component in its own task. A failure or a panic is logged with its message
+/// and marks the component failed on /health; outside shutdown it also fires `failed`.
+fn spawn_component(
+    name: &str,
+    health: HealthHandle,
+    fut: ComponentFuture,
+    shutdown: Shutdown,
+    failed: Shutdown,
+) -> ComponentTask {
     let name = name.to_string();
     tokio::spawn(async move {
-        let result = fut.await;
+        let result = match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+            Ok(r) => r,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "a panic without a message".into());
+                Err(format!("panicked: {message}"))
+            }
+        };
         match &result {
             Ok(()) => health.set_state(ComponentState::Stopped),
             Err(e) => {
                 error!(component = %name, error = %e, "Component stopped on an error.");
                 health.set_state(ComponentState::Failed(e.clone()));
+                if !shutdown.is_cancelled() {
+                    failed.cancel();
+                }
             }
         }
         result

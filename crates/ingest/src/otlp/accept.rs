@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_component::{ComponentMetrics, Fanout, FanoutError};
+use lookout_event::{BatchNotifier, Finalizers};
 use tracing::Instrument;
 
 use super::request::OtlpRequest;
@@ -24,6 +25,18 @@ pub enum Rejection {
     },
     /// Lookout is shutting down (HTTP 503, gRPC UNAVAILABLE).
     ShuttingDown,
+    /// With `acknowledgements: true`: a sink did not confirm the data in time, or could
+    /// not deliver it (HTTP 503 + Retry-After, gRPC UNAVAILABLE): retry.
+    NotDelivered {
+        /// Seconds the client should wait.
+        retry_after: u64,
+    },
+    /// The process is above `limits.memory` (HTTP 503 + Retry-After, gRPC
+    /// RESOURCE_EXHAUSTED), refused before the body is read.
+    OverMemory {
+        /// Seconds the client should wait.
+        retry_after: u64,
+    },
 }
 
 impl Rejection {
@@ -35,7 +48,30 @@ impl Rejection {
                 format!("the pipeline is full; retry after {retry_after}s")
             }
             Rejection::ShuttingDown => "Lookout is shutting down; retry against another instance".into(),
+            Rejection::NotDelivered { retry_after } => {
+                format!("the data was not confirmed delivered (acknowledgements are on); retry after {retry_after}s")
+            }
+            Rejection::OverMemory { retry_after } => {
+                format!("Lookout is above its memory limit; retry after {retry_after}s")
+            }
         }
+    }
+
+    /// The `Retry-After` to send, if the client should retry.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Rejection::Full { retry_after }
+            | Rejection::NotDelivered { retry_after }
+            | Rejection::OverMemory { retry_after } => Some(*retry_after),
+            Rejection::ShuttingDown => Some(5),
+            _ => None,
+        }
+    }
+
+    /// Whether this is back-pressure (the pipeline or the process is busy) rather than
+    /// a fault of the request.
+    pub fn is_pressure(&self) -> bool {
+        self.retry_after().is_some()
     }
 }
 
@@ -51,6 +87,8 @@ struct Inner {
     max_request_size: usize,
     wait: Duration,
     retry_after: u64,
+    /// `acknowledgements: true`: answer only once the sinks confirm, waiting at most this.
+    ack_timeout: Option<Duration>,
 }
 
 impl Ingest {
@@ -62,7 +100,31 @@ impl Ingest {
         wait: Duration,
         retry_after: u64,
     ) -> Self {
-        Ingest { inner: Arc::new(Inner { out, metrics, max_request_size, wait, retry_after }) }
+        Ingest { inner: Arc::new(Inner { out, metrics, max_request_size, wait, retry_after, ack_timeout: None }) }
+    }
+
+    /// Answers only once every sink the batch reaches holds it durably or delivered it,
+    /// waiting at most `timeout` (then 503 / UNAVAILABLE).
+    pub fn with_acknowledgements(self, timeout: Duration) -> Self {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            out: shared.out.clone(),
+            metrics: shared.metrics.clone(),
+            max_request_size: shared.max_request_size,
+            wait: shared.wait,
+            retry_after: shared.retry_after,
+            ack_timeout: shared.ack_timeout,
+        });
+        Ingest { inner: Arc::new(Inner { ack_timeout: Some(timeout), ..inner }) }
+    }
+
+    /// Refuses new requests while the process is above its memory limit.
+    pub fn check_memory(&self) -> Result<(), Rejection> {
+        if lookout_component::memory::over_limit() {
+            let rejection = Rejection::OverMemory { retry_after: self.inner.retry_after };
+            self.refused(&rejection);
+            return Err(rejection);
+        }
+        Ok(())
     }
 
     /// Largest request accepted, in bytes.
@@ -110,6 +172,12 @@ impl Ingest {
             inner.metrics.failed_events.inc_by(partial.rejected as u64);
         }
         if events > 0 {
+            let mut batch = batch;
+            let outcome = inner.ack_timeout.map(|t| {
+                let (notifier, outcome) = BatchNotifier::new();
+                batch.meta.finalizers = Finalizers::new(notifier);
+                (t, outcome)
+            });
             let sent = inner.out.send_timeout(batch, inner.wait).await;
             if let Err(e) = sent {
                 let rejection = match e {
@@ -118,6 +186,14 @@ impl Ingest {
                 };
                 self.refused(&rejection);
                 return Err(rejection);
+            }
+            if let Some((timeout, outcome)) = outcome {
+                let confirmed = tokio::time::timeout(timeout, outcome.wait()).await;
+                if !matches!(confirmed, Ok(status) if status.is_kept()) {
+                    let rejection = Rejection::NotDelivered { retry_after: inner.retry_after };
+                    self.refused(&rejection);
+                    return Err(rejection);
+                }
             }
             inner.metrics.sent_events.inc_by(events);
         }

@@ -26,6 +26,7 @@ struct Collector {
 
 impl Collector {
     async fn export<R: OtlpRequest>(&self, request: Request<R>) -> Result<tonic::Response<R::Response>, Status> {
+        self.ingest.check_memory().map_err(|r| status(&r))?;
         let request = request.into_inner();
         let wire = request.encoded_len();
         self.ingest.accept(request, wire).await.map(tonic::Response::new).map_err(|r| status(&r))
@@ -36,9 +37,11 @@ fn status(rejection: &Rejection) -> Status {
     let message = rejection.message();
     match rejection {
         Rejection::BadRequest(_) | Rejection::Unsupported(_) => Status::invalid_argument(message),
-        Rejection::TooLarge(_) => Status::resource_exhausted(message),
+        Rejection::TooLarge(_) | Rejection::OverMemory { .. } => Status::resource_exhausted(message),
         // UNAVAILABLE is the code OTLP exporters always retry.
-        Rejection::Full { .. } | Rejection::ShuttingDown => Status::unavailable(message),
+        Rejection::Full { .. } | Rejection::ShuttingDown | Rejection::NotDelivered { .. } => {
+            Status::unavailable(message)
+        }
     }
 }
 

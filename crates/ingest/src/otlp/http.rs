@@ -151,6 +151,8 @@ async fn export<R: OtlpRequest>(State(ingest): State<Ingest>, headers: HeaderMap
     let mut encoding = Encoding::Protobuf;
     let result = async {
         encoding = request_encoding(&headers)?;
+        // Above the memory limit, refuse before reading (allocating) the body.
+        ingest.check_memory()?;
         let limit = ingest.max_request_size();
         let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
         let raw = read_body(body, limit, declared).await?;
@@ -171,7 +173,7 @@ async fn export<R: OtlpRequest>(State(ingest): State<Ingest>, headers: HeaderMap
     match result {
         Ok(response) => encode(StatusCode::OK, encoding, &response),
         Err(rejection) => {
-            if !matches!(rejection, Rejection::Full { .. } | Rejection::ShuttingDown) {
+            if !rejection.is_pressure() {
                 ingest.refused(&rejection);
             }
             error_response(encoding, &rejection)
@@ -201,15 +203,13 @@ fn error_response(encoding: Encoding, rejection: &Rejection) -> Response {
         Rejection::BadRequest(_) => (StatusCode::BAD_REQUEST, 3),
         Rejection::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, 8),
         Rejection::Unsupported(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 3),
-        Rejection::Full { .. } | Rejection::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, 14),
+        Rejection::Full { .. } | Rejection::ShuttingDown | Rejection::NotDelivered { .. } => {
+            (StatusCode::SERVICE_UNAVAILABLE, 14)
+        }
+        Rejection::OverMemory { .. } => (StatusCode::SERVICE_UNAVAILABLE, 8),
     };
     let mut response = encode(status, encoding, &RpcStatus { code, message: rejection.message() });
-    let retry_after = match rejection {
-        Rejection::Full { retry_after } => Some(*retry_after),
-        Rejection::ShuttingDown => Some(5),
-        _ => None,
-    };
-    if let Some(secs) = retry_after {
+    if let Some(secs) = rejection.retry_after() {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response

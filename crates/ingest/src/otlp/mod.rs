@@ -53,6 +53,19 @@ pub struct OtlpSourceConfig {
     /// The `Retry-After` (seconds) sent with a 503.
     #[serde(default = "default_retry_after_secs")]
     pub retry_after_secs: u64,
+    /// End-to-end acknowledgements: answer a request (HTTP 200 / gRPC OK) only once
+    /// every sink it reaches holds it durably (written and fsynced in a disk buffer) or
+    /// has delivered it; otherwise 503 / UNAVAILABLE so the client retries. Off, the
+    /// answer means "accepted into the pipeline's buffers".
+    #[serde(default)]
+    pub acknowledgements: bool,
+    /// With `acknowledgements`, how long a request waits for the sinks' confirmation.
+    #[serde(default = "default_ack_timeout_secs")]
+    pub ack_timeout_secs: f64,
+}
+
+fn default_ack_timeout_secs() -> f64 {
+    30.0
 }
 
 /// One listener.
@@ -84,6 +97,9 @@ impl SourceConfig for OtlpSourceConfig {
         if self.grpc.is_none() && self.http.is_none() {
             return Err(decl.error("an otlp source needs `grpc`, `http` or both").into());
         }
+        if !(self.ack_timeout_secs > 0.0 && self.ack_timeout_secs.is_finite()) {
+            return Err(decl.error("`ack_timeout_secs` must be a positive number of seconds").into());
+        }
         if self.max_request_size == 0 {
             return Err(decl.error("`max_request_size` must be greater than 0").into());
         }
@@ -102,13 +118,16 @@ impl SourceConfig for OtlpSourceConfig {
                 Some(l) => Some(bind(l.address, "HTTP").await?),
                 None => None,
             };
-            let ingest = Ingest::new(
+            let mut ingest = Ingest::new(
                 cx.out,
                 cx.metrics,
                 config.max_request_size,
                 Duration::from_millis(config.pipeline_wait_ms),
                 config.retry_after_secs,
             );
+            if config.acknowledgements {
+                ingest = ingest.with_acknowledgements(Duration::from_secs_f64(config.ack_timeout_secs));
+            }
             let id = cx.id;
             let health = cx.health;
             let shutdown = cx.shutdown;
