@@ -85,7 +85,7 @@ pub struct ExpSample {
 }
 
 /// Decodes a test file's text; the error is promtool's message.
-pub fn decode(text: &str) -> Result<UnitTestFile, String> {
+pub fn decode(text: &str) -> Result<UnitTestFile, crate::DecodeError> {
     let Some(root) = crate::yaml::parse(text)? else { return Ok(UnitTestFile::default()) };
     let mut d = Decoder::default();
     let file = unit_test_file(&mut d, &root);
@@ -257,22 +257,25 @@ tests:
     #[test]
     fn errors_read_like_promtool() {
         // Messages checked against promtool 2.42.
-        let e = decode("rule_files: [r.yml]\nbogus: 1\ntests:\n- interval: 1m\n  foo: 2\n").unwrap_err();
+        let e = decode("rule_files: [r.yml]\nbogus: 1\ntests:\n- interval: 1m\n  foo: 2\n").unwrap_err().to_string();
         assert_eq!(
             e,
             "yaml: unmarshal errors:\n  line 2: field bogus not found in type main.unitTestFile\n  \
              line 5: field foo not found in type main.testGroup"
         );
         assert_eq!(
-            decode("- a\n").unwrap_err(),
+            decode("- a\n").unwrap_err().to_string(),
             "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into main.unitTestFile"
         );
-        let e = decode("tests:\n- interval: 1m\n  promql_expr_test:\n  - expr: 1\n    eval_time: 5x\n").unwrap_err();
+        let e = decode("tests:\n- interval: 1m\n  promql_expr_test:\n  - expr: 1\n    eval_time: 5x\n")
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "not a valid duration string: \"5x\"");
         let e = decode(
             "tests:\n- interval: 1m\n  promql_expr_test:\n  - expr: 1\n    eval_time: [1]\n    exp_samples: [{labels: \"{}\", value: \"1\"}]\n",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert_eq!(
             e,
             "yaml: unmarshal errors:\n  line 5: cannot unmarshal !!seq into string\n  \

@@ -32,6 +32,7 @@
 #![forbid(unsafe_code)]
 
 mod appender;
+mod error;
 pub mod file;
 mod format;
 pub mod notation;
@@ -43,6 +44,7 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::path::PathBuf;
 
+pub use error::DecodeError;
 pub use format::{format_float_e, labels_string};
 
 /// Runs the test files in order, writing promtool's output to `out`; true when all

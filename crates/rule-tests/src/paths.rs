@@ -54,7 +54,7 @@ fn has_meta(p: &str) -> bool {
 
 /// `filepath.Glob`: sorted matches; `*` does not cross `/`; a pattern without
 /// metacharacters is returned when the path exists.
-pub fn go_glob(pattern: &str) -> Result<Vec<PathBuf>, String> {
+pub fn go_glob(pattern: &str) -> Result<Vec<PathBuf>, crate::error::PatternError> {
     if !has_meta(pattern) {
         return Ok(if std::fs::symlink_metadata(pattern).is_ok() { vec![PathBuf::from(pattern)] } else { vec![] });
     }
@@ -65,7 +65,7 @@ pub fn go_glob(pattern: &str) -> Result<Vec<PathBuf>, String> {
     };
     // Go negates a class with `^`; the glob crate with `!`.
     let translated = pattern.replace("[^", "[!");
-    let paths = glob::glob_with(&translated, opts).map_err(|_| "syntax error in pattern".to_string())?;
+    let paths = glob::glob_with(&translated, opts).map_err(|_| crate::error::PatternError)?;
     let mut out: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
     out.sort();
     Ok(out)

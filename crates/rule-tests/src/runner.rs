@@ -19,6 +19,7 @@ use lookout_tsdb::promql::{EvalOptions, Value};
 use lookout_tsdb::{Labels, Store, StoreConfig};
 
 use crate::appender::CheckingAppender;
+use crate::error::RunError;
 use crate::file::{AlertTestCase, PromqlTestCase, TestGroup, UnitTestFile};
 use crate::format::{LabelsAndAnnotations, alerts_string, indent_lines, samples_string};
 use crate::notation::{RawLabels, parse_metric, parse_series_desc};
@@ -42,11 +43,11 @@ pub fn rule_unit_test(filename: &Path, warn: &mut dyn Write) -> Vec<String> {
     };
     let mut file = match crate::file::decode(&text) {
         Ok(f) => f,
-        Err(e) => return vec![e],
+        Err(e) => return vec![e.to_string()],
     };
     let rule_files = match resolve_rule_files(filename, &file, warn) {
         Ok(f) => f,
-        Err(e) => return vec![e],
+        Err(e) => return vec![e.to_string()],
     };
     if file.evaluation_interval_ms == 0 {
         file.evaluation_interval_ms = DEFAULT_EVAL_INTERVAL_MS;
@@ -82,7 +83,7 @@ fn io_message(e: &std::io::Error) -> String {
 
 /// `resolveAndGlobFilepaths`: relative paths joined to the test file's directory, then
 /// globbed; a pattern matching nothing is a warning.
-fn resolve_rule_files(filename: &Path, file: &UnitTestFile, warn: &mut dyn Write) -> Result<Vec<PathBuf>, String> {
+fn resolve_rule_files(filename: &Path, file: &UnitTestFile, warn: &mut dyn Write) -> Result<Vec<PathBuf>, RunError> {
     let base = go_dir(&filename.to_string_lossy());
     let mut out: Vec<PathBuf> = Vec::new();
     for rf in &file.rule_files {
@@ -115,7 +116,7 @@ struct Loaded {
 /// block with several lines defines more series), trimmed, `#` lines blanked, and the
 /// first blank line ending the command (later series are silently not loaded). A later
 /// definition of the same label set replaces an earlier one.
-fn parse_input(tg: &TestGroup) -> Result<Vec<Loaded>, String> {
+fn parse_input(tg: &TestGroup) -> Result<Vec<Loaded>, RunError> {
     let mut text = String::new();
     for s in &tg.input_series {
         text.push_str(&format!("  {} {}\n", s.series, s.values));
@@ -126,10 +127,10 @@ fn parse_input(tg: &TestGroup) -> Result<Vec<Loaded>, String> {
         if line.is_empty() || line.starts_with('#') {
             break;
         }
-        let (mut labels, values) = parse_series_desc(line).map_err(|e| e.to_string())?;
+        let (mut labels, values) = parse_series_desc(line)?;
         total += values.len();
         if total > MAX_INPUT_SAMPLES {
-            return Err(format!("input series expand to more than {MAX_INPUT_SAMPLES} samples"));
+            return Err(RunError::TooManySamples { limit: MAX_INPUT_SAMPLES });
         }
         labels.sort();
         let mut samples: Vec<(i64, f64)> = Vec::with_capacity(values.len());
@@ -163,9 +164,9 @@ fn parse_input(tg: &TestGroup) -> Result<Vec<Loaded>, String> {
 /// `WithSamplesTill(ts)`: appends every sample up to `ts`, or fails as the TSDB would
 /// on a series it refuses (then nothing is appended, and the same error comes back at
 /// every later step, as promtool's loader never gets past it).
-fn load_till(series: &mut [Loaded], store: &Store, ts: i64) -> Result<(), String> {
+fn load_till(series: &mut [Loaded], store: &Store, ts: i64) -> Result<(), RunError> {
     if let Some(bad) = series.iter().find(|s| s.invalid.is_some() && s.samples.first().is_some_and(|(t, _)| *t <= ts)) {
-        return Err(bad.invalid.clone().unwrap_or_default());
+        return Err(RunError::SeriesRefused(bad.invalid.clone().unwrap_or_default()));
     }
     for s in series.iter_mut().filter(|s| s.invalid.is_none()) {
         let labels = Labels::new(s.labels.iter().cloned());
@@ -196,7 +197,7 @@ fn test_group(
 ) -> Vec<String> {
     let mut series = match parse_input(tg) {
         Ok(s) => s,
-        Err(e) => return vec![e],
+        Err(e) => return vec![e.to_string()],
     };
     let groups = match load_rule_groups(rule_files, order) {
         Ok(g) => g,
@@ -204,11 +205,11 @@ fn test_group(
     };
     let alert_times = match alert_eval_times(tg) {
         Ok(t) => t,
-        Err(e) => return vec![e],
+        Err(e) => return vec![e.to_string()],
     };
     let maxt = match last_eval_time(tg, eval_interval_ms) {
         Ok(t) => t,
-        Err(e) => return vec![e],
+        Err(e) => return vec![e.to_string()],
     };
 
     let store = Arc::new(Store::new(StoreConfig { retention_ms: i64::MAX / 4, max_series: usize::MAX }));
@@ -232,7 +233,7 @@ fn test_group(
     let mut ts = 0i64;
     while ts <= maxt {
         match load_till(&mut series, &store, ts) {
-            Err(e) => errs.push(e),
+            Err(e) => errs.push(e.to_string()),
             Ok(()) => {
                 let eval_errs = evaluate_groups(&groups, &mut states, &ctx, &appender, ts);
                 if !eval_errs.is_empty() {
@@ -274,15 +275,11 @@ fn load_rule_groups(rule_files: &[PathBuf], order: &HashMap<&str, usize>) -> Res
 
 /// The distinct `eval_time`s of the alert tests, sorted; an alert test without
 /// `alertname` is an error.
-fn alert_eval_times(tg: &TestGroup) -> Result<Vec<i64>, String> {
+fn alert_eval_times(tg: &TestGroup) -> Result<Vec<i64>, RunError> {
     let mut alert_times: Vec<i64> = Vec::new();
     for a in &tg.alert_rule_tests {
         if a.alertname.is_empty() {
-            let in_group = if tg.name.is_empty() { String::new() } else { format!(" (in TestGroup {})", tg.name) };
-            return Err(format!(
-                "an item under alert_rule_test misses required attribute alertname at eval_time {}{in_group}",
-                format_duration(a.eval_time_ms)
-            ));
+            return Err(RunError::MissingAlertname { eval_time_ms: a.eval_time_ms, group: tg.name.clone() });
         }
         if !alert_times.contains(&a.eval_time_ms) {
             alert_times.push(a.eval_time_ms);
@@ -294,7 +291,7 @@ fn alert_eval_times(tg: &TestGroup) -> Result<Vec<i64>, String> {
 
 /// The largest `eval_time` of any test: evaluation runs up to it, within
 /// [`MAX_EVAL_STEPS`] steps.
-fn last_eval_time(tg: &TestGroup, eval_interval_ms: i64) -> Result<i64, String> {
+fn last_eval_time(tg: &TestGroup, eval_interval_ms: i64) -> Result<i64, RunError> {
     let maxt = tg
         .alert_rule_tests
         .iter()
@@ -303,11 +300,7 @@ fn last_eval_time(tg: &TestGroup, eval_interval_ms: i64) -> Result<i64, String> 
         .max()
         .unwrap_or(0);
     if maxt / eval_interval_ms > MAX_EVAL_STEPS {
-        return Err(format!(
-            "evaluating up to {} every {} takes more than {MAX_EVAL_STEPS} steps",
-            format_duration(maxt),
-            format_duration(eval_interval_ms)
-        ));
+        return Err(RunError::TooManySteps { maxt_ms: maxt, interval_ms: eval_interval_ms, limit: MAX_EVAL_STEPS });
     }
     Ok(maxt)
 }

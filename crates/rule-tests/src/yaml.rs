@@ -14,6 +14,8 @@ use std::collections::HashMap;
 use granit_parser::{Event, Parser, ScalarStyle};
 use lookout_template::quote::go_quote;
 
+use crate::error::DecodeError;
+
 /// A YAML node with the line it starts on (1-based).
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
@@ -31,10 +33,10 @@ pub(crate) enum Kind {
 }
 
 /// Parses the first document of `text`; `None` when it has none (an empty file).
-pub(crate) fn parse(text: &str) -> Result<Option<Node>, String> {
+pub(crate) fn parse(text: &str) -> Result<Option<Node>, DecodeError> {
     let mut b = Builder { anchors: HashMap::new(), stack: Vec::new(), root: None };
     for ev in Parser::new_from_str(text) {
-        let (event, span) = ev.map_err(|e| format!("yaml: line {}: {}", e.marker().line(), e.info()))?;
+        let (event, span) = ev.map_err(|e| DecodeError(format!("yaml: line {}: {}", e.marker().line(), e.info())))?;
         let line = span.start.line();
         match event {
             Event::DocumentEnd => break,
@@ -57,7 +59,11 @@ pub(crate) fn parse(text: &str) -> Result<Option<Node>, String> {
                 b.push(open.node, open.anchor);
             }
             Event::Alias(id) => {
-                let node = b.anchors.get(&id).cloned().ok_or_else(|| format!("yaml: line {line}: unknown anchor"))?;
+                let node = b
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| DecodeError(format!("yaml: line {line}: unknown anchor")))?;
                 b.push(node, 0);
             }
             _ => {}
@@ -264,14 +270,14 @@ pub(crate) struct Decoder {
 
 impl Decoder {
     /// The final error, as yaml.v2 reports it, if any.
-    pub fn finish(self) -> Result<(), String> {
+    pub fn finish(self) -> Result<(), DecodeError> {
         if let Some(f) = self.fatal {
-            return Err(f);
+            return Err(DecodeError(f));
         }
         if self.errors.is_empty() {
             return Ok(());
         }
-        Err(format!("yaml: unmarshal errors:\n  {}", self.errors.join("\n  ")))
+        Err(DecodeError(format!("yaml: unmarshal errors:\n  {}", self.errors.join("\n  "))))
     }
 
     fn terror(&mut self, n: &Node, into: &str) {
@@ -524,7 +530,7 @@ mod tests {
             ]
         );
         d.duration(&p[3].1);
-        assert_eq!(d.finish(), Err("not a valid duration string: \"5x\"".to_string()));
+        assert_eq!(d.finish().unwrap_err().to_string(), "not a valid duration string: \"5x\"");
     }
 
     #[test]
@@ -560,7 +566,10 @@ bad:
         d.string_map(&p[2].1);
         assert_eq!(d.errors, vec!["line 7: key \"a\" already set in map"]);
         d.string_map(&p[3].1);
-        assert_eq!(d.finish(), Err("yaml: map merge requires map or sequence of maps as the value".to_string()));
+        assert_eq!(
+            d.finish().unwrap_err().to_string(),
+            "yaml: map merge requires map or sequence of maps as the value"
+        );
 
         // Structs: merged fields first (a sequence backwards), explicit keys after win.
         let n = node(

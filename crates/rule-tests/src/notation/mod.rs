@@ -34,6 +34,8 @@ impl std::fmt::Display for ParseError {
     }
 }
 
+impl std::error::Error for ParseError {}
+
 /// Label pairs in the order written (the caller sorts and checks them).
 pub type RawLabels = Vec<(String, String)>;
 
@@ -220,9 +222,18 @@ fn uint_err(s: &str) -> &'static str {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) { "value out of range" } else { "invalid syntax" }
 }
 
+/// `strconv.ParseFloat`'s `*NumError`, worded as Go words it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum NumError {
+    #[error("strconv.ParseFloat: parsing {0:?}: invalid syntax")]
+    Syntax(String),
+    #[error("strconv.ParseFloat: parsing {0:?}: value out of range")]
+    Range(String),
+}
+
 /// Prometheus's `parser.number`: `strconv.ParseInt(s, 0, 64)` first (so `010` is
 /// octal 8), then `strconv.ParseFloat`; the error is ParseFloat's.
-fn go_parse_number(s: &str) -> Result<f64, String> {
+fn go_parse_number(s: &str) -> Result<f64, NumError> {
     if let Some(v) = go_parse_int_base0(s) {
         return Ok(v as f64);
     }
@@ -233,11 +244,11 @@ fn go_parse_number(s: &str) -> Result<f64, String> {
         "nan" => return Ok(f64::NAN),
         _ => {}
     }
-    let syntax = || format!("strconv.ParseFloat: parsing {s:?}: invalid syntax");
+    let syntax = || NumError::Syntax(s.to_owned());
     // Rust accepts forms Go does not (`inf` handled above); Go accepts `1.`, `.5`, `1e5`.
     let v: f64 = s.parse().map_err(|_| syntax())?;
     if v.is_infinite() {
-        return Err(format!("strconv.ParseFloat: parsing {s:?}: value out of range"));
+        return Err(NumError::Range(s.to_owned()));
     }
     Ok(v)
 }
