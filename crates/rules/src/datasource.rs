@@ -59,7 +59,7 @@ impl Datasource for LocalDatasource {
         let (store, opts) = (self.store.clone(), self.opts);
         Some(Arc::new(move |q: &str| {
             let v = opts.instant_query(&*store, q, t_ms).map_err(|e| e.to_string())?;
-            template_samples(v).map_err(|e| e.to_string())
+            template_samples(v).map_err(|e| e.to_string().into())
         }))
     }
 }

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use crate::error::FuncError;
 use crate::funcs::{Funcs, arity, float_arg, str_arg, strings_arg, wrong_type};
 use crate::quote::query_unescape;
 use crate::value::Value;
@@ -49,7 +50,7 @@ pub(crate) fn register(f: &mut Funcs) {
         let name = str_arg(&a[0])?;
         let zone: chrono_tz::Tz = match name {
             "" | "UTC" | "Local" => chrono_tz::Tz::UTC,
-            n => n.parse().map_err(|_| format!("unknown time zone {n}"))?,
+            n => n.parse().map_err(|_| FuncError::Failed(format!("unknown time zone {n}")))?,
         };
         match &a[1] {
             Value::Time(t) => Ok(Value::Time(t.with_timezone(&zone))),

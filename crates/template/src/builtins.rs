@@ -3,6 +3,7 @@
 
 use std::cmp::Ordering;
 
+use crate::error::FuncError;
 use crate::funcs::{Funcs, arity, int_arg, str_arg};
 use crate::printf;
 use crate::quote::query_escape;
@@ -18,7 +19,7 @@ pub(crate) fn register(f: &mut Funcs) {
         length(&a[0]).map(|n| Value::Int(n as i64))
     });
     f.add("index", |a| {
-        let (item, idx) = a.split_first().ok_or("wrong number of args: want at least 1 got 0")?;
+        let (item, idx) = a.split_first().ok_or_else(|| FuncError::Arity("want at least 1 got 0".into()))?;
         let mut cur = item.clone();
         for i in idx {
             cur = index(&cur, i)?;
@@ -26,20 +27,20 @@ pub(crate) fn register(f: &mut Funcs) {
         Ok(cur)
     });
     f.add("slice", |a| {
-        let (item, idx) = a.split_first().ok_or("wrong number of args: want at least 1 got 0")?;
+        let (item, idx) = a.split_first().ok_or_else(|| FuncError::Arity("want at least 1 got 0".into()))?;
         slice(item, idx)
     });
     f.add("print", |a| Ok(Value::String(printf::sprint(a))));
     f.add("println", |a| Ok(Value::String(printf::sprintln(a))));
     f.add("printf", |a| {
-        let (fmt, rest) = a.split_first().ok_or("wrong number of args: want at least 1 got 0")?;
+        let (fmt, rest) = a.split_first().ok_or_else(|| FuncError::Arity("want at least 1 got 0".into()))?;
         Ok(Value::String(printf::sprintf(str_arg(fmt)?, rest)))
     });
     f.add("html", |a| Ok(Value::String(html_escape(&eval_args(a)))));
     f.add("js", |a| Ok(Value::String(js_escape(&eval_args(a)))));
     f.add("urlquery", |a| Ok(Value::String(query_escape(&eval_args(a)))));
     f.add("eq", |a| {
-        let (first, rest) = a.split_first().ok_or("wrong number of args: want at least 1 got 0")?;
+        let (first, rest) = a.split_first().ok_or_else(|| FuncError::Arity("want at least 1 got 0".into()))?;
         if rest.is_empty() {
             return Err("missing argument for comparison".into());
         }
@@ -80,7 +81,7 @@ fn eval_args(a: &[Value]) -> String {
     }
 }
 
-fn length(v: &Value) -> Result<usize, String> {
+fn length(v: &Value) -> Result<usize, FuncError> {
     Ok(match v {
         Value::String(s) => s.len(),
         Value::List(l) | Value::Alerts(l) => l.len(),
@@ -88,24 +89,26 @@ fn length(v: &Value) -> Result<usize, String> {
         Value::StrMap(m) | Value::KV(m) => m.len(),
         Value::Pairs(p) => p.len(),
         Value::Nil => return Err("len of nil pointer".into()),
-        other => return Err(format!("len of type {}", other.type_name())),
+        other => return Err(FuncError::Failed(format!("len of type {}", other.type_name()))),
     })
 }
 
-fn index(item: &Value, i: &Value) -> Result<Value, String> {
-    let pos = |len: usize| -> Result<usize, String> {
+fn index(item: &Value, i: &Value) -> Result<Value, FuncError> {
+    let pos = |len: usize| -> Result<usize, FuncError> {
         let n = match i {
             Value::Int(n) => *n,
             Value::Nil => return Err("cannot index slice/array with nil".into()),
-            other => return Err(format!("cannot index slice/array with type {}", other.type_name())),
+            other => {
+                return Err(FuncError::Failed(format!("cannot index slice/array with type {}", other.type_name())));
+            }
         };
         if n < 0 || n as usize >= len {
-            return Err(format!("index out of range: {n}"));
+            return Err(FuncError::Failed(format!("index out of range: {n}")));
         }
         Ok(n as usize)
     };
-    let key = || -> Result<&str, String> {
-        i.as_str().ok_or_else(|| format!("value has type {}; should be string", i.type_name()))
+    let key = || -> Result<&str, FuncError> {
+        i.as_str().ok_or_else(|| FuncError::Failed(format!("value has type {}; should be string", i.type_name())))
     };
     match item {
         Value::List(l) | Value::Alerts(l) => Ok(l[pos(l.len())?].clone()),
@@ -116,10 +119,10 @@ fn index(item: &Value, i: &Value) -> Result<Value, String> {
         Value::String(s) => Ok(Value::Int(s.as_bytes()[pos(s.len())?] as i64)),
         // A missing key gives the element type's zero value.
         Value::Map(m) => Ok(m.get(key()?).cloned().unwrap_or(Value::Nil)),
-        Value::Struct(t, _) => Err(format!("can't index item of type {t}")),
+        Value::Struct(t, _) => Err(FuncError::Failed(format!("can't index item of type {t}"))),
         Value::StrMap(m) | Value::KV(m) => Ok(Value::String(m.get(key()?).cloned().unwrap_or_default())),
         Value::Nil => Err("index of untyped nil".into()),
-        other => Err(format!("can't index item of type {}", other.type_name())),
+        other => Err(FuncError::Failed(format!("can't index item of type {}", other.type_name()))),
     }
 }
 
@@ -128,9 +131,9 @@ pub(crate) fn pair(name: &str, value: &str) -> Value {
     Value::map([("Name", Value::str(name)), ("Value", Value::str(value))])
 }
 
-fn slice(item: &Value, idx: &[Value]) -> Result<Value, String> {
+fn slice(item: &Value, idx: &[Value]) -> Result<Value, FuncError> {
     if idx.len() > 3 {
-        return Err(format!("too many slice indexes: {}", idx.len()));
+        return Err(FuncError::Failed(format!("too many slice indexes: {}", idx.len())));
     }
     let len = match item {
         Value::String(s) => {
@@ -141,18 +144,18 @@ fn slice(item: &Value, idx: &[Value]) -> Result<Value, String> {
         }
         Value::List(l) | Value::Alerts(l) => l.len(),
         Value::Nil => return Err("slice of untyped nil".into()),
-        other => return Err(format!("can't slice item of type {}", other.type_name())),
+        other => return Err(FuncError::Failed(format!("can't slice item of type {}", other.type_name()))),
     };
     let mut bounds = [0, len, len];
     for (k, i) in idx.iter().enumerate() {
         let n = int_arg(i)?;
         if n < 0 || n as usize > len {
-            return Err(format!("index out of range: {n}"));
+            return Err(FuncError::Failed(format!("index out of range: {n}")));
         }
         bounds[k] = n as usize;
     }
     if bounds[0] > bounds[1] {
-        return Err(format!("invalid slice index: {} > {}", bounds[0], bounds[1]));
+        return Err(FuncError::Failed(format!("invalid slice index: {} > {}", bounds[0], bounds[1])));
     }
     match item {
         // Go slices bytes; a cut inside a character shows as U+FFFD here.
@@ -189,7 +192,7 @@ fn kind(v: &Value) -> Kind {
 const INCOMPATIBLE: &str = "incompatible types for comparison";
 
 /// Go's `eq` for two values (its rules on kinds: an `int` and a `float64` do not compare).
-fn eq(a: &Value, b: &Value) -> Result<bool, String> {
+fn eq(a: &Value, b: &Value) -> Result<bool, FuncError> {
     let (ka, kb) = (kind(a), kind(b));
     if ka != kb {
         // Nil against anything is simply unequal.
@@ -205,12 +208,12 @@ fn eq(a: &Value, b: &Value) -> Result<bool, String> {
         (Value::String(x), Value::String(y)) => x == y,
         (Value::Int(x) | Value::Duration(x), Value::Int(y) | Value::Duration(y)) => x == y,
         (Value::Time(x), Value::Time(y)) => x == y && x.timezone() == y.timezone(),
-        _ => return Err(format!("non-comparable type {}: {}", b.to_go_string(), b.type_name())),
+        _ => return Err(FuncError::Failed(format!("non-comparable type {}: {}", b.to_go_string(), b.type_name()))),
     })
 }
 
 /// Go's `lt`.
-fn less(a: &Value, b: &Value) -> Result<bool, String> {
+fn less(a: &Value, b: &Value) -> Result<bool, FuncError> {
     let (ka, kb) = (kind(a), kind(b));
     if matches!(ka, Kind::Invalid | Kind::Other | Kind::Bool) || matches!(kb, Kind::Invalid | Kind::Other | Kind::Bool)
     {

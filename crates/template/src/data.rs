@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::error::DataError;
 use crate::value::{Value, zero_time};
 
 /// What Prometheus prepends to every alerting rule's label and annotation template, so
@@ -111,33 +112,34 @@ pub fn notification_data(
 
 /// `template.Data` from its JSON form (Alertmanager's webhook payload, what
 /// `amtool template render --template.data` reads): camelCase keys, RFC 3339 times.
-pub fn notification_data_from_json(json: &serde_json::Value) -> Result<Value, String> {
-    let obj = json.as_object().ok_or("template data must be a JSON object")?;
+pub fn notification_data_from_json(json: &serde_json::Value) -> Result<Value, DataError> {
+    let bad = |m: &str| DataError(m.to_owned());
+    let obj = json.as_object().ok_or_else(|| bad("template data must be a JSON object"))?;
     let s = |o: &serde_json::Map<String, serde_json::Value>, k: &str| {
         o.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned()
     };
-    let kv = |o: &serde_json::Map<String, serde_json::Value>, k: &str| -> Result<Value, String> {
+    let kv = |o: &serde_json::Map<String, serde_json::Value>, k: &str| -> Result<Value, DataError> {
         let mut m = BTreeMap::new();
         if let Some(v) = o.get(k).filter(|v| !v.is_null()) {
-            for (name, val) in v.as_object().ok_or_else(|| format!("{k} must be an object"))? {
-                let val = val.as_str().ok_or_else(|| format!("{k}.{name} must be a string"))?;
+            for (name, val) in v.as_object().ok_or_else(|| DataError(format!("{k} must be an object")))? {
+                let val = val.as_str().ok_or_else(|| DataError(format!("{k}.{name} must be a string")))?;
                 m.insert(name.clone(), val.to_owned());
             }
         }
         Ok(Value::KV(m))
     };
-    let time = |o: &serde_json::Map<String, serde_json::Value>, k: &str| -> Result<Value, String> {
+    let time = |o: &serde_json::Map<String, serde_json::Value>, k: &str| -> Result<Value, DataError> {
         match o.get(k).and_then(serde_json::Value::as_str) {
             None | Some("") => Ok(Value::Time(zero_time())),
             Some(t) => DateTime::parse_from_rfc3339(t)
                 .map(|t| Value::Time(t.with_timezone(&chrono_tz::Tz::UTC)))
-                .map_err(|e| format!("{k}: {t:?}: {e}")),
+                .map_err(|e| DataError(format!("{k}: {t:?}: {e}"))),
         }
     };
     let mut alerts = Vec::new();
     if let Some(list) = obj.get("alerts").filter(|v| !v.is_null()) {
-        for a in list.as_array().ok_or("alerts must be an array")? {
-            let a = a.as_object().ok_or("each alert must be an object")?;
+        for a in list.as_array().ok_or_else(|| bad("alerts must be an array"))? {
+            let a = a.as_object().ok_or_else(|| bad("each alert must be an object"))?;
             alerts.push(Value::structure(
                 "template.Alert",
                 [

@@ -46,3 +46,42 @@ impl fmt::Display for TemplateError {
 }
 
 impl std::error::Error for TemplateError {}
+
+/// Why a template function or method failed. The executor reports each as Go does:
+/// [`FuncError::Arity`] as `wrong number of args for NAME: want N got M`,
+/// [`FuncError::ArgType`] at the command, unwrapped, and [`FuncError::Failed`] as
+/// `error calling NAME: MESSAGE`. A function of your own usually returns `Failed`, which
+/// `From<String>` and `From<&str>` build.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FuncError {
+    /// The wrong number of arguments; the detail is Go's `want N got M`.
+    #[error("wrong number of args: {0}")]
+    Arity(String),
+    /// An argument is not of the parameter's type: Go's `wrong type for value; expected T;
+    /// got U` or `invalid value; expected T`.
+    #[error("{0}")]
+    ArgType(String),
+    /// The function ran and failed (a query error, a bad regexp, a number that does not
+    /// parse, …).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for FuncError {
+    fn from(message: String) -> Self {
+        FuncError::Failed(message)
+    }
+}
+
+impl From<&str> for FuncError {
+    fn from(message: &str) -> Self {
+        FuncError::Failed(message.to_owned())
+    }
+}
+
+/// Template data in JSON ([`crate::data::notification_data_from_json`]) that does not have
+/// the shape of Alertmanager's `template.Data`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DataError(pub(crate) String);

@@ -11,7 +11,7 @@ use std::fmt::Display;
 use std::sync::Arc;
 
 use crate::MissingKey;
-use crate::error::{ErrorKind, TemplateError};
+use crate::error::{ErrorKind, FuncError, TemplateError};
 use crate::funcs::{FuncKind, Funcs};
 use crate::methods::{self, FieldRef};
 use crate::quote::go_quote;
@@ -424,12 +424,9 @@ impl<'a> State<'a, '_> {
                 Recv::Ref(r) => r,
                 Recv::Val(v) => v,
             };
-            return methods::call(rv, name, &argv).map(Cow::Owned).map_err(|e| {
-                if e.starts_with("wrong number of args") {
-                    self.fail(node.pos, node, e)
-                } else {
-                    self.fail(node.pos, node, format!("error calling {name}: {e}"))
-                }
+            return methods::call(rv, name, &argv).map(Cow::Owned).map_err(|e| match e {
+                FuncError::Arity(want) => self.fail(node.pos, node, format!("wrong number of args for {name}: {want}")),
+                e => self.fail(node.pos, node, format!("error calling {name}: {e}")),
             });
         }
         let type_name = rv.type_name().to_owned();
@@ -548,15 +545,11 @@ impl<'a> State<'a, '_> {
                 if let Some(v) = final_ {
                     argv.push(v.into_owned());
                 }
-                f(&argv).map(Cow::Owned).map_err(|e| {
+                f(&argv).map(Cow::Owned).map_err(|e| match e {
                     // Go reports argument-count and -type mismatches itself, unwrapped.
-                    if let Some(rest) = e.strip_prefix("wrong number of args: ") {
-                        self.fail(pos, &name, format!("wrong number of args for {name}: {rest}"))
-                    } else if e.starts_with("wrong type for value") || e.starts_with("invalid value;") {
-                        self.fail(pos, ctx, e)
-                    } else {
-                        self.fail(pos, ctx, format!("error calling {name}: {e}"))
-                    }
+                    FuncError::Arity(want) => self.fail(pos, &name, format!("wrong number of args for {name}: {want}")),
+                    FuncError::ArgType(m) => self.fail(pos, ctx, m),
+                    e => self.fail(pos, ctx, format!("error calling {name}: {e}")),
                 })
             }
         }

@@ -4,15 +4,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use crate::error::FuncError;
 use crate::value::Value;
 
 /// A template function: arguments in call order (a pipeline's value last), a result or an error
-/// message (reported as `error calling NAME: MESSAGE`).
-pub type Func = Arc<dyn Fn(&[Value]) -> Result<Value, String> + Send + Sync>;
+/// (see [`FuncError`] for how each kind is reported).
+pub type Func = Arc<dyn Fn(&[Value]) -> Result<Value, FuncError> + Send + Sync>;
 
 /// Runs a PromQL instant query for Prometheus's `query` template function: each sample's labels
-/// and value.
-pub type QueryHook = Arc<dyn Fn(&str) -> Result<Vec<(BTreeMap<String, String>, f64)>, String> + Send + Sync>;
+/// and value. An error is reported as `error calling query: MESSAGE`.
+pub type QueryHook = Arc<dyn Fn(&str) -> Result<Vec<(BTreeMap<String, String>, f64)>, FuncError> + Send + Sync>;
 
 #[derive(Clone)]
 pub(crate) enum FuncKind {
@@ -99,34 +100,34 @@ impl Funcs {
     }
 
     /// Registers a plain function (for the built-in sets).
-    pub(crate) fn add(&mut self, name: &str, f: impl Fn(&[Value]) -> Result<Value, String> + Send + Sync + 'static) {
+    pub(crate) fn add(&mut self, name: &str, f: impl Fn(&[Value]) -> Result<Value, FuncError> + Send + Sync + 'static) {
         self.map.insert(name.to_owned(), FuncKind::Native(Arc::new(f)));
     }
 }
 
 /// Checks the argument count (Go's `wrong number of args for NAME: want N got M`).
-pub(crate) fn arity(args: &[Value], want: usize) -> Result<(), String> {
+pub(crate) fn arity(args: &[Value], want: usize) -> Result<(), FuncError> {
     if args.len() != want {
-        return Err(format!("wrong number of args: want {want} got {}", args.len()));
+        return Err(FuncError::Arity(format!("want {want} got {}", args.len())));
     }
     Ok(())
 }
 
 /// Go's message when an argument is not the parameter's type.
-pub(crate) fn wrong_type(expected: &str, got: &Value) -> String {
+pub(crate) fn wrong_type(expected: &str, got: &Value) -> FuncError {
     if matches!(got, Value::Nil) {
-        return format!("invalid value; expected {expected}");
+        return FuncError::ArgType(format!("invalid value; expected {expected}"));
     }
-    format!("wrong type for value; expected {expected}; got {}", got.type_name())
+    FuncError::ArgType(format!("wrong type for value; expected {expected}; got {}", got.type_name()))
 }
 
 /// A `string` parameter.
-pub(crate) fn str_arg(v: &Value) -> Result<&str, String> {
+pub(crate) fn str_arg(v: &Value) -> Result<&str, FuncError> {
     v.as_str().ok_or_else(|| wrong_type("string", v))
 }
 
 /// An `int` parameter.
-pub(crate) fn int_arg(v: &Value) -> Result<i64, String> {
+pub(crate) fn int_arg(v: &Value) -> Result<i64, FuncError> {
     match v {
         Value::Int(i) | Value::Duration(i) => Ok(*i),
         _ => Err(wrong_type("int", v)),
@@ -134,18 +135,18 @@ pub(crate) fn int_arg(v: &Value) -> Result<i64, String> {
 }
 
 /// Prometheus's `convertToFloat`: a number, a numeric string or a duration (in seconds).
-pub(crate) fn float_arg(v: &Value) -> Result<f64, String> {
+pub(crate) fn float_arg(v: &Value) -> Result<f64, FuncError> {
     match v {
         Value::Float(f) => Ok(*f),
         Value::Int(i) => Ok(*i as f64),
         Value::Duration(d) => Ok(*d as f64 / 1e9),
         Value::String(s) => parse_go_float(s),
-        other => Err(format!("can't convert {} to float", other.type_name())),
+        other => Err(FuncError::Failed(format!("can't convert {} to float", other.type_name()))),
     }
 }
 
 /// `strconv.ParseFloat(s, 64)`, including Go's spellings of infinities and NaN.
-pub(crate) fn parse_go_float(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_go_float(s: &str) -> Result<f64, FuncError> {
     let t = s.replace('_', "");
     let lower = t.to_ascii_lowercase();
     let special = match lower.trim_start_matches(['+', '-']) {
@@ -159,12 +160,12 @@ pub(crate) fn parse_go_float(s: &str) -> Result<f64, String> {
     let ok = !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
     match t.parse::<f64>() {
         Ok(v) if ok => Ok(v),
-        _ => Err(format!("strconv.ParseFloat: parsing {s:?}: invalid syntax")),
+        _ => Err(FuncError::Failed(format!("strconv.ParseFloat: parsing {s:?}: invalid syntax"))),
     }
 }
 
 /// A `[]string` parameter (from `stringSlice`, `.Names`, `.Values`).
-pub(crate) fn strings_arg(v: &Value) -> Result<Vec<&str>, String> {
+pub(crate) fn strings_arg(v: &Value) -> Result<Vec<&str>, FuncError> {
     match v {
         Value::List(l) => l.iter().map(|x| x.as_str().ok_or_else(|| wrong_type("[]string", v))).collect(),
         _ => Err(wrong_type("[]string", v)),
@@ -173,7 +174,7 @@ pub(crate) fn strings_arg(v: &Value) -> Result<Vec<&str>, String> {
 
 /// A regular expression compiled with a small process-wide cache: rule templates call `match`
 /// and `reReplaceAll` with the same few patterns on every evaluation.
-pub(crate) fn regex(pattern: &str) -> Result<Arc<regex::Regex>, String> {
+pub(crate) fn regex(pattern: &str) -> Result<Arc<regex::Regex>, FuncError> {
     use std::sync::{Mutex, OnceLock};
     static CACHE: OnceLock<Mutex<HashMap<String, Arc<regex::Regex>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
@@ -182,7 +183,7 @@ pub(crate) fn regex(pattern: &str) -> Result<Arc<regex::Regex>, String> {
     }
     let re = Arc::new(
         regex::Regex::new(pattern)
-            .map_err(|e| format!("error parsing regexp: {}", e.to_string().replace('\n', " ")))?,
+            .map_err(|e| FuncError::Failed(format!("error parsing regexp: {}", e.to_string().replace('\n', " "))))?,
     );
     let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
     if c.len() >= 256 {

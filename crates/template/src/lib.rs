@@ -78,7 +78,7 @@ mod value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use error::{ErrorKind, TemplateError};
+pub use error::{DataError, ErrorKind, FuncError, TemplateError};
 pub use funcs::{Func, Funcs, QueryHook};
 pub use value::Value;
 

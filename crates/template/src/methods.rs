@@ -5,7 +5,8 @@
 use chrono::{Datelike as _, Timelike as _};
 
 use crate::builtins::pair;
-use crate::funcs::{strings_arg, wrong_type};
+use crate::error::FuncError;
+use crate::funcs::{arity, strings_arg, wrong_type};
 use crate::gotime;
 use crate::value::{Value, format_duration, sorted_pairs, zero_time};
 
@@ -58,26 +59,19 @@ pub(crate) fn has_method(v: &Value, name: &str) -> bool {
     }
 }
 
-fn want(args: &[Value], n: usize, name: &str) -> Result<(), String> {
-    if args.len() != n {
-        return Err(format!("wrong number of args for {name}: want {n} got {}", args.len()));
-    }
-    Ok(())
-}
-
 fn strings(items: impl Iterator<Item = impl Into<String>>) -> Value {
     Value::List(items.map(|s| Value::String(s.into())).collect())
 }
 
 /// Calls method `name` (for which [`has_method`] is true) on `v`.
-pub(crate) fn call(v: &Value, name: &str, args: &[Value]) -> Result<Value, String> {
+pub(crate) fn call(v: &Value, name: &str, args: &[Value]) -> Result<Value, FuncError> {
     let n = if matches!(name, "Format" | "Remove" | "Add" | "Sub" | "Before" | "After" | "Equal" | "Round" | "Truncate")
     {
         1
     } else {
         0
     };
-    want(args, n, name)?;
+    arity(args, n)?;
     match v {
         Value::KV(kv) => Ok(match name {
             "SortedPairs" => {
@@ -109,18 +103,18 @@ pub(crate) fn call(v: &Value, name: &str, args: &[Value]) -> Result<Value, Strin
         }
         Value::Time(t) => time_method(t, name, args),
         Value::Duration(d) => duration_method(*d, name, args),
-        _ => Err(format!("can't call method {name} on {}", v.type_name())),
+        _ => Err(FuncError::Failed(format!("can't call method {name} on {}", v.type_name()))),
     }
 }
 
-fn time_arg(v: &Value) -> Result<&chrono::DateTime<chrono_tz::Tz>, String> {
+fn time_arg(v: &Value) -> Result<&chrono::DateTime<chrono_tz::Tz>, FuncError> {
     match v {
         Value::Time(t) => Ok(t),
         _ => Err(wrong_type("time.Time", v)),
     }
 }
 
-fn duration_arg(v: &Value) -> Result<i64, String> {
+fn duration_arg(v: &Value) -> Result<i64, FuncError> {
     match v {
         Value::Duration(d) | Value::Int(d) => Ok(*d),
         _ => Err(wrong_type("time.Duration", v)),
@@ -131,7 +125,7 @@ fn unix_nanos(t: &chrono::DateTime<chrono_tz::Tz>) -> i64 {
     t.timestamp().saturating_mul(1_000_000_000).saturating_add(t.timestamp_subsec_nanos() as i64)
 }
 
-fn time_method(t: &chrono::DateTime<chrono_tz::Tz>, name: &str, args: &[Value]) -> Result<Value, String> {
+fn time_method(t: &chrono::DateTime<chrono_tz::Tz>, name: &str, args: &[Value]) -> Result<Value, FuncError> {
     Ok(match name {
         "Format" => Value::String(gotime::format(t, crate::funcs::str_arg(&args[0])?)),
         "String" => Value::String(Value::Time(*t).to_go_string()),
@@ -163,7 +157,7 @@ fn time_method(t: &chrono::DateTime<chrono_tz::Tz>, name: &str, args: &[Value]) 
     })
 }
 
-fn duration_method(d: i64, name: &str, args: &[Value]) -> Result<Value, String> {
+fn duration_method(d: i64, name: &str, args: &[Value]) -> Result<Value, FuncError> {
     let round_to = |m: i64, up: bool| -> i64 {
         if m <= 0 {
             return d;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::TimeZone as _;
 
+use crate::error::FuncError;
 use crate::funcs::{Funcs, QueryHook, arity, float_arg, regex, str_arg, wrong_type};
 use crate::gofmt;
 use crate::quote::query_escape;
@@ -50,7 +51,7 @@ pub(crate) fn register(f: &mut Funcs, query: Option<QueryHook>) {
         let name = str_arg(&a[0])?;
         let Value::List(l) = &a[1] else { return Err(wrong_type("template.queryResult", &a[1])) };
         let mut keyed =
-            l.iter().map(|s| Ok((sample_label(s, name)?, s.clone()))).collect::<Result<Vec<_>, String>>()?;
+            l.iter().map(|s| Ok((sample_label(s, name)?, s.clone()))).collect::<Result<Vec<_>, FuncError>>()?;
         keyed.sort_by(|x, y| x.0.cmp(&y.0));
         Ok(Value::List(keyed.into_iter().map(|(_, s)| s).collect()))
     });
@@ -108,10 +109,10 @@ pub(crate) fn register(f: &mut Funcs, query: Option<QueryHook>) {
         let v = float_arg(&a[0])?;
         let ns = v * 1e9;
         if !ns.is_finite() || ns.abs() >= 9.2e18 {
-            return Err(format!(
+            return Err(FuncError::Failed(format!(
                 "{} cannot be represented as a nanoseconds duration since it overflows int64",
                 gofmt::fmt_g(v, None)
-            ));
+            )));
         }
         Ok(Value::Duration(ns.round() as i64))
     });
@@ -148,13 +149,13 @@ pub(crate) fn add_string_funcs(f: &mut Funcs) {
 
 /// Prometheus's `floatToTime` through `model.Time`: Unix seconds to milliseconds (truncated),
 /// refusing what overflows int64 nanoseconds.
-fn timestamp_millis(v: f64) -> Result<i64, String> {
+fn timestamp_millis(v: f64) -> Result<i64, FuncError> {
     let limit = i64::MAX as f64 / 1e9;
     if v.is_nan() || v >= limit || v <= -limit {
-        return Err(format!(
+        return Err(FuncError::Failed(format!(
             "{} cannot be represented as a nanoseconds timestamp since it overflows int64",
             gofmt::fmt_g(v, None)
-        ));
+        )));
     }
     Ok(((v * 1e9) as i64) / 1_000_000)
 }
@@ -163,7 +164,7 @@ fn sample(labels: BTreeMap<String, String>, v: f64) -> Value {
     Value::structure("*template.sample", [("Labels", Value::StrMap(labels)), ("Value", Value::Float(v))])
 }
 
-fn sample_label(s: &Value, name: &str) -> Result<String, String> {
+fn sample_label(s: &Value, name: &str) -> Result<String, FuncError> {
     match s {
         Value::Map(_) | Value::Struct(..) => match s.get("Labels") {
             Some(Value::StrMap(l) | Value::KV(l)) => Ok(l.get(name).cloned().unwrap_or_default()),
@@ -233,8 +234,8 @@ fn strip_domain(hp: &str) -> String {
 
 /// Prometheus's `model.ParseDuration` (`1y2w3d4h5m6s7ms`, units in that order, each once, `0`
 /// alone allowed), in milliseconds.
-pub(crate) fn parse_prometheus_duration(s: &str) -> Result<i64, String> {
-    lookout_config::duration::parse_duration(s)
+pub(crate) fn parse_prometheus_duration(s: &str) -> Result<i64, FuncError> {
+    lookout_config::duration::parse_duration(s).map_err(FuncError::Failed)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! crates that must match promtool's and Alertmanager's text (rule tests, notifier group
 //! keys, rule table links) print with these too, and there must be one copy.
 
+use crate::error::FuncError;
 use std::fmt::Write as _;
 
 /// Go's `strconv.Quote`: `"…"` with `\a \b \f \n \r \t \v \" \\` escaped, other control
@@ -108,7 +109,7 @@ pub fn query_escape(s: &str) -> String {
 }
 
 /// Go's `url.QueryUnescape` (`%XX` and `+`; invalid UTF-8 is replaced, not refused).
-pub(crate) fn query_unescape(s: &str) -> Result<String, String> {
+pub(crate) fn query_unescape(s: &str) -> Result<String, FuncError> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -118,7 +119,7 @@ pub(crate) fn query_unescape(s: &str) -> Result<String, String> {
                 let hex = s.get(i + 1..i + 3).filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()));
                 let Some(hex) = hex else {
                     let bad: String = s[i..].chars().take(3).collect();
-                    return Err(format!("invalid URL escape {bad:?}"));
+                    return Err(FuncError::Failed(format!("invalid URL escape {bad:?}")));
                 };
                 out.push(u8::from_str_radix(hex, 16).expect("checked hex"));
                 i += 3;
@@ -165,6 +166,6 @@ mod tests {
         let s = "a b/c?d=é&%";
         assert_eq!(query_escape(s), "a+b%2Fc%3Fd%3D%C3%A9%26%25");
         assert_eq!(query_unescape(&query_escape(s)).unwrap(), s);
-        assert_eq!(query_unescape("%zz").unwrap_err(), r#"invalid URL escape "%zz""#);
+        assert_eq!(query_unescape("%zz").unwrap_err().to_string(), r#"invalid URL escape "%zz""#);
     }
 }

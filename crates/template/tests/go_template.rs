@@ -218,7 +218,7 @@ fn custom_functions() {
         "double",
         std::sync::Arc::new(|a: &[Value]| match a {
             [Value::Int(i)] => Ok(Value::Int(i * 2)),
-            _ => Err("want one int".to_string()),
+            _ => Err("want one int".into()),
         }),
     );
     assert_eq!(render("{{double 21}} {{21 | double}}", &Value::Nil, &funcs).unwrap(), "42 42");

@@ -38,7 +38,7 @@ impl Datasource for RemoteDatasource {
         let (client, runtime) = (self.client.clone(), self.runtime.clone());
         Some(Arc::new(move |q: &str| {
             let v = runtime.block_on(client.query(q, t_ms)).map_err(|e| e.to_string())?;
-            template_samples(v).map_err(|e| e.to_string())
+            template_samples(v).map_err(|e| e.to_string().into())
         }))
     }
 }
