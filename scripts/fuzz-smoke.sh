@@ -12,4 +12,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FUZZ_PROFILE=${FUZZ_PROFILE:-dev}
+# Seeds and regressions only, not the corpus long runs grew: the time stays bounded.
+export FUZZ_FRESH_CORPUS=1
 exec scripts/fuzz.sh "${1:-5}"

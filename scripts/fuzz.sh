@@ -19,6 +19,7 @@
 # Environment: FUZZ_PROFILE=release (default) or dev (faster build, slower runs);
 # FUZZ_TIMEOUT seconds for one input (default 10); FUZZ_RSS_MB (default 2048);
 # FUZZ_SKIP_REGRESSIONS=1 leaves fuzz/regressions out (known, unfixed crashes);
+# FUZZ_FRESH_CORPUS=1 starts from the seeds only (a throwaway corpus: bounded time);
 # FUZZ_KEEP_GOING=1 runs the remaining targets after a failure; FUZZ_NO_BUILD=1 runs
 # the binaries already built; FUZZ_FORK=1 keeps fuzzing a target past crashes
 # (libFuzzer -fork=1 -ignore_crashes=1 ...) to collect them all under fuzz/artifacts.
@@ -58,10 +59,17 @@ elif ! (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build --sanitizer none "${profil
 fi
 echo "fuzz.sh: build took $(( $(date +%s) - build_start ))s"
 
+if [ -n "${FUZZ_FRESH_CORPUS:-}" ]; then
+  fresh=$(mktemp -d)
+  trap 'rm -rf "$fresh"' EXIT
+fi
 status=0
 for t in "${TARGETS[@]}"; do
   bin=$ROOT/fuzz/target/$triple/$dir/$t
   corpus=$ROOT/fuzz/corpus/$t
+  if [ -n "${FUZZ_FRESH_CORPUS:-}" ]; then
+    corpus=$fresh/$t
+  fi
   artifacts=$ROOT/fuzz/artifacts/$t
   mkdir -p "$corpus" "$artifacts"
   dirs=("$corpus" "$ROOT/fuzz/seeds/$t")
@@ -84,7 +92,8 @@ for t in "${TARGETS[@]}"; do
   if [ $rc -ne 0 ]; then
     status=1
     echo "fuzz.sh: $t FAILED (exit $rc); log: $log" >&2
-    grep -E 'panicked at|ERROR: libFuzzer|SUMMARY' "$log" | head -5 >&2 || true
+    grep -E -A1 'panicked at' "$log" | head -2 >&2 || true
+    grep -E 'ERROR: libFuzzer' "$log" | head -1 >&2 || true
     artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
     if [ -n "$artifact" ]; then
       echo "fuzz.sh: input: $artifact" >&2
