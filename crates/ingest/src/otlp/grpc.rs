@@ -11,8 +11,9 @@ use lookout_event::otlp::collector::trace::v1::trace_service_server::{TraceServi
 use lookout_event::otlp::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Status};
+
+use lookout_server::listener::{self, ListenerLimits, ListenerStats};
 
 use super::ServeError;
 use super::accept::{Ingest, Rejection};
@@ -98,12 +99,10 @@ pub async fn serve(listener: TcpListener, ingest: Ingest, shutdown: Shutdown) ->
                 .max_decoding_message_size(limit)
         };
     }
-    tonic::transport::Server::builder()
-        .layer(tower::util::MapResponseLayer::new(oversize_is_resource_exhausted))
-        .add_service(service!(LogsServiceServer))
+    let routes = tonic::service::Routes::new(service!(LogsServiceServer))
         .add_service(service!(TraceServiceServer))
-        .add_service(service!(MetricsServiceServer))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown.cancelled_owned())
-        .await
-        .map_err(ServeError::Grpc)
+        .add_service(service!(MetricsServiceServer));
+    let router = routes.into_axum_router().layer(tower::util::MapResponseLayer::new(oversize_is_resource_exhausted));
+    let stats = std::sync::Arc::new(ListenerStats::default());
+    listener::serve(listener, router, ListenerLimits::default(), stats, shutdown).await.map_err(ServeError::Http)
 }

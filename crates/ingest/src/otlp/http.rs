@@ -68,12 +68,13 @@ pub fn router(ingest: Ingest) -> Router {
         .with_state(ingest)
 }
 
-/// Serves OTLP/HTTP on `listener` until `shutdown`, then lets requests in flight finish.
+/// Serves OTLP/HTTP on `listener` until `shutdown`, with the timeouts and caps every
+/// Lookout listener has (`lookout_server::listener`); then closes idle connections and
+/// lets requests in flight finish, for a bounded time.
 pub async fn serve(listener: TcpListener, ingest: Ingest, shutdown: Shutdown) -> Result<(), ServeError> {
-    axum::serve(listener, router(ingest))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .map_err(ServeError::Http)
+    let stats = std::sync::Arc::new(lookout_server::listener::ListenerStats::default());
+    let limits = lookout_server::listener::ListenerLimits::default();
+    lookout_server::listener::serve(listener, router(ingest), limits, stats, shutdown).await.map_err(ServeError::Http)
 }
 
 fn request_encoding(headers: &HeaderMap) -> Result<Encoding, Rejection> {

@@ -25,9 +25,6 @@ pub enum ServeError {
     /// A listener's address could not be read.
     #[error("{0}")]
     LocalAddr(std::io::Error),
-    /// The gRPC server failed.
-    #[error("OTLP/gRPC server failed: {0}")]
-    Grpc(tonic::transport::Error),
     /// The HTTP server failed.
     #[error("OTLP/HTTP server failed: {0}")]
     Http(std::io::Error),
