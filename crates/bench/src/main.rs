@@ -4,7 +4,13 @@
 //! otlp → enrich → file pipeline, pushes OTLP log batches (256-byte bodies, a few
 //! attributes) over HTTP and then gRPC for a fixed time, and prints one JSON line per
 //! protocol: sustained events/s and MiB/s (request bytes), p50/p99 ingest→file latency,
-//! Lookout's peak RSS, and how many accepted records never reached the file.
+//! Lookout's peak RSS (`VmHWM` of the lookout process, read at the end of the run), and
+//! how many accepted records never reached the file.
+//!
+//! `--sink elasticsearch` swaps the file for a built-in `_bulk` receiver; `--buffer disk`
+//! gives the sink a disk buffer, and `--acks` turns on the otlp source's end-to-end
+//! acknowledgements (a request is answered once the sink holds it durably), which makes
+//! every request wait for an fsync: raise `--concurrency` with it.
 //!
 //! Latency is measured from outside: every 20 ms a one-record probe carrying its own id
 //! goes in with the load, and a tailer on the output file notes when its line appears.
@@ -56,6 +62,36 @@ pub struct Args {
     /// Protocols to run, in order.
     #[arg(long, value_delimiter = ',', default_value = "http,grpc")]
     pub protocols: Vec<load::Protocol>,
+    /// The sink's buffer: `memory` (the default buffer) or `disk` (segment files under
+    /// data_dir/buffers/<sink>/, group-committed with fdatasync).
+    #[arg(long, value_enum, default_value_t = BufferKind::Memory)]
+    pub buffer: BufferKind,
+    /// The disk buffer's `max_size` (with `--buffer disk`).
+    #[arg(long, default_value = "256MiB")]
+    pub buffer_max_size: String,
+    /// Turn on the otlp source's `acknowledgements`: a request is answered only once the
+    /// sink holds the batch durably (disk buffer) or delivered it (memory buffer). Each
+    /// request then waits for an fsync or a delivery, so raise `--concurrency`.
+    #[arg(long)]
+    pub acks: bool,
+}
+
+/// The sink's buffer type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BufferKind {
+    /// The default memory buffer.
+    Memory,
+    /// `buffer: { type: disk, max_size: <--buffer-max-size>, when_full: block }`.
+    Disk,
+}
+
+impl BufferKind {
+    fn name(self) -> &'static str {
+        match self {
+            BufferKind::Memory => "memory",
+            BufferKind::Disk => "disk",
+        }
+    }
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -80,8 +116,14 @@ struct Lookout {
 async fn start_lookout(args: &Args, bin: &PathBuf, observed: Arc<tail::Observed>) -> anyhow::Result<Lookout> {
     let dir = tempfile::tempdir()?;
     let out = dir.path().join("out.ndjson");
+    let buffer = match args.buffer {
+        BufferKind::Memory => String::new(),
+        BufferKind::Disk => {
+            format!("    buffer: {{ type: disk, max_size: {}, when_full: block }}\n", args.buffer_max_size)
+        }
+    };
     // The receiver binds first, so the free ports picked below cannot be its own.
-    let (sink, tail) = match args.sink.as_str() {
+    let (mut sink, tail) = match args.sink.as_str() {
         "file" => (
             format!("  archive:\n    type: file\n    inputs: [enrich]\n    path: {}\n", out.display()),
             Some(tail::Tail::start(out.clone(), observed)),
@@ -97,12 +139,14 @@ async fn start_lookout(args: &Args, bin: &PathBuf, observed: Arc<tail::Observed>
         }
         other => bail!("unknown --sink {other}: use file or elasticsearch"),
     };
+    sink.push_str(&buffer);
+    let acks = if args.acks { "    acknowledgements: true\n" } else { "" };
     let (api, grpc, http) = (free_port()?, free_port()?, free_port()?);
     let config = dir.path().join("bench.yaml");
     std::fs::write(
         &config,
         format!(
-            "api: {{ address: 127.0.0.1:{api} }}\ndata_dir: {data}\nsources:\n  otlp:\n    type: otlp\n    grpc: {{ address: 127.0.0.1:{grpc} }}\n    http: {{ address: 127.0.0.1:{http} }}\ntransforms:\n  enrich:\n    type: enrich\n    inputs: [otlp]\n    set:\n      deployment.environment: bench\nsinks:\n{sink}",
+            "api: {{ address: 127.0.0.1:{api} }}\ndata_dir: {data}\nsources:\n  otlp:\n    type: otlp\n    grpc: {{ address: 127.0.0.1:{grpc} }}\n    http: {{ address: 127.0.0.1:{http} }}\n{acks}transforms:\n  enrich:\n    type: enrich\n    inputs: [otlp]\n    set:\n      deployment.environment: bench\nsinks:\n{sink}",
             data = dir.path().display(),
         ),
     )?;
@@ -171,6 +215,9 @@ async fn run_protocol(args: &Args, bin: &PathBuf, protocol: load::Protocol) -> a
         "sink": args.sink,
         "threads": args.threads,
         "batch": args.batch,
+        "concurrency": args.concurrency,
+        "buffer": args.buffer.name(),
+        "acks": args.acks,
         "offered_rate": if args.rate == 0 { serde_json::Value::from("max") } else { args.rate.into() },
         "seconds": (secs * 100.0).round() / 100.0,
         "events": report.accepted_events,
