@@ -6,15 +6,81 @@
 //! first value (what Prometheus's created-timestamp zero ingestion does), so `rate` and
 //! `increase` count the very first events: "more than 3 errors in a minute" fires on
 //! the fourth error of a new series, not the fifth.
+//!
+//! The state is bounded ([`Limits`]):
+//!
+//! - **cardinality**: at most `max_series_per_metric` label sets per metric name (a
+//!   histogram's label set counts once, whatever its buckets). A sample that would
+//!   create one more is folded into the metric's overflow series, which has only the
+//!   label `otel_metric_overflow="true"` (what the OpenTelemetry Collector's
+//!   `spanmetrics` connector does past `aggregation_cardinality_limit`), so totals stay
+//!   right while the breakdown is lost. The first overflow of a metric is logged once.
+//! - **idle expiry**: a series with no sample for `series_idle_timeout` is forgotten,
+//!   which frees its slot under the limit. Nothing is written to the store when it goes
+//!   (it simply gets no more samples); if it comes back it starts again from zero with
+//!   a zero sample, a counter reset that `rate`/`increase` handle. The check runs at the
+//!   start of a batch, at most once per tenth of the timeout, so its cost is a scan of
+//!   the state every few batches, not work per record. Time is the batches' arrival
+//!   time ([`batch_time_ms`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use lookout_config::PromDuration;
 use lookout_tsdb::{Labels, Store};
 
 /// Default histogram buckets, in the unit of the observed value (seconds for
 /// `span_metrics`): the Prometheus client defaults.
 pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Default `max_series_per_metric`.
+pub const DEFAULT_MAX_SERIES_PER_METRIC: usize = 10_000;
+
+/// Default `series_idle_timeout`: 10 minutes.
+pub const DEFAULT_SERIES_IDLE_TIMEOUT: PromDuration = PromDuration(std::time::Duration::from_secs(600));
+
+/// The label of the series that collects samples past the cardinality limit.
+pub const OVERFLOW_LABEL: &str = "otel_metric_overflow";
+
+/// Serde default of `max_series_per_metric`.
+pub fn default_max_series_per_metric() -> usize {
+    DEFAULT_MAX_SERIES_PER_METRIC
+}
+
+/// Serde default of `series_idle_timeout`.
+pub fn default_series_idle_timeout() -> PromDuration {
+    DEFAULT_SERIES_IDLE_TIMEOUT
+}
+
+/// Checks the two keys; the message names the key.
+pub fn check_limits(max_series_per_metric: usize) -> Result<(), &'static str> {
+    if max_series_per_metric == 0 {
+        return Err("`max_series_per_metric` must be at least 1");
+    }
+    Ok(())
+}
+
+/// Bounds on the state of an [`Accumulator`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Label sets kept per metric name; more are folded into the overflow series.
+    pub max_series_per_metric: usize,
+    /// A series with no sample for this long (ms) is forgotten; 0 = never.
+    pub idle_timeout_ms: i64,
+}
+
+impl Limits {
+    /// From the config keys.
+    pub fn new(max_series_per_metric: usize, series_idle_timeout: PromDuration) -> Limits {
+        Limits { max_series_per_metric: max_series_per_metric.max(1), idle_timeout_ms: series_idle_timeout.ms() }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::new(DEFAULT_MAX_SERIES_PER_METRIC, DEFAULT_SERIES_IDLE_TIMEOUT)
+    }
+}
 
 #[derive(Debug, Clone)]
 struct Histogram {
@@ -24,70 +90,226 @@ struct Histogram {
     count: u64,
 }
 
+/// One series' state.
+#[derive(Debug, Clone)]
+struct Slot<T> {
+    value: T,
+    /// Time (ms) of its last sample.
+    last: i64,
+    /// The overflow series (not counted against the limit).
+    overflow: bool,
+}
+
+impl<T> Slot<T> {
+    fn new(value: T, overflow: bool) -> Slot<T> {
+        Slot { value, last: i64::MIN, overflow }
+    }
+}
+
+/// Per metric name: how many series it has, and whether its overflow was logged.
+#[derive(Debug, Default)]
+struct Family {
+    series: usize,
+    logged: bool,
+}
+
 /// Cumulative state of derived series.
 pub struct Accumulator {
     store: Arc<Store>,
-    counters: HashMap<Labels, f64>,
-    gauges: HashMap<Labels, f64>,
-    histograms: HashMap<(Labels, String), Histogram>,
+    limits: Limits,
+    counters: HashMap<Labels, Slot<f64>>,
+    gauges: HashMap<Labels, Slot<f64>>,
+    histograms: HashMap<(Labels, String), Slot<Histogram>>,
     bounds: HashMap<String, Vec<f64>>,
+    families: HashMap<String, Family>,
     touched_counters: Vec<Labels>,
     touched_gauges: Vec<Labels>,
     touched_histograms: Vec<(Labels, String)>,
     /// Series created since the last flush: they start with a zero sample.
     fresh_counters: Vec<Labels>,
-    fresh_histograms: Vec<(Labels, String)>,
+    fresh_histograms: HashSet<(Labels, String)>,
+    /// When the next idle sweep is due (ms); `None` before the first batch.
+    next_sweep: Option<i64>,
     /// Samples the store refused (series limit, out of order).
     pub refused: u64,
+    /// Samples folded into an overflow series.
+    pub overflowed: u64,
+    /// Series forgotten after being idle.
+    pub expired: u64,
+}
+
+/// Where a new series goes.
+enum Admit {
+    /// Under the limit: its own series.
+    Own,
+    /// Past the limit: the overflow series.
+    Overflow,
 }
 
 impl Accumulator {
-    /// State writing into `store`.
-    pub fn new(store: Arc<Store>) -> Accumulator {
+    /// State writing into `store`, bounded by `limits`.
+    pub fn new(store: Arc<Store>, limits: Limits) -> Accumulator {
         Accumulator {
             store,
+            limits,
             counters: HashMap::new(),
             gauges: HashMap::new(),
             histograms: HashMap::new(),
             bounds: HashMap::new(),
+            families: HashMap::new(),
             touched_counters: Vec::new(),
             touched_gauges: Vec::new(),
             touched_histograms: Vec::new(),
             fresh_counters: Vec::new(),
-            fresh_histograms: Vec::new(),
+            fresh_histograms: HashSet::new(),
+            next_sweep: None,
             refused: 0,
+            overflowed: 0,
+            expired: 0,
         }
     }
 
-    /// Adds `by` to a counter.
-    pub fn inc(&mut self, labels: Labels, by: f64) {
+    /// Series held in memory (a histogram counts once), overflow series included.
+    pub fn series(&self) -> usize {
+        self.counters.len() + self.gauges.len() + self.histograms.len()
+    }
+
+    /// Whether a new series of metric `name` may be created; counts it if so.
+    fn admit(&mut self, name: &str) -> Admit {
+        let max = self.limits.max_series_per_metric;
+        let family = match self.families.get_mut(name) {
+            Some(f) => f,
+            None => self.families.entry(name.to_string()).or_default(),
+        };
+        if family.series < max {
+            family.series += 1;
+            return Admit::Own;
+        }
+        if !family.logged {
+            family.logged = true;
+            tracing::warn!(
+                metric = name,
+                max_series_per_metric = max,
+                "derived metric `{name}` reached its cardinality limit of {max} series; samples of new label sets \
+                 go to `{name}{{{OVERFLOW_LABEL}=\"true\"}}` until idle series expire"
+            );
+        }
+        self.overflowed += 1;
+        Admit::Overflow
+    }
+
+    /// The overflow series of a counter or gauge named `name`.
+    fn overflow_labels(name: &str) -> Labels {
+        Labels::new([("__name__".to_string(), name.to_string()), (OVERFLOW_LABEL.to_string(), "true".to_string())])
+    }
+
+    /// Resolves `labels` of a counter or gauge to the series it updates: itself, or
+    /// its metric's overflow series when it is new and the metric is full.
+    fn resolve(&mut self, gauge: bool, labels: Labels) -> (Labels, bool) {
+        let map = if gauge { &self.gauges } else { &self.counters };
+        if map.contains_key(&labels) {
+            return (labels, false);
+        }
+        let name = labels.name().unwrap_or_default().to_string();
+        match self.admit(&name) {
+            Admit::Own => (labels, false),
+            Admit::Overflow => (Self::overflow_labels(&name), true),
+        }
+    }
+
+    /// Adds `by` to a counter; true if it went to the overflow series.
+    pub fn inc(&mut self, labels: Labels, by: f64) -> bool {
+        let (labels, overflow) = self.resolve(false, labels);
         let e = self.counters.entry(labels.clone()).or_insert_with(|| {
             self.fresh_counters.push(labels.clone());
-            0.0
+            Slot::new(0.0, overflow)
         });
-        *e += by;
+        e.value += by;
         self.touched_counters.push(labels);
+        overflow
     }
 
-    /// Sets a gauge.
-    pub fn set(&mut self, labels: Labels, v: f64) {
-        self.gauges.insert(labels.clone(), v);
+    /// Sets a gauge; true if it went to the overflow series.
+    pub fn set(&mut self, labels: Labels, v: f64) -> bool {
+        let (labels, overflow) = self.resolve(true, labels);
+        self.gauges.entry(labels.clone()).or_insert_with(|| Slot::new(0.0, overflow)).value = v;
         self.touched_gauges.push(labels);
+        overflow
     }
 
-    /// Observes `v` in the histogram `name` (without `_bucket`) with `labels` (no `le`).
-    pub fn observe(&mut self, name: &str, labels: Labels, bounds: &[f64], v: f64) {
-        self.bounds.entry(name.to_string()).or_insert_with(|| bounds.to_vec());
-        let key = (labels, name.to_string());
-        let h = self.histograms.entry(key.clone()).or_insert_with(|| {
-            self.fresh_histograms.push(key.clone());
-            Histogram { counts: vec![0; bounds.len() + 1], sum: 0.0, count: 0 }
-        });
+    /// Observes `v` in the histogram `name` (without `_bucket`) with `labels` (no `le`);
+    /// true if it went to the overflow series.
+    pub fn observe(&mut self, name: &str, labels: Labels, bounds: &[f64], v: f64) -> bool {
+        if !self.bounds.contains_key(name) {
+            self.bounds.insert(name.to_string(), bounds.to_vec());
+        }
+        let mut key = (labels, name.to_string());
+        let mut overflow = false;
+        if !self.histograms.contains_key(&key) && matches!(self.admit(name), Admit::Overflow) {
+            overflow = true;
+            key.0 = Labels::new([(OVERFLOW_LABEL.to_string(), "true".to_string())]);
+        }
+        let h = &mut self
+            .histograms
+            .entry(key.clone())
+            .or_insert_with(|| {
+                self.fresh_histograms.insert(key.clone());
+                Slot::new(Histogram { counts: vec![0; bounds.len() + 1], sum: 0.0, count: 0 }, overflow)
+            })
+            .value;
         let i = bounds.iter().position(|b| v <= *b).unwrap_or(bounds.len());
         h.counts[i] += 1;
         h.sum += v;
         h.count += 1;
         self.touched_histograms.push(key);
+        overflow
+    }
+
+    /// Forgets series idle for the timeout, if a sweep is due at time `t` (ms). Call
+    /// it before a batch's samples so the slots it frees can be used by them.
+    pub fn expire(&mut self, t: i64) {
+        let timeout = self.limits.idle_timeout_ms;
+        if timeout <= 0 {
+            return;
+        }
+        let every = (timeout / 10).max(1);
+        match self.next_sweep {
+            None => {
+                self.next_sweep = Some(t.saturating_add(every));
+                return;
+            }
+            Some(due) if t < due => return,
+            Some(_) => self.next_sweep = Some(t.saturating_add(every)),
+        }
+        let idle = |last: i64| t.saturating_sub(last) >= timeout;
+        let mut gone: Vec<(String, bool)> = Vec::new();
+        self.counters.retain(|l, s| {
+            let keep = !idle(s.last);
+            if !keep {
+                gone.push((l.name().unwrap_or_default().to_string(), s.overflow));
+            }
+            keep
+        });
+        self.gauges.retain(|l, s| {
+            let keep = !idle(s.last);
+            if !keep {
+                gone.push((l.name().unwrap_or_default().to_string(), s.overflow));
+            }
+            keep
+        });
+        self.histograms.retain(|(_, name), s| {
+            let keep = !idle(s.last);
+            if !keep {
+                gone.push((name.clone(), s.overflow));
+            }
+            keep
+        });
+        self.expired += gone.len() as u64;
+        for (name, overflow) in gone {
+            if !overflow && let Some(f) = self.families.get_mut(&name) {
+                f.series = f.series.saturating_sub(1);
+            }
+        }
     }
 
     fn append(&mut self, labels: &Labels, t: i64, v: f64) {
@@ -106,21 +328,27 @@ impl Accumulator {
         counters.sort();
         counters.dedup();
         for l in &counters {
-            let v = self.counters[l];
+            let s = self.counters.get_mut(l).expect("touched series exist");
+            s.last = t;
+            let v = s.value;
             self.append(l, t, v);
         }
         let mut gauges = std::mem::take(&mut self.touched_gauges);
         gauges.sort();
         gauges.dedup();
         for l in &gauges {
-            let v = self.gauges[l];
+            let s = self.gauges.get_mut(l).expect("touched series exist");
+            s.last = t;
+            let v = s.value;
             self.append(l, t, v);
         }
         let mut hists = std::mem::take(&mut self.touched_histograms);
         hists.sort();
         hists.dedup();
         for key in &hists {
-            let h = self.histograms[key].clone();
+            let s = self.histograms.get_mut(key).expect("touched series exist");
+            s.last = t;
+            let h = s.value.clone();
             let (labels, name) = key;
             let bounds = self.bounds[name].clone();
             let with = |suffix: &str, extra: Option<(String, String)>| {

@@ -15,25 +15,40 @@
 //!         kind: histogram
 //!         field: attributes.amount            # the observed value (counters: the increment)
 //!         buckets: [1, 10, 100, 1000]
+//!     max_series_per_metric: 10000            # label sets per metric (the default)
+//!     series_idle_timeout: 10m                # forget series idle this long (the default; 0 = never)
 //! ```
 //!
 //! Counters and histograms are cumulative from Lookout's start (a restart is a counter
 //! reset, which `rate`/`increase` handle); every series touched by a batch gets a sample
 //! stamped with the batch's arrival time. Series go to the embedded store
 //! (`lookout_tsdb::shared()`), where rules read them.
+//!
+//! The state is bounded, for every metric of the list: past `max_series_per_metric`
+//! label sets of a metric (a histogram's counts once, whatever its buckets), samples of
+//! new label sets are folded into `NAME{otel_metric_overflow="true"}` (no other label;
+//! what the OpenTelemetry Collector's spanmetrics does past its cardinality limit),
+//! which is logged once per metric, and each record that had a sample folded counts in
+//! `lookout_component_discarded_events_total` (the record itself passes through). A
+//! series with no sample for `series_idle_timeout` (Prometheus duration) is forgotten,
+//! freeing its slot; if it comes back it restarts from zero (a counter reset, which
+//! `rate`/`increase` handle). See `crate::derived` for the details.
 
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 use lookout_component::{BuildError, Transform, TransformConfig, TransformOutput, spanned_error};
-use lookout_config::{ComponentDecl, ConfigErrors};
+use lookout_config::{ComponentDecl, ConfigErrors, PromDuration};
 use lookout_event::{Batch, FieldPath};
 use lookout_tsdb::Labels;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::Condition;
-use crate::derived::{Accumulator, DEFAULT_BUCKETS, batch_time_ms};
+use crate::derived::{
+    Accumulator, DEFAULT_BUCKETS, Limits, batch_time_ms, check_limits, default_max_series_per_metric,
+    default_series_idle_timeout,
+};
 
 /// `type: log_to_metric`
 #[derive(Debug, Deserialize)]
@@ -41,6 +56,12 @@ use crate::derived::{Accumulator, DEFAULT_BUCKETS, batch_time_ms};
 pub struct LogToMetricConfig {
     /// The series to derive.
     pub metrics: Vec<MetricSpec>,
+    /// Label sets kept per metric; samples of more go to the overflow series.
+    #[serde(default = "default_max_series_per_metric")]
+    pub max_series_per_metric: usize,
+    /// Series with no sample for this long are forgotten (`0` = never).
+    #[serde(default = "default_series_idle_timeout")]
+    pub series_idle_timeout: PromDuration,
 }
 
 /// One derived series family.
@@ -88,6 +109,9 @@ impl TransformConfig for LogToMetricConfig {
         let mut errors = Vec::new();
         if self.metrics.is_empty() {
             errors.push(decl.error("`metrics` needs at least one entry"));
+        }
+        if let Err(e) = check_limits(self.max_series_per_metric) {
+            errors.push(decl.error(e));
         }
         for m in &self.metrics {
             if !valid_name(&m.name.value) {
@@ -150,14 +174,19 @@ impl LogToMetric {
                 })
             })
             .collect::<Result<_, BuildError>>()?;
-        Ok(LogToMetric { metrics, acc: Accumulator::new(store) })
+        let limits = Limits::new(config.max_series_per_metric, config.series_idle_timeout);
+        Ok(LogToMetric { metrics, acc: Accumulator::new(store, limits) })
     }
 }
 
 impl Transform for LogToMetric {
     fn transform(&mut self, batch: Batch, out: &mut TransformOutput) {
         let (metrics, acc) = (&self.metrics, &mut self.acc);
+        let t = batch_time_ms(&batch);
+        acc.expire(t);
+        let mut overflowed = 0u64;
         batch.for_each(|r| {
+            let mut folded = false;
             for m in metrics {
                 if m.condition.as_ref().is_some_and(|c| !c.matches(&r)) {
                     continue;
@@ -172,17 +201,19 @@ impl Transform for LogToMetric {
                     pairs.push(("__name__".into(), m.name.clone()));
                     Labels::new(pairs)
                 };
-                match (m.kind, value) {
+                folded |= match (m.kind, value) {
                     (MetricKind::Counter, None) => acc.inc(labels(), 1.0),
                     (MetricKind::Counter, Some(Some(v))) if v >= 0.0 => acc.inc(labels(), v),
                     (MetricKind::Gauge, Some(Some(v))) => acc.set(labels(), v),
                     (MetricKind::Histogram, Some(Some(v))) => acc.observe(&m.name, labels(), &m.buckets, v),
                     // No numeric value where one is needed: nothing to record.
-                    _ => {}
-                }
+                    _ => false,
+                };
             }
+            overflowed += u64::from(folded);
         });
-        acc.flush(batch_time_ms(&batch));
+        acc.flush(t);
+        out.discarded += overflowed;
         out.push(batch);
     }
 }
