@@ -42,7 +42,9 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 case "$PROFILE" in
-  release) profile_flag=(--release); dir=release ;;
+  # Optimised, with debug assertions and overflow checks (cargo-fuzz's default;
+  # a bare --release would turn them off).
+  release) profile_flag=(--release --debug-assertions); dir=release ;;
   dev) profile_flag=(--dev); dir=debug ;;
   *) echo "fuzz.sh: FUZZ_PROFILE must be release or dev" >&2; exit 2 ;;
 esac
