@@ -12,7 +12,8 @@
 //!   state of every kept rule carries over (Prometheus's `CopyState`) and series of
 //!   removed rules are marked stale.
 //! - Restart: every group's state is snapshotted to `data_dir/rules/state.json` and
-//!   restored at start (unless older than `outage_tolerance`), see [`persist`].
+//!   restored at start (unless older than `outage_tolerance`), see [`persist`]. A corrupt
+//!   snapshot is moved aside and the engine starts afresh, degraded on `/health`.
 //! - Datasources: groups evaluate against the embedded store, or — for the files under
 //!   `rules.remote` — against a Prometheus-compatible query API ([`remote`]).
 
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use lookout_component::{ComponentState, HealthHandle};
 use lookout_config::{ConfigErrors, PipelineConfig, RulesConfig};
+use lookout_state::Loaded;
 use lookout_tsdb::Store;
 use lookout_tsdb::promql::EvalOptions;
 use lookout_tsdb::remote::QueryClient;
@@ -153,10 +155,24 @@ struct Inner {
     generation: Mutex<CancellationToken>,
     tasks: Mutex<tokio::task::JoinSet<()>>,
     health: Option<HealthHandle>,
+    /// Why the saved state could not be used at start: the engine stays degraded with
+    /// this reason (a reload does not fix it).
+    state_problem: Option<String>,
     reload_lock: Mutex<()>,
     dirty: AtomicBool,
     stop: CancellationToken,
     watcher: Mutex<Option<watch::RuleWatcher>>,
+}
+
+impl Inner {
+    /// Running, or degraded while a start-time state problem stands.
+    fn report_healthy(&self) {
+        let Some(h) = &self.health else { return };
+        h.ready();
+        if let Some(problem) = &self.state_problem {
+            h.set_state(ComponentState::Degraded(problem.clone()));
+        }
+    }
 }
 
 /// The engine handle (cheap to clone).
@@ -199,17 +215,35 @@ impl Engine {
         health: Option<HealthHandle>,
     ) -> Result<Engine, ConfigErrors> {
         let loaded = load_groups(&settings)?;
+        // A bad state file never stops the engine: it starts afresh and says so on
+        // `/health` (durability issue item 8).
+        let mut state_problem = None;
         let mut saved = match settings.state_path.as_deref().map(persist::load) {
-            Some(Ok(Some(snap))) if now_ms() - snap.saved_at_ms <= settings.outage_tolerance_ms => snap.groups,
-            Some(Ok(Some(_))) => {
+            Some(Ok(Loaded::Found(Some(snap)))) if now_ms() - snap.saved_at_ms <= settings.outage_tolerance_ms => {
+                snap.groups
+            }
+            Some(Ok(Loaded::Found(Some(_)))) => {
                 warn!("Saved alert state is older than outage_tolerance; starting afresh.");
                 Vec::new()
             }
-            Some(Err(e)) => {
-                warn!(error = %e, "Cannot read the saved alert state; starting afresh.");
+            Some(Ok(Loaded::Quarantined(q))) => {
+                error!(
+                    moved_to = %q.moved_to.display(),
+                    error = %q.error,
+                    "Saved alert state is corrupt; moved it aside and starting with empty alert state."
+                );
+                state_problem = Some(format!(
+                    "state file was corrupt; moved to {}; started with empty alert state",
+                    q.moved_to.display()
+                ));
                 Vec::new()
             }
-            _ => Vec::new(),
+            Some(Err(e)) => {
+                error!(error = %e, "Cannot read the saved alert state; starting with empty alert state.");
+                state_problem = Some(format!("{e}; started with empty alert state"));
+                Vec::new()
+            }
+            Some(Ok(Loaded::Found(None) | Loaded::Missing)) | None => Vec::new(),
         };
         let runtimes: Vec<Arc<GroupRuntime>> = loaded
             .into_iter()
@@ -243,6 +277,7 @@ impl Engine {
                 generation: Mutex::new(CancellationToken::new()),
                 tasks: Mutex::new(tokio::task::JoinSet::new()),
                 health,
+                state_problem,
                 reload_lock: Mutex::new(()),
                 dirty: AtomicBool::new(false),
                 stop: CancellationToken::new(),
@@ -261,9 +296,7 @@ impl Engine {
                 Err(e) => warn!(error = %e, "Cannot watch the rule files; reload with SIGHUP."),
             }
         }
-        if let Some(h) = &engine.inner.health {
-            h.ready();
-        }
+        engine.inner.report_healthy();
         Ok(engine)
     }
 
@@ -361,9 +394,7 @@ impl Engine {
         self.install(runtimes);
         inner.metrics.reloads.get_or_create(&ResultLabel { result: "success".into() }).inc();
         inner.metrics.last_reload_successful.set(1);
-        if let Some(h) = &inner.health {
-            h.ready();
-        }
+        inner.report_healthy();
         inner.dirty.store(true, Ordering::Release);
         info!(groups, rules, "Rules reloaded.");
         Ok(())

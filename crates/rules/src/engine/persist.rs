@@ -1,6 +1,9 @@
 //! Alert state that survives a restart: a snapshot of every group's state in
-//! `data_dir/rules/state.json`, replaced atomically (write, fsync, rename) so a crash
-//! mid-write leaves the previous snapshot.
+//! `data_dir/rules/state.json`, replaced atomically ([`lookout_state::write_atomic`]:
+//! temp file, fsync, rename, fsync directory) so a crash mid-write leaves the previous
+//! snapshot. A snapshot that does not parse is moved aside to
+//! `state.json.corrupt-<unix seconds>` at start ([`lookout_state::read_or_quarantine`]);
+//! the engine then starts afresh and reports itself degraded.
 //!
 //! Rules are matched on restore the way a reload matches them (kind, name and labels,
 //! duplicates in order), so a restart keeps `for` progress — a pending alert fires when
@@ -9,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+use lookout_state::Loaded;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -73,28 +77,19 @@ pub(crate) fn snapshot<'a>(groups: impl Iterator<Item = (&'a RuleGroup, GroupSta
 }
 
 pub(crate) fn save(path: &Path, snapshot: &Snapshot) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    serde_json::to_writer(&mut f, snapshot)?;
-    f.flush()?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    lookout_state::write_atomic(path, &serde_json::to_vec(snapshot)?)
 }
 
-/// The saved snapshot, if there is a readable one of this version.
-pub(crate) fn load(path: &Path) -> Result<Option<Snapshot>, Error> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(Error::ReadState { path: path.display().to_string(), source }),
-    };
-    let snap: Snapshot = serde_json::from_slice(&bytes)
-        .map_err(|source| Error::ParseState { path: path.display().to_string(), source })?;
-    Ok((snap.version == VERSION).then_some(snap))
+/// The saved snapshot: missing, found (`None` if of another version), or corrupt and
+/// moved aside. Errors are only those of reading the file.
+pub(crate) fn load(path: &Path) -> Result<Loaded<Option<Snapshot>>, Error> {
+    let loaded = lookout_state::read_or_quarantine(path, |b| serde_json::from_slice::<Snapshot>(b))
+        .map_err(|source| Error::ReadState { path: path.display().to_string(), source })?;
+    Ok(match loaded {
+        Loaded::Found(snap) => Loaded::Found((snap.version == VERSION).then_some(snap)),
+        Loaded::Missing => Loaded::Missing,
+        Loaded::Quarantined(q) => Loaded::Quarantined(q),
+    })
 }
 
 /// The state for `group` from its saved twin: each rule takes the saved state of the

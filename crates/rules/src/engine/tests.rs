@@ -173,6 +173,49 @@ async fn fires_serves_reloads_and_restores_state() {
     restarted.stop().await;
 }
 
+/// Durability issue item 8: a corrupt `state.json` is moved aside, the engine starts
+/// afresh and evaluates, `/health` says degraded with where the file went (also after a
+/// reload), and the next start from the fresh snapshot is clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_state_file_is_moved_aside_and_reported() {
+    let fx = Fixture::new();
+    let path = fx.settings().state_path.unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, b"{\"version\":1,\"saved_at_ms\":").unwrap();
+    let engine = fx.start();
+    let aside: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("state.json.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(std::fs::read(&aside[0]).unwrap(), b"{\"version\":1,\"saved_at_ms\":");
+    let degraded = |h: &HealthRegistry| match &h.snapshot()["rules"].state {
+        ComponentState::Degraded(reason) => reason.clone(),
+        other => panic!("not degraded: {other:?}"),
+    };
+    let reason = degraded(&fx.health);
+    assert!(reason.starts_with("state file was corrupt; moved to "), "{reason}");
+    assert!(reason.contains(&aside[0].display().to_string()), "{reason}");
+    assert!(fx.health.is_ready(), "degraded is still ready");
+
+    wait_for("the alert to fire", || firing(&engine), || fx.feed(42.0)).await;
+    engine.reload().unwrap();
+    assert_eq!(degraded(&fx.health), reason, "a reload does not hide the lost state");
+    engine.stop().await;
+
+    let fresh = Fixture {
+        dir: fx.dir,
+        store: Arc::new(Store::new(StoreConfig::default())),
+        sent: Arc::default(),
+        health: HealthRegistry::default(),
+    };
+    let restarted = fresh.start();
+    assert!(firing(&restarted), "restored from the fresh snapshot");
+    assert!(matches!(fresh.health.snapshot()["rules"].state, ComponentState::Running));
+    restarted.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reloads_when_a_rule_file_changes() {
     let fx = Fixture::new();
