@@ -280,4 +280,68 @@ mod tests {
         assert!(text.contains("not a valid metric name"), "{text}");
         assert!(text.contains("needs `field`"), "{text}");
     }
+
+    #[test]
+    fn label_sets_past_the_limit_are_folded_and_idle_ones_expire() {
+        let yaml = r#"    max_series_per_metric: 2
+    series_idle_timeout: 1h
+    metrics:
+      - name: requests_total
+        kind: counter
+        labels: { user: attributes.user }
+      - name: latency
+        kind: histogram
+        field: attributes.ms
+        labels: { user: attributes.user }
+        buckets: [10]
+      - name: last_ms
+        kind: gauge
+        field: attributes.ms
+        labels: { user: attributes.user }
+"#;
+        parse("log_to_metric", yaml).expect("valid");
+        let config: LogToMetricConfig = serde_saphyr::from_str(&yaml.replace("\n    ", "\n")[4..]).unwrap();
+        assert_eq!(config.series_idle_timeout.ms(), 3_600_000);
+        let store = Arc::new(Store::new(StoreConfig::default()));
+        let mut t = LogToMetric::new(&config, store.clone()).unwrap();
+        const T0: i64 = 1_700_000_000_000;
+        let mut run = |users: &[&str], at: i64| {
+            let mut batch =
+                logs(None, users.iter().map(|u| log("", 9, &[("user", V::S(u)), ("ms", V::I(5))])).collect());
+            batch.meta.received_unix_nano = at as u64 * 1_000_000;
+            let mut out = TransformOutput::default();
+            t.transform(batch, &mut out);
+            assert_eq!(out.default[0].len(), users.len(), "records pass through");
+            (out.discarded, t.acc.series())
+        };
+        let get = |name: &str, label: (&str, &str)| {
+            let s = store.select(&[Matcher::equal("__name__", name), Matcher::equal(label.0, label.1)], 0, i64::MAX);
+            assert_eq!(s.len(), 1, "{name} {label:?}: {s:?}");
+            s[0].samples.last().unwrap().v
+        };
+        // 2 users per metric, then the overflow series of each of the 3 metrics.
+        assert_eq!(run(&["a", "b", "c", "d", "e", "a"], T0), (3, 3 * 3), "c, d and e are folded, once per record");
+        assert_eq!(get("requests_total", ("user", "a")), 2.0);
+        assert_eq!(get("requests_total", ("otel_metric_overflow", "true")), 3.0);
+        assert_eq!(get("latency_count", ("otel_metric_overflow", "true")), 3.0);
+        assert_eq!(get("latency_sum", ("otel_metric_overflow", "true")), 15.0);
+        assert_eq!(get("last_ms", ("otel_metric_overflow", "true")), 5.0);
+        assert_eq!(store.select(&[Matcher::equal("user", "c")], 0, i64::MAX).len(), 0);
+        // a stays busy; b and the overflow series go idle and are forgotten after 1h.
+        assert_eq!(run(&["a"], T0 + 30 * 60_000), (0, 9));
+        assert_eq!(run(&["a"], T0 + 61 * 60_000), (0, 3), "b and the overflow series are forgotten");
+        assert_eq!(run(&["c", "d"], T0 + 62 * 60_000), (1, 9), "c takes b's slot, d overflows");
+        assert_eq!(get("requests_total", ("user", "c")), 1.0);
+        assert_eq!(get("requests_total", ("otel_metric_overflow", "true")), 1.0, "restarted from zero");
+    }
+
+    #[test]
+    fn limits_are_checked_at_load() {
+        let metrics = "    metrics:\n      - name: n_total\n        kind: counter\n";
+        let err = parse("log_to_metric", &format!("    max_series_per_metric: 0\n{metrics}")).unwrap_err();
+        assert!(err.to_string().contains("`max_series_per_metric` must be at least 1"), "{err}");
+        let err = parse("log_to_metric", &format!("    series_idle_timeout: 10\n{metrics}")).unwrap_err();
+        assert!(err.to_string().contains("not a valid duration string"), "{err}");
+        parse("log_to_metric", &format!("    series_idle_timeout: 0s\n{metrics}")).expect("0 disables expiry");
+    }
 }
