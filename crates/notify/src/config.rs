@@ -243,7 +243,7 @@ fn parse_config_in(file: &str, text: &str, base: Option<&Path>) -> Result<Alertm
     for r in &raw.receivers {
         // Integration settings Alertmanager refuses at load (missing URLs, bad keys, ...).
         if let Err(e) = r.value.validate(&global) {
-            errors.push(ConfigError::new(at(&file, r), e));
+            errors.push(ConfigError::new(at(&file, r), e.to_string()));
         }
         if r.value.name.is_empty() {
             errors.push(ConfigError::new(at(&file, r), "missing name in receiver"));

@@ -126,10 +126,12 @@ fn build_runtime(
     client: &reqwest::Client,
     external_url: &Arc<str>,
 ) -> Result<Arc<Runtime>, Error> {
-    let templates = Arc::new(Templates::load(&cfg.templates, &cfg.base_dir).map_err(Error::Receivers)?);
+    let templates =
+        Arc::new(Templates::load(&cfg.templates, &cfg.base_dir).map_err(|e| Error::Receivers(e.to_string()))?);
     let mut integrations = Vec::new();
     for r in &cfg.receivers {
-        let built = build_integrations(r, &cfg.global, templates.clone(), client.clone()).map_err(Error::Receivers)?;
+        let built = build_integrations(r, &cfg.global, templates.clone(), client.clone())
+            .map_err(|e| Error::Receivers(e.to_string()))?;
         integrations.push((r.name.clone(), built));
     }
     let inhibitor = Arc::new(Inhibitor::new(&cfg.inhibit_rules));
@@ -177,10 +179,12 @@ impl std::fmt::Debug for NotifierMetrics {
 /// every receiver's integrations are built (no network I/O), so a config that would fail
 /// at start fails the check.
 pub fn check_config(cfg: &AlertmanagerConfig) -> Result<(), Error> {
-    let templates = Arc::new(Templates::load(&cfg.templates, &cfg.base_dir).map_err(Error::Receivers)?);
+    let templates =
+        Arc::new(Templates::load(&cfg.templates, &cfg.base_dir).map_err(|e| Error::Receivers(e.to_string()))?);
     let client = reqwest::Client::new();
     for r in &cfg.receivers {
-        build_integrations(r, &cfg.global, templates.clone(), client.clone()).map_err(Error::Receivers)?;
+        build_integrations(r, &cfg.global, templates.clone(), client.clone())
+            .map_err(|e| Error::Receivers(e.to_string()))?;
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use crate::config::{GlobalConfig, ReceiverConfig};
 use crate::email::Email;
+use crate::error::{Error, ErrorKind};
 use crate::integration::Integration;
 use crate::opsgenie::OpsGenie;
 use crate::pagerduty::PagerDuty;
@@ -36,12 +37,12 @@ pub fn build_integrations(
     g: &GlobalConfig,
     t: Arc<Templates>,
     client: reqwest::Client,
-) -> Result<Vec<Arc<dyn Integration>>, String> {
+) -> Result<Vec<Arc<dyn Integration>>, Error> {
     r.validate(g)?;
-    let ctx = |kind: &str, i: usize, e: String| format!("receiver {:?}: {kind}[{i}]: {e}", r.name);
-    let check = |kind: &str, i: usize, fields: Vec<(&str, &str)>| -> Result<(), String> {
+    let ctx = |kind: &str, i: usize, e: Error| e.context(format_args!("receiver {:?}: {kind}[{i}]", r.name));
+    let check = |kind: &str, i: usize, fields: Vec<(&str, &str)>| -> Result<(), Error> {
         for (field, text) in fields {
-            t.check(text).map_err(|e| ctx(kind, i, format!("{field}: {e}")))?;
+            t.check(text).map_err(|e| ctx(kind, i, Error::new(ErrorKind::Template, format!("{field}: {e}"))))?;
         }
         Ok(())
     };
@@ -79,7 +80,7 @@ pub fn build_integrations(
         out.push(Arc::new(Console::new(c.send_resolved)));
     }
     if let Some(rl) = &r.rate_limit {
-        let limiter = SharedLimiter::new(rl).map_err(|e| format!("receiver {:?}: {e}", r.name))?;
+        let limiter = SharedLimiter::new(rl).map_err(|e| e.context(format_args!("receiver {:?}", r.name)))?;
         out = out.into_iter().map(|i| Arc::new(RateLimited::new(i, limiter.clone())) as Arc<dyn Integration>).collect();
     }
     Ok(out)

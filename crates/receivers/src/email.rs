@@ -64,7 +64,7 @@ pub struct Email {
 
 impl Email {
     /// From its config with the global defaults applied (Alertmanager's `config.go` rules).
-    pub fn new(c: &EmailConfig, g: &GlobalConfig, templates: Arc<Templates>) -> Result<Email, String> {
+    pub fn new(c: &EmailConfig, g: &GlobalConfig, templates: Arc<Templates>) -> Result<Email, crate::Error> {
         c.validate(g)?;
         install_crypto_provider();
         let smarthost = if c.smarthost.is_empty() { &g.smtp_smarthost } else { &c.smarthost };
@@ -80,7 +80,7 @@ impl Email {
         if !identity.is_empty() && *identity != auth_username {
             // lettre's PLAIN sends an empty authorization identity; acting as someone else
             // is not possible, so refuse rather than log in as the wrong user.
-            return Err("auth_identity different from auth_username is not supported".into());
+            return Err(crate::Error::config("auth_identity different from auth_username is not supported"));
         }
         let mut headers = BTreeMap::new();
         for (k, v) in &c.headers {
@@ -238,7 +238,7 @@ impl Email {
             let password = if self.auth_password_file.is_empty() {
                 self.auth_password.clone()
             } else {
-                read_secret_file(&self.auth_password_file, "auth_password").map_err(NotifyError::config)?
+                read_secret_file(&self.auth_password_file, "auth_password").map_err(NotifyError::from)?
             };
             let creds = Credentials::new(self.auth_username.clone(), password.expose().to_string());
             conn.auth(&mechanisms, &creds).await.map_err(|e| smtp_error("auth", e))?;

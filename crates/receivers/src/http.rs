@@ -31,7 +31,7 @@ impl HttpSender {
         config: HttpClientConfig,
         shared: reqwest::Client,
         timeout: Option<Duration>,
-    ) -> Result<HttpSender, String> {
+    ) -> Result<HttpSender, crate::Error> {
         config.validate()?;
         let client = if config.needs_own_client() { config.build_client()? } else { shared };
         Ok(HttpSender { client, config, timeout: timeout.filter(|t| !t.is_zero()) })
@@ -66,7 +66,7 @@ impl HttpSender {
             self.client.request(method, url).header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes);
         let auth = match extra_auth {
             Some(a) => Some(a.clone()),
-            None => self.config.authorization_header().map_err(NotifyError::config)?,
+            None => self.config.authorization_header()?,
         };
         if let Some(a) = auth {
             let mut v = HeaderValue::from_str(a.expose())

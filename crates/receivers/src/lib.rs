@@ -16,6 +16,8 @@
 //!   built by [`build_integrations`].
 //! - [`deliver`] with a [`RetryPolicy`]: backoff with jitter on 429/5xx/connection errors,
 //!   `Retry-After` honoured, never on other 4xx, cancellable.
+//! - [`Error`]: why templates or integrations could not be built ([`ErrorKind`] tells
+//!   config, template and file problems apart).
 //! - [`NotifyMetrics`]: `lookout_notifications_total` and friends; its
 //!   [`NotifyMetrics::deliver`] is what the notifier calls per integration and flush.
 //! - [`Alert`] / [`Notification`]: Alertmanager's data model; [`Notification::template_data`]
@@ -50,16 +52,16 @@
 //! use std::sync::Arc;
 //! use lookout_receivers::{GlobalConfig, NotifyMetrics, ReceiverConfig, RetryPolicy, Templates, build_integrations};
 //!
-//! # async fn run(n: lookout_receivers::Notification) -> Result<(), String> {
+//! # async fn run(n: lookout_receivers::Notification) -> Result<(), Box<dyn std::error::Error>> {
 //! let receiver: ReceiverConfig = serde_saphyr::from_str(
 //!     "name: team\nwebhook_configs:\n  - url: http://127.0.0.1:5001/hook\n",
-//! ).map_err(|e| e.to_string())?;
+//! )?;
 //! let metrics = NotifyMetrics::new();
 //! let integrations =
 //!     build_integrations(&receiver, &GlobalConfig::default(), Arc::new(Templates::builtin()), reqwest::Client::new())?;
 //! let cancel = tokio_util::sync::CancellationToken::new();
 //! for i in &integrations {
-//!     metrics.deliver(i.as_ref(), &n, &RetryPolicy::default(), &cancel).await.map_err(|e| e.message)?;
+//!     metrics.deliver(i.as_ref(), &n, &RetryPolicy::default(), &cancel).await?;
 //! }
 //! # Ok(()) }
 //! ```
@@ -71,6 +73,7 @@ mod alert;
 pub mod builder;
 pub mod config;
 pub mod email;
+mod error;
 mod http;
 mod integration;
 mod metrics;
@@ -87,6 +90,7 @@ pub mod webhook;
 pub use alert::{Alert, Notification, labels_fingerprint};
 pub use builder::build_integrations;
 pub use config::{GlobalConfig, RateLimitConfig, ReceiverConfig, Secret};
+pub use error::{Error, ErrorKind};
 pub use integration::{FailureReason, Integration, NotifyError};
 pub use metrics::NotifyMetrics;
 pub use ratelimit::{RateLimited, SharedLimiter};

@@ -63,7 +63,7 @@ impl OpsGenie {
         g: &GlobalConfig,
         templates: Arc<Templates>,
         client: reqwest::Client,
-    ) -> Result<OpsGenie, String> {
+    ) -> Result<OpsGenie, crate::Error> {
         c.validate(g)?;
         let mut api_url = if c.api_url.is_empty() { g.opsgenie_api_url.clone() } else { c.api_url.clone() };
         // Alertmanager appends the API paths to the URL's path: make it end in '/'.
@@ -207,7 +207,7 @@ impl OpsGenie {
         if self.key_file.is_empty() {
             Ok(self.key.clone())
         } else {
-            read_secret_file(&self.key_file, "opsgenie api_key").map_err(NotifyError::config)
+            read_secret_file(&self.key_file, "opsgenie api_key").map_err(NotifyError::from)
         }
     }
 }

@@ -45,7 +45,7 @@ impl PagerDuty {
         g: &GlobalConfig,
         templates: Arc<Templates>,
         client: reqwest::Client,
-    ) -> Result<PagerDuty, String> {
+    ) -> Result<PagerDuty, crate::Error> {
         c.validate(g)?;
         let v1 = c.routing_key.is_empty() && c.routing_key_file.is_empty();
         let url = match (v1, c.url.is_empty()) {
@@ -79,7 +79,7 @@ impl PagerDuty {
         } else {
             (&c.routing_key, &c.routing_key_file, "routing_key")
         };
-        if file.is_empty() { Ok(inline.clone()) } else { read_secret_file(file, what).map_err(NotifyError::config) }
+        if file.is_empty() { Ok(inline.clone()) } else { read_secret_file(file, what).map_err(NotifyError::from) }
     }
 
     /// The event for `n` (with the key in it: never log it).

@@ -20,13 +20,16 @@ pub struct SharedLimiter(Arc<DefaultDirectRateLimiter>);
 
 impl SharedLimiter {
     /// `burst` at once, refilled at `per_second`.
-    pub fn new(c: &RateLimitConfig) -> Result<SharedLimiter, String> {
+    pub fn new(c: &RateLimitConfig) -> Result<SharedLimiter, crate::Error> {
         if !(c.requests_per_second > 0.0 && c.requests_per_second.is_finite()) {
-            return Err("rate_limit.requests_per_second must be a positive number".into());
+            return Err(crate::Error::config("rate_limit.requests_per_second must be a positive number"));
         }
         let period = Duration::from_secs_f64(1.0 / c.requests_per_second);
-        let burst = NonZeroU32::new(c.burst).ok_or("rate_limit.burst must be at least 1")?;
-        let quota = Quota::with_period(period).ok_or("rate_limit.requests_per_second is too high")?.allow_burst(burst);
+        let burst =
+            NonZeroU32::new(c.burst).ok_or_else(|| crate::Error::config("rate_limit.burst must be at least 1"))?;
+        let quota = Quota::with_period(period)
+            .ok_or_else(|| crate::Error::config("rate_limit.requests_per_second is too high"))?
+            .allow_burst(burst);
         Ok(SharedLimiter(Arc::new(RateLimiter::direct(quota))))
     }
 }

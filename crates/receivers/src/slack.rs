@@ -43,7 +43,7 @@ impl Slack {
         g: &GlobalConfig,
         templates: Arc<Templates>,
         client: reqwest::Client,
-    ) -> Result<Slack, String> {
+    ) -> Result<Slack, crate::Error> {
         c.validate(g)?;
         let (url, url_file) = if c.api_url.is_some() || !c.api_url_file.is_empty() {
             (c.api_url.clone(), c.api_url_file.clone())
@@ -246,7 +246,7 @@ impl Integration for Slack {
             let body = self.message(n)?;
             let url = match &self.url {
                 Some(u) => u.clone(),
-                None => read_secret_file(&self.url_file, "slack api_url").map_err(NotifyError::config)?,
+                None => read_secret_file(&self.url_file, "slack api_url").map_err(NotifyError::from)?,
             };
             let answer = self.http.send_json(Method::POST, url.expose(), None, &body, "slack").await?;
             check_answer(&answer)

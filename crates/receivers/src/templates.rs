@@ -6,7 +6,9 @@
 
 use std::path::Path;
 
-use lookout_template::{Funcs, TemplateSet, Value};
+use lookout_template::{Funcs, TemplateError, TemplateSet, Value};
+
+use crate::error::{Error, ErrorKind};
 
 /// The default templates.
 pub const DEFAULT_TEMPLATES: &str = include_str!("default.tmpl");
@@ -33,10 +35,10 @@ impl Templates {
     }
 
     /// The defaults plus `(name, text)` sources, in order.
-    pub fn with_sources<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Templates, String> {
+    pub fn with_sources<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Templates, Error> {
         let mut t = Templates::builtin();
         for (name, text) in sources {
-            t.set.parse(name, text).map_err(|e| e.to_string())?;
+            t.set.parse(name, text).map_err(|e| Error::new(ErrorKind::Template, e.to_string()))?;
         }
         Ok(t)
     }
@@ -44,21 +46,23 @@ impl Templates {
     /// The defaults plus every file matching the `templates:` globs, in glob order; relative
     /// globs are resolved against `base_dir` (the directory of `alertmanager.yml`). A glob
     /// matching nothing is not an error (Alertmanager neither).
-    pub fn load(globs: &[String], base_dir: &Path) -> Result<Templates, String> {
+    pub fn load(globs: &[String], base_dir: &Path) -> Result<Templates, Error> {
         let mut t = Templates::builtin();
         for g in globs {
             let pattern =
                 if Path::new(g).is_absolute() { g.clone() } else { base_dir.join(g).to_string_lossy().into_owned() };
-            let paths = glob::glob(&pattern).map_err(|e| format!("invalid template glob {g:?}: {e}"))?;
+            let paths = glob::glob(&pattern).map_err(|e| Error::config(format!("invalid template glob {g:?}: {e}")))?;
             for p in paths {
-                let p = p.map_err(|e| format!("template glob {g:?}: {e}"))?;
+                let p = p.map_err(|e| Error::file(format!("template glob {g:?}: {e}")))?;
                 if p.is_dir() {
                     continue;
                 }
-                let text =
-                    std::fs::read_to_string(&p).map_err(|e| format!("cannot read template {}: {e}", p.display()))?;
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|e| Error::file(format!("cannot read template {}: {e}", p.display())))?;
                 let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                t.set.parse(&name, &text).map_err(|e| format!("{}: {e}", p.display()))?;
+                t.set
+                    .parse(&name, &text)
+                    .map_err(|e| Error::new(ErrorKind::Template, format!("{}: {e}", p.display())))?;
             }
         }
         Ok(t)
@@ -66,30 +70,30 @@ impl Templates {
 
     /// Renders a receiver field (which may call the set's templates) against the data of
     /// [`crate::Notification::template_data`].
-    pub fn render(&self, text: &str, data: &Value) -> Result<String, String> {
+    pub fn render(&self, text: &str, data: &Value) -> Result<String, TemplateError> {
         if !text.contains("{{") {
             return Ok(text.to_string());
         }
-        self.set.execute_text(text, data).map_err(|e| e.to_string())
+        self.set.execute_text(text, data)
     }
 
     /// [`Templates::render`] in HTML mode (Alertmanager's `ExecuteHTMLString`, used for
     /// email bodies): every action's output is HTML-escaped unless it comes from `safeHtml`.
-    pub fn render_html(&self, text: &str, data: &Value) -> Result<String, String> {
+    pub fn render_html(&self, text: &str, data: &Value) -> Result<String, TemplateError> {
         if !text.contains("{{") {
             return Ok(text.to_string());
         }
-        self.set.execute_text_html(text, data).map_err(|e| e.to_string())
+        self.set.execute_text_html(text, data)
     }
 
     /// Executes one named template.
-    pub fn execute(&self, name: &str, data: &Value) -> Result<String, String> {
-        self.set.execute(name, data).map_err(|e| e.to_string())
+    pub fn execute(&self, name: &str, data: &Value) -> Result<String, TemplateError> {
+        self.set.execute(name, data)
     }
 
     /// Checks that a field parses (config validation at load).
-    pub fn check(&self, text: &str) -> Result<(), String> {
-        self.set.check("", text).map_err(|e| e.to_string())
+    pub fn check(&self, text: &str) -> Result<(), TemplateError> {
+        self.set.check("", text)
     }
 
     /// The underlying set.
@@ -233,6 +237,7 @@ mod tests {
         let t = Templates::load(&["t/*.tmpl".to_string()], dir.path()).unwrap();
         assert_eq!(t.execute("x", &notification().template_data()).unwrap(), "from file");
         let err = Templates::load(&["t/[".to_string()], dir.path()).unwrap_err();
-        assert!(err.contains("invalid template glob"), "{err}");
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("invalid template glob"), "{err}");
     }
 }

@@ -55,7 +55,7 @@ pub struct Webhook {
 
 impl Webhook {
     /// From its config (global defaults applied).
-    pub fn new(c: &WebhookConfig, g: &GlobalConfig, client: reqwest::Client) -> Result<Webhook, String> {
+    pub fn new(c: &WebhookConfig, g: &GlobalConfig, client: reqwest::Client) -> Result<Webhook, crate::Error> {
         c.validate()?;
         let http_config = c.http_config.clone().unwrap_or_else(|| g.http_config.clone());
         let timeout = c.timeout.map(|d| d.0);
@@ -83,7 +83,7 @@ impl Integration for Webhook {
             let url = match &self.url {
                 Some(u) => u.clone(),
                 // Read per notification, as Alertmanager does, so a rotated file applies.
-                None => read_secret_file(&self.url_file, "webhook url").map_err(NotifyError::config)?,
+                None => read_secret_file(&self.url_file, "webhook url").map_err(NotifyError::from)?,
             };
             let body = message(n, self.max_alerts);
             self.http.send_json(Method::POST, url.expose(), None, &body, "webhook").await.map(drop)

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{GlobalConfig, Secret, TlsConfig};
+use crate::error::Error;
 
 /// `email_configs[]`: email over SMTP.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -52,41 +53,42 @@ pub(crate) fn canonical_header(h: &str) -> String {
 }
 
 impl EmailConfig {
-    pub(crate) fn validate(&self, g: &GlobalConfig) -> Result<(), String> {
+    pub(crate) fn validate(&self, g: &GlobalConfig) -> Result<(), Error> {
         if self.to.is_empty() {
-            return Err("missing to address in email config".into());
+            return Err(Error::config("missing to address in email config"));
         }
         let mut seen = std::collections::BTreeSet::new();
         for h in self.headers.keys() {
             if !seen.insert(canonical_header(h)) {
-                return Err(format!("duplicate header {:?} in email config", canonical_header(h)));
+                return Err(Error::config(format!("duplicate header {:?} in email config", canonical_header(h))));
             }
         }
         let smarthost = if self.smarthost.is_empty() { &g.smtp_smarthost } else { &self.smarthost };
         if smarthost.is_empty() {
-            return Err("no global SMTP smarthost set".into());
+            return Err(Error::config("no global SMTP smarthost set"));
         }
         split_host_port(smarthost)?;
         if self.from.is_empty() && g.smtp_from.is_empty() {
-            return Err("no global SMTP from set".into());
+            return Err(Error::config("no global SMTP from set"));
         }
         if !self.auth_password.is_empty() && !self.auth_password_file.is_empty() {
-            return Err("at most one of auth_password & auth_password_file must be configured".into());
+            return Err(Error::config("at most one of auth_password & auth_password_file must be configured"));
         }
         if !self.auth_secret.is_empty() || !g.smtp_auth_secret.is_empty() {
-            return Err("auth_secret (CRAM-MD5) is not supported; use auth_username/auth_password".into());
+            return Err(Error::config("auth_secret (CRAM-MD5) is not supported; use auth_username/auth_password"));
         }
         Ok(())
     }
 }
 
 /// Splits `host:port` (IPv6 in brackets), as Alertmanager's `HostPort`.
-pub(crate) fn split_host_port(s: &str) -> Result<(String, u16), String> {
-    let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("address {s:?}: missing port in address"))?;
+pub(crate) fn split_host_port(s: &str) -> Result<(String, u16), Error> {
+    let (host, port) =
+        s.rsplit_once(':').ok_or_else(|| Error::config(format!("address {s:?}: missing port in address")))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port: u16 = port.parse().map_err(|_| format!("address {s:?}: invalid port"))?;
+    let port: u16 = port.parse().map_err(|_| Error::config(format!("address {s:?}: invalid port")))?;
     if host.is_empty() {
-        return Err(format!("address {s:?}: host cannot be empty"));
+        return Err(Error::config(format!("address {s:?}: host cannot be empty")));
     }
     Ok((host.to_string(), port))
 }

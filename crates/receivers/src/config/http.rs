@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use super::{Secret, read_secret_file};
+use crate::error::Error;
 
 /// `basic_auth`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -118,44 +119,48 @@ impl Default for HttpClientConfig {
 
 impl HttpClientConfig {
     /// The load-time checks of `HTTPClientConfig.Validate`.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Error> {
         let auth_kinds = [
             self.basic_auth.is_some(),
             self.authorization.is_some(),
             !self.bearer_token.is_empty() || !self.bearer_token_file.is_empty(),
         ];
         if auth_kinds.iter().filter(|b| **b).count() > 1 {
-            return Err("at most one of basic_auth, authorization and bearer_token(_file) must be configured".into());
+            return Err(Error::config(
+                "at most one of basic_auth, authorization and bearer_token(_file) must be configured",
+            ));
         }
         if !self.bearer_token.is_empty() && !self.bearer_token_file.is_empty() {
-            return Err("at most one of bearer_token & bearer_token_file must be configured".into());
+            return Err(Error::config("at most one of bearer_token & bearer_token_file must be configured"));
         }
         if let Some(b) = &self.basic_auth
             && !b.password.is_empty()
             && !b.password_file.is_empty()
         {
-            return Err("at most one of basic_auth password & password_file must be configured".into());
+            return Err(Error::config("at most one of basic_auth password & password_file must be configured"));
         }
         if let Some(a) = &self.authorization {
             if !a.credentials.is_empty() && !a.credentials_file.is_empty() {
-                return Err("at most one of authorization credentials & credentials_file must be configured".into());
+                return Err(Error::config(
+                    "at most one of authorization credentials & credentials_file must be configured",
+                ));
             }
             if a.kind.eq_ignore_ascii_case("basic") {
-                return Err("authorization type cannot be set to \"basic\", use \"basic_auth\" instead".into());
+                return Err(Error::config("authorization type cannot be set to \"basic\", use \"basic_auth\" instead"));
             }
         }
         if !self.proxy_url.is_empty() {
-            reqwest::Url::parse(&self.proxy_url).map_err(|e| format!("invalid proxy_url: {e}"))?;
+            reqwest::Url::parse(&self.proxy_url).map_err(|e| Error::config(format!("invalid proxy_url: {e}")))?;
             if self.proxy_from_environment {
-                return Err("if proxy_from_environment is configured, proxy_url must not be configured".into());
+                return Err(Error::config("if proxy_from_environment is configured, proxy_url must not be configured"));
             }
         }
         match self.tls_config.min_version.as_str() {
             "" | "TLS12" | "TLS13" => {}
-            v => return Err(format!("unsupported tls_config.min_version {v:?} (TLS12 or TLS13)")),
+            v => return Err(Error::config(format!("unsupported tls_config.min_version {v:?} (TLS12 or TLS13)"))),
         }
         if self.tls_config.cert_file.is_empty() != self.tls_config.key_file.is_empty() {
-            return Err("tls_config needs both cert_file and key_file, or neither".into());
+            return Err(Error::config("tls_config needs both cert_file and key_file, or neither"));
         }
         Ok(())
     }
@@ -171,7 +176,7 @@ impl HttpClientConfig {
     }
 
     /// The `Authorization` header value, reading `*_file` secrets now (they may rotate).
-    pub fn authorization_header(&self) -> Result<Option<Secret>, String> {
+    pub fn authorization_header(&self) -> Result<Option<Secret>, Error> {
         use base64::Engine as _;
         if let Some(b) = &self.basic_auth {
             let password = if b.password_file.is_empty() {
@@ -202,23 +207,24 @@ impl HttpClientConfig {
     }
 
     /// Builds a client for these settings.
-    pub fn build_client(&self) -> Result<reqwest::Client, String> {
+    pub fn build_client(&self) -> Result<reqwest::Client, Error> {
         let mut b = reqwest::Client::builder().user_agent(concat!("Lookout/", env!("CARGO_PKG_VERSION")));
         let tls = &self.tls_config;
         if !tls.ca_file.is_empty() {
-            let pem = std::fs::read(&tls.ca_file).map_err(|e| format!("cannot read ca_file {}: {e}", tls.ca_file))?;
+            let pem = std::fs::read(&tls.ca_file)
+                .map_err(|e| Error::file(format!("cannot read ca_file {}: {e}", tls.ca_file)))?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("ca_file {}: not a PEM certificate bundle: {e}", tls.ca_file))?;
+                .map_err(|e| Error::file(format!("ca_file {}: not a PEM certificate bundle: {e}", tls.ca_file)))?;
             b = b.tls_certs_only(certs);
         }
         if !tls.cert_file.is_empty() {
-            let mut pem =
-                std::fs::read(&tls.cert_file).map_err(|e| format!("cannot read cert_file {}: {e}", tls.cert_file))?;
-            let key =
-                std::fs::read(&tls.key_file).map_err(|e| format!("cannot read key_file {}: {e}", tls.key_file))?;
+            let mut pem = std::fs::read(&tls.cert_file)
+                .map_err(|e| Error::file(format!("cannot read cert_file {}: {e}", tls.cert_file)))?;
+            let key = std::fs::read(&tls.key_file)
+                .map_err(|e| Error::file(format!("cannot read key_file {}: {e}", tls.key_file)))?;
             pem.push(b'\n');
             pem.extend_from_slice(&key);
-            let id = reqwest::Identity::from_pem(&pem).map_err(|e| format!("client certificate: {e}"))?;
+            let id = reqwest::Identity::from_pem(&pem).map_err(|e| Error::file(format!("client certificate: {e}")))?;
             b = b.identity(id);
         }
         if tls.insecure_skip_verify {
@@ -230,7 +236,9 @@ impl HttpClientConfig {
             _ => {}
         }
         if !self.proxy_url.is_empty() {
-            b = b.proxy(reqwest::Proxy::all(&self.proxy_url).map_err(|e| format!("invalid proxy_url: {e}"))?);
+            b = b.proxy(
+                reqwest::Proxy::all(&self.proxy_url).map_err(|e| Error::config(format!("invalid proxy_url: {e}")))?,
+            );
         } else if !self.proxy_from_environment {
             b = b.no_proxy();
         }
@@ -240,6 +248,6 @@ impl HttpClientConfig {
         if !self.enable_http2 {
             b = b.http1_only();
         }
-        b.build().map_err(|e| format!("cannot build HTTP client: {e}"))
+        b.build().map_err(|e| Error::config(format!("cannot build HTTP client: {e}")))
     }
 }

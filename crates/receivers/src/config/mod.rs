@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::error::Error;
+
 pub use email::EmailConfig;
 pub(crate) use email::{canonical_header, split_host_port};
 pub use http::{Authorization, BasicAuth, HttpClientConfig, TlsConfig};
@@ -63,10 +65,10 @@ impl fmt::Display for Secret {
 
 /// Reads a `*_file` secret: the file's content without the trailing newline (as Alertmanager
 /// does with `strings.TrimSpace`).
-pub fn read_secret_file(path: &str, what: &str) -> Result<Secret, String> {
+pub fn read_secret_file(path: &str, what: &str) -> Result<Secret, Error> {
     std::fs::read_to_string(path)
         .map(|s| Secret(s.trim().to_string()))
-        .map_err(|e| format!("cannot read {what} file {path}: {e}"))
+        .map_err(|e| Error::file(format!("cannot read {what} file {path}: {e}")))
 }
 
 pub use lookout_config::PromDuration;
@@ -207,8 +209,8 @@ impl ReceiverConfig {
 
     /// Checks what can be checked without I/O, with the global defaults applied (the
     /// errors Alertmanager reports at load, in its words where it has them).
-    pub fn validate(&self, g: &GlobalConfig) -> Result<(), String> {
-        let ctx = |kind: &str, i: usize, e: String| format!("receiver {:?}: {kind}[{i}]: {e}", self.name);
+    pub fn validate(&self, g: &GlobalConfig) -> Result<(), Error> {
+        let ctx = |kind: &str, i: usize, e: Error| e.context(format_args!("receiver {:?}: {kind}[{i}]", self.name));
         for (i, c) in self.slack_configs.iter().enumerate() {
             c.validate(g).map_err(|e| ctx("slack_configs", i, e))?;
         }
@@ -227,20 +229,23 @@ impl ReceiverConfig {
         if let Some(r) = &self.rate_limit
             && !(r.requests_per_second > 0.0 && r.requests_per_second.is_finite() && r.burst > 0)
         {
-            return Err(format!("receiver {:?}: rate_limit needs requests_per_second > 0 and burst > 0", self.name));
+            return Err(Error::config(format!(
+                "receiver {:?}: rate_limit needs requests_per_second > 0 and burst > 0",
+                self.name
+            )));
         }
         Ok(())
     }
 }
 
 /// Checks an absolute http(s) URL.
-pub(crate) fn check_url(what: &str, s: &str) -> Result<reqwest::Url, String> {
-    let u = reqwest::Url::parse(s).map_err(|e| format!("invalid {what}: {e}"))?;
+pub(crate) fn check_url(what: &str, s: &str) -> Result<reqwest::Url, Error> {
+    let u = reqwest::Url::parse(s).map_err(|e| Error::config(format!("invalid {what}: {e}")))?;
     if u.scheme() != "http" && u.scheme() != "https" {
-        return Err(format!("invalid {what}: scheme must be http or https"));
+        return Err(Error::config(format!("invalid {what}: scheme must be http or https")));
     }
     if u.host_str().is_none_or(str::is_empty) {
-        return Err(format!("invalid {what}: missing host"));
+        return Err(Error::config(format!("invalid {what}: missing host")));
     }
     Ok(u)
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{GlobalConfig, HttpClientConfig, Secret, check_url, tpl};
+use crate::error::Error;
 
 /// `opsgenie_configs[].responders[]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -75,32 +76,32 @@ impl Default for OpsGenieConfig {
 }
 
 impl OpsGenieConfig {
-    pub(crate) fn validate(&self, g: &GlobalConfig) -> Result<(), String> {
+    pub(crate) fn validate(&self, g: &GlobalConfig) -> Result<(), Error> {
         if !self.api_key.is_empty() && !self.api_key_file.is_empty() {
-            return Err("at most one of api_key & api_key_file must be configured".into());
+            return Err(Error::config("at most one of api_key & api_key_file must be configured"));
         }
         if self.api_key.is_empty()
             && self.api_key_file.is_empty()
             && g.opsgenie_api_key.is_empty()
             && g.opsgenie_api_key_file.is_empty()
         {
-            return Err("no global OpsGenie API Key set either inline or in a file".into());
+            return Err(Error::config("no global OpsGenie API Key set either inline or in a file"));
         }
         let url = if self.api_url.is_empty() { &g.opsgenie_api_url } else { &self.api_url };
         check_url("api_url", url)?;
         for r in &self.responders {
             if r.id.is_empty() && r.username.is_empty() && r.name.is_empty() {
-                return Err(
-                    "opsGenieConfig responder has to have at least one of id, username or name specified".into()
-                );
+                return Err(Error::config(
+                    "opsGenieConfig responder has to have at least one of id, username or name specified",
+                ));
             }
             if !r.kind.contains("{{") {
                 let k = r.kind.to_ascii_lowercase();
                 if !matches!(k.as_str(), "team" | "teams" | "user" | "escalation" | "schedule") {
-                    return Err(format!(
+                    return Err(Error::config(format!(
                         "opsGenieConfig responder type {:?} does not match valid options ^(team|teams|user|escalation|schedule)$",
                         r.kind
-                    ));
+                    )));
                 }
             }
         }

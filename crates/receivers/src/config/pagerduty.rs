@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{GlobalConfig, HttpClientConfig, PromDuration, Secret, check_url, tpl};
+use crate::error::Error;
 
 /// `pagerduty_configs[].links[]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -98,23 +99,23 @@ pub(crate) fn pagerduty_default_details() -> [(&'static str, &'static str); 4] {
 }
 
 impl PagerdutyConfig {
-    pub(crate) fn validate(&self, g: &GlobalConfig) -> Result<(), String> {
+    pub(crate) fn validate(&self, g: &GlobalConfig) -> Result<(), Error> {
         if self.routing_key.is_empty()
             && self.service_key.is_empty()
             && self.routing_key_file.is_empty()
             && self.service_key_file.is_empty()
         {
-            return Err("missing service or routing key in PagerDuty config".into());
+            return Err(Error::config("missing service or routing key in PagerDuty config"));
         }
         if !self.routing_key.is_empty() && !self.routing_key_file.is_empty() {
-            return Err("at most one of routing_key & routing_key_file must be configured".into());
+            return Err(Error::config("at most one of routing_key & routing_key_file must be configured"));
         }
         if !self.service_key.is_empty() && !self.service_key_file.is_empty() {
-            return Err("at most one of service_key & service_key_file must be configured".into());
+            return Err(Error::config("at most one of service_key & service_key_file must be configured"));
         }
         let url = if self.url.is_empty() { &g.pagerduty_url } else { &self.url };
         if url.is_empty() {
-            return Err("no global PagerDuty URL set".into());
+            return Err(Error::config("no global PagerDuty URL set"));
         }
         check_url("url", url)?;
         if let Some(h) = &self.http_config {

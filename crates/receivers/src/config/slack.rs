@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use super::{GlobalConfig, HttpClientConfig, Secret, check_url, tpl};
+use crate::error::Error;
 
 /// `slack_configs[].fields[]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -133,26 +134,26 @@ impl Default for SlackConfig {
 }
 
 impl SlackConfig {
-    pub(crate) fn validate(&self, g: &GlobalConfig) -> Result<(), String> {
+    pub(crate) fn validate(&self, g: &GlobalConfig) -> Result<(), Error> {
         if self.api_url.is_some() && !self.api_url_file.is_empty() {
-            return Err("at most one of api_url & api_url_file must be configured".into());
+            return Err(Error::config("at most one of api_url & api_url_file must be configured"));
         }
         if self.api_url.is_none() && self.api_url_file.is_empty() {
             if g.slack_api_url.is_none() && g.slack_api_url_file.is_empty() {
-                return Err("no global Slack API URL set either inline or in a file".into());
+                return Err(Error::config("no global Slack API URL set either inline or in a file"));
             }
             if let Some(u) = &g.slack_api_url {
                 check_url("global.slack_api_url", u.expose())
-                    .map_err(|_| "invalid global.slack_api_url".to_string())?;
+                    .map_err(|_| Error::config("invalid global.slack_api_url"))?;
             }
         }
         if let Some(u) = &self.api_url {
             // The message names the field, never the URL: it embeds the webhook's secret.
-            check_url("api_url", u.expose()).map_err(|_| "invalid api_url".to_string())?;
+            check_url("api_url", u.expose()).map_err(|_| Error::config("invalid api_url"))?;
         }
         for a in &self.actions {
             if a.url.is_empty() && a.name.is_empty() {
-                return Err("missing name or url in Slack action configuration".into());
+                return Err(Error::config("missing name or url in Slack action configuration"));
             }
         }
         if let Some(h) = &self.http_config {

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use super::{HttpClientConfig, PromDuration, Secret, check_url};
+use crate::error::Error;
 
 fn yes() -> bool {
     true
@@ -41,12 +42,12 @@ impl Default for WebhookConfig {
 }
 
 impl WebhookConfig {
-    pub(crate) fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), Error> {
         match (&self.url, self.url_file.is_empty()) {
-            (None, true) => return Err("one of url or url_file must be configured".into()),
-            (Some(_), false) => return Err("at most one of url & url_file must be configured".into()),
+            (None, true) => return Err(Error::config("one of url or url_file must be configured")),
+            (Some(_), false) => return Err(Error::config("at most one of url & url_file must be configured")),
             (Some(u), true) => {
-                check_url("url", u.expose()).map_err(|_| "invalid url".to_string())?;
+                check_url("url", u.expose()).map_err(|_| Error::config("invalid url"))?;
             }
             (None, false) => {}
         }

@@ -119,7 +119,8 @@ fn template_syntax_errors_fail_the_build() {
     let e = build_integrations(&r, &GlobalConfig::default(), Arc::new(Templates::builtin()), reqwest::Client::new())
         .err()
         .unwrap();
-    assert!(e.starts_with("receiver \"t\": slack_configs[0]: title: template: "), "{e}");
+    assert!(e.to_string().starts_with("receiver \"t\": slack_configs[0]: title: template: "), "{e}");
+    assert_eq!(e.kind(), lookout_receivers::ErrorKind::Template);
 }
 
 #[test]

@@ -172,7 +172,7 @@ async fn tls_requirements_are_enforced() {
 
 #[test]
 fn config_errors_read_like_alertmanager() {
-    let check = |yaml: &str, g: &GlobalConfig| crate::support::receiver(yaml).validate(g).unwrap_err();
+    let check = |yaml: &str, g: &GlobalConfig| crate::support::receiver(yaml).validate(g).unwrap_err().to_string();
     let g = GlobalConfig::default();
     assert!(check("name: a\nemail_configs:\n  - to: x@y\n", &g).ends_with("no global SMTP smarthost set"));
     let g = global("smtp_smarthost: mail:25\n");

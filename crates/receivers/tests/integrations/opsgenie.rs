@@ -164,5 +164,5 @@ fn responder_types_are_checked_at_load() {
         "name: ops\nopsgenie_configs:\n  - api_key: k\n    responders:\n      - name: x\n        type: squad\n",
     );
     let e = r.validate(&GlobalConfig::default()).unwrap_err();
-    assert!(e.contains("does not match valid options"), "{e}");
+    assert!(e.to_string().contains("does not match valid options"), "{e}");
 }

@@ -190,7 +190,10 @@ async fn legacy_v1_service_key() {
 fn config_errors_read_like_alertmanager() {
     let r = crate::support::receiver("name: ops\npagerduty_configs:\n  - url: http://x\n");
     let e = r.validate(&GlobalConfig::default()).unwrap_err();
-    assert_eq!(e, "receiver \"ops\": pagerduty_configs[0]: missing service or routing key in PagerDuty config");
+    assert_eq!(
+        e.to_string(),
+        "receiver \"ops\": pagerduty_configs[0]: missing service or routing key in PagerDuty config"
+    );
 }
 
 #[tokio::test]

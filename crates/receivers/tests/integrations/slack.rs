@@ -151,7 +151,7 @@ async fn slack_refusals_are_permanent_and_templates_errors_are_reported() {
 fn needs_an_api_url() {
     let r = crate::support::receiver("name: ops\nslack_configs:\n  - channel: x\n");
     assert_eq!(
-        r.validate(&GlobalConfig::default()).unwrap_err(),
+        r.validate(&GlobalConfig::default()).unwrap_err().to_string(),
         "receiver \"ops\": slack_configs[0]: no global Slack API URL set either inline or in a file"
     );
 }

@@ -176,5 +176,6 @@ async fn https_with_tls_config() {
     )
     .err()
     .unwrap();
-    assert!(err.contains("cannot read ca_file /nonexistent/ca.pem"), "{err}");
+    assert!(err.to_string().contains("cannot read ca_file /nonexistent/ca.pem"), "{err}");
+    assert_eq!(err.kind(), lookout_receivers::ErrorKind::File);
 }
