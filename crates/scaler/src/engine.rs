@@ -6,11 +6,12 @@
 //! `scaler`, `current`, `desired` and `reasons`), whoever asked for the evaluation.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use lookout_state::Loaded;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -75,13 +76,14 @@ pub struct Scaler {
     inner: Mutex<Inner>,
     metrics: SelfMetrics,
     changes: watch::Sender<u64>,
+    corrupt_state_moved_to: Option<PathBuf>,
 }
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The state file exists but cannot be read.
+    /// The state file exists but cannot be read (a corrupt one is moved aside instead).
     #[error("cannot read scaler state: {0}")]
     State(#[source] std::io::Error),
     /// An actuator cannot be built.
@@ -108,7 +110,21 @@ impl Scaler {
     /// An engine for `policies`, resuming the state saved under `data_dir`.
     pub fn new(policies: PolicyFile, data_dir: &Path, source: Arc<dyn MetricSource>) -> Result<Scaler, Error> {
         let store = HistoryStore::new(data_dir);
-        let mut scalers = store.load().map_err(Error::State)?;
+        // A corrupt file never stops the scaler: it starts without memory or history and
+        // says so (durability issue item 8). An unreadable one is not corrupt; it stops the
+        // start rather than being overwritten by the first save.
+        let (mut scalers, corrupt_state_moved_to) = match store.load().map_err(Error::State)? {
+            Loaded::Found(scalers) => (scalers, None),
+            Loaded::Missing => (BTreeMap::new(), None),
+            Loaded::Quarantined(q) => {
+                tracing::error!(
+                    moved_to = %q.moved_to.display(),
+                    error = %q.error,
+                    "Scaler state file is corrupt; moved it aside and starting with empty state and history."
+                );
+                (BTreeMap::new(), Some(q.moved_to))
+            }
+        };
         // Forget scalers that are no longer configured.
         scalers.retain(|name, _| policies.scalers.iter().any(|p| &p.name == name));
         let (changes, _) = watch::channel(0);
@@ -119,7 +135,15 @@ impl Scaler {
             inner: Mutex::new(Inner { scalers, observed: BTreeMap::new() }),
             metrics: SelfMetrics::default(),
             changes,
+            corrupt_state_moved_to,
         })
+    }
+
+    /// Where the state file found corrupt at start was moved (`state.json.corrupt-<unix
+    /// seconds>`), if it was: the scaler then started without its HPA memory and history,
+    /// and health should say it runs degraded.
+    pub fn corrupt_state_moved_to(&self) -> Option<&Path> {
+        self.corrupt_state_moved_to.as_deref()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -334,4 +358,55 @@ impl Scaler {
 
 fn note(code: &str, message: impl Into<String>) -> Reason {
     Reason { code: code.to_string(), message: message.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed;
+
+    impl MetricSource for Fixed {
+        fn query(&self, _promql: &str, _t_ms: i64) -> Result<Option<f64>, QueryError> {
+            Ok(Some(3000.0))
+        }
+        fn firing_alerts(&self) -> Vec<String> {
+            Vec::new()
+        }
+    }
+
+    const POLICY: &str = "\
+scalers:
+  - name: api
+    minReplicas: 2
+    maxReplicas: 10
+    metrics:
+      - { name: rpm, query: rpm, target: { type: AverageValue, averageValue: 1000 } }
+";
+
+    fn scaler(data_dir: &Path) -> Scaler {
+        Scaler::new(crate::parse_policy_file("p.yml", POLICY).unwrap(), data_dir, Arc::new(Fixed)).unwrap()
+    }
+
+    /// Durability issue item 8: a garbage state file is moved aside and reported, the
+    /// scaler starts empty and decides, and the next start resumes from the fresh file.
+    #[test]
+    fn a_corrupt_state_file_is_moved_aside_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scaler").join("state.json");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"\x00\x00garbage").unwrap();
+
+        let s = scaler(dir.path());
+        let moved = s.corrupt_state_moved_to().expect("reported").to_path_buf();
+        assert!(moved.file_name().unwrap().to_str().unwrap().starts_with("state.json.corrupt-"), "{moved:?}");
+        assert_eq!(std::fs::read(&moved).unwrap(), b"\x00\x00garbage");
+        assert!(s.history("api").is_empty());
+        assert_eq!(s.evaluate(1_800_000_000_000).len(), 1);
+        drop(s);
+
+        let s = scaler(dir.path());
+        assert_eq!(s.corrupt_state_moved_to(), None);
+        assert_eq!(s.history("api").len(), 1, "resumed from the file saved after the corrupt one");
+    }
 }

@@ -1,8 +1,11 @@
 //! Scaler state and decision history under `data_dir`, kept across restarts.
 //!
-//! One JSON file, `<data_dir>/scaler/state.json`, rewritten after every evaluation by writing a
-//! temporary file, syncing it and renaming it over the old one, so a crash leaves either the
-//! old or the new file, never a torn one. Chosen over redb because the data is small and
+//! One JSON file, `<data_dir>/scaler/state.json`, rewritten after every evaluation with
+//! [`lookout_state::write_atomic`] (temporary file, fsync, rename, fsync directory), so a crash
+//! leaves either the old or the new file, never a torn one. A file that does not parse (or has
+//! another version) is moved aside to `state.json.corrupt-<unix seconds>` at start and the
+//! scaler starts empty, degraded on `/health` ([`lookout_state::read_or_quarantine`]). Chosen
+//! over redb because the data is small and
 //! bounded (the HPA memory of each scaler plus its last [`HISTORY_LIMIT`] decisions), always
 //! read and written whole, and worth reading with `jq` during an incident; a database would add
 //! a file lock and a schema without making any of that better.
@@ -11,9 +14,9 @@
 //! scale events in memory only, so a restart there lets every HPA scale down at once.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use lookout_state::Loaded;
 use serde::{Deserialize, Serialize};
 
 use crate::decide::{Decision, ScalerState};
@@ -53,42 +56,22 @@ impl HistoryStore {
         &self.path
     }
 
-    /// Reads the file; a missing file is an empty state.
-    pub fn load(&self) -> std::io::Result<BTreeMap<String, Persisted>> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-            Err(e) => return Err(e),
-        };
-        let file: FileV1 = serde_json::from_slice(&bytes).map_err(|e| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", self.path.display()))
-        })?;
-        if file.version != 1 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{}: unsupported version {}", self.path.display(), file.version),
-            ));
-        }
-        Ok(file.scalers)
+    /// Reads the file: missing (an empty state), found, or corrupt and moved aside. Errors
+    /// are only those of reading the file (it is then left in place).
+    pub fn load(&self) -> std::io::Result<Loaded<BTreeMap<String, Persisted>>> {
+        lookout_state::read_or_quarantine(&self.path, |bytes| {
+            let file: FileV1 = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+            match file.version {
+                1 => Ok(file.scalers),
+                v => Err(format!("unsupported version {v}")),
+            }
+        })
     }
 
     /// Replaces the file atomically.
     pub fn save(&self, scalers: &BTreeMap<String, Persisted>) -> std::io::Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let tmp = self.path.with_extension("json.tmp");
         let body = serde_json::to_vec(&FileV1Ref { version: 1, scalers })?;
-        {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&body)?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, &self.path)?;
-        // Make the rename itself durable.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        lookout_state::write_atomic(&self.path, &body)
     }
 }
 
@@ -114,16 +97,32 @@ mod tests {
     fn round_trips_and_replaces_atomically() {
         let dir = tempfile::tempdir().unwrap();
         let store = HistoryStore::new(dir.path());
-        assert!(store.load().unwrap().is_empty());
+        assert!(matches!(store.load().unwrap(), Loaded::Missing));
         let mut m = BTreeMap::new();
         let mut p = Persisted::default();
         p.state.hpa.recommendations.push(crate::hpa::Recommendation { replicas: 3, at_ms: 7 });
         m.insert("api".to_string(), p.clone());
         store.save(&m).unwrap();
-        assert_eq!(store.load().unwrap()["api"], p);
+        assert_eq!(store.load().unwrap().value().unwrap()["api"], p);
         assert!(!store.path().with_extension("json.tmp").exists());
-        std::fs::write(store.path(), b"{not json").unwrap();
-        assert!(store.load().is_err());
+    }
+
+    #[test]
+    fn a_corrupt_or_unknown_version_file_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HistoryStore::new(dir.path());
+        std::fs::create_dir_all(store.path().parent().unwrap()).unwrap();
+        for (body, why) in
+            [(&b"{not json"[..], "key must be a string"), (b"{\"version\":2,\"scalers\":{}}", "version 2")]
+        {
+            std::fs::write(store.path(), body).unwrap();
+            let loaded = store.load().unwrap();
+            let q = loaded.quarantined().expect("moved aside");
+            assert!(q.error.to_string().contains(why), "{}", q.error);
+            assert_eq!(std::fs::read(&q.moved_to).unwrap(), body);
+            assert!(!store.path().exists());
+            assert!(matches!(store.load().unwrap(), Loaded::Missing));
+        }
     }
 
     #[test]
