@@ -281,29 +281,11 @@ impl Accumulator {
             Some(due) if t < due => return,
             Some(_) => self.next_sweep = Some(t.saturating_add(every)),
         }
-        let idle = |last: i64| t.saturating_sub(last) >= timeout;
+        let before = t.saturating_sub(timeout);
         let mut gone: Vec<(String, bool)> = Vec::new();
-        self.counters.retain(|l, s| {
-            let keep = !idle(s.last);
-            if !keep {
-                gone.push((l.name().unwrap_or_default().to_string(), s.overflow));
-            }
-            keep
-        });
-        self.gauges.retain(|l, s| {
-            let keep = !idle(s.last);
-            if !keep {
-                gone.push((l.name().unwrap_or_default().to_string(), s.overflow));
-            }
-            keep
-        });
-        self.histograms.retain(|(_, name), s| {
-            let keep = !idle(s.last);
-            if !keep {
-                gone.push((name.clone(), s.overflow));
-            }
-            keep
-        });
+        sweep(&mut self.counters, before, |l| l.name(), &mut gone);
+        sweep(&mut self.gauges, before, |l| l.name(), &mut gone);
+        sweep(&mut self.histograms, before, |(_, name)| Some(name.as_str()), &mut gone);
         self.expired += gone.len() as u64;
         for (name, overflow) in gone {
             if !overflow && let Some(f) = self.families.get_mut(&name) {
@@ -378,6 +360,23 @@ impl Accumulator {
             }
         }
     }
+}
+
+/// Removes the entries of `map` last updated at or before `before` (ms), noting each one's metric name and
+/// whether it was an overflow series in `gone`.
+fn sweep<K, T>(
+    map: &mut HashMap<K, Slot<T>>,
+    before: i64,
+    name: impl Fn(&K) -> Option<&str>,
+    gone: &mut Vec<(String, bool)>,
+) {
+    map.retain(|k, s| {
+        if s.last > before {
+            return true;
+        }
+        gone.push((name(k).unwrap_or_default().to_string(), s.overflow));
+        false
+    });
 }
 
 /// The store's time for a batch: when it was received, in ms.
