@@ -39,6 +39,7 @@
 
 mod batch;
 pub mod codec;
+pub mod decode;
 pub mod encode;
 mod field;
 pub mod finalize;

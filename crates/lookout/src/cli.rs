@@ -32,8 +32,35 @@ pub enum Command {
     Test(TestArgs),
     /// Scaling policies: `lookout scale simulate FILE`.
     Scale(ScaleArgs),
+    /// Send records again: `lookout replay dead-letter FILE --sink NAME`.
+    Replay(ReplayArgs),
     /// List the component types this build knows.
     Components,
+}
+
+/// `lookout replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// What to replay.
+    #[command(subcommand)]
+    pub what: ReplayTarget,
+}
+
+/// What `lookout replay` can send again.
+#[derive(Debug, Subcommand)]
+pub enum ReplayTarget {
+    /// The log records of a sink's dead-letter file, through one sink of the pipeline
+    /// (batching, retries and dead letters as in `lookout run`).
+    DeadLetter {
+        /// The dead-letter file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The sink to send through.
+        #[arg(long, value_name = "NAME")]
+        sink: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 /// `lookout check`.
@@ -129,6 +156,18 @@ mod tests {
     #[test]
     fn flags_are_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_replay() {
+        let cli = Cli::parse_from(["lookout", "replay", "dead-letter", "dead.ndjson", "--sink", "es", "-c", "p.yaml"]);
+        match cli.command {
+            Command::Replay(ReplayArgs { what: ReplayTarget::DeadLetter { file, sink, config } }) => {
+                assert_eq!((file, sink.as_str()), (PathBuf::from("dead.ndjson"), "es"));
+                assert_eq!(config.config.unwrap(), PathBuf::from("p.yaml"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

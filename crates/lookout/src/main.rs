@@ -26,7 +26,7 @@ use lookout_topology::CheckedPipeline;
 use lookout_tsdb::{StoreService, StoreSettings};
 use tracing::{error, info, warn};
 
-use crate::cli::{CheckTarget, Cli, Command, ConfigArg, RunArgs, ScaleAction, TestTarget};
+use crate::cli::{CheckTarget, Cli, Command, ConfigArg, ReplayTarget, RunArgs, ScaleAction, TestTarget};
 
 /// The default pipeline, built in so `lookout run` works from any directory.
 const EMBEDDED_DEFAULT: &str = include_str!("../../../pipelines/default.yaml");
@@ -78,6 +78,9 @@ fn main() -> ExitCode {
                     Err(errors) => report(&errors),
                 }
             }
+        },
+        Command::Replay(args) => match args.what {
+            ReplayTarget::DeadLetter { file, sink, config } => replay_dead_letters(&config, &sink, &file),
         },
         Command::Components => {
             for (kind, name, description) in lookout_topology::registry().describe() {
@@ -185,7 +188,11 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
             let firing: FiringAlerts = Arc::new(move || rules.as_ref().map(Engine::firing_alerts).unwrap_or_default());
             let source = Arc::new(StoreSource::new(store.clone(), firing));
             let data_dir = Path::new(&checked.config.data_dir);
-            Some(telemetry.with_registry(|r| ScalerService::start(policies, data_dir, source, r))?)
+            let service = telemetry.with_registry(|r| ScalerService::start(policies, data_dir, source, r))?;
+            let moved_to = service.scaler().corrupt_state_moved_to();
+            let handle = health.register("scaler", "scaler", "scaler");
+            alerting::report_state_file(&handle, moved_to, "its scaling memory or decision history");
+            Some(service)
         }
     };
     let mut router = alerting.router();

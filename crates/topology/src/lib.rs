@@ -12,14 +12,21 @@
 //!   a slow sink pushes back only on the paths that feed it.
 //! - Shutdown is a cascade: sources stop and drop their outputs, each transform
 //!   drains and drops its outputs, each sink drains its buffer, flushes and returns.
+//!   At the deadline what is still running is aborted; a disk buffer keeps what its
+//!   sink did not confirm for the next start.
+//! - A component that fails or panics is marked failed and [`RunningTopology::failed`]
+//!   fires, so the process can stop rather than serve 503 forever.
+//! - [`replay_dead_letters`] sends a dead-letter file's log records through one sink.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod check;
 mod files;
+mod replay;
 mod run;
 
 pub use check::{CheckedPipeline, check, check_str};
+pub use replay::{ReplayError, ReplayReport, replay_dead_letters};
 pub use run::{RunningTopology, start};
 
 use lookout_component::Registry;

@@ -83,12 +83,15 @@ struct Shared {
     /// Room was freed.
     room: Notify,
     stats: Arc<BufferStats>,
+    /// Asks the writer to finish a wholly confirmed live segment (weak: it must not keep
+    /// the writer alive once every sender is gone).
+    writer: Mutex<Option<mpsc::WeakUnboundedSender<Op>>>,
 }
 
 /// The writing end (cloneable).
 #[derive(Clone)]
 pub(crate) struct DiskSender {
-    tx: mpsc::UnboundedSender<Batch>,
+    tx: mpsc::UnboundedSender<Op>,
     shared: Arc<Shared>,
     when_full: WhenFull,
 }
@@ -128,8 +131,14 @@ pub(crate) fn open(
         segments.push_back((s, len));
     }
     // Never append to a segment an earlier run wrote: its tail may be torn.
-    let first_new = existing.last().map_or(acked.0.max(1), |l| l + 1);
-    let file = segment::create_segment(dir, first_new)?;
+    let mut first_new = existing.last().map_or(acked.0.max(1), |l| l + 1);
+    // A writer of a buffer just closed may still be finishing a segment: skip its number.
+    let file = loop {
+        match segment::create_segment(dir, first_new) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => first_new += 1,
+            other => break other?,
+        }
+    };
     segments.push_back((first_new, 0));
     let read = if segments.front().map(|s| s.0) == Some(acked.0) { acked } else { (segments[0].0, 0) };
     if replay_records > 0 {
@@ -160,8 +169,10 @@ pub(crate) fn open(
         written: Notify::new(),
         room: Notify::new(),
         stats: stats.clone(),
+        writer: Mutex::new(None),
     });
     let (tx, rx) = mpsc::unbounded_channel();
+    *shared.writer.lock().expect("writer handle") = Some(tx.downgrade());
     let writer = Writer { shared: shared.clone(), rx, segment: first_new, file, offset: 0, scratch: Vec::new() };
     std::thread::Builder::new().name(format!("buffer-{name}")).spawn(move || writer.run())?;
     Ok((DiskSender { tx, shared: shared.clone(), when_full }, DiskReceiver { shared, file: None }, stats))
@@ -191,7 +202,7 @@ impl DiskSender {
     pub(crate) fn send(&self, batch: Batch) -> Result<(), Closed> {
         let estimate = batch.encoded_len() as u64;
         self.shared.state.lock().expect("buffer state").queued_bytes += estimate;
-        self.tx.send(batch).map_err(|_| Closed)
+        self.tx.send(Op::Write(batch)).map_err(|_| Closed)
     }
 }
 
@@ -232,6 +243,12 @@ impl Shared {
         }
         let acked = s.in_flight.front().map_or(s.read, |e| e.start);
         self.advance_ack(&mut s, acked);
+        if s.in_flight.is_empty() && s.acked >= s.written && s.written.1 > 0 {
+            drop(s);
+            if let Some(tx) = self.writer.lock().expect("writer handle").as_ref().and_then(|w| w.upgrade()) {
+                let _ = tx.send(Op::FinishSegment);
+            }
+        }
     }
 
     /// Moves the acknowledged position to `acked`, deleting segments wholly before it.
@@ -410,10 +427,18 @@ enum Next {
     Closed,
 }
 
+/// What the writer thread is asked to do.
+enum Op {
+    /// Append a batch.
+    Write(Batch),
+    /// The live segment may be wholly confirmed: finish it so it can be deleted.
+    FinishSegment,
+}
+
 /// The writer thread.
 struct Writer {
     shared: Arc<Shared>,
-    rx: mpsc::UnboundedReceiver<Batch>,
+    rx: mpsc::UnboundedReceiver<Op>,
     segment: u64,
     file: File,
     offset: u64,
@@ -424,33 +449,45 @@ impl Writer {
     fn run(mut self) {
         // Small enough that the live segment (never deleted) holds at most an eighth.
         let segment_size = (self.shared.max_size / 8).clamp(64 << 10, 128 << 20);
-        let mut group: Vec<Batch> = Vec::with_capacity(GROUP_COMMIT);
         let mut framed: Vec<u8> = Vec::new();
-        while let Some(first) = self.rx.blocking_recv() {
-            group.push(first);
-            while group.len() < GROUP_COMMIT {
-                match self.rx.try_recv() {
-                    Ok(b) => group.push(b),
-                    Err(_) => break,
-                }
-            }
-            let mut acks = PendingAck::default();
-            let mut estimate = 0u64;
-            let mut events = 0u64;
-            framed.clear();
-            for batch in &mut group {
-                estimate += batch.encoded_len() as u64;
-                events += batch.len() as u64;
-                acks.merge(batch.meta.finalizers.take());
-                self.scratch.clear();
-                lookout_event::codec::encode(batch, &mut self.scratch);
-                segment::frame(batch.len().min(u32::MAX as usize) as u32, &self.scratch, &mut framed);
-            }
-            group.clear();
+        let mut pending: Option<Batch> = None;
+        loop {
+            let first = match pending.take() {
+                Some(b) => b,
+                None => match self.rx.blocking_recv() {
+                    Some(Op::Write(b)) => b,
+                    Some(Op::FinishSegment) => {
+                        self.finish_delivered_segment();
+                        continue;
+                    }
+                    None => break,
+                },
+            };
+            // Group commit: every batch waiting shares one fsync, up to the segment's end.
             if self.offset >= segment_size
                 && let Err(e) = self.roll()
             {
                 warn!(buffer = %self.shared.name, error = %e, "Disk buffer: cannot start a new segment.");
+            }
+            let mut acks = PendingAck::default();
+            let (mut estimate, mut events, mut batches) = (0u64, 0u64, 0usize);
+            framed.clear();
+            let mut next = Some(first);
+            while let Some(mut batch) = next.take() {
+                estimate += batch.encoded_len() as u64;
+                events += batch.len() as u64;
+                batches += 1;
+                acks.merge(batch.meta.finalizers.take());
+                self.scratch.clear();
+                lookout_event::codec::encode(&batch, &mut self.scratch);
+                segment::frame(batch.len().min(u32::MAX as usize) as u32, &self.scratch, &mut framed);
+                if batches >= GROUP_COMMIT || self.offset + framed.len() as u64 >= segment_size {
+                    break;
+                }
+                match self.rx.try_recv() {
+                    Ok(Op::Write(b)) => next = Some(b),
+                    Ok(Op::FinishSegment) | Err(_) => {}
+                }
             }
             let result = self.append(&framed);
             let mut s = self.shared.state.lock().expect("buffer state");
@@ -483,6 +520,32 @@ impl Writer {
         let _ = self.file.sync_data();
         self.shared.state.lock().expect("buffer state").writer_done = true;
         self.shared.written.notify_one();
+    }
+
+    /// Every record of the live segment was confirmed: start a new one, so the old one
+    /// (and its space) can go. Without this a quiet buffer, or one on a full disk, would
+    /// hold its last segment's space for good.
+    fn finish_delivered_segment(&mut self) {
+        let delivered = {
+            let s = self.shared.state.lock().expect("buffer state");
+            self.offset > 0 && s.in_flight.is_empty() && s.acked >= (self.segment, self.offset)
+        };
+        if !delivered {
+            return;
+        }
+        if let Err(e) = self.roll() {
+            warn!(buffer = %self.shared.name, error = %e, "Disk buffer: cannot start a new segment.");
+            return;
+        }
+        let mut s = self.shared.state.lock().expect("buffer state");
+        let start = (self.segment, 0);
+        if s.in_flight.is_empty() && s.read < start {
+            s.read = start;
+        }
+        let read = s.read;
+        self.shared.advance_ack(&mut s, read);
+        drop(s);
+        self.shared.room.notify_waiters();
     }
 
     /// Appends and syncs, or cuts the file back to its last whole record.

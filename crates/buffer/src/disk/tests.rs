@@ -178,7 +178,7 @@ async fn a_damaged_record_ends_its_segment_never_the_start() {
 async fn full_means_wait_or_drop_and_room_returns_after_delivery() {
     let dir = tempfile::tempdir().unwrap();
     let (tx, mut rx) = open(dir.path(), 1 << 20, WhenFull::Block);
-    // 1 MiB buffer, 1 MiB segments: ~100 KB batches fill it in about ten.
+    // 1 MiB buffer, 128 KiB segments: ~100 KB batches fill it in about ten.
     let mut sent = 0;
     loop {
         match tokio::time::timeout(Duration::from_millis(300), tx.send(batch(sent, 100_000))).await {
@@ -205,4 +205,24 @@ async fn full_means_wait_or_drop_and_room_returns_after_delivery() {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     assert!(tx.stats().dropped() > 0);
+}
+
+#[tokio::test]
+async fn a_delivered_live_segment_gives_its_space_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, mut rx) = open(dir.path(), 64 << 20, WhenFull::Block);
+    for i in 0..3 {
+        tx.send(batch(i, 10_000)).await.unwrap();
+    }
+    for i in 0..3 {
+        assert_eq!(id_of(&recv(&mut rx).await), i);
+    }
+    assert!(tx.stats().bytes() > 30_000, "the live segment still holds its records");
+    tx.send(batch(3, 100)).await.unwrap();
+    assert_eq!(id_of(&recv(&mut rx).await), 3);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while tx.stats().bytes() > 1_000 {
+        assert!(std::time::Instant::now() < deadline, "{} bytes still held", tx.stats().bytes());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

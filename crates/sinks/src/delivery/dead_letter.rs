@@ -1,6 +1,11 @@
-//! Dead letters: records a store refused for good (or whose retries ran out), one JSON
-//! object per line with the record, the sink, the error and the time, so nothing
-//! accepted is ever silently lost.
+//! Dead letters: records a store refused for good (or whose retries ran out with no
+//! buffer or client waiting to resend them), one JSON object per line with the record,
+//! the sink, the error and the time, so nothing accepted is ever silently lost.
+//!
+//! Each write is whole lines, synced to disk (`fdatasync`) before it counts; a write
+//! that fails part-way is cut back. The file is bounded ([`MAX_BYTES`]): past it, new
+//! dead letters are counted as lost rather than filling the disk. `lookout replay
+//! dead-letter FILE --config C --sink NAME` sends the log records back through a sink.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,12 +27,16 @@ fn render(origin: &Origin, out: &mut Vec<u8>) {
     }
 }
 
+/// The most a dead-letter file grows to.
+pub const MAX_BYTES: u64 = 1 << 30;
+
 /// A sink's dead-letter file.
 #[derive(Debug)]
 pub struct DeadLetters {
     path: PathBuf,
     sink: String,
     buf: Vec<u8>,
+    max_bytes: u64,
 }
 
 impl DeadLetters {
@@ -37,7 +46,13 @@ impl DeadLetters {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(DeadLetters { path: path.to_path_buf(), sink: sink.to_string(), buf: Vec::new() })
+        Ok(DeadLetters { path: path.to_path_buf(), sink: sink.to_string(), buf: Vec::new(), max_bytes: MAX_BYTES })
+    }
+
+    /// The same with another bound (tests).
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> DeadLetters {
+        self.max_bytes = max_bytes;
+        self
     }
 
     /// Appends `items` with their reasons; returns how many were written.
@@ -64,8 +79,56 @@ impl DeadLetters {
             }
             self.buf.extend_from_slice(b"}\n");
         }
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
-        f.write_all(&self.buf)?;
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
+        let len = f.metadata()?.len();
+        if len + self.buf.len() as u64 > self.max_bytes {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                format!("the dead-letter file has reached its bound of {} bytes", self.max_bytes),
+            ));
+        }
+        let result = (&f).write_all(&self.buf).and_then(|()| f.sync_data());
+        if let Err(e) = result {
+            // Whole lines or nothing.
+            let _ = f.set_len(len);
+            return Err(e);
+        }
         Ok(items.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn item(doc: &str) -> Item {
+        Item {
+            doc: bytes::Bytes::from(doc.to_string()),
+            route: Arc::from("logs"),
+            id: None,
+            time_unix_nano: 0,
+            received_at: std::time::Instant::now(),
+            origin: None,
+            ack: None,
+        }
+    }
+
+    #[test]
+    fn whole_lines_within_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead/es.ndjson");
+        let mut d = DeadLetters::open(&path, "es").unwrap().with_max_bytes(400);
+        assert_eq!(d.write(&[(item(r#"{"body":"a"}"#), "HTTP 400".into())]).unwrap(), 1);
+        let first = std::fs::read_to_string(&path).unwrap();
+        let line: serde_json::Value = serde_json::from_str(first.trim_end()).unwrap();
+        assert_eq!((line["sink"].as_str(), line["error"].as_str()), (Some("es"), Some("HTTP 400")));
+        assert_eq!(line["record"]["body"], "a");
+        // Past the bound: refused as a whole, the file unchanged.
+        let many: Vec<(Item, String)> =
+            (0..10).map(|_| (item(r#"{"body":"bbbbbbbbbb"}"#), "HTTP 400".into())).collect();
+        let err = d.write(&many).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::StorageFull);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
     }
 }
