@@ -29,8 +29,8 @@ pub use fanout::{Fanout, FanoutError};
 pub use health::{ComponentHealth, ComponentState, Health, HealthHandle};
 pub use metrics::{ComponentLabels, ComponentMetrics, Telemetry};
 pub use registry::{
-    BuildError, ComponentFuture, Registry, SinkConfig, SourceConfig, Transform, TransformConfig, TransformOutput,
-    position_of, spanned_error,
+    BuildError, ComponentError, ComponentFuture, Registry, SinkConfig, SourceConfig, Transform, TransformConfig,
+    TransformOutput, position_of, spanned_error,
 };
 pub use tokio_util::sync::CancellationToken as Shutdown;
 

@@ -12,7 +12,27 @@ use serde::de::DeserializeOwned;
 use crate::{SinkContext, SourceContext};
 
 /// A running source or sink: resolves when it is done (after shutdown, or on failure).
-pub type ComponentFuture = BoxFuture<'static, Result<(), String>>;
+pub type ComponentFuture = BoxFuture<'static, Result<(), ComponentError>>;
+
+/// Why a running source, transform or sink stopped with a failure. Displayed as the
+/// component's own error (or `panicked: MESSAGE`), which is what `/health` shows.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ComponentError {
+    /// The component returned an error; it is the source, displayed as is.
+    #[error(transparent)]
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+    /// The component's task panicked, with the panic's message.
+    #[error("panicked: {0}")]
+    Panicked(String),
+}
+
+impl ComponentError {
+    /// A failure: any error, or a message (`String`, `&str`).
+    pub fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ComponentError {
+        ComponentError::Failed(error.into())
+    }
+}
 
 /// A component could not be built (e.g. a port already in use, a file not writable).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -223,4 +243,19 @@ pub fn spanned_error<T>(
     message: impl Into<String>,
 ) -> ConfigError {
     ConfigError::new(position_of(decl, value.referenced.line(), value.referenced.column()), message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn component_errors_display_what_health_shows() {
+        let io = std::io::Error::other("disk on fire");
+        let e = ComponentError::new(io);
+        assert_eq!(e.to_string(), "disk on fire");
+        assert!(std::error::Error::source(&e).is_none(), "transparent: the inner error is shown, not repeated");
+        assert_eq!(ComponentError::new("cannot flush stdout").to_string(), "cannot flush stdout");
+        assert_eq!(ComponentError::Panicked("boom".into()).to_string(), "panicked: boom");
+    }
 }

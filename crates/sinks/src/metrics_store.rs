@@ -20,7 +20,7 @@ use std::collections::HashSet;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use lookout_buffer::BufferConfig;
-use lookout_component::{BuildError, ComponentFuture, SinkConfig, SinkContext};
+use lookout_component::{BuildError, ComponentError, ComponentFuture, SinkConfig, SinkContext};
 use serde::Deserialize;
 
 /// `type: metrics_store`
@@ -46,7 +46,7 @@ impl SinkConfig for MetricsStoreConfig {
     }
 }
 
-async fn run(mut cx: SinkContext, store: std::sync::Arc<lookout_tsdb::Store>) -> Result<(), String> {
+async fn run(mut cx: SinkContext, store: std::sync::Arc<lookout_tsdb::Store>) -> Result<(), ComponentError> {
     cx.health.ready();
     let mut reported: HashSet<String> = HashSet::new();
     while let Some(batch) = cx.input.recv().await {

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::io;
 use std::time::Instant;
 
-use lookout_component::{ComponentState, SinkContext};
+use lookout_component::{ComponentError, ComponentState, SinkContext};
 use lookout_event::{Batch, PendingAck};
 use tracing::{debug, warn};
 
@@ -35,7 +35,7 @@ pub(crate) trait Output: Send {
 /// the output. A failed write is counted (`errors`, `failed_events`), logged and
 /// reported as `degraded`; the sink keeps going with the next batches. A failed close
 /// fails the sink.
-pub(crate) async fn run<O: Output>(mut cx: SinkContext, mut output: O) -> Result<(), String> {
+pub(crate) async fn run<O: Output>(mut cx: SinkContext, mut output: O) -> Result<(), ComponentError> {
     cx.health.ready();
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut received: Vec<Instant> = Vec::new();
@@ -88,7 +88,7 @@ pub(crate) async fn run<O: Output>(mut cx: SinkContext, mut output: O) -> Result
             }
         }
     }
-    output.close().await.map_err(|e| format!("cannot flush {}: {e}", output.describe()))
+    output.close().await.map_err(|e| ComponentError::new(format!("cannot flush {}: {e}", output.describe())))
 }
 
 /// Attempts before a write's events are given up (about 13 s of backoff in all).

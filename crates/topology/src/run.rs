@@ -8,8 +8,8 @@ use futures::FutureExt;
 use futures::future::join_all;
 use lookout_buffer::{BufferSender, WhenFull, memory};
 use lookout_component::{
-    BuildError, ComponentFuture, ComponentMetrics, ComponentState, Fanout, FanoutError, Health, HealthHandle, Shutdown,
-    SinkContext, SourceContext, Telemetry, Transform, TransformOutput,
+    BuildError, ComponentError, ComponentFuture, ComponentMetrics, ComponentState, Fanout, FanoutError, Health,
+    HealthHandle, Shutdown, SinkContext, SourceContext, Telemetry, Transform, TransformOutput,
 };
 use lookout_config::ComponentKind;
 use lookout_config::graph_resolve;
@@ -23,7 +23,7 @@ use crate::CheckedPipeline;
 const TRANSFORM_INPUT_EVENTS: usize = 8_192;
 
 /// What a component's task ends with: its future's result (the component's own
-/// message on failure, as [`ComponentFuture`] carries it).
+/// error on failure, as [`ComponentFuture`] carries it, or the panic).
 type ComponentTask = JoinHandle<<ComponentFuture as std::future::Future>::Output>;
 
 /// A started pipeline.
@@ -159,10 +159,9 @@ pub async fn start(
         let default = fanout(name, None);
         let named: Vec<Fanout> = config.named_outputs().iter().map(|o| fanout(name, Some(o))).collect();
         let rx = transform_rx.remove(name).expect("transform buffer");
-        let fut: ComponentFuture =
-            Box::pin(
-                async move { run_transform(transform, rx, default, named, metrics).await.map_err(|e| e.to_string()) },
-            );
+        let fut: ComponentFuture = Box::pin(async move {
+            run_transform(transform, rx, default, named, metrics).await.map_err(ComponentError::new)
+        });
         h.ready();
         tasks.push((name.clone(), spawn_component(name, h, fut)));
     }
@@ -204,14 +203,14 @@ fn spawn_component(
                     .cloned()
                     .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_else(|| "a panic without a message".into());
-                Err(format!("panicked: {message}"))
+                Err(ComponentError::Panicked(message))
             }
         };
         match &result {
             Ok(()) => health.set_state(ComponentState::Stopped),
             Err(e) => {
                 error!(component = %name, error = %e, "Component stopped on an error.");
-                health.set_state(ComponentState::Failed(e.clone()));
+                health.set_state(ComponentState::Failed(e.to_string()));
                 if !shutdown.is_cancelled() {
                     failed.cancel();
                 }

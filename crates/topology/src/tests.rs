@@ -9,8 +9,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use lookout_buffer::BufferConfig;
 use lookout_component::{
-    BuildError, ComponentFuture, Health, Registry, Shutdown, SinkConfig, SinkContext, SourceConfig, SourceContext,
-    Telemetry, Transform, TransformConfig, TransformOutput,
+    BuildError, ComponentError, ComponentFuture, Health, Registry, Shutdown, SinkConfig, SinkContext, SourceConfig,
+    SourceContext, Telemetry, Transform, TransformConfig, TransformOutput,
 };
 use lookout_event::Batch;
 use lookout_event::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
@@ -39,7 +39,7 @@ impl SourceConfig for CountSource {
             let fut: ComponentFuture = Box::pin(async move {
                 cx.health.ready();
                 for _ in 0..batches {
-                    cx.out.send(batch(size)).await.map_err(|e| e.to_string())?;
+                    cx.out.send(batch(size)).await.map_err(ComponentError::new)?;
                 }
                 cx.shutdown.cancelled().await;
                 Ok(())

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, TryFutureExt};
-use lookout_component::{BuildError, ComponentFuture, SourceConfig, SourceContext};
+use lookout_component::{BuildError, ComponentError, ComponentFuture, SourceConfig, SourceContext};
 use lookout_config::{ComponentDecl, ConfigErrors};
 use serde::Deserialize;
 use tokio::net::TcpListener;
@@ -144,7 +144,7 @@ impl SourceConfig for OtlpSourceConfig {
                 let results = futures::future::join_all(servers).await;
                 results.into_iter().collect::<Result<Vec<()>, ServeError>>().map(|_| ())
             }
-            .map_err(|e| e.to_string())
+            .map_err(ComponentError::new)
             .boxed();
             Ok(fut)
         }

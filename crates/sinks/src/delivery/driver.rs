@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures::{FutureExt, TryFutureExt};
-use lookout_component::{ComponentFuture, SinkContext};
+use lookout_component::{ComponentError, ComponentFuture, SinkContext};
 use tokio::task::JoinSet;
 use tower::{Service, ServiceExt};
 use tracing::{info, warn};
@@ -20,7 +20,7 @@ use crate::Error;
 
 /// [`run`] as a component: its error becomes the component's.
 pub fn component<P: Protocol>(cx: SinkContext, protocol: P, settings: DeliverySettings) -> ComponentFuture {
-    run(cx, protocol, settings).map_err(|e| e.to_string()).boxed()
+    run(cx, protocol, settings).map_err(ComponentError::new).boxed()
 }
 
 /// Runs a network sink until its buffer closes, then sends what is left, waits for every
