@@ -42,6 +42,16 @@ impl Fixture {
         }
     }
 
+    /// A new process over the same directory: empty store, fresh health.
+    fn restarted(self) -> Fixture {
+        Fixture {
+            dir: self.dir,
+            store: Arc::new(Store::new(StoreConfig::default())),
+            sent: Arc::default(),
+            health: HealthRegistry::default(),
+        }
+    }
+
     fn settings(&self) -> EngineSettings {
         EngineSettings {
             files: vec![format!("{}/*.yml", self.dir.path().display())],
@@ -153,12 +163,7 @@ async fn fires_serves_reloads_and_restores_state() {
 
     // A restart restores the firing alert from data_dir instead of starting over, and
     // waits out the grace period before evaluating, so an empty store resolves nothing.
-    let fresh = Fixture {
-        dir: fx.dir,
-        store: Arc::new(Store::new(StoreConfig::default())),
-        sent: Arc::default(),
-        health: HealthRegistry::default(),
-    };
+    let fresh = fx.restarted();
     let restarted = fresh.start();
     assert!(firing(&restarted), "restored from the snapshot before any evaluation");
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -204,12 +209,7 @@ async fn a_corrupt_state_file_is_moved_aside_and_reported() {
     assert_eq!(degraded(&fx.health), reason, "a reload does not hide the lost state");
     engine.stop().await;
 
-    let fresh = Fixture {
-        dir: fx.dir,
-        store: Arc::new(Store::new(StoreConfig::default())),
-        sent: Arc::default(),
-        health: HealthRegistry::default(),
-    };
+    let fresh = fx.restarted();
     let restarted = fresh.start();
     assert!(firing(&restarted), "restored from the fresh snapshot");
     assert!(matches!(fresh.health.snapshot()["rules"].state, ComponentState::Running));
