@@ -51,3 +51,11 @@ mod scaling;
 /// `kill -9` at random moments under load with disk buffers and acknowledgements:
 /// every acknowledged record arrives, in the file and in the store.
 mod crash;
+
+/// Garbage in every state file under data_dir: moved aside, reported degraded on /health,
+/// Lookout starts anyway and the next start is clean.
+mod state;
+
+/// SIGTERM with a dead store then a restart, a full disk under a disk buffer, and dead
+/// letters replayed once their cause is fixed: nothing acknowledged is lost.
+mod durability;

@@ -131,6 +131,41 @@ fn check_rule_files(files: &[PathBuf]) -> ExitCode {
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
+/// `lookout replay dead-letter FILE --sink NAME`: exit 0 when every record sent was
+/// confirmed delivered.
+fn replay_dead_letters(config: &ConfigArg, sink: &str, file: &Path) -> ExitCode {
+    let (checked, _) = match load(config) {
+        Ok(c) => c,
+        Err(errors) => return report(&errors),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(lookout_topology::replay_dead_letters(&checked, sink, file)) {
+        Ok(r) => {
+            println!(
+                "{}: {} lines, {} log records sent to sink `{sink}`: {} delivered, {} refused again, {} not confirmed; {} lines skipped (not log records)",
+                file.display(),
+                r.lines,
+                r.sent,
+                r.delivered,
+                r.rejected,
+                r.sent - r.delivered - r.rejected,
+                r.skipped
+            );
+            if r.delivered == r.sent { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Loads and checks the pipeline named by `--config`, or the default one, with the
 /// files it names.
 fn load(args: &ConfigArg) -> Result<(CheckedPipeline, String), ConfigErrors> {
