@@ -17,11 +17,11 @@ impl ByteSize {
     }
 
     /// Parses `text` (see the type's doc).
-    pub fn parse(text: &str) -> Result<ByteSize, String> {
+    pub fn parse(text: &str) -> Result<ByteSize, ByteSizeError> {
         let t = text.trim();
         let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
         let (number, unit) = t.split_at(split);
-        let number: f64 = number.parse().map_err(|_| format!("invalid size {text:?}: expected e.g. 256MiB"))?;
+        let number: f64 = number.parse().map_err(|_| ByteSizeError::NotANumber(text.to_string()))?;
         let scale: u64 = match unit.trim() {
             "" | "B" => 1,
             "KB" | "kB" | "K" | "k" => 1000,
@@ -32,14 +32,34 @@ impl ByteSize {
             "MiB" | "Mi" => 1 << 20,
             "GiB" | "Gi" => 1 << 30,
             "TiB" | "Ti" => 1 << 40,
-            other => return Err(format!("invalid size {text:?}: unknown unit {other:?} (use B, KiB, MiB, GiB, KB, MB, GB)")),
+            other => return Err(ByteSizeError::UnknownUnit { text: text.to_string(), unit: other.to_string() }),
         };
         let bytes = number * scale as f64;
         if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
-            return Err(format!("invalid size {text:?}: out of range"));
+            return Err(ByteSizeError::OutOfRange(text.to_string()));
         }
         Ok(ByteSize(bytes as u64))
     }
+}
+
+/// A size that does not parse; each case holds the text as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ByteSizeError {
+    /// No number in front of the unit.
+    #[error("invalid size {0:?}: expected e.g. 256MiB")]
+    NotANumber(String),
+    /// A unit other than `B`, `KB`/`MB`/`GB`/`TB` or `KiB`/`MiB`/`GiB`/`TiB`.
+    #[error("invalid size {text:?}: unknown unit {unit:?} (use B, KiB, MiB, GiB, KB, MB, GB)")]
+    UnknownUnit {
+        /// The text.
+        text: String,
+        /// The unit found.
+        unit: String,
+    },
+    /// Negative or more than a `u64` holds.
+    #[error("invalid size {0:?}: out of range")]
+    OutOfRange(String),
 }
 
 impl fmt::Display for ByteSize {
@@ -80,7 +100,7 @@ mod tests {
         assert_eq!(ByteSize::parse("20MB").unwrap().bytes(), 20_000_000);
         assert_eq!(ByteSize::parse("4096").unwrap().bytes(), 4096);
         assert_eq!(ByteSize::parse("1.5KiB").unwrap().bytes(), 1536);
-        assert!(ByteSize::parse("12 parsecs").unwrap_err().contains("unknown unit"));
+        assert!(ByteSize::parse("12 parsecs").unwrap_err().to_string().contains("unknown unit"));
         assert!(ByteSize::parse("MiB").is_err());
         assert_eq!(ByteSize(1 << 30).to_string(), "1GiB");
     }

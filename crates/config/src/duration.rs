@@ -11,15 +11,30 @@ const UNITS: [(&str, i64); 7] = [
     ("ms", 1),
 ];
 
+/// A duration that does not parse, with Prometheus's messages (`model.ParseDuration`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DurationError {
+    /// The text is empty.
+    #[error("empty duration string")]
+    Empty,
+    /// Not `1y2w3d4h5m6s7ms` (units in that order, each at most once) nor `0`; holds the text.
+    #[error("not a valid duration string: {0:?}")]
+    Invalid(String),
+    /// More milliseconds than an `i64` holds.
+    #[error("duration out of range")]
+    OutOfRange,
+}
+
 /// Parses a duration into milliseconds, with Prometheus's error messages.
-pub fn parse_duration(s: &str) -> Result<i64, String> {
+pub fn parse_duration(s: &str) -> Result<i64, DurationError> {
     if s.is_empty() {
-        return Err("empty duration string".to_string());
+        return Err(DurationError::Empty);
     }
     if s == "0" {
         return Ok(0);
     }
-    let invalid = || format!("not a valid duration string: {s:?}");
+    let invalid = || DurationError::Invalid(s.to_string());
     let mut rest = s;
     let mut next_unit = 0;
     let mut total: i64 = 0;
@@ -43,10 +58,7 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         };
         rest = &rest[u.len()..];
         next_unit = i + 1;
-        total = n
-            .checked_mul(mult)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| "duration out of range".to_string())?;
+        total = n.checked_mul(mult).and_then(|v| total.checked_add(v)).ok_or(DurationError::OutOfRange)?;
     }
     Ok(total)
 }
@@ -116,9 +128,13 @@ mod tests {
 
     #[test]
     fn refuses_bad_durations() {
-        assert_eq!(parse_duration(""), Err("empty duration string".into()));
+        assert_eq!(parse_duration("").map_err(|e| e.to_string()), Err("empty duration string".into()));
         for bad in ["5", "m", "5x", "1m1h", "1.5m", "5m5m", "-5m", "5 m"] {
-            assert_eq!(parse_duration(bad), Err(format!("not a valid duration string: {bad:?}")), "{bad}");
+            assert_eq!(
+                parse_duration(bad).map_err(|e| e.to_string()),
+                Err(format!("not a valid duration string: {bad:?}")),
+                "{bad}"
+            );
         }
     }
 
@@ -143,7 +159,7 @@ pub struct PromDuration(pub std::time::Duration);
 
 impl PromDuration {
     /// Parses `5m`, `1h30m`, `100ms`, `0` with Prometheus's rules and messages.
-    pub fn parse(s: &str) -> Result<PromDuration, String> {
+    pub fn parse(s: &str) -> Result<PromDuration, DurationError> {
         parse_duration(s).map(|ms| PromDuration(std::time::Duration::from_millis(ms as u64)))
     }
 

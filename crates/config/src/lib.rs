@@ -32,8 +32,8 @@ mod graph;
 mod interpolate;
 mod pipeline;
 
-pub use bytesize::ByteSize;
-pub use duration::PromDuration;
+pub use bytesize::{ByteSize, ByteSizeError};
+pub use duration::{DurationError, PromDuration};
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use graph::{GraphNode, InputError, check_graph, resolve as graph_resolve};
 pub use interpolate::interpolate;

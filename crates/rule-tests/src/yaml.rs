@@ -335,7 +335,7 @@ impl Decoder {
         match lookout_rules::duration::parse_duration(&s) {
             Ok(ms) => ms,
             Err(e) => {
-                self.fatal.get_or_insert(e);
+                self.fatal.get_or_insert(e.to_string());
                 0
             }
         }

@@ -235,7 +235,7 @@ fn strip_domain(hp: &str) -> String {
 /// Prometheus's `model.ParseDuration` (`1y2w3d4h5m6s7ms`, units in that order, each once, `0`
 /// alone allowed), in milliseconds.
 pub(crate) fn parse_prometheus_duration(s: &str) -> Result<i64, FuncError> {
-    lookout_config::duration::parse_duration(s).map_err(FuncError::Failed)
+    lookout_config::duration::parse_duration(s).map_err(|e| FuncError::Failed(e.to_string()))
 }
 
 #[cfg(test)]
