@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use lookout_component::{Health, Telemetry};
+use lookout_component::{ComponentState, Health, HealthHandle, Telemetry};
 use lookout_config::PipelineConfig;
 use lookout_notify::{AlertmanagerConfig, Notifier, NotifierMetrics, StartOptions};
 use lookout_rules::OutgoingAlert;
@@ -15,6 +15,19 @@ use lookout_tsdb::Store;
 use lookout_tsdb::remote::{QueryClient, QueryClientConfig};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
+
+/// Marks a stage that keeps a state file under `data_dir` running, or degraded when its
+/// file was found corrupt at start and moved to `moved_to` (it then started without
+/// `lost`). The stage logged the move at ERROR itself.
+pub(crate) fn report_state_file(handle: &HealthHandle, moved_to: Option<&Path>, lost: &str) {
+    handle.ready();
+    if let Some(p) = moved_to {
+        handle.set_state(ComponentState::Degraded(format!(
+            "state file was corrupt; moved to {}; started without {lost}",
+            p.display()
+        )));
+    }
+}
 
 /// The running alerting stages.
 pub struct Alerting {
@@ -44,6 +57,11 @@ impl Alerting {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("cannot start the notifier")?;
+        report_state_file(
+            &health.register("notifier", "alerting", "notifier"),
+            notifier.corrupt_state_moved_to(),
+            "silences, notification log or alerts",
+        );
         let to_notifier = notifier.clone();
         let sink: AlertSink = Arc::new(move |alerts: Vec<OutgoingAlert>| {
             to_notifier.put_alerts(alerts.into_iter().map(Into::into).collect());
