@@ -275,14 +275,14 @@ fn metric_proposals(
     inputs: &Inputs,
     metrics: &mut Vec<MetricReport>,
     reasons: &mut Vec<Reason>,
-) -> Vec<Result<hpa::MetricProposal, String>> {
+) -> Vec<Result<hpa::MetricProposal, hpa::MetricError>> {
     let proposals: Vec<_> = policy
         .metrics
         .iter()
         .zip(&inputs.metric_values)
         .map(|(m, v)| match v {
             Ok(v) => hpa::metric_replicas(inputs.current, &m.target, *v, &policy.tolerances),
-            Err(e) => Err(format!("query failed: {e}")),
+            Err(e) => Err(hpa::MetricError::QueryFailed(e.clone())),
         })
         .collect();
     for ((m, v), p) in policy.metrics.iter().zip(&inputs.metric_values).zip(&proposals) {
@@ -293,7 +293,7 @@ fn metric_proposals(
             target: target_text(&m.target),
             usage_ratio: p.as_ref().ok().map(|p| p.usage_ratio),
             proposal: p.as_ref().ok().map(|p| p.replicas),
-            error: p.as_ref().err().cloned(),
+            error: p.as_ref().err().map(ToString::to_string),
         });
         reasons.push(match p {
             Ok(p) => reason(

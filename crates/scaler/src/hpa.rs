@@ -150,6 +150,27 @@ pub enum Target {
     },
 }
 
+/// Why a metric makes no proposal (it then only blocks scale-down, as in the HPA).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetricError {
+    /// The query failed; holds its error.
+    #[error("query failed: {0}")]
+    QueryFailed(String),
+    /// The query returned nothing.
+    #[error("the query returned no data")]
+    NoData,
+    /// The query returned NaN or an infinity.
+    #[error("the query returned {0}")]
+    NotFinite(f64),
+    /// The query's value does not fit a milli-value quantity.
+    #[error("the query returned {0}, out of range")]
+    OutOfRange(f64),
+    /// A utilization target with no replicas to average over.
+    #[error("no replicas to average utilization over")]
+    NoReplicas,
+}
+
 /// One metric's proposal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricProposal {
@@ -168,17 +189,17 @@ pub fn metric_replicas(
     target: &Target,
     value: Option<f64>,
     tol: &Tolerances,
-) -> Result<MetricProposal, String> {
-    let value = value.ok_or_else(|| "the query returned no data".to_string())?;
+) -> Result<MetricProposal, MetricError> {
+    let value = value.ok_or(MetricError::NoData)?;
     if !value.is_finite() {
-        return Err(format!("the query returned {value}"));
+        return Err(MetricError::NotFinite(value));
     }
-    let usage = Quantity::from_f64(value).ok_or_else(|| format!("the query returned {value}, out of range"))?;
+    let usage = Quantity::from_f64(value).ok_or(MetricError::OutOfRange(value))?;
     match *target {
         Target::Utilization { average_utilization } => {
             // GetResourceReplicas: utilization is an integer percent (metricsTotal*100/requestsTotal).
             if current == 0 {
-                return Err("no replicas to average utilization over".to_string());
+                return Err(MetricError::NoReplicas);
             }
             let utilization = value.trunc();
             let ratio = utilization / average_utilization as f64;
@@ -237,11 +258,11 @@ pub enum MetricsOutcome {
 }
 
 /// `computeReplicasForMetrics`: the max over metrics; an invalid metric blocks scale-down.
-pub fn combine_metrics(spec_replicas: i32, proposals: &[Result<MetricProposal, String>]) -> MetricsOutcome {
+pub fn combine_metrics(spec_replicas: i32, proposals: &[Result<MetricProposal, MetricError>]) -> MetricsOutcome {
     let mut replicas = 0;
     let mut winner = 0;
     let mut invalid = 0;
-    let mut first_error: Option<&str> = None;
+    let mut first_error: Option<&MetricError> = None;
     for (i, p) in proposals.iter().enumerate() {
         match p {
             Err(e) => {
@@ -263,7 +284,7 @@ pub fn combine_metrics(spec_replicas: i32, proposals: &[Result<MetricProposal, S
             message: format!(
                 "invalid metrics ({invalid} invalid out of {}), first error is: {}",
                 proposals.len(),
-                first_error.unwrap_or("no metrics")
+                first_error.map_or_else(|| "no metrics".to_string(), ToString::to_string)
             ),
         };
     }

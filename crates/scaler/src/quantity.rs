@@ -11,6 +11,11 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+/// Text that is not a Kubernetes quantity (or one out of range); holds the text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid quantity `{0}`: expected a number with an optional suffix such as 500m, 2k or 1Gi")]
+pub struct QuantityError(pub String);
+
 /// A quantity in thousandths (`"500m"` is 500, `2` is 2000).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Quantity(pub i64);
@@ -18,10 +23,9 @@ pub struct Quantity(pub i64);
 impl Quantity {
     /// Parses Kubernetes quantity syntax: a decimal number with an optional decimal SI suffix
     /// (`m`, `k`, `M`, `G`, `T`, `P`, `E`), binary suffix (`Ki` … `Ei`) or exponent (`e3`).
-    pub fn parse(s: &str) -> Result<Quantity, String> {
+    pub fn parse(s: &str) -> Result<Quantity, QuantityError> {
         let s = s.trim();
-        let bad =
-            || format!("invalid quantity `{s}`: expected a number with an optional suffix such as 500m, 2k or 1Gi");
+        let bad = || QuantityError(s.to_string());
         let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(s.len());
         let (num, suffix) = s.split_at(split);
         let value: f64 = num.parse().map_err(|_| bad())?;

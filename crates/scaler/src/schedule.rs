@@ -29,14 +29,32 @@ pub struct Schedule {
     pub max_replicas: Option<i32>,
 }
 
+/// A schedule field that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScheduleError {
+    /// `start` or `end` is not a cron expression.
+    #[error("invalid cron expression `{expr}`: {source}")]
+    Cron {
+        /// The expression.
+        expr: String,
+        /// Why croner refused it.
+        #[source]
+        source: croner::errors::CronError,
+    },
+    /// `timezone` is not an IANA zone name; holds the name.
+    #[error("unknown time zone `{0}` (expected an IANA name such as Europe/Berlin)")]
+    Timezone(String),
+}
+
 /// Parses a 5-field (or 6-field, with seconds) cron expression.
-pub fn parse_cron(expr: &str) -> Result<Cron, String> {
-    Cron::from_str(expr).map_err(|e| format!("invalid cron expression `{expr}`: {e}"))
+pub fn parse_cron(expr: &str) -> Result<Cron, ScheduleError> {
+    Cron::from_str(expr).map_err(|source| ScheduleError::Cron { expr: expr.to_string(), source })
 }
 
 /// Parses an IANA zone name (`UTC`, `Europe/Berlin`).
-pub fn parse_timezone(name: &str) -> Result<Tz, String> {
-    Tz::from_str(name).map_err(|_| format!("unknown time zone `{name}` (expected an IANA name such as Europe/Berlin)"))
+pub fn parse_timezone(name: &str) -> Result<Tz, ScheduleError> {
+    Tz::from_str(name).map_err(|_| ScheduleError::Timezone(name.to_string()))
 }
 
 impl Schedule {

@@ -424,10 +424,10 @@ fn check_step_adjustments(
 fn check_schedule(c: &mut Checker, s: &Spanned<RawSchedule>) -> Option<Schedule> {
     let r = &s.value;
     let before = c.errors.len();
-    let start = parse_cron(&r.start.value).map_err(|e| c.err(&r.start, e)).ok();
-    let end = parse_cron(&r.end.value).map_err(|e| c.err(&r.end, e)).ok();
+    let start = parse_cron(&r.start.value).map_err(|e| c.err(&r.start, e.to_string())).ok();
+    let end = parse_cron(&r.end.value).map_err(|e| c.err(&r.end, e.to_string())).ok();
     let timezone = match &r.timezone {
-        Some(tz) => parse_timezone(&tz.value).map_err(|e| c.err(tz, e)).ok(),
+        Some(tz) => parse_timezone(&tz.value).map_err(|e| c.err(tz, e.to_string())).ok(),
         None => Some(chrono_tz::UTC),
     };
     let min = r.min_replicas.as_ref().and_then(|m| c.int::<i32>(m, 0, i32::MAX as i64, "minReplicas"));
