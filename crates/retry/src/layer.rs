@@ -79,8 +79,10 @@ impl<Req, Res, E, C: Classify<Req, Res, E>> tower::retry::Policy<Req, Res, E> fo
     fn retry(&mut self, req: &mut Req, result: &mut Result<Res, E>) -> Option<Self::Future> {
         self.attempts += 1;
         let elapsed = self.started.map(|s| s.elapsed()).unwrap_or_default();
-        let Verdict::Retry { after } = self.classify.classify(req, result) else {
-            return None;
+        let after = match self.classify.classify(req, result) {
+            Verdict::Permanent => return None,
+            Verdict::Outage { after } => return Some(tokio::time::sleep(self.policy.wait(self.attempts, after))),
+            Verdict::Retry { after } => after,
         };
         match self.policy.next_wait(self.attempts, elapsed, after) {
             Ok(wait) => Some(tokio::time::sleep(wait)),

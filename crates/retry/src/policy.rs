@@ -16,6 +16,12 @@ pub enum Verdict {
         /// The wait asked for, if any.
         after: Option<Duration>,
     },
+    /// An outage rather than bad data (401/403 while a credential is rotated): retried
+    /// with backoff for as long as it lasts, never given up.
+    Outage {
+        /// The wait asked for, if any.
+        after: Option<Duration>,
+    },
 }
 
 impl Verdict {
@@ -62,6 +68,15 @@ impl RetryPolicy {
     /// The same policy obeying `Retry-After` up to `max`.
     pub fn max_retry_after(self, max: Duration) -> RetryPolicy {
         RetryPolicy { max_retry_after: max, ..self }
+    }
+
+    /// The wait before retry number `failures`: `retry_after` (capped) or the backoff,
+    /// without the attempt or time limits (an [`Verdict::Outage`]).
+    pub fn wait(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
+        match retry_after {
+            Some(asked) => asked.min(self.max_retry_after),
+            None => self.backoff.delay(failures),
+        }
     }
 
     /// The wait before the next attempt after `failures` failed attempts (1-based), the

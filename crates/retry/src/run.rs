@@ -29,6 +29,10 @@ where
             Verdict::Permanent => {
                 return Err(Error::new(err, ErrorKind::Permanent, attempts, started.elapsed()));
             }
+            Verdict::Outage { after } => {
+                tokio::time::sleep(policy.wait(attempts, after)).await;
+                continue;
+            }
             Verdict::Retry { after } => after,
         };
         let wait = match policy.next_wait(attempts, started.elapsed(), after) {
@@ -98,6 +102,18 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Permanent);
         assert_eq!(e.to_string(), "busy");
         assert_eq!(calls.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_is_retried_past_every_limit() {
+        let outage = || Err(E(Verdict::Outage { after: None }));
+        let p = policy().max_attempts(2).max_elapsed(Duration::from_secs(5));
+        let mut script_results: Vec<Result<u32, E>> = (0..6).map(|_| outage()).collect();
+        script_results.push(Ok(3));
+        let (r, calls) = script(&p, script_results).await;
+        assert_eq!(r.unwrap(), 3);
+        assert_eq!(calls.len(), 7);
+        assert!(calls[6] > Duration::from_secs(5), "waited past max_elapsed with backoff");
     }
 
     #[tokio::test(start_paused = true)]

@@ -28,7 +28,9 @@
 //! items refused with another 4xx (a mapping conflict, a bad document) go to the
 //! dead-letter file with the store's reason; a 409 on a `create` with a document id means
 //! an earlier attempt already stored it, so it counts as delivered. The whole request
-//! is retried on 429/5xx/timeouts; other statuses (401, 403, 413) are not retryable.
+//! is retried on 429/5xx/timeouts; 401/403 are an outage (a credential being rotated):
+//! retried for as long as they last, the sink degraded, never dead-lettered; other
+//! statuses (400, 413) are not retryable.
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -188,6 +188,9 @@ fn grpc_answer<T>(result: Result<tonic::Response<T>, tonic::Status>, partial: im
         Err(s) if retryable_grpc(s.code()) => {
             Answer::Failed(SendError::Retryable(format!("gRPC {:?}: {}", s.code(), s.message())))
         }
+        Err(s) if matches!(s.code(), tonic::Code::Unauthenticated | tonic::Code::PermissionDenied) => {
+            Answer::Failed(SendError::Unauthorized(format!("gRPC {:?}: {}", s.code(), s.message())))
+        }
         Err(s) => Answer::Failed(SendError::Fatal(format!("gRPC {:?}: {}", s.code(), s.message()))),
     }
 }
@@ -258,7 +261,9 @@ impl Forward {
                     }
                     let text = String::from_utf8_lossy(&bytes).chars().take(300).collect::<String>();
                     let message = format!("HTTP {status}: {text}");
-                    Answer::Failed(if OTLP_HTTP_RETRIER.is_retryable(status) {
+                    Answer::Failed(if status == 401 || status == 403 {
+                        SendError::Unauthorized(message)
+                    } else if OTLP_HTTP_RETRIER.is_retryable(status) {
                         SendError::Retryable(message).with_retry_after(&headers)
                     } else {
                         SendError::Fatal(message)

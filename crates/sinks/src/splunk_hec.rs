@@ -33,8 +33,9 @@
 //!   `X-Splunk-Request-Channel: <uuid>` (one random channel per sink; Splunk requires it
 //!   when the token has acknowledgements on and ignores it otherwise).
 //! - The answer is `{"text":..,"code":N}`. Code 0 is success. Code 9 (server busy,
-//!   503), 8 (internal error, 500), 429 and any 5xx are retried; everything else
-//!   (2/3/4: token missing/bad/unknown, 401/403; 5: no data; 6: invalid data format;
+//!   503), 8 (internal error, 500), 429 and any 5xx are retried; 401/403 (2/3/4: token
+//!   missing/bad/unknown) are an outage, retried for as long as they last and never
+//!   dead-lettered; everything else (5: no data; 6: invalid data format;
 //!   7: incorrect index; 10: channel missing, ...) cannot be helped by resending, so the
 //!   records are dead-lettered with HEC's text. When a code 6 names the
 //!   `invalid-event-number`, only that record is dead-lettered and the others are sent
@@ -460,7 +461,10 @@ impl Protocol for Hec {
                 let outcome = deliver(request, acks.as_ref()).await;
                 match outcome {
                     Ok(()) => {}
-                    Err(Refused { error: e @ (SendError::Retryable(_) | SendError::Throttled { .. }), .. }) => {
+                    Err(Refused {
+                        error: e @ (SendError::Retryable(_) | SendError::Throttled { .. } | SendError::Unauthorized(_)),
+                        ..
+                    }) => {
                         failed += members.len();
                         sent.retry.extend(&members);
                         retryable = Some(e);

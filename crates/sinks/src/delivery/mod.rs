@@ -119,16 +119,27 @@ pub enum SendError {
         /// The wait asked for.
         after: Duration,
     },
-    /// Retrying cannot help (400, 401, 413): the items are dead-lettered.
+    /// Retrying cannot help (400, 413): the items are dead-lettered.
     #[error("{0}")]
     Fatal(String),
+    /// The store refuses the credentials (401, 403): an outage while a credential is
+    /// rotated, not bad data. Retried with backoff for as long as it lasts (the sink is
+    /// degraded and its buffer fills), never dead-lettered.
+    #[error("{0}")]
+    Unauthorized(String),
 }
 
 impl SendError {
     /// Classifies an HTTP status by [`STORE_RETRIER`].
     pub fn from_status(status: u16, body: &str) -> SendError {
         let message = format!("HTTP {status}: {}", body.chars().take(500).collect::<String>());
-        if STORE_RETRIER.is_retryable(status) { SendError::Retryable(message) } else { SendError::Fatal(message) }
+        if status == 401 || status == 403 {
+            SendError::Unauthorized(message)
+        } else if STORE_RETRIER.is_retryable(status) {
+            SendError::Retryable(message)
+        } else {
+            SendError::Fatal(message)
+        }
     }
 
     /// A transport error (connection refused, reset, timeout) is transient.
@@ -162,6 +173,7 @@ impl SendError {
                 SendError::Throttled { message: format!("{prefix}: {message}"), after }
             }
             SendError::Fatal(m) => SendError::Fatal(format!("{prefix}: {m}")),
+            SendError::Unauthorized(m) => SendError::Unauthorized(format!("{prefix}: {m}")),
         }
     }
 }
@@ -172,6 +184,7 @@ impl lookout_retry::Retryable for SendError {
             SendError::Retryable(_) => lookout_retry::Verdict::RETRY,
             SendError::Throttled { after, .. } => lookout_retry::Verdict::Retry { after: Some(*after) },
             SendError::Fatal(_) => lookout_retry::Verdict::Permanent,
+            SendError::Unauthorized(_) => lookout_retry::Verdict::Outage { after: None },
         }
     }
 }

@@ -53,7 +53,9 @@ pub(super) fn classify(status: u16, body: &[u8]) -> Result<Option<u64>, Refused>
         return Ok(reply.ack_id);
     }
     let message = format!("HEC code {code} ({}), HTTP {status}", reply.text);
-    let error = if crate::delivery::STORE_RETRIER.is_retryable(status) || code == 8 || code == 9 {
+    let error = if status == 401 || status == 403 {
+        SendError::Unauthorized(message)
+    } else if crate::delivery::STORE_RETRIER.is_retryable(status) || code == 8 || code == 9 {
         SendError::Retryable(message)
     } else {
         SendError::Fatal(message)

@@ -126,9 +126,12 @@ fn replies_are_classified() {
     assert!(retryable(500, br#"{"text":"Internal server error","code":8}"#));
     assert!(retryable(502, b"<html>bad gateway</html>"));
     assert!(retryable(429, b"slow down"));
-    assert!(fatal(401, br#"{"text":"Token is required","code":2}"#));
-    assert!(fatal(401, br#"{"text":"Invalid authorization","code":3}"#));
-    assert!(fatal(403, br#"{"text":"Invalid token","code":4}"#));
+    // Bad credentials are an outage (a token being rotated), never dead-lettered.
+    let outage =
+        |status, body: &[u8]| matches!(classify(status, body), Err(Refused { error: SendError::Unauthorized(_), .. }));
+    assert!(outage(401, br#"{"text":"Token is required","code":2}"#));
+    assert!(outage(401, br#"{"text":"Invalid authorization","code":3}"#));
+    assert!(outage(403, br#"{"text":"Invalid token","code":4}"#));
     assert!(fatal(400, br#"{"text":"Incorrect index","code":7}"#));
     assert!(fatal(400, br#"{"text":"Data channel is missing","code":10}"#));
     assert!(fatal(404, b"not found"));
