@@ -170,6 +170,7 @@ impl Accumulator {
     }
 
     /// Series held in memory (a histogram counts once), overflow series included.
+    #[cfg(test)]
     pub fn series(&self) -> usize {
         self.counters.len() + self.gauges.len() + self.histograms.len()
     }
