@@ -239,7 +239,8 @@ fn template_fixture() -> &'static TemplateFixture {
     FIXTURE.get_or_init(|| {
         let hook: lookout_template::QueryHook = Arc::new(|q: &str| {
             if q.contains("error") {
-                return Err("query failed".to_string());
+                // `.into()`: the hook's error type is the template crate's (String, then FuncError).
+                return Err("query failed".into());
             }
             let labels: BTreeMap<String, String> =
                 [("__name__", "up"), ("instance", "a:9100"), ("job", "api")].map(|(k, v)| (k.into(), v.into())).into();
