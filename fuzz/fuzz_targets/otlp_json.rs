@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| lookout_fuzz::otlp_json(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| lookout_fuzz::guarded(lookout_fuzz::otlp_json, data));

@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| lookout_fuzz::pipeline_config(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| lookout_fuzz::guarded(lookout_fuzz::pipeline_config, data));

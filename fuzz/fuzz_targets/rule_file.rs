@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| lookout_fuzz::rule_file(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| lookout_fuzz::guarded(lookout_fuzz::rule_file, data));

@@ -30,6 +30,26 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("alertmanager_config", alertmanager_config),
 ];
 
+/// Runs a target body the way the fuzz binaries do: a panic that escapes `body` is a
+/// crash (abort, so libFuzzer saves the input); a panic that project code catches
+/// itself (`catch_unwind` around a third-party parser) is not.
+///
+/// libfuzzer-sys installs a panic hook that aborts on *every* panic, caught or not;
+/// the first call puts the default hook (message and backtrace) back in its place.
+pub fn guarded(body: fn(&[u8]), data: &[u8]) {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let _libfuzzer_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|info| {
+            eprintln!("{info}\n{}", std::backtrace::Backtrace::force_capture());
+        }));
+    });
+    if std::panic::catch_unwind(|| body(data)).is_err() {
+        eprintln!("lookout-fuzz: the panic above escaped the entry point");
+        std::process::abort();
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // OTLP
 
@@ -188,12 +208,13 @@ fn store() -> &'static lookout_tsdb::Store {
     })
 }
 
-/// A PromQL expression: parsed, checked against what the evaluator supports, and
+/// A PromQL expression: parsed (`lookout_tsdb::promql::parse`), checked against what the evaluator supports, and
 /// evaluated as an instant query (Prometheus 3 and 2 window semantics) against a small
 /// in-memory store.
 pub fn promql(data: &[u8]) {
     let Some(text) = text(data) else { return };
-    let Ok(expr) = promql_parser::parser::parse(text) else { return };
+    // Lookout's own entry point (it turns the parser's panics into errors).
+    let Ok(expr) = lookout_tsdb::promql::parse(text) else { return };
     if lookout_tsdb::promql::check(&expr).is_err() {
         return;
     }
