@@ -116,8 +116,32 @@ impl SinkConfig for Recorder {
     }
 }
 
+/// A sink that panics on its first batch.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Panicker {}
+
+impl SinkConfig for Panicker {
+    fn buffer(&self) -> BufferConfig {
+        BufferConfig::default()
+    }
+    fn build(&self, mut cx: SinkContext) -> BoxFuture<'static, Result<ComponentFuture, BuildError>> {
+        async move {
+            let fut: ComponentFuture = Box::pin(async move {
+                if cx.input.recv().await.is_some() {
+                    panic!("sink exploded");
+                }
+                Ok(())
+            });
+            Ok(fut)
+        }
+        .boxed()
+    }
+}
+
 fn registry() -> Registry {
     let mut r = Registry::default();
+    r.sink::<Panicker>("panicker", "test sink that panics");
     r.source::<CountSource>("count", "test source");
     r.transform::<Parity>("parity", "test transform");
     r.sink::<Recorder>("recorder", "test sink");
@@ -216,4 +240,24 @@ sinks:
         "{err}"
     );
     assert!(err.contains("t.yaml:14:14: `split` has no output `blue`; it has: even, odd"), "{err}");
+}
+
+#[tokio::test]
+async fn a_panicking_component_is_marked_failed_and_stops_the_pipeline() {
+    let yaml = "\
+sources:
+  src: { type: count, batches: 1, size: 1 }
+sinks:
+  boom: { type: panicker, inputs: [src] }
+";
+    let checked = check_str("t.yaml", yaml, &|_| None, &registry()).unwrap();
+    let health = Health::default();
+    let topo = start(checked, &Telemetry::new(), &health, Shutdown::new()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), topo.failed()).await.expect("the failure is reported to the caller");
+    match &health.snapshot()["boom"].state {
+        lookout_component::ComponentState::Failed(why) => assert!(why.contains("panicked: sink exploded"), "{why}"),
+        other => panic!("boom is {other:?}"),
+    }
+    assert!(!health.is_ready(), "a failed component makes the process not ready");
+    assert!(!topo.stop(Duration::from_secs(2)).await, "not a clean stop");
 }
