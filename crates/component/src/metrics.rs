@@ -49,6 +49,11 @@ struct Families {
     errors: Family<ComponentLabels, Counter>,
     buffer_events: Family<ComponentLabels, Gauge>,
     buffer_max_events: Family<ComponentLabels, Gauge>,
+    buffer_bytes: Family<ComponentLabels, Gauge>,
+    buffer_max_bytes: Family<ComponentLabels, Gauge>,
+    buffer_corrupt: Family<ComponentLabels, Counter>,
+    buffer_replayed: Family<ComponentLabels, Counter>,
+    buffer_write_errors: Family<ComponentLabels, Counter>,
     latency: HistogramFamily,
 }
 
@@ -56,6 +61,8 @@ struct WatchedBuffer {
     labels: ComponentLabels,
     stats: Arc<BufferStats>,
     dropped_seen: u64,
+    /// Corrupt, replayed and write-error counts already reported.
+    seen: [u64; 3],
 }
 
 /// The process-wide metrics registry.
@@ -89,6 +96,11 @@ impl Telemetry {
             errors: Family::default(),
             buffer_events: Family::default(),
             buffer_max_events: Family::default(),
+            buffer_bytes: Family::default(),
+            buffer_max_bytes: Family::default(),
+            buffer_corrupt: Family::default(),
+            buffer_replayed: Family::default(),
+            buffer_write_errors: Family::default(),
             latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
         };
         let f = &families;
@@ -130,6 +142,27 @@ impl Telemetry {
         );
         registry.register("lookout_component_retries", "Request attempts a sink retried.", f.retries.clone());
         registry.register("lookout_component_errors", "Errors a component met.", f.errors.clone());
+        registry.register("lookout_buffer_bytes", "Bytes a sink's disk buffer holds on disk.", f.buffer_bytes.clone());
+        registry.register(
+            "lookout_buffer_max_bytes",
+            "Capacity of a sink's buffer in bytes (disk: max_size; memory: max_bytes, 0 when unbounded).",
+            f.buffer_max_bytes.clone(),
+        );
+        registry.register(
+            "lookout_buffer_corrupt_records",
+            "Disk buffer records skipped as damaged (torn by a crash, checksum mismatch).",
+            f.buffer_corrupt.clone(),
+        );
+        registry.register(
+            "lookout_buffer_replayed_events",
+            "Events found unconfirmed in a disk buffer at start and sent again (the most a restart can duplicate).",
+            f.buffer_replayed.clone(),
+        );
+        registry.register(
+            "lookout_buffer_write_errors",
+            "Disk buffer writes that failed (disk full, I/O error): the buffer counted as full meanwhile.",
+            f.buffer_write_errors.clone(),
+        );
         registry.register("lookout_buffer_events", "Events held in a sink's buffer.", f.buffer_events.clone());
         registry.register(
             "lookout_buffer_max_events",
@@ -175,11 +208,13 @@ impl Telemetry {
     pub fn watch_buffer(&self, metrics: &ComponentMetrics, stats: Arc<BufferStats>) {
         let f = &self.families;
         f.buffer_max_events.get_or_create(&metrics.labels).set(stats.max_events as i64);
+        f.buffer_max_bytes.get_or_create(&metrics.labels).set(stats.max_bytes as i64);
         let _ = f.dropped_events.get_or_create(&metrics.labels);
         self.buffers.lock().expect("buffers lock").push(WatchedBuffer {
             labels: metrics.labels.clone(),
             stats,
             dropped_seen: 0,
+            seen: [0; 3],
         });
     }
 
@@ -195,6 +230,14 @@ impl Telemetry {
             let dropped = b.stats.dropped();
             self.families.dropped_events.get_or_create(&b.labels).inc_by(dropped - b.dropped_seen);
             b.dropped_seen = dropped;
+            self.families.buffer_bytes.get_or_create(&b.labels).set(b.stats.bytes() as i64);
+            let now = [b.stats.corrupt(), b.stats.replayed(), b.stats.write_errors()];
+            let families =
+                [&self.families.buffer_corrupt, &self.families.buffer_replayed, &self.families.buffer_write_errors];
+            for ((family, now), seen) in families.into_iter().zip(now).zip(b.seen.iter_mut()) {
+                family.get_or_create(&b.labels).inc_by(now.saturating_sub(*seen));
+                *seen = now;
+            }
         }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry.lock().expect("registry lock"))
