@@ -222,7 +222,7 @@ impl Batch {
                                     scope: scope_ref(&s.scope),
                                     metric: m,
                                     point,
-                                })
+                                });
                             });
                         }
                     }
@@ -263,35 +263,35 @@ impl Batch {
                                         resource: r.resource.as_ref(),
                                         name,
                                         attributes: &mut p.attributes,
-                                    })
+                                    });
                                 }),
                                 Some(Data::Sum(g)) => g.data_points.iter_mut().for_each(|p| {
                                     f(RecordMut::Point {
                                         resource: r.resource.as_ref(),
                                         name,
                                         attributes: &mut p.attributes,
-                                    })
+                                    });
                                 }),
                                 Some(Data::Histogram(g)) => g.data_points.iter_mut().for_each(|p| {
                                     f(RecordMut::Point {
                                         resource: r.resource.as_ref(),
                                         name,
                                         attributes: &mut p.attributes,
-                                    })
+                                    });
                                 }),
                                 Some(Data::ExponentialHistogram(g)) => g.data_points.iter_mut().for_each(|p| {
                                     f(RecordMut::Point {
                                         resource: r.resource.as_ref(),
                                         name,
                                         attributes: &mut p.attributes,
-                                    })
+                                    });
                                 }),
                                 Some(Data::Summary(g)) => g.data_points.iter_mut().for_each(|p| {
                                     f(RecordMut::Point {
                                         resource: r.resource.as_ref(),
                                         name,
                                         attributes: &mut p.attributes,
-                                    })
+                                    });
                                 }),
                                 None => {}
                             }

@@ -120,8 +120,8 @@ impl Query {
     fn flag(&self, k: &str, default: bool) -> Result<bool, ApiError> {
         match self.all(k).last() {
             None => Ok(default),
-            Some("true") | Some("1") => Ok(true),
-            Some("false") | Some("0") => Ok(false),
+            Some("true" | "1") => Ok(true),
+            Some("false" | "0") => Ok(false),
             Some(v) => Err(bad(format!("{k} in query must be of type boolean: {v:?}"))),
         }
     }

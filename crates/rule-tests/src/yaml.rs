@@ -49,10 +49,10 @@ pub(crate) fn parse(text: &str) -> Result<Option<Node>, DecodeError> {
                 b.push(node, anchor);
             }
             Event::SequenceStart(_, anchor, tag) => {
-                b.stack.push(Open { node: node_open(line, Kind::Seq(Vec::new()), tag), anchor, key: None })
+                b.stack.push(Open { node: node_open(line, Kind::Seq(Vec::new()), tag), anchor, key: None });
             }
             Event::MappingStart(_, anchor, tag) => {
-                b.stack.push(Open { node: node_open(line, Kind::Map(Vec::new()), tag), anchor, key: None })
+                b.stack.push(Open { node: node_open(line, Kind::Map(Vec::new()), tag), anchor, key: None });
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let open = b.stack.pop().expect("balanced YAML events");

@@ -104,7 +104,7 @@ fn missing_metrics_block_scale_down_only() {
     let broken = metric_replicas(5, &Target::Value { value: ext(1000) }, None, &tol);
     match combine_metrics(5, &[cpu, broken.clone()]) {
         MetricsOutcome::Blocked { message } => {
-            assert!(message.starts_with("invalid metrics (1 invalid out of 2), first error is:"), "{message}")
+            assert!(message.starts_with("invalid metrics (1 invalid out of 2), first error is:"), "{message}");
         }
         other => panic!("{other:?}"),
     }

@@ -18,7 +18,7 @@ pub fn load_policy_files(patterns: &[String], config_file: &str) -> Result<Polic
         match glob::glob(pattern) {
             Ok(paths) => files.extend(paths.flatten()),
             Err(e) => {
-                errors.push(ConfigError::new(at(config_file), format!("scaling.files: bad pattern {pattern:?}: {e}")))
+                errors.push(ConfigError::new(at(config_file), format!("scaling.files: bad pattern {pattern:?}: {e}")));
             }
         }
     }

@@ -349,7 +349,7 @@ fn format_int(i: i64, verb: char, spec: &Spec) -> Option<String> {
                 }
             });
         }
-        'U' => return Some(format!("U+{:04X}", i)),
+        'U' => return Some(format!("U+{i:04X}")),
         _ => return None,
     };
     let body = match spec.prec {

@@ -38,7 +38,7 @@ impl RunningTopology {
     /// runs: the caller should stop and exit non-zero, so a supervisor restarts Lookout,
     /// rather than serve 503 forever from a pipeline with a hole in it.
     pub async fn failed(&self) {
-        self.failed.cancelled().await
+        self.failed.cancelled().await;
     }
 
     /// Stops accepting and waits until every buffer has drained into the sinks, or

@@ -297,7 +297,7 @@ impl Redact {
             }
             Some(Value::ArrayValue(a)) => a.values.iter_mut().for_each(|v| self.value(v)),
             Some(Value::KvlistValue(kvs)) => {
-                kvs.values.iter_mut().filter_map(|kv| kv.value.as_mut()).for_each(|v| self.value(v))
+                kvs.values.iter_mut().filter_map(|kv| kv.value.as_mut()).for_each(|v| self.value(v));
             }
             _ => {}
         }

@@ -228,7 +228,7 @@ fn check_rules(c: &mut Checker, r: Option<&RawRules>, defaults: ScalingRules) ->
             "Disabled" => out.select_policy = SelectPolicy::Disabled,
             other => {
                 let msg = format!("unknown selectPolicy `{other}`, expected one of Max, Min, Disabled");
-                c.err(p, msg)
+                c.err(p, msg);
             }
         }
     }

@@ -137,7 +137,7 @@ fn replies_are_classified() {
     assert!(fatal(404, b"not found"));
     match classify(400, br#"{"text":"Invalid data format","code":6,"invalid-event-number":2}"#) {
         Err(Refused { error: SendError::Fatal(m), invalid_event: Some(2) }) => {
-            assert_eq!(m, "HEC code 6 (Invalid data format), HTTP 400")
+            assert_eq!(m, "HEC code 6 (Invalid data format), HTTP 400");
         }
         other => panic!("{other:?}"),
     }

@@ -44,7 +44,7 @@ impl<Q: Queryable + ?Sized> Evaluator<'_, Q> {
     fn ref_time(&self, t: i64, at: &Option<AtModifier>, offset: &Option<Offset>) -> i64 {
         let base = match at {
             None => t,
-            Some(AtModifier::Start) | Some(AtModifier::End) => self.query_t,
+            Some(AtModifier::Start | AtModifier::End) => self.query_t,
             Some(AtModifier::At(st)) => system_time_ms(st),
         };
         base - offset_ms(offset)
