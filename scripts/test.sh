@@ -2,7 +2,8 @@
 # Lookout's test command. On a fresh machine it installs what the tests need into a
 # local env (.venv: the OpenTelemetry Python SDK as a real OTLP client), builds the
 # workspace and runs every test: unit tests of each crate and the end-to-end tests
-# in tests/ that drive the built `lookout` binary over real sockets.
+# in tests/ that drive the built `lookout` binary over real sockets; then a short
+# fuzzing smoke run (cargo-fuzz, installed when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,3 +32,8 @@ export LOOKOUT_TEST_PYTHON="$PWD/.venv/bin/python"
 cargo fmt --all --check
 cargo build --workspace --locked
 cargo test --workspace --locked
+
+# Fuzzing smoke run: each cargo-fuzz target for a few seconds from its seeds, after
+# replaying the saved regressions (long runs: scripts/fuzz.sh SECONDS).
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
+scripts/fuzz-smoke.sh 5

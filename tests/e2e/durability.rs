@@ -249,3 +249,25 @@ async fn a_full_disk_is_backpressure_not_a_crash() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A client that sends half a header must not hold the process: once it has waited for
+/// a whole header for too long it is cut off, and SIGTERM closes it at once.
+#[tokio::test]
+async fn sigterm_with_half_open_connections_exits_promptly() {
+    use tokio::io::AsyncWriteExt;
+    let mut lookout = Lookout::start().await;
+    let mut held = Vec::new();
+    for address in [&lookout.api, &lookout.http, &lookout.grpc] {
+        let mut s = tokio::net::TcpStream::connect(address.as_str()).await.unwrap();
+        s.write_all(b"POST /v1/logs HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+        held.push(s);
+    }
+    // An idle connection that never sent a byte, too.
+    held.push(tokio::net::TcpStream::connect(lookout.api.as_str()).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let status = lookout.stop().await;
+    assert!(status.success(), "clean exit; log:\n{}", lookout.log());
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    drop(held);
+}
