@@ -13,11 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use prost::Message;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use serde_json::Value as Json;
 
 use crate::util::{Lookout, free_port, start_osmem};
@@ -26,27 +22,13 @@ const PER_REQUEST: i64 = 20;
 const KILLS: usize = 10;
 
 fn request(first: i64) -> Vec<u8> {
-    let kv =
-        |k: &str, v: Value| KeyValue { key: k.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() };
-    let records = (first..first + PER_REQUEST)
-        .map(|i| LogRecord {
-            time_unix_nano: 1_700_000_000_000_000_000 + i as u64,
-            body: Some(AnyValue { value: Some(Value::StringValue(format!("order {i}"))) }),
-            attributes: vec![kv("seq", Value::IntValue(i))],
-            ..Default::default()
-        })
-        .collect();
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(Resource {
-                attributes: vec![kv("service.name", Value::StringValue("crash".into()))],
-                ..Default::default()
-            }),
-            scope_logs: vec![ScopeLogs { log_records: records, ..Default::default() }],
-            ..Default::default()
-        }],
-    }
-    .encode_to_vec()
+    crate::util::logs_request(
+        "crash",
+        first,
+        PER_REQUEST,
+        |i| format!("order {i}"),
+        |i| vec![("seq", Value::IntValue(i))],
+    )
 }
 
 fn pipeline(ports: &Ports, dir: &Path) -> String {

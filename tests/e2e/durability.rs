@@ -6,37 +6,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use prost::Message;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use serde_json::Value as Json;
 
 use crate::util::{Lookout, free_port, lookout_bin, read_ndjson, start_osmem};
 
 fn request(first: i64, n: i64, count: impl Fn(i64) -> Value) -> Vec<u8> {
-    let kv =
-        |k: &str, v: Value| KeyValue { key: k.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() };
-    let records = (first..first + n)
-        .map(|i| LogRecord {
-            time_unix_nano: 1_700_000_000_000_000_000 + i as u64,
-            body: Some(AnyValue { value: Some(Value::StringValue(format!("order {i} {}", "x".repeat(200)))) }),
-            attributes: vec![kv("seq", Value::IntValue(i)), kv("count", count(i))],
-            ..Default::default()
-        })
-        .collect();
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(Resource {
-                attributes: vec![kv("service.name", Value::StringValue("shop".into()))],
-                ..Default::default()
-            }),
-            scope_logs: vec![ScopeLogs { log_records: records, ..Default::default() }],
-            ..Default::default()
-        }],
-    }
-    .encode_to_vec()
+    let body = |i| format!("order {i} {}", "x".repeat(200));
+    crate::util::logs_request("shop", first, n, body, |i| vec![("seq", Value::IntValue(i)), ("count", count(i))])
 }
 
 fn es_pipeline(api: u16, http: u16, es: u16, dir: &Path, extra_sink_keys: &str, acks: bool) -> String {

@@ -3,38 +3,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use prost::Message;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use serde_json::Value as Json;
 
 use crate::util::{Lookout, free_port, read_ndjson, start_osmem};
 
-/// Records `first..first+n`, `attributes.count` = `count(i)`, service `shop`, Nov 14 2023.
+/// Records `first..first+n`, `attributes.count` = `count(i)`, service `Shop`, Nov 14 2023.
 fn request(first: i64, n: i64, count: impl Fn(i64) -> Value) -> Vec<u8> {
-    let kv =
-        |k: &str, v: Value| KeyValue { key: k.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() };
-    let records = (first..first + n)
-        .map(|i| LogRecord {
-            time_unix_nano: 1_700_000_000_000_000_000 + i as u64,
-            body: Some(AnyValue { value: Some(Value::StringValue(format!("order {i}"))) }),
-            attributes: vec![kv("seq", Value::IntValue(i)), kv("count", count(i))],
-            ..Default::default()
-        })
-        .collect();
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(Resource {
-                attributes: vec![kv("service.name", Value::StringValue("Shop".into()))],
-                ..Default::default()
-            }),
-            scope_logs: vec![ScopeLogs { log_records: records, ..Default::default() }],
-            ..Default::default()
-        }],
-    }
-    .encode_to_vec()
+    crate::util::logs_request(
+        "Shop",
+        first,
+        n,
+        |i| format!("order {i}"),
+        |i| vec![("seq", Value::IntValue(i)), ("count", count(i))],
+    )
 }
 
 fn es_pipeline(api: &str, grpc: &str, http: &str, dir: &Path, endpoints: &[String]) -> String {

@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic as otlp;
 use serde_json::Value;
 
 /// The `lookout` binary under test.
@@ -34,8 +35,18 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
+/// A port nothing listens on now, never handed out before in this test process (tests
+/// run in parallel and bind their ports later: two must not get the same one).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut given = GIVEN.lock().unwrap();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A running Lookout with a file sink, in its own temp dir.
@@ -117,7 +128,11 @@ impl Lookout {
         let path = dir.join("pipeline.yaml");
         std::fs::write(&path, config).unwrap();
         let mut cmd = Command::new(lookout_bin());
-        cmd.arg("run").arg("--config").arg(&path).current_dir(dir).env("RUST_LOG", "info");
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&path)
+            .current_dir(dir)
+            .env("RUST_LOG", std::env::var("LOOKOUT_TEST_LOG").unwrap_or_else(|_| "info".into()));
         cmd.stdout(Stdio::null()).stderr(Stdio::from(std::fs::File::create(logs.path().join("lookout.log")).unwrap()));
         let child = cmd.spawn().expect("spawn lookout");
         let mut l = Lookout { child, dir: logs, api: api.to_string(), grpc: String::new(), http: http.to_string() };
@@ -250,4 +265,42 @@ pub async fn run_python_client(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// An OTLP logs export request (protobuf) of records `first..first + n` from service
+/// `service`: record `i` has time `1_700_000_000 s + i ns`, body `body(i)` and the
+/// attributes `attributes(i)` (`seq` first, by convention).
+pub fn logs_request(
+    service: &str,
+    first: i64,
+    n: i64,
+    body: impl Fn(i64) -> String,
+    attributes: impl Fn(i64) -> Vec<(&'static str, otlp::common::v1::any_value::Value)>,
+) -> Vec<u8> {
+    use otlp::common::v1::{AnyValue, KeyValue, any_value};
+    use prost::Message;
+    let kv = |k: &str, v: any_value::Value| KeyValue {
+        key: k.into(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..Default::default()
+    };
+    let records = (first..first + n)
+        .map(|i| otlp::logs::v1::LogRecord {
+            time_unix_nano: 1_700_000_000_000_000_000 + i as u64,
+            body: Some(AnyValue { value: Some(any_value::Value::StringValue(body(i))) }),
+            attributes: attributes(i).into_iter().map(|(k, v)| kv(k, v)).collect(),
+            ..Default::default()
+        })
+        .collect();
+    otlp::collector::logs::v1::ExportLogsServiceRequest {
+        resource_logs: vec![otlp::logs::v1::ResourceLogs {
+            resource: Some(otlp::resource::v1::Resource {
+                attributes: vec![kv("service.name", any_value::Value::StringValue(service.into()))],
+                ..Default::default()
+            }),
+            scope_logs: vec![otlp::logs::v1::ScopeLogs { log_records: records, ..Default::default() }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
 }

@@ -246,6 +246,7 @@ impl Shared {
         if s.in_flight.is_empty() && s.acked >= s.written && s.written.1 > 0 {
             drop(s);
             if let Some(tx) = self.writer.lock().expect("writer handle").as_ref().and_then(|w| w.upgrade()) {
+                tracing::debug!(buffer = %self.name, "Disk buffer: everything confirmed; finishing the live segment.");
                 let _ = tx.send(Op::FinishSegment);
             }
         }
@@ -298,7 +299,12 @@ impl DiskReceiver {
             notified.as_mut().enable();
             match self.next() {
                 Next::Batch(b) => return Some(b),
-                Next::Wait => notified.await,
+                Next::Wait => {
+                    // Let go of the segment file while idle: a segment deleted meanwhile
+                    // keeps its space for as long as anyone holds it open.
+                    self.file = None;
+                    notified.await
+                }
                 Next::Closed => return None,
             }
         }
@@ -531,6 +537,7 @@ impl Writer {
             self.offset > 0 && s.in_flight.is_empty() && s.acked >= (self.segment, self.offset)
         };
         if !delivered {
+            tracing::debug!(buffer = %self.shared.name, segment = self.segment, offset = self.offset, "Disk buffer: live segment not wholly confirmed yet.");
             return;
         }
         if let Err(e) = self.roll() {
