@@ -139,13 +139,16 @@ pub async fn run(protocol: Protocol, target: &str, args: &Args) -> anyhow::Resul
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     let mut workers = Vec::new();
-    for _ in 0..args.concurrency {
+    for worker in 0..args.concurrency {
         let (mut client, batch, encoded) = (client.clone(), batch.clone(), encoded.clone());
         let (accepted, bytes_sent, refused) = (accepted.clone(), bytes_sent.clone(), refused.clone());
         let records = args.batch as u64;
         let mut pace = (args.rate > 0).then(|| {
             let every = Duration::from_secs_f64(records as f64 * args.concurrency as f64 / args.rate as f64);
-            let mut i = tokio::time::interval(every);
+            // Senders are spread evenly over the period: a fixed rate is a steady stream,
+            // not `concurrency` requests at once every period.
+            let offset = every.mul_f64(worker as f64 / args.concurrency as f64);
+            let mut i = tokio::time::interval_at(tokio::time::Instant::now() + offset, every);
             i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             i
         });
