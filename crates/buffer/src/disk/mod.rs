@@ -38,6 +38,10 @@ use segment::{Pos, Read1};
 const FULL_AFTER_WRITE_ERROR: Duration = Duration::from_millis(500);
 /// At most this many batches share one fsync.
 const GROUP_COMMIT: usize = 256;
+/// Bytes of batches handed to the writer thread and not yet written: the part of a
+/// disk buffer that lives in memory. Past it, senders wait (or drop) as when the disk
+/// part is full, so memory stays bounded whatever `max_size` is.
+const MAX_QUEUED_BYTES: u64 = 8 << 20;
 
 /// Live state shared by senders, the writer thread, the reader and acknowledgements.
 struct State {
@@ -215,7 +219,7 @@ impl Shared {
             }
             s.full_until = None;
         }
-        s.bytes + s.queued_bytes < self.max_size
+        s.queued_bytes < MAX_QUEUED_BYTES && s.bytes + s.queued_bytes < self.max_size
     }
 
     /// A record handed out earlier has an outcome.
