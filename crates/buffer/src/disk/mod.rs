@@ -307,7 +307,7 @@ impl DiskReceiver {
                     // Let go of the segment file while idle: a segment deleted meanwhile
                     // keeps its space for as long as anyone holds it open.
                     self.file = None;
-                    notified.await
+                    notified.await;
                 }
                 Next::Closed => return None,
             }
