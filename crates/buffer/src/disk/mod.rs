@@ -206,7 +206,7 @@ impl DiskSender {
     pub(crate) fn send(&self, batch: Batch) -> Result<(), Closed> {
         let estimate = batch.encoded_len() as u64;
         self.shared.state.lock().expect("buffer state").queued_bytes += estimate;
-        self.tx.send(Op::Write(batch)).map_err(|_| Closed)
+        self.tx.send(Op::Write(batch, estimate)).map_err(|_| Closed)
     }
 }
 
@@ -390,7 +390,9 @@ impl DiskReceiver {
             self.file = Some((pos.0, File::open(segment::segment_path(&self.shared.dir, pos.0))?));
         }
         let file = &mut self.file.as_mut().expect("opened").1;
-        let limit = limit.min(file.metadata()?.len());
+        // A finished segment is read to its end; otherwise the caller knows where the
+        // written (or the record's) bytes end, and no stat per record is needed.
+        let limit = if limit == u64::MAX { file.metadata()?.len() } else { limit };
         segment::read_record(file, pos.1, limit)
     }
 
@@ -439,8 +441,8 @@ enum Next {
 
 /// What the writer thread is asked to do.
 enum Op {
-    /// Append a batch.
-    Write(Batch),
+    /// Append a batch (with the size `queued_bytes` counted for it).
+    Write(Batch, u64),
     /// The live segment may be wholly confirmed: finish it so it can be deleted.
     FinishSegment,
 }
@@ -460,18 +462,14 @@ impl Writer {
         // Small enough that the live segment (never deleted) holds at most an eighth.
         let segment_size = (self.shared.max_size / 8).clamp(64 << 10, 128 << 20);
         let mut framed: Vec<u8> = Vec::new();
-        let mut pending: Option<Batch> = None;
         loop {
-            let first = match pending.take() {
-                Some(b) => b,
-                None => match self.rx.blocking_recv() {
-                    Some(Op::Write(b)) => b,
-                    Some(Op::FinishSegment) => {
-                        self.finish_delivered_segment();
-                        continue;
-                    }
-                    None => break,
-                },
+            let first = match self.rx.blocking_recv() {
+                Some(Op::Write(b, size)) => (b, size),
+                Some(Op::FinishSegment) => {
+                    self.finish_delivered_segment();
+                    continue;
+                }
+                None => break,
             };
             // Group commit: every batch waiting shares one fsync, up to the segment's end.
             if self.offset >= segment_size
@@ -483,8 +481,8 @@ impl Writer {
             let (mut estimate, mut events, mut batches) = (0u64, 0u64, 0usize);
             framed.clear();
             let mut next = Some(first);
-            while let Some(mut batch) = next.take() {
-                estimate += batch.encoded_len() as u64;
+            while let Some((mut batch, size)) = next.take() {
+                estimate += size;
                 events += batch.len() as u64;
                 batches += 1;
                 acks.merge(batch.meta.finalizers.take());
@@ -495,7 +493,9 @@ impl Writer {
                     break;
                 }
                 match self.rx.try_recv() {
-                    Ok(Op::Write(b)) => next = Some(b),
+                    Ok(Op::Write(b, size)) => next = Some((b, size)),
+                    // This group adds to the live segment, so it is not wholly confirmed:
+                    // the confirmation of these records asks again.
                     Ok(Op::FinishSegment) | Err(_) => {}
                 }
             }

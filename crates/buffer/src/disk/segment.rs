@@ -58,7 +58,7 @@ pub(crate) fn read_record(file: &mut File, offset: u64, limit: u64) -> io::Resul
         return Ok(if offset >= limit { Read1::End } else { Read1::Corrupt("record header cut short") });
     }
     file.seek(SeekFrom::Start(offset))?;
-    let mut header = [0u8; 8];
+    let mut header = [0u8; HEADER as usize];
     file.read_exact(&mut header)?;
     let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as u64;
     let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
@@ -68,14 +68,18 @@ pub(crate) fn read_record(file: &mut File, offset: u64, limit: u64) -> io::Resul
     if offset + 8 + len > limit {
         return Ok(Read1::Corrupt("record cut short"));
     }
-    let mut data = vec![0u8; len as usize];
-    file.read_exact(&mut data)?;
-    if crc32fast::hash(&data) != crc {
+    // The event count is already in the header read; the body is read on its own, so
+    // it needs no shifting afterwards.
+    let mut body = vec![0u8; len as usize - 4];
+    file.read_exact(&mut body)?;
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&header[8..12]);
+    hasher.update(&body);
+    if hasher.finalize() != crc {
         return Ok(Read1::Corrupt("record checksum mismatch"));
     }
-    let events = u32::from_le_bytes(data[0..4].try_into().expect("4 bytes"));
-    data.drain(..4);
-    Ok(Read1::Record { events, body: data, next: offset + 8 + len })
+    let events = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
+    Ok(Read1::Record { events, body, next: offset + 8 + len })
 }
 
 /// Counts the records (and their events) of a segment from `offset` by their headers
