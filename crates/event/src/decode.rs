@@ -87,7 +87,7 @@ fn str_field(doc: &serde_json::Map<String, Value>, name: &str) -> String {
 }
 
 /// One log document as (resource attributes, scope, record).
-pub fn log_record(doc: &Value) -> Result<(Vec<KeyValue>, Option<InstrumentationScope>, LogRecord), DocumentError> {
+pub fn log_record(doc: &Value) -> Result<LogParts, DocumentError> {
     let Value::Object(doc) = doc else { return Err(DocumentError::NotAnObject) };
     match doc.get("signal").and_then(Value::as_str) {
         Some("log") | None => {}
@@ -121,16 +121,24 @@ pub fn log_record(doc: &Value) -> Result<(Vec<KeyValue>, Option<InstrumentationS
 /// A batch of the log documents `docs`, one `ResourceLogs` per document (so each keeps
 /// its own resource and scope).
 pub fn logs_batch(docs: &[Value]) -> Result<Batch, (usize, DocumentError)> {
-    let mut resources = Vec::with_capacity(docs.len());
-    for (i, doc) in docs.iter().enumerate() {
-        let (attributes, scope, record) = log_record(doc).map_err(|e| (i, e))?;
-        resources.push(ResourceLogs {
+    let records = docs.iter().enumerate().map(|(i, doc)| log_record(doc).map_err(|e| (i, e)));
+    Ok(batch_of(records.collect::<Result<Vec<_>, _>>()?))
+}
+
+/// A log record as [`log_record`] gives it: resource attributes, scope, record.
+pub type LogParts = (Vec<KeyValue>, Option<InstrumentationScope>, LogRecord);
+
+/// A batch of decoded log records, one `ResourceLogs` each.
+pub fn batch_of(records: Vec<LogParts>) -> Batch {
+    let resources = records
+        .into_iter()
+        .map(|(attributes, scope, record)| ResourceLogs {
             resource: Some(Resource { attributes, ..Default::default() }),
             scope_logs: vec![ScopeLogs { scope, log_records: vec![record], ..Default::default() }],
             ..Default::default()
-        });
-    }
-    Ok(Batch::logs(resources))
+        })
+        .collect();
+    Batch::logs(resources)
 }
 
 #[cfg(test)]

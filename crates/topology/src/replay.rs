@@ -62,12 +62,10 @@ pub async fn replay_dead_letters(
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         report.lines += 1;
         match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(mut v) if v.get("record").is_some_and(|r| r.is_object()) => {
-                let record = v["record"].take();
-                if lookout_event::decode::log_record(&record).is_ok() {
-                    records.push(record);
-                } else {
-                    report.skipped += 1;
+            Ok(v) if v.get("record").is_some_and(|r| r.is_object()) => {
+                match lookout_event::decode::log_record(&v["record"]) {
+                    Ok(parts) => records.push(parts),
+                    Err(_) => report.skipped += 1,
                 }
             }
             _ => report.skipped += 1,
@@ -87,15 +85,18 @@ pub async fn replay_dead_letters(
     };
     let running = tokio::spawn(config.build(cx).await.map_err(|e| ReplayError::Build(sink.to_string(), e))?);
     let mut outcomes = Vec::new();
-    for chunk in records.chunks(CHUNK) {
-        let Ok(mut batch) = lookout_event::decode::logs_batch(chunk) else { continue };
+    let mut records = records.into_iter().peekable();
+    while records.peek().is_some() {
+        let chunk: Vec<_> = records.by_ref().take(CHUNK).collect();
+        let n = chunk.len();
+        let mut batch = lookout_event::decode::batch_of(chunk);
         let (notifier, outcome) = BatchNotifier::new();
         batch.meta.finalizers = Finalizers::new(notifier);
         if tx.send(batch).await.is_err() {
             break;
         }
-        report.sent += chunk.len();
-        outcomes.push((chunk.len(), outcome));
+        report.sent += n;
+        outcomes.push((n, outcome));
     }
     drop(tx);
     for (n, outcome) in outcomes {

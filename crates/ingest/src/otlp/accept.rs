@@ -81,6 +81,7 @@ pub struct Ingest {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     out: Fanout,
     metrics: ComponentMetrics,
@@ -105,16 +106,9 @@ impl Ingest {
 
     /// Answers only once every sink the batch reaches holds it durably or delivered it,
     /// waiting at most `timeout` (then 503 / UNAVAILABLE).
-    pub fn with_acknowledgements(self, timeout: Duration) -> Self {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            out: shared.out.clone(),
-            metrics: shared.metrics.clone(),
-            max_request_size: shared.max_request_size,
-            wait: shared.wait,
-            retry_after: shared.retry_after,
-            ack_timeout: shared.ack_timeout,
-        });
-        Ingest { inner: Arc::new(Inner { ack_timeout: Some(timeout), ..inner }) }
+    pub fn with_acknowledgements(mut self, timeout: Duration) -> Self {
+        Arc::make_mut(&mut self.inner).ack_timeout = Some(timeout);
+        self
     }
 
     /// Refuses new requests while the process is above its memory limit.
