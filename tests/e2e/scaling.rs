@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 
 use crate::util::{Lookout, lookout_bin, pipeline, workspace_root};
 
-const POLICY: &str = r#"scalers:
+/// A scaling policy on the backlog series the tests send (also used by `state`).
+pub(crate) const POLICY: &str = r#"scalers:
   - name: billing
     minReplicas: 2
     maxReplicas: 10

@@ -17,18 +17,6 @@ const RULES: &str = r#"groups:
         expr: max(queue_jobs_pending) > 1000
 "#;
 
-const POLICY: &str = r#"scalers:
-  - name: billing
-    minReplicas: 2
-    maxReplicas: 10
-    intervalSeconds: 1
-    metrics:
-      - name: backlog
-        query: 'sum(queue_jobs_pending{job="billing"})'
-        target: { type: AverageValue, averageValue: 1000 }
-    actuator: { type: dry_run }
-"#;
-
 /// The state files, relative to `data_dir`, with the `/health` component that owns each.
 const STATE_FILES: [(&str, &str); 3] =
     [("rules/state.json", "rules"), ("notify.redb", "notifier"), ("scaler/state.json", "scaler")];
@@ -38,7 +26,7 @@ const STATE_FILES: [(&str, &str); 3] =
 fn corrupt_state_pipeline(api: &str, grpc: &str, http: &str, dir: &Path) -> String {
     std::fs::create_dir_all(dir.join("rules")).unwrap();
     std::fs::write(dir.join("rules/e2e.yml"), RULES).unwrap();
-    std::fs::write(dir.join("scaling.yml"), POLICY).unwrap();
+    std::fs::write(dir.join("scaling.yml"), crate::scaling::POLICY).unwrap();
     for (file, _) in STATE_FILES {
         let path = dir.join("data").join(file);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

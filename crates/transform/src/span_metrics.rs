@@ -195,21 +195,8 @@ mod tests {
         };
         let store = Arc::new(Store::new(StoreConfig::default()));
         let mut t = SpanMetrics::new(&config, store.clone());
-        let batch = Batch::traces(vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![KeyValue {
-                    key: "service.name".into(),
-                    value: Some(lookout_event::any_string("api")),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans: vec![span("GET /pay", 50, false), span("GET /pay", 500, false), span("GET /pay", 3000, true)],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }]);
+        let batch =
+            api_spans(vec![span("GET /pay", 50, false), span("GET /pay", 500, false), span("GET /pay", 3000, true)]);
         let mut out = TransformOutput::default();
         t.transform(batch, &mut out);
         assert_eq!(out.default[0].len(), 3);
@@ -230,9 +217,9 @@ mod tests {
         assert_eq!(value("traces_span_metrics_duration_seconds_sum", &[ok[0]]), 0.55);
     }
 
-    /// A batch of spans of service `api`, one per name, arrived at `t_ms`.
-    fn spans_at(names: impl IntoIterator<Item = String>, t_ms: i64) -> Batch {
-        let mut batch = Batch::traces(vec![ResourceSpans {
+    /// A batch of `spans` of service `api`.
+    fn api_spans(spans: Vec<Span>) -> Batch {
+        Batch::traces(vec![ResourceSpans {
             resource: Some(Resource {
                 attributes: vec![KeyValue {
                     key: "service.name".into(),
@@ -241,12 +228,14 @@ mod tests {
                 }],
                 ..Default::default()
             }),
-            scope_spans: vec![ScopeSpans {
-                spans: names.into_iter().map(|n| span(&n, 5, false)).collect(),
-                ..Default::default()
-            }],
+            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
             ..Default::default()
-        }]);
+        }])
+    }
+
+    /// A batch of spans of service `api`, one per name, arrived at `t_ms`.
+    fn spans_at(names: impl IntoIterator<Item = String>, t_ms: i64) -> Batch {
+        let mut batch = api_spans(names.into_iter().map(|n| span(&n, 5, false)).collect());
         batch.meta.received_unix_nano = t_ms as u64 * 1_000_000;
         batch
     }
