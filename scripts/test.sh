@@ -13,6 +13,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+# VictoriaMetrics: a second remote-write receiver for the prometheus_remote_write sink.
+command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

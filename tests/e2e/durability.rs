@@ -46,19 +46,28 @@ sinks:
     )
 }
 
+/// The status of one OTLP/HTTP POST, 0 if it got none. A refused connection is tried
+/// again for a few seconds (and reported): a listener that is really gone still fails.
 async fn post(http: u16, body: Vec<u8>) -> u16 {
-    match reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{http}/v1/logs"))
-        .header("content-type", "application/x-protobuf")
-        .body(body)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-    {
-        Ok(r) => r.status().as_u16(),
-        Err(e) => {
-            eprintln!("POST failed: {e:?}");
-            0
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let sent = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{http}/v1/logs"))
+            .header("content-type", "application/x-protobuf")
+            .body(body.clone())
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        match sent {
+            Ok(r) => return r.status().as_u16(),
+            Err(e) if e.is_connect() && Instant::now() < deadline => {
+                eprintln!("POST refused, trying again: {e:?}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => {
+                eprintln!("POST failed: {e:?}");
+                return 0;
+            }
         }
     }
 }
@@ -104,11 +113,18 @@ async fn sigterm_with_a_dead_store_then_a_restart_loses_nothing() {
     let ready = Instant::now() + Duration::from_secs(30);
     while reqwest::get(format!("http://127.0.0.1:{api}/health/ready")).await.map(|r| r.status() != 200).unwrap_or(true)
     {
-        assert!(Instant::now() < ready, "not ready; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        let exited = child.try_wait().unwrap();
+        assert!(
+            Instant::now() < ready && exited.is_none(),
+            "not ready (exited: {exited:?}); log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let first_log = || std::fs::read_to_string(&log).unwrap_or_default();
     for k in 0..20 {
-        assert_eq!(post(http, request(k * 100, 100, Value::IntValue)).await, 200);
+        let status = post(http, request(k * 100, 100, Value::IntValue)).await;
+        assert_eq!(status, 200, "request {k}; exited: {:?}; log:\n{}", child.try_wait(), first_log());
     }
     let stopped = Instant::now();
     Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
@@ -141,7 +157,7 @@ async fn dead_letters_replay_once_the_cause_is_fixed() {
     let lookout =
         Lookout::start_in(dir.path(), &config, &format!("127.0.0.1:{api}"), &format!("127.0.0.1:{http}")).await;
     // `count` becomes a long; then strings are a mapping conflict: dead letters.
-    assert_eq!(post(http, request(0, 10, Value::IntValue)).await, 200);
+    assert_eq!(post(http, request(0, 10, Value::IntValue)).await, 200, "log:\n{}", lookout.log());
     wait_count(&es.address, "logs", 10, || lookout.log()).await;
     assert_eq!(
         post(http, request(100, 5, |i| Value::StringValue(format!("many-{i}")))).await,

@@ -41,8 +41,16 @@ mod cloudwatch;
 /// shipped rules' unit tests (checked against promtool).
 mod alerts;
 
+/// Evidence end to end: log lines with trace ids → a derived series with exemplars → an
+/// alert whose webhook payload, `$evidence` template and API entry name them.
+mod evidence;
+
 /// Rules evaluated on Debian's Prometheus through its query API, fed by remote write.
 mod remote_rules;
+
+/// The prometheus_remote_write sink into Debian's Prometheus and VictoriaMetrics: SDK deltas,
+/// exponential histograms and exemplars exact; Prometheus down across a restart (disk buffer); a 400.
+mod remote_write;
 
 /// The scaler in the binary (decisions from OTLP metrics on /api/v1/scaler and /metrics)
 /// and `lookout scale simulate` on the shipped timelines.
@@ -59,3 +67,35 @@ mod state;
 /// SIGTERM with a dead store then a restart, a full disk under a disk buffer, and dead
 /// letters replayed once their cause is fixed: nothing acknowledged is lost.
 mod durability;
+
+/// Ingest authentication and tenants: tokens from the Python SDK, 401/UNAUTHENTICATED,
+/// one tenant flooding past its limit while another is never slowed, per-tenant counters.
+mod tenants;
+
+/// TLS on the OTLP listeners: the Python SDK over TLS and mTLS, plain-text and untrusted
+/// clients refused, certificates rotated on disk, bad certificate files refused at start.
+mod tls;
+
+/// Credentials planted in every config file and YAML style never appear in `lookout
+/// check`, debug logs, `/api/v2/status` or any other API, or `/metrics`.
+mod secrets;
+
+/// `api.web_config_file` (Prometheus's web.yml with roles): the role matrix over every API
+/// route, amtool and Prometheus with basic auth, the anonymous silence refused, the audit trail.
+mod api_auth;
+
+/// The README's complete "Securing Lookout" example, as written: ingest over TLS with tenant
+/// tokens (the Python SDK), the API over HTTPS with web.yml roles, and `lookout check`.
+mod securing;
+
+/// The Prometheus query API against Debian's Prometheus fed the same data: a few hundred
+/// generated queries, promtool, and Grafana's requests answered alike.
+mod query_api;
+
+/// `lookout rules backtest`: the shipped rules over a recorded incident, promtool's
+/// verdicts, and the same replay against Debian's Prometheus.
+mod backtest;
+
+/// The embedded series store: samples survive `kill -9`; a damaged WAL segment is
+/// skipped and reported on /metrics and /health.
+mod store;

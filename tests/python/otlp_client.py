@@ -1,13 +1,15 @@
 """Send logs, spans and metrics to Lookout with the OpenTelemetry Python SDK.
 
 A real OTLP client for Lookout's end-to-end tests: the same SDK and exporters an
-application would use, over gRPC or HTTP/protobuf, gzip on. Every log record and
+application would use, over gRPC or HTTP/protobuf, gzip on, optionally over TLS
+(`--ca-file`) with a client certificate (`--client-cert`, `--client-key`). Every log record and
 span carries a `seq` attribute so the test can check each arrives exactly once.
 Exits non-zero if any export failed.
 """
 
 import argparse
 import logging
+import os
 import sys
 
 from opentelemetry import metrics, trace
@@ -20,7 +22,15 @@ from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
 
-def exporters(protocol, endpoint):
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def exporters(protocol, endpoint, tls):
+    """`tls`: (CA file, client certificate file, client key file), each possibly None;
+    with a CA file the exporters speak TLS and trust only that CA."""
+    ca, cert, key = tls
     if protocol == "grpc":
         import grpc
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
@@ -28,10 +38,19 @@ def exporters(protocol, endpoint):
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
         gz = grpc.Compression.Gzip
+        if ca:
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=read(ca),
+                private_key=read(key) if key else None,
+                certificate_chain=read(cert) if cert else None,
+            )
+            kw = dict(insecure=False, credentials=creds)
+        else:
+            kw = dict(insecure=True)
         return (
-            OTLPLogExporter(endpoint=endpoint, insecure=True, compression=gz),
-            OTLPSpanExporter(endpoint=endpoint, insecure=True, compression=gz),
-            OTLPMetricExporter(endpoint=endpoint, insecure=True, compression=gz),
+            OTLPLogExporter(endpoint=endpoint, compression=gz, **kw),
+            OTLPSpanExporter(endpoint=endpoint, compression=gz, **kw),
+            OTLPMetricExporter(endpoint=endpoint, compression=gz, **kw),
         )
     from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
@@ -39,10 +58,16 @@ def exporters(protocol, endpoint):
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
     gz = Compression.Gzip
+    kw = dict(certificate_file=ca, client_certificate_file=cert, client_key_file=key) if ca else {}
+    if ca:
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (set on many machines) override
+        # the CA a session was given: point them at ours too.
+        os.environ["REQUESTS_CA_BUNDLE"] = ca
+        os.environ.pop("CURL_CA_BUNDLE", None)
     return (
-        OTLPLogExporter(endpoint=f"{endpoint}/v1/logs", compression=gz),
-        OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces", compression=gz),
-        OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics", compression=gz),
+        OTLPLogExporter(endpoint=f"{endpoint}/v1/logs", compression=gz, **kw),
+        OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces", compression=gz, **kw),
+        OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics", compression=gz, **kw),
     )
 
 
@@ -54,10 +79,13 @@ def main():
     p.add_argument("--logs", type=int, default=100)
     p.add_argument("--spans", type=int, default=10)
     p.add_argument("--points", type=int, default=5, help="counter increments / histogram records")
+    p.add_argument("--ca-file", help="TLS: trust this CA (PEM); the endpoint is then https://")
+    p.add_argument("--client-cert", help="mTLS: client certificate (PEM)")
+    p.add_argument("--client-key", help="mTLS: client key (PEM)")
     a = p.parse_args()
 
     resource = Resource.create({"service.name": a.service, "host.name": "e2e-host", "k8s.pod.name": "pod-1"})
-    log_exp, span_exp, metric_exp = exporters(a.protocol, a.endpoint)
+    log_exp, span_exp, metric_exp = exporters(a.protocol, a.endpoint, (a.ca_file, a.client_cert, a.client_key))
     failures = []
 
     def watch(exporter, name):

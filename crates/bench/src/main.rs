@@ -4,7 +4,8 @@
 //! otlp → enrich → file pipeline, pushes OTLP log batches (256-byte bodies, a few
 //! attributes) over HTTP and then gRPC for a fixed time, and prints one JSON line per
 //! protocol: sustained events/s and MiB/s (request bytes), p50/p99 ingest→file latency,
-//! Lookout's peak RSS (`VmHWM` of the lookout process, read at the end of the run), and
+//! Lookout's peak RSS (`VmHWM` of the lookout process, read at the end of the run), the
+//! CPU seconds lookout used while loaded and events per CPU second, and
 //! how many accepted records never reached the file.
 //!
 //! `--sink elasticsearch` swaps the file for a built-in `_bulk` receiver; `--buffer disk`
@@ -96,6 +97,17 @@ impl BufferKind {
 
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// CPU seconds (user + system) the process has used: `/proc/<pid>/stat` fields 14 and 15,
+/// in USER_HZ (100 per second on Linux whatever the kernel's tick).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count fields after its closing ')'.
+    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let utime: u64 = rest.nth(11)?.parse().ok()?;
+    let stime: u64 = rest.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }
 
 fn peak_rss_bytes(pid: u32) -> Option<u64> {
@@ -191,6 +203,7 @@ async fn run_protocol(args: &Args, bin: &PathBuf, protocol: load::Protocol) -> a
         load::Protocol::Http => lookout.http.clone(),
         load::Protocol::Grpc => lookout.grpc.clone(),
     };
+    let cpu_before = cpu_seconds(pid).unwrap_or(0.0);
     let report = match load::run(protocol, &target, args).await {
         Ok(r) => r,
         Err(e) => {
@@ -204,6 +217,7 @@ async fn run_protocol(args: &Args, bin: &PathBuf, protocol: load::Protocol) -> a
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let peak_rss = peak_rss_bytes(pid).unwrap_or(0);
+    let cpu = cpu_seconds(pid).unwrap_or(f64::NAN) - cpu_before;
     let _ = lookout.child.start_kill();
     let _ = lookout.child.wait().await;
     let written = observed.records();
@@ -222,6 +236,10 @@ async fn run_protocol(args: &Args, bin: &PathBuf, protocol: load::Protocol) -> a
         "seconds": (secs * 100.0).round() / 100.0,
         "events": report.accepted_events,
         "events_per_sec": (report.accepted_events as f64 / secs).round(),
+        // Throughput per CPU second of lookout: what the load of other processes on the
+        // machine does not change, unlike events_per_sec.
+        "cpu_seconds": (cpu * 100.0).round() / 100.0,
+        "events_per_cpu_sec": (report.accepted_events as f64 / cpu).round(),
         "mib_per_sec": ((report.bytes as f64 / secs / 1048576.0) * 10.0).round() / 10.0,
         "latency_p50_ms": (percentile(&latencies, 0.5) * 100.0).round() / 100.0,
         "latency_p99_ms": (percentile(&latencies, 0.99) * 100.0).round() / 100.0,

@@ -64,10 +64,14 @@ impl Health {
         self.components.lock().expect("health lock").clone()
     }
 
-    /// Ready once every source is ready and no component has failed.
+    /// Ready once the pipeline's sources are registered and every one is ready, and no
+    /// component has failed. Other parts (the notifier, the rule engine) register before
+    /// the pipeline is built, and a reload clears the pipeline's entries: without a
+    /// source there is nothing listening yet, so that is not ready (every pipeline has
+    /// at least one source; `lookout check` refuses one without).
     pub fn is_ready(&self) -> bool {
         let map = self.components.lock().expect("health lock");
-        !map.is_empty()
+        map.values().any(|c| c.kind == "source")
             && map.values().all(|c| !matches!(c.state, ComponentState::Failed(_)) && (c.kind != "source" || c.ready))
     }
 

@@ -24,6 +24,7 @@ mod metrics;
 mod registry;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use fanout::{Fanout, FanoutError};
 pub use health::{ComponentHealth, ComponentState, Health, HealthHandle};
@@ -48,6 +49,8 @@ pub struct SourceContext {
     pub metrics: ComponentMetrics,
     /// `data_dir` from the pipeline file.
     pub data_dir: PathBuf,
+    /// The embedded series store (the one handle of the running process).
+    pub store: Arc<lookout_tsdb::Store>,
 }
 
 /// What a running sink is given.
@@ -62,4 +65,23 @@ pub struct SinkContext {
     pub metrics: ComponentMetrics,
     /// `data_dir` from the pipeline file.
     pub data_dir: PathBuf,
+    /// The embedded series store (the one handle of the running process).
+    pub store: Arc<lookout_tsdb::Store>,
+}
+
+/// What a transform is built with.
+pub struct TransformContext {
+    /// The component's name.
+    pub id: String,
+    /// The embedded series store, for transforms that derive series (`log_to_metric`,
+    /// `span_metrics`).
+    pub store: Arc<lookout_tsdb::Store>,
+}
+
+impl TransformContext {
+    /// A context over a fresh in-memory store, for tests and tools that build a
+    /// transform outside a running pipeline.
+    pub fn detached(id: &str) -> TransformContext {
+        TransformContext { id: id.to_string(), store: Arc::new(lookout_tsdb::Store::new(Default::default())) }
+    }
 }

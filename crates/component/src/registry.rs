@@ -9,7 +9,7 @@ use lookout_config::{ComponentDecl, ConfigError, ConfigErrors, Position};
 use lookout_event::Batch;
 use serde::de::DeserializeOwned;
 
-use crate::{SinkContext, SourceContext};
+use crate::{SinkContext, SourceContext, TransformContext};
 
 /// A running source or sink: resolves when it is done (after shutdown, or on failure).
 pub type ComponentFuture = BoxFuture<'static, Result<(), ComponentError>>;
@@ -64,7 +64,7 @@ pub trait TransformConfig: fmt::Debug + Send + Sync {
         true
     }
     /// Builds the transform.
-    fn build(&self) -> Result<Box<dyn Transform>, BuildError>;
+    fn build(&self, cx: &TransformContext) -> Result<Box<dyn Transform>, BuildError>;
 }
 
 /// A sink's config.

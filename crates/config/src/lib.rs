@@ -31,13 +31,21 @@ mod error;
 mod graph;
 mod interpolate;
 mod pipeline;
+mod secret;
+mod tls;
 
 pub use bytesize::{ByteSize, ByteSizeError};
 pub use duration::{DurationError, PromDuration};
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use graph::{GraphNode, InputError, check_graph, resolve as graph_resolve};
 pub use interpolate::interpolate;
+pub use pipeline::WalFsync;
 pub use pipeline::{
     AlertingConfig, ApiConfig, ComponentDecl, ComponentKind, InputRef, LimitsConfig, PipelineConfig, RemoteRulesConfig,
     RemoteWriteConfig, RulesConfig, ScalingConfig, StorageConfig, TelemetryConfig, load, load_str,
 };
+pub use secret::{
+    REDACTED, Secret, SecretFileError, SecretSourceError, read_secret_file, redact_url, secret_or_file,
+    serialize_opt_url, serialize_url,
+};
+pub use tls::{ClientAuthType, TlsConfig, TlsConfigError, TlsVersion};

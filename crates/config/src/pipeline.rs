@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_saphyr::Spanned;
 
-use crate::PromDuration;
 use crate::error::{ConfigError, ConfigErrors, Position};
+use crate::{PromDuration, Secret};
 
 /// `api:` — the HTTP server for health, metrics and the API.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -18,6 +18,11 @@ pub struct ApiConfig {
     /// Listen address, e.g. `127.0.0.1:8686`.
     #[serde(default = "default_api_address")]
     pub address: String,
+    /// A `web.yml` in Prometheus's exporter-toolkit format (`tls_server_config`,
+    /// `basic_auth_users`, ...) plus Lookout's `roles` and `bearer_tokens`: TLS, users
+    /// and roles for the API. Without it the API is open to anyone who can reach it.
+    #[serde(default)]
+    pub web_config_file: Option<String>,
 }
 
 fn default_api_address() -> String {
@@ -26,7 +31,7 @@ fn default_api_address() -> String {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { address: default_api_address() }
+        ApiConfig { address: default_api_address(), web_config_file: None }
     }
 }
 
@@ -84,7 +89,10 @@ pub struct RemoteRulesConfig {
     pub files: Vec<String>,
     /// `Authorization: Bearer` token.
     #[serde(default)]
-    pub bearer_token: Option<String>,
+    pub bearer_token: Option<Secret>,
+    /// File holding the bearer token, re-read for every request (it may rotate).
+    #[serde(default)]
+    pub bearer_token_file: Option<String>,
     /// Per-query timeout (default 30s).
     #[serde(default)]
     pub timeout: Option<PromDuration>,
@@ -98,19 +106,70 @@ pub struct RemoteWriteConfig {
     pub url: String,
     /// `Authorization: Bearer` token.
     #[serde(default)]
-    pub bearer_token: Option<String>,
+    pub bearer_token: Option<Secret>,
+    /// File holding the bearer token, re-read for every request (it may rotate).
+    #[serde(default)]
+    pub bearer_token_file: Option<String>,
 }
 
-/// `storage:` — the embedded series store's limits.
+/// `storage:` — the embedded series store: where it keeps data, how long, how much.
+///
+/// The store lives in `data_dir/tsdb/`: a write-ahead log (`wal/`) and immutable
+/// blocks (`blocks/`), as Prometheus's TSDB does.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    /// How long samples are kept (default 6h).
-    #[serde(default)]
+    /// How long samples are kept (default 6h); Prometheus's `--storage.tsdb.retention.time`.
+    #[serde(default, deserialize_with = "positive_duration")]
     pub retention: Option<PromDuration>,
+    /// Bytes of blocks and WAL kept, oldest blocks dropped first (default: no limit);
+    /// Prometheus's `--storage.tsdb.retention.size`.
+    #[serde(default, deserialize_with = "positive_size")]
+    pub max_size: Option<crate::ByteSize>,
     /// Series beyond this are refused and counted (default 1,000,000).
     #[serde(default)]
     pub max_series: Option<usize>,
+    /// When the WAL reaches the disk: `interval` (default; a crash of the process loses
+    /// nothing committed, a power failure at most `wal_fsync_interval`) or `always`
+    /// (fsync after every batch).
+    #[serde(default)]
+    pub wal_fsync: Option<WalFsync>,
+    /// How often the WAL is fsynced with `wal_fsync: interval` (default 1s).
+    #[serde(default, deserialize_with = "positive_duration")]
+    pub wal_fsync_interval: Option<PromDuration>,
+    /// WAL segment size (default 128MiB); Prometheus's `--storage.tsdb.wal-segment-size`.
+    #[serde(default, deserialize_with = "positive_size")]
+    pub wal_segment_size: Option<crate::ByteSize>,
+    /// The time span of the head written to one block (default 2h); Prometheus's
+    /// `--storage.tsdb.min-block-duration`.
+    #[serde(default, deserialize_with = "positive_duration")]
+    pub block_duration: Option<PromDuration>,
+}
+
+/// `storage.wal_fsync`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WalFsync {
+    /// After every committed batch.
+    Always,
+    /// Every `wal_fsync_interval`.
+    Interval,
+}
+
+fn positive_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PromDuration>, D::Error> {
+    let v = PromDuration::deserialize(d)?;
+    if v.0.is_zero() {
+        return Err(serde::de::Error::custom("must be greater than 0"));
+    }
+    Ok(Some(v))
+}
+
+fn positive_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<crate::ByteSize>, D::Error> {
+    let v = crate::ByteSize::deserialize(d)?;
+    if v.0 == 0 {
+        return Err(serde::de::Error::custom("must be greater than 0"));
+    }
+    Ok(Some(v))
 }
 
 /// `limits:` — process-wide bounds.
@@ -219,12 +278,22 @@ pub struct ComponentDecl {
     body: Body,
 }
 
-#[derive(Debug, Clone)]
+// Debug by hand: the block is the raw YAML, credentials included.
+#[derive(Clone)]
 enum Body {
     /// The component's block with everything else blanked, at its original lines.
     Block(String),
     /// A flow mapping (`{ type: x, ... }`), parsed without positions.
     Flow(serde_json::Value),
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Body::Block(text) => write!(f, "Block(<{} bytes>)", text.len()),
+            Body::Flow(_) => f.write_str("Flow(<value>)"),
+        }
+    }
 }
 
 impl ComponentDecl {
@@ -297,7 +366,7 @@ struct RawPipeline {
     #[serde(default)]
     sinks: Option<IndexMap<Spanned<String>, Spanned<RawComponent>>>,
     #[serde(default)]
-    rules: Option<RulesConfig>,
+    rules: Option<Spanned<RulesConfig>>,
     #[serde(default)]
     alerting: Option<AlertingConfig>,
     #[serde(default)]
@@ -379,6 +448,19 @@ pub fn load_str(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
     let sources = section(raw.sources, ComponentKind::Source);
     let transforms = section(raw.transforms, ComponentKind::Transform);
     let sinks = section(raw.sinks, ComponentKind::Sink);
+    if let Some(rules) = &raw.rules {
+        let r = &rules.value;
+        let tokens = [
+            ("rules.remote", r.remote.as_ref().map(|c| (&c.bearer_token, &c.bearer_token_file))),
+            ("rules.remote_write", r.remote_write.as_ref().map(|c| (&c.bearer_token, &c.bearer_token_file))),
+        ];
+        for (what, token) in tokens {
+            if let Some((Some(_), Some(_))) = token {
+                let msg = format!("{what}: at most one of `bearer_token` and `bearer_token_file` must be configured");
+                errors.push(ConfigError::new(pos(&file, rules), msg));
+            }
+        }
+    }
     if !errors.is_empty() {
         return Err(ConfigErrors(errors).sorted());
     }
@@ -389,7 +471,7 @@ pub fn load_str(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
         sources,
         transforms,
         sinks,
-        rules: raw.rules,
+        rules: raw.rules.map(|r| r.value),
         alerting: raw.alerting,
         telemetry: raw.telemetry.unwrap_or_default(),
         storage: raw.storage.unwrap_or_default(),
@@ -545,5 +627,47 @@ sinks:
         assert!(err.to_string().contains("missing field `type`"), "{err}");
         let err = load("sources:\n  a:\n    type: otlp\nsinks:\n  a:\n    type: console\n").unwrap_err();
         assert!(err.to_string().starts_with("p.yaml:5:3: component name `a` is already used at p.yaml:2:3"), "{err}");
+    }
+
+    #[test]
+    fn remote_bearer_tokens_are_secrets() {
+        let text = "rules:\n  remote:\n    url: http://prom:9090\n    bearer_token: 'PlantedRemoteRead1'\n  \
+                    remote_write:\n    url: http://prom:9090/api/v1/write\n    bearer_token: PlantedRemoteWrite2\n\
+                    sinks:\n  out:\n    type: x\n    password: PlantedSinkBody3\n";
+        let cfg = load_str("p.yaml", text, &|_| None).unwrap();
+        let debug = format!("{cfg:?}");
+        assert!(!debug.contains("Planted"), "{debug}");
+        let rules = cfg.rules.as_ref().unwrap();
+        assert_eq!(rules.remote.as_ref().unwrap().bearer_token.as_ref().unwrap().expose(), "PlantedRemoteRead1");
+        assert_eq!(rules.remote_write.as_ref().unwrap().bearer_token.as_ref().unwrap().expose(), "PlantedRemoteWrite2");
+
+        let both = "rules:\n  remote_write:\n    url: http://p\n    bearer_token: t\n    bearer_token_file: /f\n";
+        let e = load_str("p.yaml", both, &|_| None).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "p.yaml:2:3: rules.remote_write: at most one of `bearer_token` and `bearer_token_file` must be configured"
+        );
+    }
+
+    #[test]
+    fn storage_keys_parse_and_bad_values_point_at_themselves() {
+        let text = "storage:\n  retention: 15d\n  max_size: 10GiB\n  max_series: 5\n  wal_fsync: always\n  \
+                    wal_fsync_interval: 2s\n  wal_segment_size: 1MiB\n  block_duration: 30m\n";
+        let s = load(text).unwrap().storage;
+        assert_eq!(s.retention.map(|d| d.ms()), Some(15 * 86_400_000));
+        assert_eq!(s.max_size, Some(crate::ByteSize(10 << 30)));
+        assert_eq!(s.wal_fsync, Some(WalFsync::Always));
+        assert_eq!(s.wal_fsync_interval.map(|d| d.ms()), Some(2000));
+        assert_eq!(s.wal_segment_size, Some(crate::ByteSize(1 << 20)));
+        assert_eq!(s.block_duration.map(|d| d.ms()), Some(1_800_000));
+        for (bad, at) in [
+            ("storage:\n  block_duration: 0s\n", "p.yaml:2:19"),
+            ("storage:\n  max_size: 0\n", "p.yaml:2:13"),
+            ("storage:\n  wal_fsync: sometimes\n", "p.yaml:2:14"),
+            ("storage:\n  retention: 5x\n", "p.yaml:2:14"),
+        ] {
+            let e = load(bad).unwrap_err().to_string();
+            assert!(e.starts_with(at), "{bad}: {e}");
+        }
     }
 }

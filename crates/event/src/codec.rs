@@ -7,7 +7,9 @@
 //! Layout (little-endian): `version u8 = 1`, `signal u8` (0 logs, 1 traces, 2
 //! metrics), `received_unix_nano u64`, `promote u16` (0 = none, else count + 1) and
 //! per pattern `len u16` + UTF-8 bytes, then the protobuf of
-//! `Export{Logs,Trace,Metrics}ServiceRequest`.
+//! `Export{Logs,Trace,Metrics}ServiceRequest` (for logs written in one pass by
+//! `wire`, where resource and scope lengths are padded varints: still protobuf, and
+//! read back by prost).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -57,7 +59,8 @@ pub fn encode(batch: &Batch, out: &mut Vec<u8>) {
     // The export request is `repeated Resource* = 1`: encoding each element as field 1
     // writes the request without moving the resources into one.
     match &batch.payload {
-        Payload::Logs(rs) => rs.iter().for_each(|r| prost::encoding::message::encode(1, r, out)),
+        // Logs, the bulk of what disk buffers hold, in one pass (see `wire`).
+        Payload::Logs(rs) => rs.iter().for_each(|r| crate::wire::resource_logs(r, out)),
         Payload::Traces(rs) => rs.iter().for_each(|r| prost::encoding::message::encode(1, r, out)),
         Payload::Metrics(rs) => rs.iter().for_each(|r| prost::encoding::message::encode(1, r, out)),
     }

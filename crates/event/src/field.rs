@@ -46,7 +46,16 @@ pub enum FieldPath {
     Auto(String),
 }
 
+/// The resource attribute (and series label) carrying a record's tenant, set by an
+/// `otlp` source's authentication.
+pub const TENANT: &str = "tenant";
+
 impl FieldPath {
+    /// Where a record's tenant is read from: its resource's [`TENANT`] attribute.
+    pub fn tenant() -> FieldPath {
+        FieldPath::parse("resource.tenant")
+    }
+
     /// Parses a path; every string is a valid path (unknown names are attribute keys).
     pub fn parse(path: &str) -> FieldPath {
         use FieldPath as F;

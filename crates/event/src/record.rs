@@ -140,7 +140,9 @@ pub enum RecordRef<'a> {
     },
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex of `bytes` (how OTLP/JSON and Prometheus exemplars spell trace and
+/// span ids).
+pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -222,6 +224,16 @@ impl<'a> RecordRef<'a> {
         let id = match *self {
             RecordRef::Log { record, .. } => &record.trace_id,
             RecordRef::Span { span, .. } => &span.trace_id,
+            RecordRef::Point { .. } => return None,
+        };
+        (!id.is_empty()).then_some(id.as_slice())
+    }
+
+    /// The record's span id, if it has one (logs and spans).
+    pub fn span_id(&self) -> Option<&'a [u8]> {
+        let id = match *self {
+            RecordRef::Log { record, .. } => &record.span_id,
+            RecordRef::Span { span, .. } => &span.span_id,
             RecordRef::Point { .. } => return None,
         };
         (!id.is_empty()).then_some(id.as_slice())

@@ -9,6 +9,9 @@
 #![forbid(unsafe_code)]
 
 pub mod otlp;
+pub mod tenant;
+
+pub use tenant::register_metrics;
 
 /// Registers this crate's component types.
 pub fn register(registry: &mut lookout_component::Registry) {

@@ -73,6 +73,7 @@ impl Alerting {
                     Some(r) => {
                         let mut c = QueryClientConfig::new(&r.url);
                         c.bearer_token = r.bearer_token.clone();
+                        c.bearer_token_file = r.bearer_token_file.as_ref().map(Into::into);
                         if let Some(t) = r.timeout {
                             c.timeout = t.std();
                         }

@@ -34,6 +34,8 @@ pub enum Command {
     Scale(ScaleArgs),
     /// Send records again: `lookout replay dead-letter FILE --sink NAME`.
     Replay(ReplayArgs),
+    /// Rule tools: `lookout rules backtest FILE... --from T --to T`.
+    Rules(RulesArgs),
     /// List the component types this build knows.
     Components,
 }
@@ -126,6 +128,80 @@ pub enum ScaleAction {
     },
 }
 
+/// `lookout rules`.
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: RulesAction,
+}
+
+/// Rule tools.
+#[derive(Debug, Subcommand)]
+pub enum RulesAction {
+    /// When would these rules have fired? Replays rule files over past data with
+    /// Prometheus's alert state machine and prints, per alert, when it went pending,
+    /// fired and resolved.
+    #[command(
+        after_help = "Times: RFC 3339 (2026-12-01T10:00:00Z), Unix seconds, `now`, or relative to now (-6h, now-90m).\n\nExamples:\n  lookout rules backtest alert-rules/*.yml --data recorded.om --from 1764583200 --to 1764604800\n  lookout rules backtest alert-rules/http.yml --prometheus-url http://prometheus:9090 --from -24h --step 1m\n  lookout rules backtest rules.yml --data series.yml --from 0 --to 2h --alertmanager-config alertmanager.yml --output json"
+    )]
+    Backtest(BacktestArgs),
+}
+
+/// How `lookout rules backtest` prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// An aligned table, one line per alert episode.
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+/// Flags of `lookout rules backtest`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["data", "prometheus_url", "config"]))]
+pub struct BacktestArgs {
+    /// Rule files (Prometheus format).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// First evaluation time.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub from: String,
+    /// Last evaluation time.
+    #[arg(long, value_name = "TIME", default_value = "now", allow_hyphen_values = true)]
+    pub to: String,
+    /// Evaluate every group at this step (default: each group's `interval`, else
+    /// `--evaluation-interval`).
+    #[arg(long, value_name = "DURATION")]
+    pub step: Option<String>,
+    /// The interval of groups without `interval` (Prometheus's `evaluation_interval`).
+    #[arg(long, value_name = "DURATION", default_value = "1m")]
+    pub evaluation_interval: String,
+    /// Data file: OpenMetrics text with a timestamp (Unix seconds) on every sample, or
+    /// (`.yml`/`.yaml`) `input_series` in the `promtool test rules` notation.
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// A Prometheus-compatible query API to read the data from (rules are sent to
+    /// `/api/v1/query` at each step).
+    #[arg(long, value_name = "URL")]
+    pub prometheus_url: Option<String>,
+    /// A pipeline file: read the series store under its `data_dir` (Lookout must be
+    /// stopped; a running one holds the store: use `POST /api/v1/rules/backtest`).
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Also simulate an Alertmanager routing file: how many notifications each
+    /// receiver would have got, and when.
+    #[arg(long, value_name = "FILE")]
+    pub alertmanager_config: Option<PathBuf>,
+    /// Prometheus 2 window semantics (`[t - 5m, t]` instead of `(t - 5m, t]`), as
+    /// promtool 2.x evaluates; only matters for samples exactly on a window's start.
+    #[arg(long)]
+    pub closed_windows: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
 /// `--config FILE`.
 #[derive(Debug, Args)]
 pub struct ConfigArg {
@@ -196,6 +272,35 @@ mod tests {
             Cli::parse_from(["lookout", "test", "rules", "t.yml"]).command,
             Command::Test(TestArgs { target: TestTarget::Rules { .. } })
         ));
+        match Cli::parse_from(["lookout", "rules", "backtest", "a.yml", "--from", "-6h", "--data", "d.om"]).command {
+            Command::Rules(RulesArgs { action: RulesAction::Backtest(b) }) => {
+                assert_eq!((b.from.as_str(), b.to.as_str()), ("-6h", "now"));
+                assert_eq!(b.data, Some(PathBuf::from("d.om")));
+                assert_eq!(b.output, OutputFormat::Table);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            Cli::parse_from(["lookout", "rules", "backtest", "a.yml", "--from", "0", "-c", "p.yaml"]).command,
+            Command::Rules(RulesArgs { action: RulesAction::Backtest(BacktestArgs { config: Some(_), .. }) })
+        ));
+        // A data source is required, and only one.
+        assert!(Cli::try_parse_from(["lookout", "rules", "backtest", "a.yml", "--from", "0"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "lookout",
+                "rules",
+                "backtest",
+                "a.yml",
+                "--from",
+                "0",
+                "--data",
+                "d",
+                "--prometheus-url",
+                "http://x"
+            ])
+            .is_err()
+        );
         assert!(matches!(
             Cli::parse_from(["lookout", "scale", "simulate", "s.yml"]).command,
             Command::Scale(ScaleArgs { action: ScaleAction::Simulate { .. } })

@@ -8,6 +8,7 @@
 //! keeps going.
 
 mod alerting;
+mod backtest;
 mod cli;
 mod telemetry;
 
@@ -26,7 +27,7 @@ use lookout_topology::CheckedPipeline;
 use lookout_tsdb::{StoreService, StoreSettings};
 use tracing::{error, info, warn};
 
-use crate::cli::{CheckTarget, Cli, Command, ConfigArg, ReplayTarget, RunArgs, ScaleAction, TestTarget};
+use crate::cli::{CheckTarget, Cli, Command, ConfigArg, ReplayTarget, RulesAction, RunArgs, ScaleAction, TestTarget};
 
 /// The default pipeline, built in so `lookout run` works from any directory.
 const EMBEDDED_DEFAULT: &str = include_str!("../../../pipelines/default.yaml");
@@ -81,6 +82,16 @@ fn main() -> ExitCode {
         },
         Command::Replay(args) => match args.what {
             ReplayTarget::DeadLetter { file, sink, config } => replay_dead_letters(&config, &sink, &file),
+        },
+        Command::Rules(args) => match args.action {
+            RulesAction::Backtest(b) => match backtest::run(b) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            },
         },
         Command::Components => {
             for (kind, name, description) in lookout_topology::registry().describe() {
@@ -181,7 +192,31 @@ fn load(args: &ConfigArg) -> Result<(CheckedPipeline, String), ConfigErrors> {
         }
     };
     let checked = lookout_topology::check(&path, &registry)?;
+    check_web_config(&checked)?;
     Ok((checked, path.display().to_string()))
+}
+
+/// `api.web_config_file`, checked with the pipeline so `lookout check` and a reload
+/// report it (FILE:LINE:COL).
+fn check_web_config(checked: &CheckedPipeline) -> Result<(), ConfigErrors> {
+    let Some(path) = web_config_path(checked) else { return Ok(()) };
+    let file = path.display().to_string();
+    let web = lookout_server::auth::load_web_config(&path)?;
+    if let Some(tls) = &web.tls
+        && let Err(e) = lookout_server::listener::Tls::check(tls)
+    {
+        let position = lookout_config::Position { file: file.as_str().into(), line: 1, column: 1 };
+        return Err(lookout_config::ConfigError::new(position, format!("tls_server_config: {e}")).into());
+    }
+    Ok(())
+}
+
+/// `api.web_config_file`, a relative path read from the pipeline file's directory (as
+/// `tenants_file` and TLS files are).
+fn web_config_path(checked: &CheckedPipeline) -> Option<std::path::PathBuf> {
+    let file = checked.config.api.web_config_file.as_deref()?;
+    let dir = Path::new(&*checked.config.file).parent().unwrap_or(Path::new(""));
+    Some(dir.join(file))
 }
 
 fn run(args: RunArgs, checked: CheckedPipeline) -> anyhow::Result<bool> {
@@ -202,6 +237,8 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
     let started = Instant::now();
     let mut signals = Signals::install()?;
     let telemetry = Telemetry::new();
+    // Per-tenant and ingest-authentication counters (`otlp` sources with `auth:`).
+    telemetry.with_registry(lookout_ingest::register_metrics);
     let health = Health::default();
     std::fs::create_dir_all(&checked.config.data_dir)
         .with_context(|| format!("cannot create data_dir `{}`", checked.config.data_dir))?;
@@ -211,8 +248,29 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
     let listener = tokio::net::TcpListener::bind(&api_address)
         .await
         .with_context(|| format!("cannot listen on api.address {api_address}"))?;
-    let store = lookout_tsdb::shared();
+    // The series store: opened (blocks loaded, WAL replayed) before anything reads or
+    // writes it; damage inside is skipped and reported, never fatal.
     let settings = StoreSettings::from_config(&checked.config);
+    let store = {
+        let (s, dir) = (settings.clone(), PathBuf::from(&checked.config.data_dir));
+        let opened = tokio::task::spawn_blocking(move || s.open(&dir)).await.context("cannot open the series store")?;
+        Arc::new(opened.context("cannot open the series store")?)
+    };
+    let report = store.open_report();
+    info!(
+        blocks = report.blocks,
+        series = report.replayed_series,
+        samples = report.replayed_samples,
+        "Series store opened."
+    );
+    let store_health = health.register("tsdb", "store", "tsdb");
+    store_health.ready();
+    if let Some(first) = report.corruptions.first() {
+        store_health.set_state(lookout_component::ComponentState::Degraded(format!(
+            "{} damaged part(s) of the store skipped at start, first: {first}",
+            report.corruptions.len()
+        )));
+    }
     let store_service = telemetry.with_registry(|r| StoreService::start(store.clone(), settings, r))?;
     let routing = checked.routing.clone();
     let alerting = alerting::Alerting::start(&checked.config, routing, store.clone(), &telemetry, &health).await?;
@@ -234,71 +292,116 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
     if let Some(s) = &scaler {
         router = router.merge(s.router());
     }
+    // The Prometheus query API over the store (Grafana, promtool, generatorURL links).
+    let query_api = lookout_query::QueryApi::new(store.clone())
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .with_metadata(store.clone());
+    router = router.merge(telemetry.with_registry(|r| query_api.with_registry(r)).router());
+    let (reload_requests, mut api_reloads) = tokio::sync::mpsc::channel(4);
+    router = router.merge(lookout_server::auth::reload::router(reload_requests));
+    let audit = lookout_server::auth::AuditMetrics::new();
+    telemetry.with_registry(|r| audit.register(r));
+    let auth = match web_config_path(&checked) {
+        Some(file) => lookout_server::auth::ApiAuth::from_file(&file, audit)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("invalid api.web_config_file")?,
+        None => lookout_server::auth::ApiAuth::open(audit),
+    };
+    // web.yml's tls_server_config: the API over HTTPS (files re-read when they change).
+    let api_tls = match auth.config().and_then(|c| c.tls) {
+        Some(t) => Some(lookout_server::listener::Tls::new(t).context("api.web_config_file: tls_server_config")?),
+        None => None,
+    };
     let api_shutdown = Shutdown::new();
-    let state = lookout_server::ApiState::new(telemetry.clone(), health.clone(), env!("CARGO_PKG_VERSION"));
-    let api = tokio::spawn(lookout_server::serve_with(listener, state, router, api_shutdown.clone()));
+    let state = lookout_server::ApiState::new(telemetry.clone(), health.clone(), env!("CARGO_PKG_VERSION"))
+        .with_auth(auth.clone());
+    let api = tokio::spawn(lookout_server::serve_with(listener, state, router, api_tls, api_shutdown.clone()));
     info!(address = %api_address, "API listening.");
 
     let deadline = Duration::from_secs(args.shutdown_timeout);
-    let mut topology = lookout_topology::start(checked, &telemetry, &health, Shutdown::new()).await?;
+    let mut topology = lookout_topology::start(checked, &telemetry, &health, &store, Shutdown::new()).await?;
     info!(startup_ms = started.elapsed().as_millis() as u64, "Lookout is running.");
 
     let mut clean = true;
     loop {
         let signal = tokio::select! {
             s = signals.next() => s,
+            Some(request) = api_reloads.recv() => Signal::ApiReload(request),
             () = topology.failed() => {
                 error!("A component failed; stopping so that a supervisor can restart Lookout.");
                 clean = false;
                 break;
             }
         };
-        match signal {
+        let api_request = match signal {
             Signal::Stop => break,
-            Signal::Reload => {
-                alerting.reload().await;
-                // A broken file never replaces the running pipeline.
-                let checked = match load(&args.config) {
-                    Ok((c, _)) => c,
-                    Err(errors) => {
-                        for e in &errors.0 {
-                            error!(error = %e, "Reload refused: the pipeline file is invalid; keeping the running pipeline.");
-                        }
-                        continue;
-                    }
-                };
-                info!("Reloading: draining the running pipeline.");
-                clean &= topology.stop(deadline).await;
-                health.clear();
-                topology = match lookout_topology::start(checked, &telemetry, &health, Shutdown::new()).await {
-                    Ok(t) => t,
-                    Err(e) => {
-                        error!(error = %e, "Reload failed to start the new pipeline.");
-                        return Ok(false);
-                    }
-                };
-                info!("Reloaded.");
+            Signal::Reload => None,
+            Signal::ApiReload(request) => Some(request),
+        };
+        alerting.reload().await;
+        let web_config = auth.reload().map_err(|e| e.to_string());
+        // A broken file never replaces the running pipeline.
+        let checked = match load(&args.config) {
+            Ok((c, _)) => c,
+            Err(errors) => {
+                for e in &errors.0 {
+                    error!(error = %e, "Reload refused: the pipeline file is invalid; keeping the running pipeline.");
+                }
+                if let Some(r) = api_request {
+                    r.done(Err(errors.to_string()));
+                }
+                continue;
             }
+        };
+        info!("Reloading: draining the running pipeline.");
+        clean &= topology.stop(deadline).await;
+        health.clear();
+        topology = match lookout_topology::start(checked, &telemetry, &health, &store, Shutdown::new()).await {
+            Ok(t) => t,
+            Err(e) => {
+                error!(error = %e, "Reload failed to start the new pipeline.");
+                return Ok(false);
+            }
+        };
+        info!("Reloaded.");
+        if let Some(r) = api_request {
+            r.done(web_config);
         }
     }
     info!("Shutting down: no longer accepting; draining buffers.");
     clean &= topology.stop(deadline).await;
-    if let Some(s) = scaler {
-        s.stop().await;
+    // The rest (scaler, rules and notifier, store, API) saves its state and stops at
+    // once; bounded all the same, so the process always exits.
+    let rest = async {
+        if let Some(s) = scaler {
+            s.stop().await;
+        }
+        alerting.stop().await;
+        store_service.stop().await;
+        api_shutdown.cancel();
+        let _ = api.await;
+    };
+    if tokio::time::timeout(STOP_REST_WITHIN, rest).await.is_err() {
+        error!(
+            secs = STOP_REST_WITHIN.as_secs(),
+            "The alerting, scaler, store or API did not stop in time; exiting anyway."
+        );
+        clean = false;
     }
-    alerting.stop().await;
-    store_service.stop().await;
-    api_shutdown.cancel();
-    let _ = api.await;
     info!(clean, "Lookout stopped.");
     Ok(clean)
 }
+
+/// How long the parts that stop after the pipeline may take together.
+const STOP_REST_WITHIN: Duration = Duration::from_secs(10);
 
 enum Signal {
     /// SIGTERM or SIGINT.
     Stop,
     /// SIGHUP: re-read the pipeline file.
     Reload,
+    /// `POST /-/reload`: the same, answered when done.
+    ApiReload(lookout_server::auth::reload::ReloadRequest),
 }
 
 /// The process signals Lookout acts on; installed once so none is missed between waits.

@@ -274,6 +274,9 @@ pub(crate) struct AlertRecord {
     starts_at: DateTime<Utc>,
     ends_at: Option<DateTime<Utc>>,
     generator_url: String,
+    /// Absent in records written before alerts carried evidence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    evidence: Vec<lookout_receivers::Evidence>,
     updated_at: DateTime<Utc>,
     timeout: bool,
     /// Absent in records written before origins were kept.
@@ -289,6 +292,7 @@ impl AlertRecord {
             starts_at: a.alert.starts_at,
             ends_at: a.alert.ends_at,
             generator_url: a.alert.generator_url.clone(),
+            evidence: a.alert.evidence.clone(),
             updated_at: a.updated_at,
             timeout: a.timeout,
             origin,
@@ -305,6 +309,7 @@ impl AlertRecord {
                 starts_at: r.starts_at,
                 ends_at: r.ends_at,
                 generator_url: r.generator_url,
+                evidence: r.evidence,
             },
             updated_at: r.updated_at,
             timeout: r.timeout,

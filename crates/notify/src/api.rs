@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use lookout_receivers::Alert;
+use lookout_server::auth::audit::{self, SilenceAction};
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -160,7 +161,7 @@ async fn status(State(n): State<Notifier>) -> Response {
     let cfg = n.config();
     Json(json!({
         "cluster": { "name": "", "peers": [], "status": "disabled" },
-        "config": { "original": redact(&cfg.original) },
+        "config": { "original": crate::status::render(&cfg) },
         "uptime": ts(n.inner.started_at),
         "versionInfo": {
             // The API level we implement, so amtool does not warn about a mismatch; Lookout's
@@ -170,17 +171,6 @@ async fn status(State(n): State<Notifier>) -> Response {
         },
     }))
     .into_response()
-}
-
-/// The config text with secret-looking values replaced, as Alertmanager prints `<secret>`.
-fn redact(text: &str) -> String {
-    static RE: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
-        Regex::new(
-            r"(?m)^(\s*(?:-\s+)?[A-Za-z_]*(?:password|secret|key|token|credentials|url)[A-Za-z_]*\s*:\s*)(\S.*)$",
-        )
-        .expect("static regex")
-    });
-    RE.replace_all(text, "${1}<secret>").into_owned()
 }
 
 async fn receivers(State(n): State<Notifier>) -> Response {
@@ -204,6 +194,10 @@ fn alert_json(n: &Notifier, rt: &Runtime, a: &StoredAlert, receivers: &[String],
     // `omitempty` in Alertmanager's model.
     if !a.alert.generator_url.is_empty() {
         v["generatorURL"] = Value::String(a.alert.generator_url.clone());
+    }
+    // Lookout's addition: what made it fire, when its rule had exemplars to show.
+    if !a.alert.evidence.is_empty() {
+        v["evidence"] = a.alert.evidence.iter().map(lookout_receivers::Evidence::to_json).collect();
     }
     v
 }
@@ -373,6 +367,7 @@ async fn post_alerts(State(n): State<Notifier>, body: Bytes) -> Response {
             starts_at: starts.unwrap_or(DateTime::UNIX_EPOCH),
             ends_at: ends,
             generator_url: p.generator_url,
+            evidence: Vec::new(),
         };
         alerts.push((alert, starts.is_none()));
     }
@@ -457,7 +452,28 @@ struct PostableSilence {
     comment: String,
 }
 
-async fn post_silence(State(n): State<Notifier>, body: Bytes) -> Response {
+/// A silence's matchers as `{a="b", c=~"d"}`, for the audit trail.
+fn matchers_text(matchers: &[SilenceMatcher]) -> String {
+    let parts: Vec<String> = matchers
+        .iter()
+        .map(|m| {
+            let op = match (m.is_equal, m.is_regex) {
+                (true, false) => "=",
+                (false, false) => "!=",
+                (true, true) => "=~",
+                (false, true) => "!~",
+            };
+            format!("{}{op}{:?}", m.name, m.value)
+        })
+        .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+async fn post_silence(
+    State(n): State<Notifier>,
+    caller: Option<axum::Extension<lookout_server::auth::Caller>>,
+    body: Bytes,
+) -> Response {
     let p: PostableSilence = match serde_json::from_slice(&body) {
         Ok(p) => p,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("parsing silence body failed: {e}")),
@@ -483,9 +499,15 @@ async fn post_silence(State(n): State<Notifier>, body: Bytes) -> Response {
         created_by: p.created_by,
         comment: p.comment,
     };
+    let action = if sil.id.is_empty() { SilenceAction::Created } else { SilenceAction::Updated };
+    let (matchers, created_by) = (matchers_text(&sil.matchers), sil.created_by.clone());
     let silences = n.inner.silences.clone();
     match durably(move || silences.set(sil, now)).await {
-        Ok(id) => Json(json!({ "silenceID": id })).into_response(),
+        Ok(id) => {
+            // createdBy stays what the client sent; the audit trail has who really asked.
+            audit::silence(caller.as_deref(), action, &id, &matchers, &created_by);
+            Json(json!({ "silenceID": id })).into_response()
+        }
         Err(SilenceError::NotFound) => error(StatusCode::NOT_FOUND, "silence not found"),
         Err(SilenceError::Invalid(e)) => error(StatusCode::BAD_REQUEST, e),
         Err(SilenceError::Persist(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
@@ -507,10 +529,20 @@ async fn get_silence(State(n): State<Notifier>, Path(id): Path<String>) -> Respo
     }
 }
 
-async fn delete_silence(State(n): State<Notifier>, Path(id): Path<String>) -> Response {
+async fn delete_silence(
+    State(n): State<Notifier>,
+    caller: Option<axum::Extension<lookout_server::auth::Caller>>,
+    Path(id): Path<String>,
+) -> Response {
     let silences = n.inner.silences.clone();
-    match durably(move || silences.expire(&id, Utc::now())).await {
-        Ok(()) => StatusCode::OK.into_response(),
+    let expired = id.clone();
+    match durably(move || silences.expire(&expired, Utc::now())).await {
+        Ok(()) => {
+            let (matchers, created_by) =
+                n.inner.silences.get(&id).map(|s| (matchers_text(&s.matchers), s.created_by)).unwrap_or_default();
+            audit::silence(caller.as_deref(), SilenceAction::Expired, &id, &matchers, &created_by);
+            StatusCode::OK.into_response()
+        }
         Err(SilenceError::NotFound) => StatusCode::NOT_FOUND.into_response(),
         Err(SilenceError::Invalid(e) | SilenceError::Persist(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
@@ -528,13 +560,5 @@ mod tests {
         assert!(!q.flag("active", true).unwrap());
         let l: BTreeMap<String, String> = [("alertname".to_string(), "A".to_string())].into();
         assert!(filter_matches(&m, &l));
-    }
-
-    #[test]
-    fn redacts_secrets() {
-        let t = "global:\n  slack_api_url: https://hooks/x\n  smtp_auth_password: p\nroute:\n  receiver: a\n";
-        let r = redact(t);
-        assert!(r.contains("slack_api_url: <secret>") && r.contains("smtp_auth_password: <secret>"));
-        assert!(r.contains("receiver: a"));
     }
 }

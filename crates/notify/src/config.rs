@@ -33,8 +33,9 @@ pub struct AlertmanagerConfig {
     pub templates: Vec<String>,
     /// The config file's directory (`.` for text parsed without a file).
     pub base_dir: PathBuf,
-    /// The file's text, served by `/api/v2/status`.
-    pub original: String,
+    /// The file's text, credentials included, so never printed: `/api/v2/status` shows
+    /// the parsed config instead.
+    pub original: lookout_config::Secret,
 }
 
 /// One node of the routing tree as configured.
@@ -315,7 +316,7 @@ fn parse_config_in(file: &str, text: &str, base: Option<&Path>) -> Result<Alertm
             .filter(|p| !p.as_os_str().is_empty())
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from(".")),
-        original: text.to_string(),
+        original: lookout_config::Secret::new(text),
     })
 }
 

@@ -57,6 +57,8 @@ mod persisted;
 mod pipeline;
 mod route;
 mod silence;
+pub mod simulate;
+mod status;
 mod timeinterval;
 
 pub use alerts::StoredAlert;

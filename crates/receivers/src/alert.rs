@@ -25,6 +25,44 @@ pub struct Alert {
     pub ends_at: Option<DateTime<Utc>>,
     /// Link back to the expression that fired it.
     pub generator_url: String,
+    /// Records that made it fire (exemplars of the series its rule read), newest first;
+    /// empty for alerts that came without any (e.g. posted by a Prometheus).
+    pub evidence: Vec<Evidence>,
+}
+
+/// One piece of evidence: an exemplar of a series an alert's rule read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Evidence {
+    /// The series it belongs to.
+    #[serde(rename = "seriesLabels")]
+    pub series_labels: BTreeMap<String, String>,
+    /// Its own labels: `trace_id`, `span_id`, `log` (the start of a log record's body).
+    pub labels: BTreeMap<String, String>,
+    /// The observed value, formatted as Prometheus formats sample values.
+    pub value: String,
+    /// When it was observed.
+    pub timestamp: DateTime<Utc>,
+}
+
+impl Evidence {
+    /// As templates see it (rules' `$evidence`, notifications' `.Evidence`): its labels
+    /// plus `value` and `timestamp` (RFC 3339).
+    pub fn to_template_value(&self) -> Value {
+        let mut m = self.labels.clone();
+        m.insert("value".to_string(), self.value.clone());
+        m.insert("timestamp".to_string(), self.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        Value::StrMap(m)
+    }
+
+    /// As JSON in the webhook and API payloads.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "seriesLabels": self.series_labels,
+            "labels": self.labels,
+            "value": self.value,
+            "timestamp": crate::timefmt::rfc3339_nano(Some(self.timestamp)),
+        })
+    }
 }
 
 /// FNV-1a, 64 bit: the hash `prometheus/common/model` uses for label-set fingerprints.
@@ -54,7 +92,14 @@ pub fn labels_fingerprint(labels: &BTreeMap<String, String>) -> u64 {
 impl Alert {
     /// A firing alert with these labels, started `starts_at`, open-ended.
     pub fn new(labels: BTreeMap<String, String>, starts_at: DateTime<Utc>) -> Alert {
-        Alert { labels, annotations: BTreeMap::new(), starts_at, ends_at: None, generator_url: String::new() }
+        Alert {
+            labels,
+            annotations: BTreeMap::new(),
+            starts_at,
+            ends_at: None,
+            generator_url: String::new(),
+            evidence: Vec::new(),
+        }
     }
 
     /// Stable identity across runs and processes (see [`labels_fingerprint`]).
@@ -190,6 +235,8 @@ fn alert_value(a: &Alert, now: DateTime<Utc>) -> Value {
             ("EndsAt", time_value(a.visible_ends_at(now))),
             ("GeneratorURL", Value::str(a.generator_url.clone())),
             ("Fingerprint", Value::str(a.fingerprint_hex())),
+            // Lookout's addition: what made it fire (see `Evidence`).
+            ("Evidence", Value::List(a.evidence.iter().map(Evidence::to_template_value).collect())),
         ],
     )
 }
@@ -233,6 +280,34 @@ mod tests {
         assert!(!a.is_resolved_at(t));
         assert!(a.is_resolved_at(t + chrono::Duration::seconds(10)));
         assert_eq!(a.visible_ends_at(t), None);
+    }
+
+    #[test]
+    fn notification_templates_see_each_alerts_evidence() {
+        let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut a = Alert::new(ls(&[("alertname", "DbErrors")]), t);
+        a.evidence = vec![Evidence {
+            series_labels: ls(&[("__name__", "db_errors_total")]),
+            labels: ls(&[("trace_id", "abc"), ("log", "connection refused")]),
+            value: "1".into(),
+            timestamp: t,
+        }];
+        let n = Notification {
+            receiver: "r".into(),
+            status_firing: true,
+            group_key: "{}".into(),
+            group_labels: BTreeMap::new(),
+            alerts: vec![a.clone(), Alert::new(ls(&[("alertname", "Other")]), t)],
+            external_url: String::new(),
+            truncated_alerts: 0,
+            now: t,
+        };
+        let text = "{{ range .Alerts }}{{ .Labels.alertname }}:{{ range .Evidence }} {{ .trace_id }} {{ .log }} @{{ .timestamp }}{{ end }};{{ end }}";
+        let out = crate::templates::Templates::builtin().render(text, &n.template_data()).unwrap();
+        assert_eq!(out, "DbErrors: abc connection refused @2023-11-14T22:13:20.000Z;Other:;");
+        let json = a.evidence[0].to_json();
+        assert_eq!(json["labels"]["trace_id"], "abc");
+        assert_eq!(json["seriesLabels"]["__name__"], "db_errors_total");
     }
 
     #[test]

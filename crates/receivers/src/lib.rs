@@ -87,7 +87,7 @@ mod templates;
 pub mod timefmt;
 pub mod webhook;
 
-pub use alert::{Alert, Notification, labels_fingerprint};
+pub use alert::{Alert, Evidence, Notification, labels_fingerprint};
 pub use builder::build_integrations;
 pub use config::{GlobalConfig, RateLimitConfig, ReceiverConfig, Secret};
 pub use error::{Error, ErrorKind};

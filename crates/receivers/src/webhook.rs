@@ -15,7 +15,7 @@ use crate::timefmt::rfc3339_nano;
 
 /// One alert as the webhook payload shows it.
 pub fn alert_json(a: &Alert, now: chrono::DateTime<chrono::Utc>) -> Json {
-    json!({
+    let mut v = json!({
         "status": a.status_at(now),
         "labels": a.labels,
         "annotations": a.annotations,
@@ -23,7 +23,12 @@ pub fn alert_json(a: &Alert, now: chrono::DateTime<chrono::Utc>) -> Json {
         "endsAt": rfc3339_nano(a.visible_ends_at(now)),
         "generatorURL": a.generator_url,
         "fingerprint": a.fingerprint_hex(),
-    })
+    });
+    // Lookout's addition (receivers ignore fields they do not know): what made it fire.
+    if !a.evidence.is_empty() {
+        v["evidence"] = a.evidence.iter().map(crate::alert::Evidence::to_json).collect();
+    }
+    v
 }
 
 /// The version 4 message, keeping at most `max_alerts` alerts (0 = all).

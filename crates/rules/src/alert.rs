@@ -54,6 +54,10 @@ pub struct Alert {
     pub valid_until_ms: i64,
     /// When `keep_firing_for` started keeping it firing.
     pub keep_firing_since_ms: Option<i64>,
+    /// Exemplars of the series its rule read that agree with its labels, newest first
+    /// (see `crate::evidence`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<lookout_receivers::Evidence>,
 }
 
 impl Alert {

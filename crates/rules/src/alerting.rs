@@ -14,6 +14,7 @@ use lookout_tsdb::Labels;
 
 use crate::EvalError;
 use crate::alert::{Alert, AlertState, RESOLVED_RETENTION_MS};
+use crate::evidence;
 use crate::file::AlertingRule;
 use crate::group::{EvalContext, OutgoingAlert, RuleState};
 use crate::recording::query_vector;
@@ -29,19 +30,29 @@ pub(crate) fn eval(
     query_offset_ms: i64,
     limit: usize,
 ) -> Result<Vec<(Labels, f64)>, EvalError> {
-    let result = query_vector(ctx, &rule.expr, &rule.expr_text, t_ms.saturating_sub(query_offset_ms))?;
+    let query_t = t_ms.saturating_sub(query_offset_ms);
+    let result = query_vector(ctx, &rule.expr, &rule.expr_text, query_t)?;
     let mut fresh: BTreeMap<Labels, Alert> = BTreeMap::new();
+    // Looked up once per evaluation, shared out to the alerts below.
+    let candidates = if result.is_empty() {
+        Vec::new()
+    } else {
+        let (selectors, window) = evidence::selectors(&rule.expr);
+        ctx.datasource.exemplars(&selectors, query_t.saturating_sub(window), query_t)
+    };
     // Templates' `query` runs at the evaluation time, not the offset query time (as
     // Prometheus's expander is given `ts`); the hook is only made when it can be called.
     let templated = rule.templates.any() && !result.is_empty();
     let funcs = funcs(if templated { ctx.datasource.template_query(t_ms) } else { None });
     for (labels, value) in result {
+        let evidence = evidence::for_alert(&candidates, &labels, &[]);
         let (label_values, annotation_values) = if templated {
             let data = AlertTemplateData {
                 labels: labels.pairs(),
                 external_labels: ctx.external_labels,
                 external_url: ctx.external_url,
                 value,
+                evidence: &evidence,
             }
             .to_value();
             (rule.templates.expand_labels(&data, &funcs), rule.templates.expand_annotations(&data, &funcs))
@@ -71,6 +82,7 @@ pub(crate) fn eval(
             last_sent_ms: None,
             valid_until_ms: 0,
             keep_firing_since_ms: None,
+            evidence,
         };
         fresh.insert(alert_labels, alert);
     }
@@ -81,6 +93,7 @@ pub(crate) fn eval(
             Some(existing) if existing.state != AlertState::Inactive => {
                 existing.value = a.value;
                 existing.annotations = a.annotations;
+                existing.evidence = a.evidence;
             }
             // New, or resolved and back: starts over as pending.
             _ => {
@@ -166,6 +179,7 @@ pub(crate) fn send(
             starts_at_ms: a.fired_at_ms.unwrap_or(a.active_at_ms),
             ends_at_ms: a.resolved_at_ms.unwrap_or(a.valid_until_ms),
             generator_url: generator_url.clone(),
+            evidence: a.evidence.clone(),
         });
     }
     out

@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use lookout_template::QueryHook;
 
+use lookout_tsdb::exemplars::SeriesExemplars;
 use lookout_tsdb::promql::{EvalOptions, Value};
-use lookout_tsdb::{Labels, Store};
+use lookout_tsdb::{Labels, Matcher, Store};
 use promql_parser::parser::Expr;
 
 use crate::EvalError;
@@ -25,6 +26,13 @@ pub trait Datasource: Send + Sync {
     fn template_query(&self, t_ms: i64) -> Option<QueryHook> {
         let _ = t_ms;
         None
+    }
+
+    /// Exemplars in `[mint, maxt]` of the series any of `selectors` selects (evidence
+    /// for alerts); none by default.
+    fn exemplars(&self, selectors: &[Vec<Matcher>], mint: i64, maxt: i64) -> Vec<SeriesExemplars> {
+        let _ = (selectors, mint, maxt);
+        Vec::new()
     }
 }
 
@@ -61,6 +69,10 @@ impl Datasource for LocalDatasource {
             let v = opts.instant_query(&*store, q, t_ms).map_err(|e| e.to_string())?;
             template_samples(v).map_err(|e| e.to_string().into())
         }))
+    }
+
+    fn exemplars(&self, selectors: &[Vec<Matcher>], mint: i64, maxt: i64) -> Vec<SeriesExemplars> {
+        self.store.exemplars().select(selectors, mint, maxt)
     }
 }
 

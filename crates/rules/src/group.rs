@@ -224,6 +224,8 @@ pub struct OutgoingAlert {
     pub ends_at_ms: i64,
     /// Link to the expression in the UI.
     pub generator_url: String,
+    /// What made it fire (exemplars of the series its rule read).
+    pub evidence: Vec<lookout_receivers::Evidence>,
 }
 
 /// Alertmanager's model of the alert: what the notifier takes, in process, exactly as
@@ -237,6 +239,7 @@ impl From<OutgoingAlert> for lookout_receivers::Alert {
             starts_at: time(a.starts_at_ms),
             ends_at: Some(time(a.ends_at_ms)),
             generator_url: a.generator_url,
+            evidence: a.evidence,
         }
     }
 }
@@ -328,6 +331,7 @@ mod tests {
             starts_at_ms: 1_000,
             ends_at_ms: 61_000,
             generator_url: "http://x/graph".to_string(),
+            evidence: Vec::new(),
         };
         let n: lookout_receivers::Alert = a.into();
         assert_eq!(n.labels["alertname"], "Down");

@@ -25,9 +25,11 @@
 
 pub mod alert;
 mod alerting;
+pub mod backtest;
 pub mod datasource;
 pub mod engine;
 mod error;
+pub mod evidence;
 pub use lookout_config::duration;
 pub mod file;
 pub mod group;

@@ -1,6 +1,9 @@
 //! Alert label and annotation templates: Go `text/template` ([`lookout_template`]) with
 //! Prometheus's data and variables (`$labels`, `$value`, `$externalLabels`,
 //! `$externalURL`) prepended exactly as `rules/alerting.go` does, so error columns match.
+//! Lookout adds `$evidence` (the alert's exemplars: a list of maps with `trace_id`,
+//! `span_id`, `log`, `value`, `timestamp`), declared only in templates that use it so
+//! that every other template reads exactly as in Prometheus.
 //!
 //! Prometheus parses every template again for every alert of every evaluation; here a
 //! rule's templates are parsed once when the rule is loaded ([`RuleTemplates`]) and only
@@ -22,6 +25,8 @@ pub struct AlertTemplateData<'a> {
     pub external_url: &'a str,
     /// The sample value (`$value`, `.Value`).
     pub value: f64,
+    /// The alert's evidence (`$evidence`, `.Evidence`).
+    pub evidence: &'a [lookout_receivers::Evidence],
 }
 
 impl AlertTemplateData<'_> {
@@ -32,6 +37,10 @@ impl AlertTemplateData<'_> {
             ("ExternalLabels", str_map(self.external_labels)),
             ("ExternalURL", Value::str(self.external_url)),
             ("Value", Value::Float(self.value)),
+            (
+                "Evidence",
+                Value::List(self.evidence.iter().map(lookout_receivers::Evidence::to_template_value).collect()),
+            ),
         ])
     }
 }
@@ -39,6 +48,15 @@ impl AlertTemplateData<'_> {
 // The variables Prometheus defines in front of every alert template.
 const DEFS: &str =
     "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}";
+
+/// What goes in front of `text`: Prometheus's variables, and `$evidence` if it uses it.
+fn with_defs(text: &str) -> String {
+    if text.contains("$evidence") {
+        format!("{DEFS}{{{{$evidence := .Evidence}}}}{text}")
+    } else {
+        format!("{DEFS}{text}")
+    }
+}
 
 /// Prometheus's template functions without a query engine (enough to parse, and to
 /// expand templates that do not call `query`).
@@ -63,7 +81,7 @@ fn template_name(alert: &str) -> String {
 /// Checks that `text` parses as a template of alert `alert` (what `promtool check rules`
 /// checks): `template: __alert_NAME:LINE: ...` otherwise.
 pub fn check(alert: &str, text: &str) -> Result<(), lookout_template::TemplateError> {
-    lookout_template::check(&template_name(alert), &format!("{DEFS}{text}"), static_funcs())
+    lookout_template::check(&template_name(alert), &with_defs(text), static_funcs())
 }
 
 fn str_map(pairs: &[(String, String)]) -> Value {
@@ -99,7 +117,7 @@ impl RuleTemplates {
                 return Compiled::Plain(text.to_string());
             }
             let mut set = TemplateSet::new(static_funcs().clone());
-            match set.parse(&name, &format!("{DEFS}{text}")) {
+            match set.parse(&name, &with_defs(text)) {
                 Ok(()) => Compiled::Parsed(set),
                 Err(e) => Compiled::Broken(format!("error parsing template {name}: {e}")),
             }

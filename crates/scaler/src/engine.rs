@@ -95,6 +95,9 @@ pub enum Error {
         #[source]
         source: ActuatorError,
     },
+    /// The KEDA external scaler's TLS files cannot be served.
+    #[error("keda.{0}")]
+    KedaTls(#[source] lookout_server::listener::TlsError),
     /// The KEDA external scaler cannot listen.
     #[error("cannot listen on keda.address {address}: {source}")]
     KedaListen {

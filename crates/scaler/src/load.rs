@@ -45,6 +45,12 @@ pub fn load_policy_files(patterns: &[String], config_file: &str) -> Result<Polic
                         merged.scalers.push(s);
                     }
                 }
+                if let Some(tls) = p.keda.as_ref().and_then(|k| k.tls.as_ref())
+                    && let Err(e) = lookout_server::listener::Tls::check(tls)
+                {
+                    // Reported here, not at parse: `lookout scale simulate` needs no certificates.
+                    errors.push(ConfigError::new(at(&name), format!("keda.{e}")));
+                }
                 merged.keda = merged.keda.or(p.keda);
             }
             Err(e) => errors.extend(e.0),
@@ -77,5 +83,20 @@ mod tests {
 
         let errors = load_policy_files(&["[".to_string()], "pipeline.yaml").unwrap_err();
         assert!(errors.to_string().starts_with("pipeline.yaml:1:1: scaling.files: bad pattern"), "{errors}");
+    }
+
+    #[test]
+    fn keda_tls_files_are_checked_next_to_the_policy_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let keda = "keda:\n  address: 127.0.0.1:0\n  tls: { cert_file: tls/keda.crt, key_file: tls/keda.key }\n";
+        std::fs::write(dir.path().join("a.yml"), format!("{API}{keda}")).unwrap();
+        let pattern = format!("{}/*.yml", dir.path().display());
+        let errors = load_policy_files(std::slice::from_ref(&pattern), "pipeline.yaml").unwrap_err().to_string();
+        let cert = dir.path().join("tls/keda.crt");
+        assert!(errors.contains("a.yml:1:1: keda.tls: cannot read cert_file"), "{errors}");
+        assert!(errors.contains(&cert.display().to_string()), "{errors}");
+        // Parsing alone (what `lookout scale simulate` does) needs no certificate.
+        let parsed = parse_policy_file("a.yml", &format!("{API}{keda}")).unwrap();
+        assert!(parsed.keda.unwrap().tls.is_some());
     }
 }

@@ -41,6 +41,7 @@ impl ScalerService {
             }
         }));
         if let Some(k) = keda {
+            let tls = k.tls.clone().map(lookout_server::listener::Tls::new).transpose().map_err(Error::KedaTls)?;
             let listen = || {
                 let l = std::net::TcpListener::bind(&k.address)?;
                 l.set_nonblocking(true)?;
@@ -50,7 +51,7 @@ impl ScalerService {
             info!(address = %k.address, "KEDA external scaler listening.");
             let (s, token) = (scaler.clone(), shutdown.clone());
             tasks.push(tokio::spawn(async move {
-                if let Err(e) = crate::actuator::keda::serve(listener, s, token).await {
+                if let Err(e) = crate::actuator::keda::serve(listener, s, tls, token).await {
                     warn!(error = %e, "The KEDA external scaler stopped.");
                 }
             }));

@@ -198,8 +198,8 @@ async fn receive(State(r): State<Receiver>, body: axum::Json<serde_json::Value>)
 
 fn webhook(url: &str, retries: u32) -> lookout_scaler::actuator::webhook::Webhook {
     let cfg = lookout_scaler::policy::WebhookConfig {
-        url: url.to_string(),
-        headers: [("x-token".to_string(), "t".to_string())].into(),
+        url: url.into(),
+        headers: [("x-token".to_string(), "t".into())].into(),
         timeout_seconds: 5,
         max_retries: retries,
     };
@@ -280,7 +280,7 @@ async fn keda_external_scaler_over_grpc() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
-    let server = tokio::spawn(lookout_scaler::actuator::keda::serve(listener, s.clone(), stop.clone()));
+    let server = tokio::spawn(lookout_scaler::actuator::keda::serve(listener, s.clone(), None, stop.clone()));
     let mut client = ExternalScalerClient::connect(format!("http://{addr}")).await.unwrap();
     let obj = |name: &str| ScaledObjectRef {
         name: name.to_string(),
@@ -311,6 +311,100 @@ async fn keda_external_scaler_over_grpc() {
     assert_eq!(m.metric_values[0].metric_value_float, 4.0);
     let unknown = ScaledObjectRef { name: "nope".into(), namespace: "default".into(), scaler_metadata: HashMap::new() };
     assert_eq!(client.get_metric_spec(unknown).await.unwrap_err().code(), tonic::Code::NotFound);
+    stop.cancel();
+    server.await.unwrap().unwrap();
+}
+
+/// The external scaler over mTLS: KEDA with a client certificate from the configured CA
+/// gets answers; one without is refused during the handshake.
+#[tokio::test]
+async fn keda_external_scaler_over_mtls() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+    let ca = |name: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let cert = params.self_signed(&key).unwrap();
+        (cert.der().clone(), cert.pem(), Issuer::new(params, key))
+    };
+    let leaf = |issuer: &Issuer<'static, KeyPair>| {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&key, issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_ca, _, server_issuer) = ca("server ca");
+    let (_, clients_pem, clients_issuer) = ca("keda clients");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = leaf(&server_issuer);
+    std::fs::create_dir(dir.path().join("tls")).unwrap();
+    std::fs::write(dir.path().join("tls/keda.crt"), cert).unwrap();
+    std::fs::write(dir.path().join("tls/keda.key"), key).unwrap();
+    std::fs::write(dir.path().join("tls/clients.crt"), clients_pem).unwrap();
+    let policy = "scalers:\n  - name: api\n    minReplicas: 0\n    maxReplicas: 10\n    metrics:\n      - { name: rpm, query: rpm, target: { type: AverageValue, averageValue: 1000 } }\n    actuator: { type: keda }\n\
+                  keda:\n  address: 127.0.0.1:0\n  tls: { cert_file: tls/keda.crt, key_file: tls/keda.key, client_ca_file: tls/clients.crt }\n";
+    let file = dir.path().join("policy.yml");
+    let policies = parse_policy_file(&file.display().to_string(), policy).unwrap();
+    let tls = lookout_server::listener::Tls::new(policies.keda.clone().unwrap().tls.unwrap()).unwrap();
+    let src = Arc::new(FakeSource::default());
+    let s = Arc::new(Scaler::new(policies, dir.path(), src.clone()).unwrap());
+    src.set("rpm", 2500.0);
+    s.evaluate(1_000);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(lookout_scaler::actuator::keda::serve(listener, s.clone(), Some(tls), stop.clone()));
+
+    // A gRPC channel over our own TLS connection (tonic is built without a TLS backend).
+    let connect = |identity: Option<(String, String)>| {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(server_ca.clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+        let mut config = match identity {
+            None => builder.with_no_client_auth(),
+            Some((cert, key)) => builder
+                .with_client_auth_cert(
+                    vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
+                    PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+                )
+                .unwrap(),
+        };
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let service = tower::service_fn(move |_: tonic::transport::Uri| {
+            let connector = connector.clone();
+            async move {
+                let tcp = tokio::net::TcpStream::connect(addr).await?;
+                let tls = connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
+            }
+        });
+        async move {
+            let channel =
+                tonic::transport::Endpoint::from_static("http://localhost").connect_with_connector(service).await?;
+            Ok::<_, tonic::transport::Error>(ExternalScalerClient::new(channel))
+        }
+    };
+    let obj = ScaledObjectRef {
+        name: "web".to_string(),
+        namespace: "default".to_string(),
+        scaler_metadata: [("scaler".to_string(), "api".to_string())].into(),
+    };
+    let mut keda = connect(Some(leaf(&clients_issuer))).await.unwrap();
+    assert!(keda.is_active(obj.clone()).await.unwrap().into_inner().result);
+
+    let refused = match connect(None).await {
+        Err(_) => true,
+        Ok(mut c) => c.is_active(obj.clone()).await.is_err(),
+    };
+    assert!(refused, "a client without a certificate is refused");
     stop.cancel();
     server.await.unwrap().unwrap();
 }

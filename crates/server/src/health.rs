@@ -157,6 +157,11 @@ mod tests {
     async fn ready_waits_for_sources_and_fails_on_failure() {
         let (status, doc) = get_json(&Health::default(), "/health/ready").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "no pipeline yet: {doc}");
+        // The notifier registers before the pipeline is built: still nothing listens.
+        let early = Health::default();
+        early.register("notifier", "alerting", "notifier").set_state(ComponentState::Running);
+        let (status, doc) = get_json(&early, "/health/ready").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "no source registered yet: {doc}");
 
         let (health, source, sink) = pipeline();
         let (status, doc) = get_json(&health, "/health/ready").await;

@@ -9,10 +9,13 @@
 //!
 //! [`router`] gives the routes as an [`axum::Router`] so other features can merge
 //! their own; [`serve`] runs them until the shutdown token fires, through [`listener`],
-//! which every Lookout HTTP/gRPC listener uses for its timeouts and limits.
+//! which every Lookout HTTP/gRPC listener uses for its timeouts and limits. Every route,
+//! merged ones included, sits behind [`auth`] (`api.web_config_file`: users, roles and
+//! the audit trail), given with [`ApiState::with_auth`].
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod health;
 pub mod listener;
 mod metrics;
@@ -32,6 +35,7 @@ pub struct ApiState {
     version: &'static str,
     started: Instant,
     started_unix: f64,
+    auth: auth::ApiAuth,
 }
 
 /// When the process started (first API state built), as an `Instant` and Unix seconds.
@@ -48,7 +52,14 @@ impl ApiState {
     /// updating them), reporting `version`.
     pub fn new(telemetry: Telemetry, health: Health, version: &'static str) -> ApiState {
         let (started, started_unix) = process_start();
-        ApiState { telemetry, health, version, started, started_unix }
+        let auth = auth::ApiAuth::open(auth::AuditMetrics::new());
+        ApiState { telemetry, health, version, started, started_unix, auth }
+    }
+
+    /// The API behind `auth` instead of open to all.
+    pub fn with_auth(mut self, auth: auth::ApiAuth) -> ApiState {
+        self.auth = auth;
+        self
     }
 
     /// The metrics registry.
@@ -77,21 +88,31 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
+/// Every route, `extra` merged in, behind the state's access control.
+fn api(state: ApiState, extra: Router) -> Router {
+    let auth = state.auth.clone();
+    auth.layer(router(state).merge(extra))
+}
+
 /// Serves the API on `listener` until `shutdown` fires, then closes idle connections,
 /// gives the requests in flight a few seconds to finish and returns.
 pub async fn serve(listener: tokio::net::TcpListener, state: ApiState, shutdown: Shutdown) -> std::io::Result<()> {
-    serve_with(listener, state, Router::new(), shutdown).await
+    serve_with(listener, state, Router::new(), None, shutdown).await
 }
 
-/// [`serve`] with more routes merged in (the rule engine's, the notifier's, ...).
+/// [`serve`] with more routes merged in (the rule engine's, the notifier's, ...), over
+/// TLS when `tls` is given (build it with [`listener::Tls::new`] before starting, so a
+/// bad certificate stops the start).
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     state: ApiState,
     extra: Router,
+    tls: Option<listener::Tls>,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let stats = std::sync::Arc::new(listener::ListenerStats::default());
-    listener::serve(listener, router(state).merge(extra), listener::ListenerLimits::default(), stats, shutdown).await
+    let limits = listener::ListenerLimits::default();
+    listener::serve(listener, api(state, extra), limits, stats, tls, shutdown).await
 }
 
 #[cfg(test)]

@@ -59,8 +59,90 @@ pub(crate) fn exposition(state: &ApiState, openmetrics: bool) -> String {
     if let Some(fds) = open_fds() {
         gauge(&mut out, "process_open_fds", "Number of open file descriptors.", "", fds as f64);
     }
+    listeners(&mut out, openmetrics);
     out.push_str(EOF);
     out
+}
+
+/// Every listener's counters (`address` label): what its limits refused or closed.
+fn listeners(out: &mut String, openmetrics: bool) {
+    use crate::listener::{ListenerStats, Serving};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    type Field = fn(&ListenerStats) -> &AtomicU64;
+    let counters: [(&str, &str, Field); 5] = [
+        ("lookout_listener_connections_accepted", "Connections a listener accepted.", |s| &s.accepted_connections),
+        (
+            "lookout_listener_connections_refused",
+            "Connections closed on accept because the listener's connection cap was reached.",
+            |s| &s.refused_connections,
+        ),
+        (
+            "lookout_listener_connections_timed_out",
+            "Connections closed for idling or for not sending a whole header in time.",
+            |s| &s.timed_out_connections,
+        ),
+        (
+            "lookout_listener_requests_shed",
+            "Requests answered 503 because the listener's in-flight cap was reached.",
+            |s| &s.shed_requests,
+        ),
+        (
+            "lookout_listener_tls_handshake_failures",
+            "TLS handshakes that failed or took longer than the header read timeout.",
+            |s| &s.tls_handshake_failures,
+        ),
+    ];
+    crate::listener::with_serving(|serving: &[Serving]| {
+        if serving.is_empty() {
+            return;
+        }
+        let label = |s: &Serving| format!("{{address=\"{}\"}}", escape_label(&s.address));
+        for (name, help, field) in counters {
+            let samples = serving.iter().map(|s| (label(s), field(&s.stats).load(Ordering::Relaxed)));
+            counter_family(out, openmetrics, name, help, samples);
+        }
+        let _ = writeln!(out, "# HELP lookout_listener_open_connections Connections a listener holds open now.");
+        let _ = writeln!(out, "# TYPE lookout_listener_open_connections gauge");
+        for s in serving {
+            let _ = writeln!(
+                out,
+                "lookout_listener_open_connections{} {}",
+                label(s),
+                s.stats.open_connections.load(Ordering::Relaxed)
+            );
+        }
+        let tls: Vec<_> = serving.iter().filter_map(|s| s.tls.as_ref().map(|t| (s, t))).collect();
+        if !tls.is_empty() {
+            for (name, help, ok) in [
+                ("lookout_listener_tls_reloads", "Certificate reloads that took effect.", true),
+                (
+                    "lookout_listener_tls_reload_failures",
+                    "Certificate reloads that failed (the last good one kept).",
+                    false,
+                ),
+            ] {
+                let samples = tls.iter().map(|(s, t)| (label(s), if ok { t.reloads() } else { t.reload_failures() }));
+                counter_family(out, openmetrics, name, help, samples);
+            }
+        }
+    });
+}
+
+/// Appends a counter family: `name_total` samples; the family is `name` in OpenMetrics
+/// and `name_total` in the classic format.
+fn counter_family(
+    out: &mut String,
+    openmetrics: bool,
+    name: &str,
+    help: &str,
+    samples: impl Iterator<Item = (String, u64)>,
+) {
+    let family = if openmetrics { name.to_string() } else { format!("{name}_total") };
+    let _ = writeln!(out, "# HELP {family} {help}");
+    let _ = writeln!(out, "# TYPE {family} counter");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}_total{labels} {value}");
+    }
 }
 
 /// Appends one gauge family with one sample.
@@ -168,5 +250,29 @@ mod tests {
         gauge(&mut out, "g", "Help.", "{v=\"a\\\"b\"}", 1.5);
         assert_eq!(out, "# HELP g Help.\n# TYPE g gauge\ng{v=\"a\\\"b\"} 1.5\n");
         assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    /// A listener's counters appear under its address while it serves, and go with it.
+    #[tokio::test]
+    async fn listeners_report_their_connections() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = lookout_component::Shutdown::new();
+        let state = ApiState::new(Telemetry::new(), Health::default(), "1.2.3");
+        let task = tokio::spawn(crate::serve(listener, state, shutdown.clone()));
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let label = format!("{{address=\"{addr}\"}}");
+        assert!(response.contains(&format!("lookout_listener_connections_accepted_total{label} 1\n")), "{response}");
+        assert!(response.contains(&format!("lookout_listener_open_connections{label} 1\n")), "{response}");
+        assert!(response.contains("# TYPE lookout_listener_requests_shed_total counter\n"), "{response}");
+        assert!(response.trim_end().ends_with("# EOF"), "{response}");
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
+        let after = exposition(&ApiState::new(Telemetry::new(), Health::default(), "1.2.3"), false);
+        assert!(!after.contains(&label), "gone once it stopped serving: {after}");
     }
 }

@@ -68,13 +68,14 @@ use futures::future::BoxFuture;
 use lookout_buffer::BufferConfig;
 use lookout_component::{BuildError, ComponentFuture, SinkConfig, SinkContext};
 use lookout_config::{ComponentDecl, ConfigErrors};
-use lookout_event::{Batch, encode};
+use lookout_event::{Batch, FieldPath, encode};
 use serde::Deserialize;
 
 use crate::Error;
 use crate::delivery::{
     self, BatchSettings, Endpoint, EndpointSpec, HealthCheckSettings, Item, Protocol, SendError, Sent,
 };
+use crate::destination;
 use crate::template::Template;
 
 mod plan;
@@ -139,7 +140,9 @@ impl SinkConfig for CloudWatchLogsConfig {
             && !e.starts_with("http://")
             && !e.starts_with("https://")
         {
-            return Err(decl.error(format!("endpoint `{e}` must start with http:// or https://")).into());
+            return Err(decl
+                .error(format!("endpoint `{}` must start with http:// or https://", lookout_config::redact_url(e)))
+                .into());
         }
         if self.region.as_deref().is_some_and(|r| r.trim().is_empty()) {
             return Err(decl.error("`region` is empty").into());
@@ -175,6 +178,7 @@ impl SinkConfig for CloudWatchLogsConfig {
                 group,
                 stream,
                 create_group: config.create_missing_group,
+                tenant_field: FieldPath::tenant(),
                 create_stream: config.create_missing_stream,
             };
             // `endpoint` here is the AWS service URL override, not a delivery endpoint
@@ -198,6 +202,7 @@ pub struct PutLogEvents {
     stream: Template,
     create_group: bool,
     create_stream: bool,
+    tenant_field: FieldPath,
 }
 
 /// Separates group and stream in [`Item::route`] (and so in dead letters:
@@ -207,6 +212,13 @@ const ROUTE_SEP: char = ':';
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// Why a route (`<refusal>:<stream>`) was refused, if it was: the reason without the
+/// stream (stream names hold no `:`).
+fn refusal_of(route: &str) -> Option<&str> {
+    let why = route.strip_prefix(destination::REFUSED)?;
+    Some(why.rsplit_once(ROUTE_SEP).map_or(why, |(why, _)| why))
 }
 
 impl Protocol for PutLogEvents {
@@ -219,6 +231,7 @@ impl Protocol for PutLogEvents {
         let mut spans = Vec::with_capacity(batch.len());
         let mut routes: HashMap<String, Arc<str>> = HashMap::new();
         let (mut route, mut stream) = (String::new(), String::new());
+        let mut verdicts = destination::Verdicts::new(destination::Kind::LogGroup);
         batch.for_each(|r| {
             let time = match r.time_unix_nano() {
                 0 => fallback,
@@ -228,6 +241,18 @@ impl Protocol for PutLogEvents {
             encode::write_record(&mut buf, &r, promote, fallback);
             self.group.render(&r, time, "unknown", &mut route);
             self.stream.render(&r, time, "unknown", &mut stream);
+            // Names from record fields are made valid CloudWatch names; a group outside
+            // the record's tenant's `destinations.log_groups` is refused (and so never
+            // created by `create_missing_group`).
+            destination::log_group(&mut route);
+            destination::log_stream(&mut stream);
+            if verdicts.active() {
+                let tenant = r.get(&self.tenant_field);
+                if let Some(refused) = verdicts.refused(tenant.as_ref().and_then(|v| v.as_str()), &route) {
+                    route.clear();
+                    route.push_str(&refused);
+                }
+            }
             route.push(ROUTE_SEP);
             route.push_str(&stream);
             let route = match routes.get(route.as_str()) {
@@ -256,7 +281,9 @@ impl Protocol for PutLogEvents {
         let mut index = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let timestamp_ms = (item.time_unix_nano / 1_000_000) as i64;
-            if item.doc.len() > MAX_EVENT_BYTES {
+            if let Some(why) = refusal_of(&item.route) {
+                sent.rejected.push((i, why.to_string()));
+            } else if item.doc.len() > MAX_EVENT_BYTES {
                 let why = format!("message of {} bytes is over CloudWatch's {MAX_EVENT_BYTES}", item.doc.len());
                 sent.rejected.push((i, why));
             } else if let Some(why) = age_verdict(timestamp_ms, now) {
@@ -517,20 +544,26 @@ mod tests {
         assert!(rejected_events(&RejectedLogEventsInfo::builder().build(), 3).is_empty());
     }
 
-    #[test]
-    fn encode_routes_by_group_and_stream_and_the_batch_default_is_cloudwatchs() {
-        let protocol = PutLogEvents {
+    /// The protocol with `group` and `stream` templates and an offline client.
+    fn put_log_events(group: &str, stream: &str) -> PutLogEvents {
+        PutLogEvents {
             client: Client::from_conf(
                 aws_sdk_cloudwatchlogs::Config::builder()
                     .behavior_version(aws_sdk_cloudwatchlogs::config::BehaviorVersion::latest())
                     .region(Region::new("us-east-1"))
                     .build(),
             ),
-            group: Template::parse("/lookout/{service.name}").unwrap(),
-            stream: Template::parse("{host.name}-%Y-%m-%d").unwrap(),
+            group: Template::parse(group).unwrap(),
+            stream: Template::parse(stream).unwrap(),
             create_group: true,
             create_stream: true,
-        };
+            tenant_field: FieldPath::tenant(),
+        }
+    }
+
+    #[test]
+    fn encode_routes_by_group_and_stream_and_the_batch_default_is_cloudwatchs() {
+        let protocol = put_log_events("/lookout/{service.name}", "{host.name}-%Y-%m-%d");
         let mut items = Vec::new();
         protocol.encode(&crate::test_util::logs(3), &mut items);
         assert_eq!(items.len(), 3);
@@ -540,5 +573,21 @@ mod tests {
         assert_eq!(doc["body"], "log 1");
         let b = default_batch();
         assert_eq!((b.max_events, b.max_bytes), (10_000, 1_048_576));
+    }
+
+    #[test]
+    fn a_group_outside_the_tenants_log_groups_is_refused_once_per_batch() {
+        let _t = destination::tenant_for_tests("cw-unit", "{log_groups: [\"/shop/*\"]}");
+        let protocol = put_log_events("/{attributes.idx}/app", "s");
+        let mut items = Vec::new();
+        protocol.encode(&destination::tenant_logs("cw-unit", &["shop", "blog", "shop", "blog"]), &mut items);
+        assert_eq!(&*items[0].route, "/shop/app:s");
+        assert!(Arc::ptr_eq(&items[1].route, &items[3].route));
+        // What `send` dead-letters them with (before any request, so no group is created).
+        assert_eq!(refusal_of(&items[0].route), None);
+        assert_eq!(
+            refusal_of(&items[1].route),
+            Some("destination `/blog/app` is not in tenant `cw-unit`'s destinations.log_groups")
+        );
     }
 }

@@ -11,7 +11,7 @@
 //!     metrics_index: "metrics-{service.name}-%Y.%m.%d"
 //!     mode: index                                  # or data_stream (`create` actions)
 //!     id_field: attributes.event.id                # optional: retries cannot duplicate
-//!     auth: { user: elastic, password: ${ES_PASSWORD} }   # or { api_key: ... }
+//!     auth: { user: elastic, password: ${ES_PASSWORD} }   # or password_file, api_key, api_key_file
 //!     compression: gzip                            # or none (default)
 //!     dead_letter: ./data/dead/es.ndjson
 //!     batch: { max_events: 1000, max_bytes: 5242880, timeout_ms: 1000 }
@@ -41,12 +41,13 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use lookout_buffer::BufferConfig;
 use lookout_component::{BuildError, ComponentFuture, SinkConfig, SinkContext};
-use lookout_config::{ComponentDecl, ConfigErrors};
+use lookout_config::{ComponentDecl, ConfigErrors, Secret, SecretSourceError, secret_or_file};
 use lookout_event::{Batch, FieldPath, Signal, encode};
 use serde::Deserialize;
 
 use crate::Error;
 use crate::delivery::{self, Endpoint, Item, Protocol, SendError, Sent};
+use crate::destination;
 use crate::template::Template;
 
 crate::network_sink_config! {
@@ -103,22 +104,69 @@ pub enum Mode {
     DataStream,
 }
 
-/// Credentials.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged, deny_unknown_fields)]
-pub enum Auth {
-    /// HTTP basic auth.
-    Basic {
-        /// User name.
-        user: String,
-        /// Password.
-        password: String,
-    },
+/// `auth:` — HTTP basic auth (`user` with `password` or `password_file`) or an API key
+/// (`api_key` or `api_key_file`). Files are read when the sink starts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Auth {
+    /// User name for basic auth.
+    pub user: Option<String>,
+    /// Password for basic auth.
+    pub password: Option<Secret>,
+    /// File holding the password.
+    pub password_file: Option<String>,
     /// `Authorization: ApiKey <key>` (the base64 `id:api_key` Elasticsearch returns).
-    ApiKey {
-        /// The encoded key.
-        api_key: String,
-    },
+    pub api_key: Option<Secret>,
+    /// File holding the API key.
+    pub api_key_file: Option<String>,
+}
+
+/// [`Auth`] with its files read: what each request carries.
+#[derive(Debug, Clone)]
+enum Credentials {
+    Basic { user: String, password: Secret },
+    ApiKey(Secret),
+}
+
+impl Auth {
+    /// The shape checks, without reading files.
+    fn check(&self) -> Result<(), String> {
+        let password = self.password.is_some() || self.password_file.is_some();
+        let api_key = self.api_key.is_some() || self.api_key_file.is_some();
+        match (self.user.is_some(), password, api_key) {
+            (true, true, false) | (false, false, true) => {}
+            (_, _, true) => return Err("`auth` takes either `user` and a password, or an API key".into()),
+            (true, false, false) => return Err("`auth.user` needs `password` or `password_file`".into()),
+            (false, _, false) => return Err("`auth` needs `user` and `password`, or `api_key`".into()),
+        }
+        if self.password.is_some() && self.password_file.is_some() {
+            return Err("at most one of `auth.password` and `auth.password_file` must be configured".into());
+        }
+        if self.api_key.is_some() && self.api_key_file.is_some() {
+            return Err("at most one of `auth.api_key` and `auth.api_key_file` must be configured".into());
+        }
+        Ok(())
+    }
+
+    fn credentials(&self) -> Result<Option<Credentials>, SecretSourceError> {
+        if let Some(key) = secret_or_file("api_key", self.api_key.as_ref(), self.api_key_file.as_deref())? {
+            return Ok(Some(Credentials::ApiKey(key)));
+        }
+        let password = secret_or_file("password", self.password.as_ref(), self.password_file.as_deref())?;
+        Ok(match (&self.user, password) {
+            (Some(user), Some(password)) => Some(Credentials::Basic { user: user.clone(), password }),
+            _ => None,
+        })
+    }
+}
+
+impl Credentials {
+    fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Credentials::Basic { user, password } => request.basic_auth(user, Some(password.expose())),
+            Credentials::ApiKey(key) => request.header("authorization", format!("ApiKey {}", key.expose())),
+        }
+    }
 }
 
 /// Request body compression.
@@ -142,6 +190,9 @@ impl SinkConfig for ElasticsearchConfig {
     fn validate(&self, decl: &ComponentDecl) -> Result<(), ConfigErrors> {
         self.delivery().check_endpoints("elasticsearch").map_err(|e| ConfigErrors::from(decl.error(e.to_string())))?;
         self.templates().map_err(|e| ConfigErrors::from(decl.error(e.to_string())))?;
+        if let Some(auth) = &self.auth {
+            auth.check().map_err(|e| ConfigErrors::from(decl.error(e)))?;
+        }
         Ok(())
     }
 
@@ -154,12 +205,17 @@ impl SinkConfig for ElasticsearchConfig {
         async move {
             let [logs, traces, metrics] = config.templates()?;
             let client = reqwest::Client::builder().build().map_err(Error::from)?;
+            let auth = match &config.auth {
+                Some(a) => a.credentials().map_err(Error::from)?,
+                None => None,
+            };
             let protocol = Bulk {
                 client,
                 templates: [logs, traces, metrics],
                 action: if config.mode == Mode::DataStream { "create" } else { "index" },
                 id_field: config.id_field.as_deref().map(FieldPath::parse),
-                auth: config.auth.clone(),
+                tenant_field: FieldPath::tenant(),
+                auth,
                 gzip: config.compression == Compression::Gzip,
             };
             Ok(delivery::component(cx, protocol, config.delivery().settings()))
@@ -175,7 +231,8 @@ pub struct Bulk {
     templates: [Template; 3],
     action: &'static str,
     id_field: Option<FieldPath>,
-    auth: Option<Auth>,
+    tenant_field: FieldPath,
+    auth: Option<Credentials>,
     gzip: bool,
 }
 
@@ -221,8 +278,10 @@ impl Protocol for Bulk {
         let constant: Option<Arc<str>> = template.is_constant().then(|| {
             let mut s = String::new();
             batch.for_each(|r| template.render(&r, 0, "unknown", &mut s));
-            Arc::from(s.to_lowercase())
+            destination::elasticsearch_index(&mut s);
+            Arc::from(s)
         });
+        let mut verdicts = destination::Verdicts::new(destination::Kind::Index);
         batch.for_each(|r| {
             let time = match r.time_unix_nano() {
                 0 => fallback,
@@ -234,13 +293,19 @@ impl Protocol for Bulk {
                 Some(c) => c.clone(),
                 None => {
                     template.render(&r, time, "unknown", &mut name);
-                    // Index names are lowercase in Elasticsearch.
-                    name.make_ascii_lowercase();
+                    // A name from record fields is made a valid index name.
+                    destination::elasticsearch_index(&mut name);
                     match names.get(name.as_str()) {
                         Some(a) => a.clone(),
                         None => names.entry(name.clone()).or_insert_with(|| Arc::from(name.as_str())).clone(),
                     }
                 }
+            };
+            let route = if verdicts.active() {
+                let tenant = r.get(&self.tenant_field);
+                verdicts.refused(tenant.as_ref().and_then(|v| v.as_str()), &route).unwrap_or(route)
+            } else {
+                route
             };
             let id = self.id_field.as_ref().and_then(|f| r.get(f)).map(|v| Arc::from(v.to_string()));
             spans.push((start, buf.len(), route, id, time));
@@ -258,17 +323,21 @@ impl Protocol for Bulk {
     }
 
     fn send(&self, endpoint: &Endpoint, items: &[Item]) -> BoxFuture<'static, Result<Sent, SendError>> {
+        // Records whose destination their tenant may not use are dead-lettered, unsent.
+        let (items, sendable, refused) = destination::split_refused(items);
+        if items.is_empty() {
+            return futures::future::ready(Ok(destination::remap(Sent::default(), &[], refused))).boxed();
+        }
+        let items = &*items;
         let body = self.body(items);
         let mut request = self
             .client
             .post(format!("{}/_bulk", endpoint.url()))
             .header("content-type", "application/x-ndjson")
             .header("accept", "application/json");
-        request = match &self.auth {
-            Some(Auth::Basic { user, password }) => request.basic_auth(user, Some(password)),
-            Some(Auth::ApiKey { api_key }) => request.header("authorization", format!("ApiKey {api_key}")),
-            None => request,
-        };
+        if let Some(auth) = &self.auth {
+            request = auth.apply(request);
+        }
         let body = if self.gzip {
             let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
             let _ = e.write_all(&body);
@@ -287,18 +356,16 @@ impl Protocol for Bulk {
             if !(200..300).contains(&status) {
                 return Err(SendError::from_status(status, &String::from_utf8_lossy(&text)).with_retry_after(&headers));
             }
-            read_bulk_response(&text, &with_ids)
+            read_bulk_response(&text, &with_ids).map(|sent| destination::remap(sent, &sendable, refused))
         }
         .boxed()
     }
 
     fn health_check(&self, endpoint: &Endpoint) -> Option<BoxFuture<'static, bool>> {
         let mut request = self.client.get(format!("{}/", endpoint.url()));
-        request = match &self.auth {
-            Some(Auth::Basic { user, password }) => request.basic_auth(user, Some(password)),
-            Some(Auth::ApiKey { api_key }) => request.header("authorization", format!("ApiKey {api_key}")),
-            None => request,
-        };
+        if let Some(auth) = &self.auth {
+            request = auth.apply(request);
+        }
         Some(async move { request.send().await.is_ok_and(|r| r.status().is_success()) }.boxed())
     }
 }
@@ -381,5 +448,50 @@ mod tests {
         assert_eq!(sent.rejected[1].0, 4, "a 409 without an id is a real conflict");
         assert!(read_bulk_response(br#"{"errors":false,"items":[]}"#, &[]).unwrap().retry.is_empty());
         assert!(matches!(read_bulk_response(b"<html>", &[]), Err(SendError::Retryable(_))));
+    }
+
+    #[test]
+    fn credentials_are_secrets_and_files_are_read() {
+        let basic: ElasticsearchConfig =
+            serde_saphyr::from_str("endpoint: http://es:9200\nauth: {user: elastic, password: \"PlantedEsPw1\"}\n")
+                .unwrap();
+        let key: ElasticsearchConfig =
+            serde_saphyr::from_str("endpoint: http://es:9200\nauth:\n  api_key: >-\n    PlantedEsKey2\n").unwrap();
+        for (cfg, planted) in [(&basic, "PlantedEsPw1"), (&key, "PlantedEsKey2")] {
+            let creds = cfg.auth.as_ref().unwrap().credentials().unwrap().unwrap();
+            let debug = format!("{cfg:?} {creds:?}");
+            assert!(!debug.contains(planted) && debug.contains("<secret>"), "{debug}");
+            let request = creds.apply(reqwest::Client::new().get("http://es:9200/")).build().unwrap();
+            let header = request.headers()["authorization"].to_str().unwrap().to_string();
+            assert!(header == "ApiKey PlantedEsKey2" || header == "Basic ZWxhc3RpYzpQbGFudGVkRXNQdzE=", "{header}");
+        }
+
+        let dir = std::env::temp_dir().join(format!("lookout-es-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (pw, api) = (dir.join("pw"), dir.join("key"));
+        std::fs::write(&pw, "PlantedEsPwFile3\n").unwrap();
+        std::fs::write(&api, "PlantedEsKeyFile4\n").unwrap();
+        let from_file = |yaml: String| {
+            let cfg: ElasticsearchConfig = serde_saphyr::from_str(&yaml).unwrap();
+            cfg.auth.as_ref().unwrap().check().unwrap();
+            cfg.auth.unwrap().credentials().unwrap().unwrap()
+        };
+        let c = from_file(format!("endpoint: http://es:9200\nauth: {{user: u, password_file: {}}}\n", pw.display()));
+        assert!(
+            matches!(&c, Credentials::Basic { user, password } if user == "u" && password.expose() == "PlantedEsPwFile3")
+        );
+        let c = from_file(format!("endpoint: http://es:9200\nauth: {{api_key_file: {}}}\n", api.display()));
+        assert!(matches!(&c, Credentials::ApiKey(k) if k.expose() == "PlantedEsKeyFile4"));
+        let missing = Auth { api_key_file: Some(dir.join("nope").display().to_string()), ..Auth::default() };
+        let e = missing.credentials().unwrap_err().to_string();
+        assert!(e.starts_with("cannot read secret file ") && e.contains("nope"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let bad = |yaml: &str| serde_saphyr::from_str::<Auth>(yaml).unwrap().check().unwrap_err();
+        assert!(bad("{user: u}").contains("needs `password`"));
+        assert!(bad("{user: u, password: p, api_key: k}").contains("either"));
+        assert!(bad("{user: u, password: p, password_file: f}").contains("at most one"));
+        assert!(bad("{api_key: k, api_key_file: f}").contains("at most one"));
+        assert!(bad("{}").contains("needs"));
     }
 }

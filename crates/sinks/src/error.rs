@@ -31,6 +31,10 @@ pub enum Error {
     /// The HTTP client cannot be built.
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    /// A credential given as `*_file` cannot be read, or is given twice (the message
+    /// names the field or file, never the value).
+    #[error("{0}")]
+    Secret(#[from] lookout_config::SecretSourceError),
     /// The request stack failed as a whole (not one request).
     #[error("{0}")]
     Stack(String),

@@ -11,7 +11,8 @@
 //!   drained): [`file`] (NDJSON files with strftime paths that rotate when the rendered
 //!   path changes) and [`console`] (NDJSON or readable lines on stdout or stderr).
 //! - Network sinks, sharing [`delivery`]: [`elasticsearch`] (`_bulk`), [`splunk_hec`]
-//!   (HTTP Event Collector), [`otlp`] (OTLP/HTTP or gRPC to another receiver) and
+//!   (HTTP Event Collector), [`otlp`] (OTLP/HTTP or gRPC to another receiver),
+//!   [`prometheus_remote_write`] (metrics to Prometheus-compatible stores) and
 //!   `cloudwatch_logs` (`PutLogEvents`; the default `cloudwatch` feature).
 //! - [`metrics_store`]: metric points into the embedded series store, as Prometheus
 //!   series for the rules.
@@ -41,11 +42,13 @@
 pub mod cloudwatch_logs;
 pub mod console;
 pub mod delivery;
+pub mod destination;
 pub mod elasticsearch;
 mod error;
 pub mod file;
 pub mod metrics_store;
 pub mod otlp;
+pub mod prometheus_remote_write;
 pub mod splunk_hec;
 pub mod template;
 mod writer;
@@ -74,6 +77,10 @@ pub fn register(registry: &mut lookout_component::Registry) {
     registry.sink::<splunk_hec::SplunkHecConfig>(
         "splunk_hec",
         "Splunk HTTP Event Collector: event or raw mode, per-record index/sourcetype/host templates, indexer acks",
+    );
+    registry.sink::<prometheus_remote_write::PrometheusRemoteWriteConfig>(
+        "prometheus_remote_write",
+        "metrics to Prometheus/VictoriaMetrics/Mimir/Thanos via remote write 1.0: delta to cumulative, exemplars, metadata",
     );
     registry.sink::<metrics_store::MetricsStoreConfig>(
         "metrics_store",

@@ -31,7 +31,7 @@ use futures::future::BoxFuture;
 use indexmap::IndexMap;
 use lookout_buffer::BufferConfig;
 use lookout_component::{BuildError, ComponentFuture, SinkConfig, SinkContext};
-use lookout_config::{ComponentDecl, ConfigErrors};
+use lookout_config::{ComponentDecl, ConfigErrors, Secret};
 use lookout_event::otlp::collector::logs::v1::logs_service_client::LogsServiceClient;
 use lookout_event::otlp::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use lookout_event::otlp::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
@@ -56,9 +56,10 @@ crate::network_sink_config! {
         /// Request compression.
         #[serde(default = "default_gzip")]
         pub compression: crate::elasticsearch::Compression,
-        /// Extra request headers (gRPC: metadata).
+        /// Extra request headers (gRPC: metadata). Every value is a [`Secret`] (they carry
+        /// API keys and `authorization`), as the Collector's `configopaque` headers.
         #[serde(default)]
-        pub headers: IndexMap<String, String>,
+        pub headers: IndexMap<String, Secret>,
         /// The sink's buffer.
         #[serde(default)]
         pub buffer: BufferConfig,
@@ -116,7 +117,7 @@ pub struct Forward {
     client: reqwest::Client,
     transport: Transport,
     gzip: bool,
-    headers: IndexMap<String, String>,
+    headers: IndexMap<String, Secret>,
     channels: Mutex<HashMap<String, tonic::transport::Channel>>,
 }
 
@@ -202,7 +203,7 @@ impl Forward {
             return Ok(c.clone());
         }
         let c = tonic::transport::Endpoint::from_shared(url.to_string())
-            .map_err(|e| SendError::Fatal(format!("invalid endpoint {url}: {e}")))?
+            .map_err(|e| SendError::Fatal(format!("invalid endpoint {}: {e}", lookout_config::redact_url(url))))?
             .connect_lazy();
         channels.insert(url.to_string(), c.clone());
         Ok(c)
@@ -213,7 +214,7 @@ impl Forward {
         for (k, v) in &self.headers {
             if let (Ok(k), Ok(v)) = (
                 tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes()),
-                tonic::metadata::MetadataValue::try_from(v.as_str()),
+                tonic::metadata::MetadataValue::try_from(v.expose()),
             ) {
                 request.metadata_mut().insert(k, v);
             }
@@ -236,7 +237,7 @@ impl Forward {
                 let mut request =
                     self.client.post(format!("{url}/{path}")).header("content-type", "application/x-protobuf");
                 for (k, v) in &self.headers {
-                    request = request.header(k, v);
+                    request = request.header(k, v.expose());
                 }
                 let body = if self.gzip {
                     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -430,5 +431,25 @@ mod tests {
         let mut bodies = Vec::new();
         batch.for_each(|r| bodies.push(r.body().and_then(lookout_event::FieldValue::from_any).unwrap().to_string()));
         assert_eq!(bodies, vec!["log 1", "log 3", "log 1"]);
+    }
+
+    #[test]
+    fn header_values_are_secrets() {
+        let cfg: OtlpSinkConfig = serde_saphyr::from_str(
+            "endpoint: http://c:4318\nheaders:\n  authorization: 'Bearer PlantedOtlpAuth1'\n  x-api-key: PlantedOtlpKey2\n",
+        )
+        .unwrap();
+        let debug = format!("{cfg:?}");
+        assert!(!debug.contains("PlantedOtlp") && debug.contains("authorization"), "{debug}");
+        assert_eq!(cfg.headers["x-api-key"].expose(), "PlantedOtlpKey2");
+        let f = Forward {
+            client: reqwest::Client::new(),
+            transport: Transport::Grpc,
+            gzip: false,
+            headers: cfg.headers.clone(),
+            channels: Mutex::default(),
+        };
+        let request = f.grpc_request(());
+        assert_eq!(request.metadata().get("authorization").unwrap(), "Bearer PlantedOtlpAuth1");
     }
 }

@@ -6,7 +6,7 @@
 //!     type: splunk_hec
 //!     inputs: [enrich]
 //!     endpoints: [https://splunk-1:8088, https://splunk-2:8088]   # or `endpoint:`
-//!     token: ${SPLUNK_HEC_TOKEN}
+//!     token: ${SPLUNK_HEC_TOKEN}                   # or token_file: /run/secrets/hec
 //!     mode: event                          # or raw
 //!     index: main                          # templates: text, {field.path}, strftime
 //!     sourcetype: "otel:{signal}"
@@ -61,12 +61,13 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use lookout_buffer::BufferConfig;
 use lookout_component::{BuildError, ComponentFuture, SinkConfig, SinkContext};
-use lookout_config::{ComponentDecl, ConfigErrors};
-use lookout_event::{Batch, RecordRef, encode};
+use lookout_config::{ComponentDecl, ConfigErrors, Secret, secret_or_file};
+use lookout_event::{Batch, FieldPath, RecordRef, encode};
 use serde::Deserialize;
 
 use crate::Error;
 use crate::delivery::{self, Endpoint, Item, Protocol, SendError, Sent};
+use crate::destination;
 use crate::template::Template;
 
 mod response;
@@ -79,7 +80,11 @@ crate::network_sink_config! {
     #[serde(deny_unknown_fields)]
     pub struct SplunkHecConfig {
         /// The HEC token.
-        pub token: String,
+        #[serde(default)]
+        pub token: Option<Secret>,
+        /// A file holding the HEC token (instead of `token`), read when the sink starts.
+        #[serde(default)]
+        pub token_file: Option<String>,
         /// `event` (JSON envelopes) or `raw`.
         #[serde(default)]
         pub mode: HecMode,
@@ -185,8 +190,13 @@ impl SplunkHecConfig {
 impl SinkConfig for SplunkHecConfig {
     fn validate(&self, decl: &ComponentDecl) -> Result<(), ConfigErrors> {
         self.delivery().check_endpoints("splunk_hec").map_err(|e| ConfigErrors::from(decl.error(e.to_string())))?;
-        if self.token.trim().is_empty() {
-            return Err(decl.error("`token` is empty").into());
+        match (&self.token, &self.token_file) {
+            (None, None) => return Err(decl.error("`token` or `token_file` is required").into()),
+            (Some(_), Some(_)) => {
+                return Err(decl.error("at most one of `token` and `token_file` must be configured").into());
+            }
+            (Some(t), None) if t.expose().trim().is_empty() => return Err(decl.error("`token` is empty").into()),
+            _ => {}
         }
         if self.acknowledgements.poll_interval_ms == 0 {
             return Err(decl.error("`acknowledgements.poll_interval_ms` must be above 0").into());
@@ -203,15 +213,19 @@ impl SinkConfig for SplunkHecConfig {
         let config = self.clone();
         async move {
             let metadata = config.metadata()?;
+            let token = secret_or_file("token", config.token.as_ref(), config.token_file.as_deref())
+                .map_err(Error::from)?
+                .unwrap_or_default();
             let client = reqwest::Client::builder().build().map_err(Error::from)?;
             let ack = &config.acknowledgements;
             let protocol = Hec {
                 client,
-                authorization: format!("Splunk {}", config.token.trim()),
+                authorization: Secret::new(format!("Splunk {}", token.expose().trim())),
                 channel: random_channel(),
                 mode: config.mode,
                 gzip: config.compression == HecCompression::Gzip,
                 metadata,
+                tenant_field: FieldPath::tenant(),
                 acks: ack.enabled.then(|| AckPolicy {
                     poll_interval: Duration::from_millis(ack.poll_interval_ms.max(1)),
                     timeout: Duration::from_secs_f64(ack.timeout_secs.max(0.001)),
@@ -251,11 +265,26 @@ impl Metadata {
     /// Renders the record's metadata into `out` (cleared first), as the `mode` wants it
     /// in `send`: event mode, the envelope's keys as a JSON fragment
     /// (`"index":"main","host":"web-1"`); raw mode, a query string
-    /// (`index=main&host=web-1`). Keys whose template renders empty are left out.
-    fn render(&self, mode: HecMode, record: &RecordRef<'_>, time: u64, value: &mut String, out: &mut String) {
+    /// (`index=main&host=web-1`). Keys whose template renders empty are left out. The
+    /// rendered index (empty: the token's default) is left in `index`.
+    fn render(
+        &self,
+        mode: HecMode,
+        record: &RecordRef<'_>,
+        time: u64,
+        value: &mut String,
+        index: &mut String,
+        out: &mut String,
+    ) {
         out.clear();
+        index.clear();
         for (key, template) in &self.fields {
             template.render(record, time, "", value);
+            if *key == "index" {
+                // From record fields: made a valid Splunk index name.
+                destination::splunk_index(value);
+                index.push_str(value);
+            }
             if value.is_empty() {
                 continue;
             }
@@ -296,12 +325,14 @@ fn percent_encode(s: &str, out: &mut String) {
 pub struct Hec {
     client: reqwest::Client,
     /// `Splunk <token>`.
-    authorization: String,
+    authorization: Secret,
     /// `X-Splunk-Request-Channel`.
     channel: String,
     mode: HecMode,
     gzip: bool,
     metadata: Metadata,
+    /// Where a record's tenant is read from, for its `destinations.splunk_indexes`.
+    tenant_field: FieldPath,
     acks: Option<AckPolicy>,
 }
 
@@ -369,7 +400,7 @@ impl Hec {
     fn request(&self, url: &str) -> reqwest::RequestBuilder {
         self.client
             .post(url)
-            .header("authorization", &self.authorization)
+            .header("authorization", self.authorization.expose())
             .header("x-splunk-request-channel", &self.channel)
     }
 }
@@ -396,7 +427,10 @@ impl Protocol for Hec {
         let mut routes: HashMap<String, Arc<str>> = HashMap::new();
         let constant = self.metadata.is_constant();
         let mut shared: Option<Arc<str>> = None;
-        let (mut value, mut route) = (String::new(), String::new());
+        let (mut value, mut index, mut route) = (String::new(), String::new(), String::new());
+        // (`index` keeps the constant metadata's index once `shared` is set: nothing
+        // renders into it after that.)
+        let mut verdicts = destination::Verdicts::new(destination::Kind::SplunkIndex);
         batch.for_each(|r| {
             let time = match r.time_unix_nano() {
                 0 => fallback,
@@ -407,7 +441,7 @@ impl Protocol for Hec {
             let route = match &shared {
                 Some(s) => s.clone(),
                 None => {
-                    self.metadata.render(self.mode, &r, time, &mut value, &mut route);
+                    self.metadata.render(self.mode, &r, time, &mut value, &mut index, &mut route);
                     let a = match routes.get(route.as_str()) {
                         Some(a) => a.clone(),
                         None => routes.entry(route.clone()).or_insert_with(|| Arc::from(route.as_str())).clone(),
@@ -417,6 +451,14 @@ impl Protocol for Hec {
                     }
                     a
                 }
+            };
+            // An index outside the record's tenant's `destinations.splunk_indexes` is
+            // refused: dead-lettered with why, never sent.
+            let route = if verdicts.active() {
+                let tenant = r.get(&self.tenant_field);
+                verdicts.refused(tenant.as_ref().and_then(|v| v.as_str()), &index).unwrap_or(route)
+            } else {
+                route
             };
             spans.push((start, buf.len(), route, time));
         });
@@ -433,6 +475,12 @@ impl Protocol for Hec {
     }
 
     fn send(&self, endpoint: &Endpoint, items: &[Item]) -> BoxFuture<'static, Result<Sent, SendError>> {
+        // Records whose index their tenant may not use are dead-lettered, unsent.
+        let (items, sendable, refused) = destination::split_refused(items);
+        if items.is_empty() {
+            return futures::future::ready(Ok(destination::remap(Sent::default(), &[], refused))).boxed();
+        }
+        let items = &*items;
         let base = endpoint.url();
         let requests: Vec<(reqwest::RequestBuilder, Vec<usize>)> = self
             .posts(base, items)
@@ -482,7 +530,7 @@ impl Protocol for Hec {
             // circuit breaker counts it), not of the records.
             match retryable {
                 Some(e) if failed == total => Err(e),
-                _ => Ok(sent),
+                _ => Ok(destination::remap(sent, &sendable, refused)),
             }
         }
         .boxed()

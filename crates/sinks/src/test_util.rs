@@ -52,6 +52,7 @@ pub fn context(max_events: usize) -> (lookout_buffer::BufferSender, SinkContext,
         health: health.register("out", "sink", "test"),
         metrics: metrics.clone(),
         data_dir: std::env::temp_dir(),
+        store: Default::default(),
     };
     (tx, cx, health, metrics)
 }

@@ -178,6 +178,7 @@ mod tests {
             health: health.register("t", "sink", "test"),
             metrics: metrics.clone(),
             data_dir: std::env::temp_dir(),
+            store: Default::default(),
         };
         let writes = Arc::new(Mutex::new(Vec::new()));
         let closed = Arc::new(Mutex::new(false));
@@ -197,6 +198,7 @@ mod tests {
             health: health.register("u", "sink", "test"),
             metrics: metrics.clone(),
             data_dir: std::env::temp_dir(),
+            store: Default::default(),
         };
         let writes = Arc::new(Mutex::new(Vec::new()));
         let out = Recording { writes: writes.clone(), fail: vec![0, 1], closed: closed.clone() };
@@ -228,6 +230,7 @@ mod tests {
             health: health.register("v", "sink", "test"),
             metrics: metrics.clone(),
             data_dir: std::env::temp_dir(),
+            store: Default::default(),
         };
         let out = Recording { writes: Arc::default(), fail: (0..WRITE_ATTEMPTS as usize).collect(), closed };
         tx.send(logs(3)).await.unwrap();

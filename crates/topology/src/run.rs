@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -9,10 +10,11 @@ use futures::future::join_all;
 use lookout_buffer::{BufferSender, WhenFull, memory};
 use lookout_component::{
     BuildError, ComponentError, ComponentFuture, ComponentMetrics, ComponentState, Fanout, FanoutError, Health,
-    HealthHandle, Shutdown, SinkContext, SourceContext, Telemetry, Transform, TransformOutput,
+    HealthHandle, Shutdown, SinkContext, SourceContext, Telemetry, Transform, TransformContext, TransformOutput,
 };
 use lookout_config::ComponentKind;
 use lookout_config::graph_resolve;
+use lookout_tsdb::Store;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
@@ -90,6 +92,7 @@ pub async fn start(
     pipeline: CheckedPipeline,
     telemetry: &Telemetry,
     health: &Health,
+    store: &Arc<Store>,
     shutdown: Shutdown,
 ) -> Result<RunningTopology, BuildError> {
     let CheckedPipeline { config, sources, transforms, sinks, nodes, .. } = pipeline;
@@ -147,7 +150,14 @@ pub async fn start(
         let (h, metrics) = register(name, ComponentKind::Sink);
         let input = sink_rx.remove(name).expect("sink buffer");
         telemetry.watch_buffer(&metrics, input.stats().clone());
-        let cx = SinkContext { id: name.clone(), input, health: h.clone(), metrics, data_dir: data_dir.clone() };
+        let cx = SinkContext {
+            id: name.clone(),
+            input,
+            health: h.clone(),
+            metrics,
+            data_dir: data_dir.clone(),
+            store: store.clone(),
+        };
         let fut = sink.build(cx).await.map_err(|e| BuildError(format!("sink `{name}`: {e}")))?;
         tasks.push((name.clone(), spawn_component(name, h, fut)));
     }
@@ -155,7 +165,8 @@ pub async fn start(
     // 4. Transforms.
     for (name, config) in &transforms {
         let (h, metrics) = register(name, ComponentKind::Transform);
-        let transform = config.build().map_err(|e| BuildError(format!("transform `{name}`: {e}")))?;
+        let cx = TransformContext { id: name.clone(), store: store.clone() };
+        let transform = config.build(&cx).map_err(|e| BuildError(format!("transform `{name}`: {e}")))?;
         let default = fanout(name, None);
         let named: Vec<Fanout> = config.named_outputs().iter().map(|o| fanout(name, Some(o))).collect();
         let rx = transform_rx.remove(name).expect("transform buffer");
@@ -176,6 +187,7 @@ pub async fn start(
             health: h.clone(),
             metrics,
             data_dir: data_dir.clone(),
+            store: store.clone(),
         };
         let fut = source.build(cx).await.map_err(|e| BuildError(format!("source `{name}`: {e}")))?;
         tasks.push((name.clone(), spawn_component(name, h, fut)));

@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use lookout_buffer::BufferConfig;
 use lookout_component::{
     BuildError, ComponentError, ComponentFuture, Health, Registry, Shutdown, SinkConfig, SinkContext, SourceConfig,
-    SourceContext, Telemetry, Transform, TransformConfig, TransformOutput,
+    SourceContext, Telemetry, Transform, TransformConfig, TransformContext, TransformOutput,
 };
 use lookout_event::Batch;
 use lookout_event::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
@@ -71,7 +71,7 @@ impl TransformConfig for Parity {
     fn has_default_output(&self) -> bool {
         false
     }
-    fn build(&self) -> Result<Box<dyn Transform>, BuildError> {
+    fn build(&self, _cx: &TransformContext) -> Result<Box<dyn Transform>, BuildError> {
         Ok(Box::new(ParityTransform))
     }
 }
@@ -190,7 +190,7 @@ sinks:
     let telemetry = Telemetry::new();
     let health = Health::default();
     let shutdown = Shutdown::new();
-    let topo = start(checked, &telemetry, &health, shutdown.clone()).await.unwrap();
+    let topo = start(checked, &telemetry, &health, &test_store(), shutdown.clone()).await.unwrap();
     // The fast paths complete while the slow sink is still on its first batch.
     tokio::time::timeout(Duration::from_secs(5), async {
         while total("t1-odd").1 < 120 || total("t1-even").1 < 20 {
@@ -252,7 +252,7 @@ sinks:
 ";
     let checked = check_str("t.yaml", yaml, &|_| None, &registry()).unwrap();
     let health = Health::default();
-    let topo = start(checked, &Telemetry::new(), &health, Shutdown::new()).await.unwrap();
+    let topo = start(checked, &Telemetry::new(), &health, &test_store(), Shutdown::new()).await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), topo.failed()).await.expect("the failure is reported to the caller");
     match &health.snapshot()["boom"].state {
         lookout_component::ComponentState::Failed(why) => assert!(why.contains("panicked: sink exploded"), "{why}"),
@@ -260,4 +260,8 @@ sinks:
     }
     assert!(!health.is_ready(), "a failed component makes the process not ready");
     assert!(!topo.stop(Duration::from_secs(2)).await, "not a clean stop");
+}
+
+fn test_store() -> Arc<lookout_tsdb::Store> {
+    Arc::new(lookout_tsdb::Store::new(Default::default()))
 }

@@ -22,12 +22,50 @@
 //!   start of a batch, at most once per tenth of the timeout, so its cost is a scan of
 //!   the state every few batches, not work per record. Time is the batches' arrival
 //!   time ([`batch_time_ms`]).
+//!
+//! A record whose resource carries a `tenant` (set by an `otlp` source with `auth:`)
+//! gives its derived series a `tenant` label ([`tenant_label`]), so they count against
+//! that tenant's `max_series` in the store and rules can group by tenant; a metric's
+//! overflow series keeps it too (one overflow series per tenant).
+//!
+//! **Evidence**: per batch, each series touched keeps one exemplar pointing at a record
+//! that moved it ([`evidence`]: the record's `trace_id`, `span_id` and, for a log, the
+//! start of its body), in the store's exemplar storage beside the sample; a histogram's
+//! exemplar sits on the bucket its value fell in, as Prometheus places them. Rules read
+//! them back to show which log lines and traces made an alert fire.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use lookout_config::PromDuration;
-use lookout_tsdb::{Labels, Store};
+use lookout_event::{FieldPath, RecordRef};
+use lookout_tsdb::exemplars::Exemplar;
+use lookout_tsdb::{Labels, Store, TENANT_LABEL};
+
+/// Prometheus's limit on the characters of an exemplar's label names and values together.
+pub const EXEMPLAR_MAX_LABEL_CHARS: usize = 128;
+
+/// Exemplar labels pointing at `record`: its `trace_id` and `span_id` (hex) when it has
+/// them and, for a log, `log` with the start of its body, cut so that the whole set
+/// stays within [`EXEMPLAR_MAX_LABEL_CHARS`] (what Prometheus accepts).
+pub fn evidence(record: &RecordRef<'_>) -> Labels {
+    let mut pairs: Vec<(String, String)> = Vec::with_capacity(3);
+    for (name, id) in [("trace_id", record.trace_id()), ("span_id", record.span_id())] {
+        if let Some(id) = id.filter(|id| id.iter().any(|b| *b != 0)) {
+            pairs.push((name.to_string(), lookout_event::hex(id)));
+        }
+    }
+    if let Some(body) = record.body().and(record.get(&FieldPath::Body)) {
+        let used: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() + "log".len();
+        let text = body.to_string();
+        let excerpt: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let excerpt: String = excerpt.chars().take(EXEMPLAR_MAX_LABEL_CHARS.saturating_sub(used)).collect();
+        if !excerpt.is_empty() {
+            pairs.push(("log".to_string(), excerpt));
+        }
+    }
+    Labels::new(pairs)
+}
 
 /// Default histogram buckets, in the unit of the observed value (seconds for
 /// `span_metrics`): the Prometheus client defaults.
@@ -41,6 +79,14 @@ pub const DEFAULT_SERIES_IDLE_TIMEOUT: PromDuration = PromDuration(std::time::Du
 
 /// The label of the series that collects samples past the cardinality limit.
 pub const OVERFLOW_LABEL: &str = "otel_metric_overflow";
+
+/// The `tenant` label of the series a record derives, if its resource has a tenant.
+/// Push it after the configured labels: a later duplicate wins in [`Labels::new`], so
+/// no configured label named `tenant` can replace it.
+pub fn tenant_label(record: &RecordRef<'_>, field: &FieldPath) -> Option<(String, String)> {
+    let tenant = record.get(field)?.to_string();
+    (!tenant.is_empty()).then(|| (TENANT_LABEL.to_string(), tenant))
+}
 
 /// Serde default of `max_series_per_metric`.
 pub fn default_max_series_per_metric() -> usize {
@@ -125,6 +171,9 @@ pub struct Accumulator {
     touched_counters: Vec<Labels>,
     touched_gauges: Vec<Labels>,
     touched_histograms: Vec<(Labels, String)>,
+    /// One exemplar per series touched since the last flush (labels, observed value).
+    evidence: HashMap<Labels, (Labels, f64)>,
+    histogram_evidence: HashMap<(Labels, String), (Labels, f64)>,
     /// Series created since the last flush: they start with a zero sample.
     fresh_counters: Vec<Labels>,
     fresh_histograms: HashSet<(Labels, String)>,
@@ -160,6 +209,8 @@ impl Accumulator {
             touched_counters: Vec::new(),
             touched_gauges: Vec::new(),
             touched_histograms: Vec::new(),
+            evidence: HashMap::new(),
+            histogram_evidence: HashMap::new(),
             fresh_counters: Vec::new(),
             fresh_histograms: HashSet::new(),
             next_sweep: None,
@@ -199,9 +250,12 @@ impl Accumulator {
         Admit::Overflow
     }
 
-    /// The overflow series of a counter or gauge named `name`.
-    fn overflow_labels(name: &str) -> Labels {
-        Labels::new([("__name__".to_string(), name.to_string()), (OVERFLOW_LABEL.to_string(), "true".to_string())])
+    /// The overflow series of a counter or gauge named `name` (or of a histogram, with
+    /// no name), of the tenant of `labels` if they have one.
+    fn overflow_labels(name: Option<&str>, labels: &Labels) -> Labels {
+        let tenant = labels.get(TENANT_LABEL).map(|t| (TENANT_LABEL.to_string(), t.to_string()));
+        let name = name.map(|n| ("__name__".to_string(), n.to_string()));
+        Labels::new(name.into_iter().chain([(OVERFLOW_LABEL.to_string(), "true".to_string())]).chain(tenant))
     }
 
     /// Resolves `labels` of a counter or gauge to the series it updates: itself, or
@@ -214,33 +268,56 @@ impl Accumulator {
         let name = labels.name().unwrap_or_default().to_string();
         match self.admit(&name) {
             Admit::Own => (labels, false),
-            Admit::Overflow => (Self::overflow_labels(&name), true),
+            Admit::Overflow => (Self::overflow_labels(Some(&name), &labels), true),
         }
     }
 
-    /// Adds `by` to a counter; true if it went to the overflow series.
-    pub fn inc(&mut self, labels: Labels, by: f64) -> bool {
+    /// Whether exemplars are kept at all (the store may be configured without room).
+    fn wants_evidence(&self) -> bool {
+        self.store.exemplars().capacity() > 0
+    }
+
+    /// Notes `evidence` (called only if the series has none yet this batch) as the
+    /// exemplar of the series `labels`.
+    fn note(&mut self, labels: &Labels, v: f64, evidence: impl FnOnce() -> Labels) {
+        if self.wants_evidence() && !self.evidence.contains_key(labels) {
+            self.evidence.insert(labels.clone(), (evidence(), v));
+        }
+    }
+
+    /// Adds `by` to a counter; true if it went to the overflow series. `evidence` gives
+    /// the exemplar labels of the record behind it (see [`evidence`]).
+    pub fn inc(&mut self, labels: Labels, by: f64, evidence: impl FnOnce() -> Labels) -> bool {
         let (labels, overflow) = self.resolve(false, labels);
         let e = self.counters.entry(labels.clone()).or_insert_with(|| {
             self.fresh_counters.push(labels.clone());
             Slot::new(0.0, overflow)
         });
         e.value += by;
+        self.note(&labels, by, evidence);
         self.touched_counters.push(labels);
         overflow
     }
 
     /// Sets a gauge; true if it went to the overflow series.
-    pub fn set(&mut self, labels: Labels, v: f64) -> bool {
+    pub fn set(&mut self, labels: Labels, v: f64, evidence: impl FnOnce() -> Labels) -> bool {
         let (labels, overflow) = self.resolve(true, labels);
         self.gauges.entry(labels.clone()).or_insert_with(|| Slot::new(0.0, overflow)).value = v;
+        self.note(&labels, v, evidence);
         self.touched_gauges.push(labels);
         overflow
     }
 
     /// Observes `v` in the histogram `name` (without `_bucket`) with `labels` (no `le`);
     /// true if it went to the overflow series.
-    pub fn observe(&mut self, name: &str, labels: Labels, bounds: &[f64], v: f64) -> bool {
+    pub fn observe(
+        &mut self,
+        name: &str,
+        labels: Labels,
+        bounds: &[f64],
+        v: f64,
+        evidence: impl FnOnce() -> Labels,
+    ) -> bool {
         if !self.bounds.contains_key(name) {
             self.bounds.insert(name.to_string(), bounds.to_vec());
         }
@@ -248,7 +325,7 @@ impl Accumulator {
         let mut overflow = false;
         if !self.histograms.contains_key(&key) && matches!(self.admit(name), Admit::Overflow) {
             overflow = true;
-            key.0 = Labels::new([(OVERFLOW_LABEL.to_string(), "true".to_string())]);
+            key.0 = Self::overflow_labels(None, &key.0);
         }
         let h = &mut self
             .histograms
@@ -262,6 +339,9 @@ impl Accumulator {
         h.counts[i] += 1;
         h.sum += v;
         h.count += 1;
+        if self.wants_evidence() && !self.histogram_evidence.contains_key(&key) {
+            self.histogram_evidence.insert(key.clone(), (evidence(), v));
+        }
         self.touched_histograms.push(key);
         overflow
     }
@@ -301,6 +381,14 @@ impl Accumulator {
         }
     }
 
+    /// Keeps the exemplar noted for `series` this batch, if any (a refusal — out of
+    /// order, a repeat — only loses that piece of evidence).
+    fn append_evidence(&self, series: &Labels, noted: Option<(Labels, f64)>, t: i64) {
+        if let Some((labels, value)) = noted.filter(|(l, _)| !l.pairs().is_empty()) {
+            let _ = self.store.exemplars().append(series, Exemplar { labels, value, t });
+        }
+    }
+
     /// Appends every series touched since the last flush at time `t` (ms).
     pub fn flush(&mut self, t: i64) {
         for l in std::mem::take(&mut self.fresh_counters) {
@@ -315,6 +403,8 @@ impl Accumulator {
             s.last = t;
             let v = s.value;
             self.append(l, t, v);
+            let noted = self.evidence.remove(l);
+            self.append_evidence(l, noted, t);
         }
         let mut gauges = std::mem::take(&mut self.touched_gauges);
         gauges.sort();
@@ -324,7 +414,10 @@ impl Accumulator {
             s.last = t;
             let v = s.value;
             self.append(l, t, v);
+            let noted = self.evidence.remove(l);
+            self.append_evidence(l, noted, t);
         }
+        self.evidence.clear();
         let mut hists = std::mem::take(&mut self.touched_histograms);
         hists.sort();
         hists.dedup();
@@ -342,6 +435,9 @@ impl Accumulator {
                 Labels::new(pairs)
             };
             let fresh = fresh_histograms.contains(key);
+            let mut noted = self.histogram_evidence.remove(key);
+            // The bucket the exemplar's value fell in (the first whose bound holds it).
+            let noted_bucket = noted.as_ref().map(|(_, v)| bounds.iter().position(|b| v <= b).unwrap_or(bounds.len()));
             let mut cumulative = 0u64;
             for (i, c) in h.counts.iter().enumerate() {
                 cumulative += c;
@@ -351,6 +447,9 @@ impl Accumulator {
                     self.append(&l, t - 1, 0.0);
                 }
                 self.append(&l, t, cumulative as f64);
+                if noted_bucket == Some(i) {
+                    self.append_evidence(&l, noted.take(), t);
+                }
             }
             for (suffix, v) in [("_sum", h.sum), ("_count", h.count as f64)] {
                 let l = with(suffix, None);
@@ -360,6 +459,7 @@ impl Accumulator {
                 self.append(&l, t, v);
             }
         }
+        self.histogram_evidence.clear();
     }
 }
 

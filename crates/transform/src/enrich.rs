@@ -25,7 +25,7 @@
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use lookout_component::{BuildError, Transform, TransformConfig, TransformOutput, spanned_error};
+use lookout_component::{BuildError, Transform, TransformConfig, TransformContext, TransformOutput, spanned_error};
 use lookout_config::{ComponentDecl, ConfigErrors};
 use lookout_event::otlp::common::v1::AnyValue;
 use lookout_event::{Batch, Promote, any_string, set_attribute};
@@ -167,7 +167,7 @@ impl TransformConfig for EnrichConfig {
         if errors.is_empty() { Ok(()) } else { Err(ConfigErrors(errors)) }
     }
 
-    fn build(&self) -> Result<Box<dyn Transform>, BuildError> {
+    fn build(&self, _cx: &TransformContext) -> Result<Box<dyn Transform>, BuildError> {
         let (mut resource, mut record) = (Vec::new(), Vec::new());
         for (key, value, overwrite) in self.entries() {
             let (target, key) = self.place(key);

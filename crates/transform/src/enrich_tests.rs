@@ -45,7 +45,8 @@ fn record_target_and_prefixes() {
 fn values_are_strings_as_written_with_env_and_hostname() {
     let body = "    set:\n      n: 3\n      v: 1.10\n      c: no\n      b: true\n      env: ${ENVIRONMENT:-dev}\n      team: ${TEAM:-core}\n      h: $(hostname)\n      id: lookout-$(hostname)\n";
     let env = |k: &str| (k == "ENVIRONMENT").then(|| "staging".to_string());
-    let mut t = parse_env("enrich", body, &env).unwrap().build().unwrap();
+    let mut t =
+        parse_env("enrich", body, &env).unwrap().build(&lookout_component::TransformContext::detached("t")).unwrap();
     let out = run(t.as_mut(), logs(None, vec![log("a", 9, &[])]));
     let r = &docs(&out.default[0])[0]["resource"];
     assert_eq!((&r["n"], &r["v"], &r["c"], &r["b"]), (&json!("3"), &json!("1.10"), &json!("no"), &json!("true")));

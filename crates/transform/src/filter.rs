@@ -9,7 +9,7 @@
 //!     condition: 'severity_number >= 17 or status.code == "error"'
 //! ```
 
-use lookout_component::{BuildError, Transform, TransformConfig, TransformOutput};
+use lookout_component::{BuildError, Transform, TransformConfig, TransformContext, TransformOutput};
 use lookout_config::{ComponentDecl, ConfigErrors};
 use lookout_event::Batch;
 use serde::Deserialize;
@@ -31,7 +31,7 @@ impl TransformConfig for FilterConfig {
         Ok(())
     }
 
-    fn build(&self) -> Result<Box<dyn Transform>, BuildError> {
+    fn build(&self, _cx: &TransformContext) -> Result<Box<dyn Transform>, BuildError> {
         Ok(Box::new(Filter { condition: crate::build_condition(&self.condition)? }))
     }
 }

@@ -134,7 +134,7 @@ mod tests {
         super::register(&mut registry);
         for name in ["f", "r", "e", "d", "s", "j", "x"] {
             let config = registry.parse_transform(&cfg.transforms[name]).unwrap_or_else(|e| panic!("{name}: {e}"));
-            config.build().unwrap();
+            config.build(&lookout_component::TransformContext::detached(name)).unwrap();
         }
         let err = registry.parse_transform(&cfg.transforms["bad"]).unwrap_err();
         assert!(err.to_string().starts_with("p.yaml:8:16: invalid condition `a =`"), "{err}");

@@ -22,7 +22,7 @@
 //! Counters and histograms are cumulative from Lookout's start (a restart is a counter
 //! reset, which `rate`/`increase` handle); every series touched by a batch gets a sample
 //! stamped with the batch's arrival time. Series go to the embedded store
-//! (`lookout_tsdb::shared()`), where rules read them.
+//! (the handle in `TransformContext::store`), where rules read them.
 //!
 //! The state is bounded, for every metric of the list: past `max_series_per_metric`
 //! label sets of a metric (a histogram's counts once, whatever its buckets), samples of
@@ -37,7 +37,7 @@
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use lookout_component::{BuildError, Transform, TransformConfig, TransformOutput, spanned_error};
+use lookout_component::{BuildError, Transform, TransformConfig, TransformContext, TransformOutput, spanned_error};
 use lookout_config::{ComponentDecl, ConfigErrors, PromDuration};
 use lookout_event::{Batch, FieldPath};
 use lookout_tsdb::Labels;
@@ -47,7 +47,7 @@ use serde_saphyr::Spanned;
 use crate::Condition;
 use crate::derived::{
     Accumulator, DEFAULT_BUCKETS, Limits, batch_time_ms, check_limits, default_max_series_per_metric,
-    default_series_idle_timeout,
+    default_series_idle_timeout, evidence, tenant_label,
 };
 
 /// `type: log_to_metric`
@@ -137,8 +137,8 @@ impl TransformConfig for LogToMetricConfig {
         if errors.is_empty() { Ok(()) } else { Err(ConfigErrors(errors)) }
     }
 
-    fn build(&self) -> Result<Box<dyn Transform>, BuildError> {
-        Ok(Box::new(LogToMetric::new(self, lookout_tsdb::shared())?))
+    fn build(&self, cx: &TransformContext) -> Result<Box<dyn Transform>, BuildError> {
+        Ok(Box::new(LogToMetric::new(self, cx.store.clone())?))
     }
 }
 
@@ -154,6 +154,7 @@ struct Compiled {
 /// The running transform.
 pub struct LogToMetric {
     metrics: Vec<Compiled>,
+    tenant: FieldPath,
     acc: Accumulator,
 }
 
@@ -175,13 +176,13 @@ impl LogToMetric {
             })
             .collect::<Result<_, BuildError>>()?;
         let limits = Limits::new(config.max_series_per_metric, config.series_idle_timeout);
-        Ok(LogToMetric { metrics, acc: Accumulator::new(store, limits) })
+        Ok(LogToMetric { metrics, tenant: FieldPath::tenant(), acc: Accumulator::new(store, limits) })
     }
 }
 
 impl Transform for LogToMetric {
     fn transform(&mut self, batch: Batch, out: &mut TransformOutput) {
-        let (metrics, acc) = (&self.metrics, &mut self.acc);
+        let (metrics, tenant, acc) = (&self.metrics, &self.tenant, &mut self.acc);
         let t = batch_time_ms(&batch);
         acc.expire(t);
         let mut overflowed = 0u64;
@@ -199,13 +200,15 @@ impl Transform for LogToMetric {
                         .map(|(k, f)| (k.clone(), r.get(f).map(|v| v.to_string()).unwrap_or_default()))
                         .collect();
                     pairs.push(("__name__".into(), m.name.clone()));
+                    pairs.extend(tenant_label(&r, tenant));
                     Labels::new(pairs)
                 };
+                let ev = || evidence(&r);
                 folded |= match (m.kind, value) {
-                    (MetricKind::Counter, None) => acc.inc(labels(), 1.0),
-                    (MetricKind::Counter, Some(Some(v))) if v >= 0.0 => acc.inc(labels(), v),
-                    (MetricKind::Gauge, Some(Some(v))) => acc.set(labels(), v),
-                    (MetricKind::Histogram, Some(Some(v))) => acc.observe(&m.name, labels(), &m.buckets, v),
+                    (MetricKind::Counter, None) => acc.inc(labels(), 1.0, ev),
+                    (MetricKind::Counter, Some(Some(v))) if v >= 0.0 => acc.inc(labels(), v, ev),
+                    (MetricKind::Gauge, Some(Some(v))) => acc.set(labels(), v, ev),
+                    (MetricKind::Histogram, Some(Some(v))) => acc.observe(&m.name, labels(), &m.buckets, v, ev),
                     // No numeric value where one is needed: nothing to record.
                     _ => false,
                 };
@@ -223,7 +226,85 @@ mod tests {
     use lookout_tsdb::{Matcher, Store, StoreConfig};
 
     use super::*;
-    use crate::test_util::{V, log, logs, parse};
+    use crate::test_util::{V, log, logs, parse, resource};
+
+    #[test]
+    fn series_carry_the_records_tenant_and_count_against_its_max_series() {
+        let yaml = r#"max_series_per_metric: 2
+metrics:
+  - name: errors_total
+    kind: counter
+    labels: { user: attributes.user, tenant: attributes.tenant }
+  - name: amount
+    kind: histogram
+    field: attributes.amount
+    buckets: [10]
+"#;
+        let config: LogToMetricConfig = serde_saphyr::from_str(yaml).unwrap();
+        let store = Arc::new(Store::new(StoreConfig::default()));
+        store.set_tenant_series_limits([("shop".to_string(), 100)].into());
+        let mut t = LogToMetric::new(&config, store.clone()).unwrap();
+        // A record claiming another tenant in its attributes keeps its resource's.
+        let claim = [("user", V::S("a")), ("tenant", V::S("blog")), ("amount", V::I(5))];
+        let shop = || resource(&[("tenant", V::S("shop"))]);
+        t.transform(logs(shop(), vec![log("x", 9, &claim)]), &mut TransformOutput::default());
+        // No resource tenant: no tenant label (the configured one stays).
+        t.transform(logs(None, vec![log("x", 9, &[("user", V::S("b"))])]), &mut TransformOutput::default());
+        // Past the limit of 2 label sets, shop's samples go to shop's overflow series.
+        t.transform(logs(shop(), vec![log("x", 9, &[("user", V::S("c"))])]), &mut TransformOutput::default());
+        let select = |m: Vec<Matcher>| store.select(&m, 0, i64::MAX);
+        let shop_errors = select(vec![Matcher::equal("__name__", "errors_total"), Matcher::equal("tenant", "shop")]);
+        let tenants: Vec<(Option<&str>, Option<&str>)> =
+            shop_errors.iter().map(|s| (s.labels.get("user"), s.labels.get(crate::derived::OVERFLOW_LABEL))).collect();
+        assert_eq!(tenants, vec![(None, Some("true")), (Some("a"), None)], "{shop_errors:?}");
+        let untenanted = select(vec![Matcher::equal("__name__", "errors_total"), Matcher::equal("user", "b")]);
+        assert_eq!(untenanted[0].labels.get("tenant"), None);
+        let buckets = select(vec![Matcher::equal("__name__", "amount_bucket"), Matcher::equal("tenant", "shop")]);
+        assert_eq!(buckets.len(), 2, "le=10 and le=+Inf: {buckets:?}");
+        // They count against shop in the store.
+        let stats = store.tenant_series();
+        assert_eq!(stats.iter().map(|s| (s.tenant.as_str(), s.series)).collect::<Vec<_>>(), vec![("shop", 6)]);
+    }
+
+    #[test]
+    fn derived_samples_keep_the_records_behind_them_as_exemplars() {
+        let yaml = r#"metrics:
+  - name: db_errors_total
+    kind: counter
+    condition: 'body =~ "refused"'
+  - name: latency
+    kind: histogram
+    field: attributes.ms
+    buckets: [10, 100]
+"#;
+        let config: LogToMetricConfig = serde_saphyr::from_str(yaml).unwrap();
+        let store = Arc::new(Store::new(StoreConfig::default()));
+        let mut t = LogToMetric::new(&config, store.clone()).unwrap();
+        let long = format!("connection   refused\n by db-7 {}", "x".repeat(300));
+        let mut first = log(&long, 17, &[("ms", V::I(42))]);
+        first.trace_id = vec![0xab; 16];
+        first.span_id = vec![0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08];
+        let second = log("connection refused again", 17, &[("ms", V::I(5))]);
+        t.transform(logs(None, vec![first, second]), &mut TransformOutput::default());
+
+        let errors = store.exemplars().select(&[vec![Matcher::equal("__name__", "db_errors_total")]], 0, i64::MAX);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let ex = &errors[0].exemplars;
+        assert_eq!(ex.len(), 1, "one exemplar per series per batch: {ex:?}");
+        assert_eq!(ex[0].labels.get("trace_id"), Some("abababababababababababababababab"));
+        assert_eq!(ex[0].labels.get("span_id"), Some("0102030405060708"));
+        let excerpt = ex[0].labels.get("log").unwrap();
+        assert!(excerpt.starts_with("connection refused by db-7 xxx"), "whitespace folded: {excerpt}");
+        let chars: usize = ex[0].labels.pairs().iter().map(|(k, v)| k.chars().count() + v.chars().count()).sum();
+        assert_eq!(chars, crate::derived::EXEMPLAR_MAX_LABEL_CHARS, "cut to Prometheus's limit");
+        assert_eq!(ex[0].value, 1.0);
+
+        // The histogram's exemplar sits on the bucket its value fell in (42 → le=100).
+        let buckets = store.exemplars().select(&[vec![Matcher::equal("__name__", "latency_bucket")]], 0, i64::MAX);
+        assert_eq!(buckets.len(), 1, "{buckets:?}");
+        assert_eq!(buckets[0].series.get("le"), Some("100"));
+        assert_eq!(buckets[0].exemplars[0].value, 42.0);
+    }
 
     #[test]
     fn counts_histograms_and_gauges_into_the_store() {

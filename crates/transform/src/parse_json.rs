@@ -17,7 +17,7 @@
 //!     drop_field: false    # clear the body / remove the attribute once parsed
 //! ```
 
-use lookout_component::{BuildError, Transform, TransformConfig, TransformOutput};
+use lookout_component::{BuildError, Transform, TransformConfig, TransformContext, TransformOutput};
 use lookout_config::{ComponentDecl, ConfigErrors};
 use lookout_event::otlp::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList, any_value::Value};
 use lookout_event::{Batch, any_string, set_attribute};
@@ -54,7 +54,7 @@ impl TransformConfig for ParseJsonConfig {
         Ok(())
     }
 
-    fn build(&self) -> Result<Box<dyn Transform>, BuildError> {
+    fn build(&self, _cx: &TransformContext) -> Result<Box<dyn Transform>, BuildError> {
         let field = TextField::parse(&self.field.value)
             .ok_or_else(|| BuildError(format!("cannot read text from `{}`", self.field.value)))?;
         Ok(Box::new(ParseJson {

@@ -10,7 +10,7 @@
 //!     pattern: '^(?P<client>\S+) "(?P<method>[A-Z]+) (?P<path>\S+)" (?P<status>\d{3})'
 //! ```
 
-use lookout_component::{BuildError, Transform, TransformConfig, TransformOutput, spanned_error};
+use lookout_component::{BuildError, Transform, TransformConfig, TransformContext, TransformOutput, spanned_error};
 use lookout_config::{ComponentDecl, ConfigErrors};
 use lookout_event::{Batch, any_string, set_attribute};
 use regex::Regex;
@@ -58,7 +58,7 @@ impl TransformConfig for ParseRegexConfig {
         if errors.is_empty() { Ok(()) } else { Err(ConfigErrors(errors)) }
     }
 
-    fn build(&self) -> Result<Box<dyn Transform>, BuildError> {
+    fn build(&self, _cx: &TransformContext) -> Result<Box<dyn Transform>, BuildError> {
         let field = TextField::parse(&self.field.value)
             .ok_or_else(|| BuildError(format!("cannot read text from `{}`", self.field.value)))?;
         let regex = Regex::new(&self.pattern.value).map_err(|e| BuildError(crate::regex_error(&e)))?;

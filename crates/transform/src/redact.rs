@@ -20,7 +20,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use lookout_component::{BuildError, Transform, TransformConfig, TransformOutput, spanned_error};
+use lookout_component::{BuildError, Transform, TransformConfig, TransformContext, TransformOutput, spanned_error};
 use lookout_config::{ComponentDecl, ConfigError, ConfigErrors};
 use lookout_event::otlp::common::v1::{AnyValue, any_value::Value};
 use lookout_event::{Batch, FieldPath, RecordMut};
@@ -266,7 +266,7 @@ impl TransformConfig for RedactConfig {
         self.compile().map(|_| ()).map_err(|p| ConfigErrors(p.iter().map(|p| p.at(decl)).collect()))
     }
 
-    fn build(&self) -> Result<Box<dyn Transform>, BuildError> {
+    fn build(&self, _cx: &TransformContext) -> Result<Box<dyn Transform>, BuildError> {
         let (places, rules) =
             self.compile().map_err(|p| BuildError(p.iter().map(Problem::message).collect::<Vec<_>>().join("; ")))?;
         Ok(Box::new(Redact { places, rules }))

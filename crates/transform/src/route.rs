@@ -16,7 +16,7 @@
 //! ```
 
 use indexmap::IndexMap;
-use lookout_component::{BuildError, Transform, TransformConfig, TransformOutput, spanned_error};
+use lookout_component::{BuildError, Transform, TransformConfig, TransformContext, TransformOutput, spanned_error};
 use lookout_config::{ComponentDecl, ConfigErrors};
 use lookout_event::Batch;
 use serde::Deserialize;
@@ -66,7 +66,7 @@ impl TransformConfig for RouteConfig {
         false
     }
 
-    fn build(&self) -> Result<Box<dyn Transform>, BuildError> {
+    fn build(&self, _cx: &TransformContext) -> Result<Box<dyn Transform>, BuildError> {
         let routes = self.routes.values().map(crate::build_condition).collect::<Result<_, _>>()?;
         Ok(Box::new(Route { routes }))
     }
@@ -102,7 +102,7 @@ mod tests {
         let config = parse("route", CONFIG).unwrap();
         assert_eq!(config.named_outputs(), ["api", "errors", "_unmatched"]);
         assert!(!config.has_default_output());
-        let mut t = config.build().unwrap();
+        let mut t = config.build(&lookout_component::TransformContext::detached("r")).unwrap();
         let mut batch =
             logs(resource(&[("service.name", V::S("api"))]), vec![log("a-info", 9, &[]), log("a-err", 17, &[])]);
         let other =

@@ -15,7 +15,7 @@
 //!     exclude: 'severity_number >= 17'      # but every error log
 //! ```
 
-use lookout_component::{BuildError, Transform, TransformConfig, TransformOutput, spanned_error};
+use lookout_component::{BuildError, Transform, TransformConfig, TransformContext, TransformOutput, spanned_error};
 use lookout_config::{ComponentDecl, ConfigErrors};
 use lookout_event::{Batch, FieldPath, FieldValue, RecordRef};
 use serde::Deserialize;
@@ -55,7 +55,7 @@ impl TransformConfig for SampleConfig {
         if errors.is_empty() { Ok(()) } else { Err(ConfigErrors(errors)) }
     }
 
-    fn build(&self) -> Result<Box<dyn Transform>, BuildError> {
+    fn build(&self, _cx: &TransformContext) -> Result<Box<dyn Transform>, BuildError> {
         Ok(Box::new(Sample {
             rate: self.rate.value.max(1),
             key: FieldPath::parse(&self.key_field),

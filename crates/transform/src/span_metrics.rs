@@ -17,7 +17,7 @@
 //! ```
 //!
 //! Spans pass through unchanged; other records are ignored. Series go to the embedded
-//! store (`lookout_tsdb::shared()`).
+//! store (the handle in `TransformContext::store`).
 //!
 //! The state is bounded, like the Collector's `aggregation_cardinality_limit`: past
 //! `max_series_per_metric` label sets of `…_calls_total` (and of `…_duration_seconds`),
@@ -30,7 +30,7 @@
 
 use std::sync::Arc;
 
-use lookout_component::{BuildError, Transform, TransformConfig, TransformOutput};
+use lookout_component::{BuildError, Transform, TransformConfig, TransformContext, TransformOutput};
 use lookout_config::{ComponentDecl, ConfigErrors, PromDuration};
 use lookout_event::{Batch, FieldPath, RecordRef};
 use lookout_tsdb::Labels;
@@ -38,7 +38,7 @@ use serde::Deserialize;
 
 use crate::derived::{
     Accumulator, DEFAULT_BUCKETS, Limits, batch_time_ms, check_limits, default_max_series_per_metric,
-    default_series_idle_timeout,
+    default_series_idle_timeout, evidence, tenant_label,
 };
 
 /// `type: span_metrics`
@@ -89,8 +89,8 @@ impl TransformConfig for SpanMetricsConfig {
         Ok(())
     }
 
-    fn build(&self) -> Result<Box<dyn Transform>, BuildError> {
-        Ok(Box::new(SpanMetrics::new(self, lookout_tsdb::shared())))
+    fn build(&self, cx: &TransformContext) -> Result<Box<dyn Transform>, BuildError> {
+        Ok(Box::new(SpanMetrics::new(self, cx.store.clone())))
     }
 }
 
@@ -126,6 +126,7 @@ impl Transform for SpanMetrics {
         let t = batch_time_ms(&batch);
         this.acc.expire(t);
         let service_name = FieldPath::parse("resource.service.name");
+        let tenant = FieldPath::tenant();
         let mut overflowed = 0u64;
         batch.for_each(|r| {
             let RecordRef::Span { span, .. } = r else { return };
@@ -148,11 +149,12 @@ impl Transform for SpanMetrics {
             for (label, field) in &this.dimensions {
                 pairs.push((label.clone(), r.get(field).map(|v| v.to_string()).unwrap_or_default()));
             }
+            pairs.extend(tenant_label(&r, &tenant));
             let seconds = span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano) as f64 / 1e9;
             let mut calls = pairs.clone();
             calls.push(("__name__".into(), this.calls.clone()));
-            let a = this.acc.inc(Labels::new(calls), 1.0);
-            let b = this.acc.observe(&this.duration, Labels::new(pairs), &this.buckets, seconds);
+            let a = this.acc.inc(Labels::new(calls), 1.0, || evidence(&r));
+            let b = this.acc.observe(&this.duration, Labels::new(pairs), &this.buckets, seconds, || evidence(&r));
             overflowed += u64::from(a || b);
         });
         this.acc.flush(t);
@@ -215,6 +217,46 @@ mod tests {
         assert_eq!(value("traces_span_metrics_duration_seconds_bucket", &[ok[0], ("le", "0.1")]), 1.0);
         assert_eq!(value("traces_span_metrics_duration_seconds_bucket", &[ok[0], ("le", "1")]), 2.0);
         assert_eq!(value("traces_span_metrics_duration_seconds_sum", &[ok[0]]), 0.55);
+    }
+
+    #[test]
+    fn series_carry_the_records_tenant() {
+        let store = Arc::new(Store::new(StoreConfig::default()));
+        let config = SpanMetricsConfig { dimensions: vec!["tenant".into()], ..Default::default() };
+        let mut t = SpanMetrics::new(&config, store.clone());
+        // The span claims another tenant (a `tenant` dimension reads it): the resource's wins.
+        let mut claiming = span("GET /pay", 5, false);
+        claiming.attributes.push(KeyValue {
+            key: "tenant".into(),
+            value: Some(lookout_event::any_string("blog")),
+            ..Default::default()
+        });
+        let kv = |k: &str, v: &str| KeyValue {
+            key: k.into(),
+            value: Some(lookout_event::any_string(v)),
+            ..Default::default()
+        };
+        let batch = Batch::traces(vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", "api"), kv("tenant", "shop")],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans { spans: vec![claiming], ..Default::default() }],
+            ..Default::default()
+        }]);
+        t.transform(batch, &mut TransformOutput::default());
+        assert!(calls(&store, ("tenant", "blog")).is_empty());
+        let s = calls(&store, ("tenant", "shop"));
+        assert_eq!(s.len(), 1, "{s:?}");
+        let d = store.select(
+            &[
+                Matcher::equal("__name__", "traces_span_metrics_duration_seconds_count"),
+                Matcher::equal("tenant", "shop"),
+            ],
+            0,
+            i64::MAX,
+        );
+        assert_eq!(d.len(), 1, "{d:?}");
     }
 
     /// A batch of `spans` of service `api`.

@@ -92,7 +92,7 @@ pub fn parse_env(
 /// Parses and builds, panicking on errors.
 pub fn build(type_name: &str, body: &str) -> Box<dyn Transform> {
     let config = parse(type_name, body).unwrap_or_else(|e| panic!("{e}"));
-    config.build().unwrap()
+    config.build(&lookout_component::TransformContext::detached("t")).unwrap()
 }
 
 /// Runs one batch through a transform.

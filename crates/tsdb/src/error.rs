@@ -10,6 +10,9 @@ pub enum Error {
     /// The HTTP client cannot be built (TLS backend, settings).
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
+    /// A `bearer_token_file` cannot be read (the message names the file, not its content).
+    #[error(transparent)]
+    SecretFile(#[from] lookout_config::SecretFileError),
     /// The request got no answer (connection refused, timeout).
     #[error("query {url}: {source}")]
     Request {
@@ -59,4 +62,8 @@ pub enum Error {
     /// Remote write could not start.
     #[error("cannot start remote write: {0}")]
     RemoteWrite(String),
+    /// The store's directory cannot be opened (permissions, a full disk, another
+    /// process holding it); damage inside it is skipped, never this error.
+    #[error("series store: {0}")]
+    Storage(String),
 }

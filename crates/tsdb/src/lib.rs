@@ -1,45 +1,60 @@
 //! The embedded metrics store: telemetry as Prometheus time series.
 //!
 //! - [`Labels`]: a series' identity (`__name__` and label pairs, sorted).
-//! - [`Store`]: an in-memory series store with a retention window and a series limit,
-//!   selected with Prometheus label matchers ([`Matcher`]); what rule evaluation reads.
+//! - [`Store`]: the series store, selected with Prometheus label matchers
+//!   ([`Matcher`]); what rule evaluation reads. In memory ([`Store::new`]: tests, rule
+//!   unit tests, backtests) or on a directory ([`Store::open`]: a running Lookout), where
+//!   it keeps a write-ahead log and immutable blocks like Prometheus's TSDB.
 //! - [`otlp`]: OTLP metric points → Prometheus samples, following Prometheus's OTLP
 //!   translation conventions (name normalisation, unit suffixes, `_total`, histogram
 //!   `_bucket`/`_sum`/`_count`, `job`/`instance` and `target_info` from the resource).
 //! - [`promql`]: a PromQL instant-query evaluator over the store (what rules run).
+//! - [`metadata`]: each metric family's type, help and unit, for `/api/v1/metadata`.
+//! - [`exemplars`]: bounded exemplar storage (trace ids, record pointers) beside the series.
 //! - [`remote`]: a Prometheus-compatible remote store: query API client and remote write.
 //! - [`StoreService`]: the store in a running Lookout — the pipeline file's limits,
 //!   retention, self-metrics and remote write, started and stopped together.
 //!
-//! Memory is bounded: a sample costs 16 bytes (`i64` ms + `f64`, in a ring buffer that
-//! grows by doubling); a series its label strings twice (the series and the label-set
-//! index) plus one postings entry per label — measured by `bench-rules` at ~2.4 KB per
-//! series of 5 labels with 40 samples. Samples older than the retention window are
-//! dropped by [`Store::gc`], and appends that would create series past `max_series` are
-//! refused and counted ([`Store::series_limit_hits`]). Retention runs in one place,
-//! [`StoreService`].
+//! Inside: the head (`head`: recent samples per series in Gorilla-compressed chunks,
+//! `chunk`), the WAL (`wal`), blocks (`block`) and their merging (`compact`), and one
+//! postings index shape for head and blocks (`postings`).
+//!
+//! Memory is bounded: a regular-interval sample costs about 1.6 bytes in the head
+//! (`bench-store`); a series its labels once (shared with the index) plus one postings
+//! entry per label; the head holds at most about 1.5 block windows, older data lives in
+//! blocks on disk. Samples older than the retention window are dropped by
+//! [`Store::gc`], and appends that would create series past `max_series` are refused
+//! and counted ([`Store::series_limit_hits`]). Background work (fsync, head cuts,
+//! merges, retention) runs in one place, [`StoreService`].
 #![forbid(unsafe_code)]
 
+mod block;
+mod chunk;
+mod compact;
+#[cfg(test)]
+mod disk_tests;
 mod error;
+pub mod exemplars;
+mod head;
 mod labels;
 mod matcher;
+pub mod metadata;
 pub mod otlp;
+mod postings;
 pub mod promql;
 pub mod remote;
 mod service;
 mod store;
+mod tenants;
+mod wal;
 
 pub use error::Error;
 pub use labels::Labels;
 pub use matcher::{MatchOp, Matcher};
 pub use service::{StoreService, StoreSettings};
-pub use store::{AppendError, AppendHook, Sample, SeriesData, Store, StoreConfig};
-
-/// The process-wide store: what the `metrics_store` sink writes and rules read.
-pub fn shared() -> std::sync::Arc<Store> {
-    static SHARED: std::sync::OnceLock<std::sync::Arc<Store>> = std::sync::OnceLock::new();
-    SHARED.get_or_init(|| std::sync::Arc::new(Store::new(StoreConfig::default()))).clone()
-}
+pub use store::{AppendError, AppendHook, DiskOptions, DiskStats, OpenReport, Sample, SeriesData, Store, StoreConfig};
+pub use tenants::{TENANT_LABEL, TenantSeriesStats};
+pub use wal::FsyncPolicy;
 
 /// The NaN bit pattern Prometheus uses as a staleness marker.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;

@@ -1,10 +1,23 @@
-//! The in-memory series store.
+//! The series store: the head (recent samples in memory, compressed), and, when opened
+//! on a directory, its write-ahead log and immutable blocks.
+//!
+//! Locks: `blocks` before `head` whenever both are held, so a query sees a head cut to
+//! a block either wholly before or wholly after the cut. The slow parts of a cut or a
+//! merge (reading and writing files) hold neither.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
-use crate::{Labels, MatchOp, Matcher};
+use crate::block::{self, Block};
+use crate::exemplars::ExemplarStore;
+use crate::head::Head;
+use crate::metadata::MetadataStore;
+use crate::tenants::TenantSeriesStats;
+use crate::wal::{self, FsyncPolicy, Record, Wal};
+use crate::{Error, Labels, Matcher};
 
 /// One sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,53 +58,226 @@ pub enum AppendError {
     /// The series would exceed `max_series`.
     #[error("series limit ({0}) reached")]
     SeriesLimit(usize),
+    /// The series would exceed its tenant's `max_series`.
+    #[error("series limit ({limit}) of tenant `{tenant}` reached")]
+    TenantSeriesLimit {
+        /// The `tenant` label.
+        tenant: String,
+        /// Its `max_series`.
+        limit: usize,
+    },
     /// Older than the series' newest sample (Prometheus refuses these too).
     #[error("out of order sample")]
     OutOfOrder,
-}
-
-struct Series {
-    labels: Labels,
-    samples: VecDeque<Sample>,
+    /// Older than the newest block: that time range is written and immutable
+    /// (Prometheus's "out of bounds").
+    #[error("sample older than the newest block")]
+    OutOfBounds,
 }
 
 /// Called with every accepted sample (e.g. to remote-write what the store receives).
 pub type AppendHook = std::sync::Arc<dyn Fn(&Labels, i64, f64) + Send + Sync>;
 
-#[derive(Default)]
-struct Inner {
-    series: Vec<Option<Series>>,
-    free: Vec<usize>,
-    by_labels: HashMap<Labels, usize>,
-    /// Inverted index: label name → value → series ids (what Prometheus calls
-    /// postings), so `{job="api"}` visits the series of `api`, not every series of the
-    /// metric.
-    postings: HashMap<String, HashMap<String, Vec<usize>>>,
-    // Under the same lock as the data, so appends pay no extra synchronisation.
-    hook: Option<AppendHook>,
+/// How a store opened on a directory keeps its data.
+#[derive(Debug, Clone)]
+pub struct DiskOptions {
+    /// When the WAL is fsynced.
+    pub fsync: FsyncPolicy,
+    /// The time window of the head cut to one block (Prometheus: 2h).
+    pub block_duration: Duration,
+    /// WAL segments are cut past this size.
+    pub wal_segment_size: u64,
+    /// Blocks are dropped, oldest first, while blocks and WAL together exceed this.
+    pub max_size: Option<u64>,
+}
+
+impl Default for DiskOptions {
+    fn default() -> Self {
+        DiskOptions {
+            fsync: FsyncPolicy::Interval(Duration::from_secs(1)),
+            block_duration: Duration::from_secs(2 * 3600),
+            wal_segment_size: 128 << 20,
+            max_size: None,
+        }
+    }
+}
+
+/// What opening a store found on disk.
+#[derive(Debug, Clone, Default)]
+pub struct OpenReport {
+    /// Blocks loaded.
+    pub blocks: usize,
+    /// Series and samples rebuilt from the WAL.
+    pub replayed_series: u64,
+    /// Samples rebuilt from the WAL.
+    pub replayed_samples: u64,
+    /// Damage skipped: torn or corrupt WAL records, blocks set aside.
+    pub corruptions: Vec<String>,
+}
+
+/// Counters of the on-disk side, for the self-metrics.
+#[derive(Debug, Clone, Default)]
+pub struct DiskStats {
+    /// Blocks loaded.
+    pub blocks: usize,
+    /// Bytes of blocks and WAL.
+    pub bytes: u64,
+    /// WAL fsyncs and their total time.
+    pub fsyncs: u64,
+    /// Total fsync time.
+    pub fsync_time: Duration,
+    /// WAL writes that failed.
+    pub wal_write_errors: u64,
+    /// Corrupt WAL records or segment tails met at open.
+    pub wal_corruptions: u64,
+    /// Damaged block chunks met by queries, and blocks set aside at open.
+    pub block_corruptions: u64,
+    /// Head cuts to blocks and block merges done.
+    pub compactions: u64,
+    /// Head cuts or merges that failed.
+    pub compactions_failed: u64,
+    /// Blocks dropped by time or size retention.
+    pub blocks_removed: u64,
+}
+
+struct Disk {
+    dir: PathBuf,
+    wal: Wal,
+    options: DiskOptions,
+    /// One cut or merge at a time.
+    compacting: Mutex<()>,
+    _lock: std::fs::File,
 }
 
 /// The store. Appends and selects may come from many tasks.
 pub struct Store {
-    // Atomics so the process-wide store can take the pipeline file's limits after it
-    // was first handed out.
-    retention_ms: std::sync::atomic::AtomicI64,
-    max_series: std::sync::atomic::AtomicUsize,
-    inner: RwLock<Inner>,
+    // Atomics so a running store can take new limits.
+    retention_ms: AtomicI64,
+    max_series: AtomicUsize,
+    max_size: AtomicU64,
+    head: RwLock<Head>,
+    blocks: RwLock<Vec<Arc<Block>>>,
+    disk: Option<Disk>,
+    /// Samples older than this were dropped by retention: queries do not see them even
+    /// while their chunk still holds them.
+    min_time: AtomicI64,
     series_limit_hits: AtomicU64,
     out_of_order: AtomicU64,
+    out_of_bounds: AtomicU64,
+    pub(crate) counters: Counters,
+    open_report: OpenReport,
+    exemplars: ExemplarStore,
+    metadata: MetadataStore,
 }
 
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) compactions: AtomicU64,
+    pub(crate) compactions_failed: AtomicU64,
+    pub(crate) blocks_removed: AtomicU64,
+    block_corruptions_at_open: AtomicU64,
+    wal_corruptions: AtomicU64,
+}
+
+impl Default for Store {
+    /// An empty in-memory store with the default limits.
+    fn default() -> Store {
+        Store::new(StoreConfig::default())
+    }
+}
+
+const WINDOW_IN_MEMORY: i64 = 2 * 3600 * 1000;
+
 impl Store {
-    /// An empty store.
+    /// An empty in-memory store (nothing survives the process).
     pub fn new(config: StoreConfig) -> Store {
         Store {
             retention_ms: config.retention_ms.into(),
             max_series: config.max_series.into(),
-            inner: RwLock::default(),
+            max_size: AtomicU64::new(0),
+            head: RwLock::new(Head::new()),
+            blocks: RwLock::default(),
+            disk: None,
+            min_time: AtomicI64::new(i64::MIN),
             series_limit_hits: AtomicU64::new(0),
             out_of_order: AtomicU64::new(0),
+            out_of_bounds: AtomicU64::new(0),
+            counters: Counters::default(),
+            open_report: OpenReport::default(),
+            exemplars: ExemplarStore::default(),
+            metadata: MetadataStore::default(),
         }
+    }
+
+    /// Opens (or creates) the store in `dir`: loads its blocks, replays its WAL into the
+    /// head, and takes an exclusive lock on the directory (a second process fails here).
+    /// Damage is skipped and reported in [`Store::open_report`], never a refusal.
+    pub fn open(dir: &Path, config: StoreConfig, options: DiskOptions) -> Result<Store, Error> {
+        let io = |what: &str, e: std::io::Error| Error::Storage(format!("{what} {}: {e}", dir.display()));
+        std::fs::create_dir_all(dir).map_err(|e| io("cannot create", e))?;
+        let lock = std::fs::File::create(dir.join("lock")).map_err(|e| io("cannot create the lock file in", e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Storage(format!("{} is in use by another Lookout process", dir.display())));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io("cannot lock", e)),
+        }
+        let mut store = Store::new(config);
+        store.max_size.store(options.max_size.unwrap_or(0), Ordering::Relaxed);
+        let mut report = OpenReport::default();
+
+        let (blocks, problems) =
+            block::open_all(&dir.join("blocks")).map_err(|e| io("cannot read the blocks of", e))?;
+        for p in &problems {
+            tracing::error!(problem = %p, "A block of the series store is damaged; set aside as *.broken.");
+        }
+        store.counters.block_corruptions_at_open.store(problems.len() as u64, Ordering::Relaxed);
+        report.corruptions.extend(problems);
+        report.blocks = blocks.len();
+        let blocks_max = blocks.iter().map(|b| b.meta.max_t).max();
+
+        let wal_dir = dir.join("wal");
+        std::fs::create_dir_all(&wal_dir).map_err(|e| io("cannot create", e))?;
+        let window = options.block_duration.as_millis().max(1) as i64;
+        let replayed = {
+            let head = store.head.get_mut().expect("store lock");
+            if let Some(t) = blocks_max {
+                head.min_valid_t = t + 1;
+            }
+            replay(&wal_dir, head, config.max_series, window, &mut report)
+                .map_err(|e| io("cannot read the WAL in", e))?
+        };
+        store.counters.wal_corruptions.store(replayed.corruptions as u64, Ordering::Relaxed);
+        for c in &report.corruptions[report.corruptions.len() - replayed.corruptions..] {
+            tracing::error!(problem = %c, "The series store's WAL is damaged; the damaged part was skipped.");
+        }
+        let wal = Wal::create(&wal_dir, options.wal_segment_size, replayed.max_t)
+            .map_err(|e| io("cannot start a WAL segment in", e))?;
+        *store.blocks.get_mut().expect("store lock") = blocks.into_iter().map(Arc::new).collect();
+        store.disk = Some(Disk { dir: dir.to_path_buf(), wal, options, compacting: Mutex::new(()), _lock: lock });
+        store.open_report = report;
+        Ok(store)
+    }
+
+    /// The exemplars kept beside the series (evidence of what their samples counted).
+    pub fn exemplars(&self) -> &ExemplarStore {
+        &self.exemplars
+    }
+
+    /// What each metric family is (type, help, unit), as senders described it.
+    pub fn metadata(&self) -> &MetadataStore {
+        &self.metadata
+    }
+
+    /// What [`Store::open`] found (empty for an in-memory store).
+    pub fn open_report(&self) -> &OpenReport {
+        &self.open_report
+    }
+
+    /// The directory of a store opened on disk.
+    pub fn dir(&self) -> Option<&Path> {
+        self.disk.as_ref().map(|d| d.dir.as_path())
     }
 
     /// Changes the retention window and the series limit (existing series stay).
@@ -108,127 +294,272 @@ impl Store {
         }
     }
 
+    fn window(&self) -> i64 {
+        self.disk.as_ref().map_or(WINDOW_IN_MEMORY, |d| d.options.block_duration.as_millis().max(1) as i64)
+    }
+
     /// Appends a sample; an equal timestamp replaces the last sample.
     pub fn append(&self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
-        let mut inner = self.inner.write().expect("store lock");
-        let id = match inner.by_labels.get(labels) {
-            Some(&id) => id,
-            None => {
-                let max_series = self.max_series.load(Ordering::Relaxed);
-                if inner.by_labels.len() >= max_series {
-                    self.series_limit_hits.fetch_add(1, Ordering::Relaxed);
-                    return Err(AppendError::SeriesLimit(max_series));
+        let max_series = self.max_series.load(Ordering::Relaxed);
+        let window = self.window();
+        let pending = {
+            let mut head = self.head.write().expect("store lock");
+            let appended = match head.append(labels, t, v, max_series, window, None) {
+                Ok(a) => a,
+                Err(e) => {
+                    let counter = match e {
+                        AppendError::SeriesLimit(_) | AppendError::TenantSeriesLimit { .. } => &self.series_limit_hits,
+                        AppendError::OutOfOrder => &self.out_of_order,
+                        AppendError::OutOfBounds => &self.out_of_bounds,
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    return Err(e);
                 }
-                let series = Series { labels: labels.clone(), samples: VecDeque::new() };
-                let id = match inner.free.pop() {
-                    Some(id) => {
-                        inner.series[id] = Some(series);
-                        id
-                    }
-                    None => {
-                        inner.series.push(Some(series));
-                        inner.series.len() - 1
-                    }
-                };
-                inner.by_labels.insert(labels.clone(), id);
-                for (name, value) in labels.pairs() {
-                    inner.postings.entry(name.clone()).or_default().entry(value.clone()).or_default().push(id);
+            };
+            // Logged under the head's lock, so the WAL has a series before its samples
+            // and each series' samples in order.
+            let pending = self.disk.as_ref().map(|d| {
+                if let Some(l) = &appended.created {
+                    d.wal.series(appended.wal_ref, l);
                 }
-                id
+                d.wal.sample(appended.wal_ref, t, v)
+            });
+            if let Some(hook) = &head.hook {
+                hook(labels, t, v);
             }
+            pending
         };
-        let series = inner.series[id].as_mut().expect("live series");
-        match series.samples.back_mut() {
-            Some(last) if t < last.t => {
-                self.out_of_order.fetch_add(1, Ordering::Relaxed);
-                return Err(AppendError::OutOfOrder);
-            }
-            Some(last) if t == last.t => last.v = v,
-            _ => series.samples.push_back(Sample { t, v }),
-        }
-        if let Some(hook) = &inner.hook {
-            hook(labels, t, v);
+        if let (Some(d), Some(n)) = (&self.disk, pending)
+            && n >= wal::FLUSH_AT
+            && let Err(e) = d.wal.flush(false)
+        {
+            tracing::error!(error = %e, "Cannot write the series store's WAL.");
         }
         Ok(())
+    }
+
+    /// Writes what was appended so far to the WAL, and fsyncs it with
+    /// `wal_fsync: always`; what a sink calls after each batch. A no-op in memory.
+    pub fn commit(&self) {
+        if let Some(d) = &self.disk
+            && let Err(e) = d.wal.flush(d.options.fsync == FsyncPolicy::Always)
+        {
+            tracing::error!(error = %e, "Cannot write the series store's WAL.");
+        }
+    }
+
+    /// Writes and fsyncs the WAL (the `wal_fsync_interval` timer and shutdown).
+    pub fn sync(&self) {
+        if let Some(d) = &self.disk
+            && let Err(e) = d.wal.flush(true)
+        {
+            tracing::error!(error = %e, "Cannot write or fsync the series store's WAL.");
+        }
+    }
+
+    /// The WAL fsync policy (`None` in memory).
+    pub fn fsync_policy(&self) -> Option<FsyncPolicy> {
+        self.disk.as_ref().map(|d| d.options.fsync)
     }
 
     /// Installs (or with `None` removes) a hook called with every accepted sample. It
     /// runs under the store's write lock: it must be quick and must not use the store.
     pub fn set_append_hook(&self, hook: Option<AppendHook>) {
-        self.inner.write().expect("store lock").hook = hook;
+        self.head.write().expect("store lock").hook = hook;
     }
 
-    /// Series matching every matcher, with their samples in `[mint, maxt]`.
+    /// Series matching every matcher, with their samples in `[mint, maxt]`, from the
+    /// blocks and the head.
     pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesData> {
-        let inner = self.inner.read().expect("store lock");
-        // The shortest postings list of the non-empty equality matchers bounds the scan;
-        // every matcher is still checked on each candidate.
-        let shortest = matchers
-            .iter()
-            .filter(|m| m.op == MatchOp::Equal && !m.value.is_empty())
-            .map(|m| inner.postings.get(&m.name).and_then(|v| v.get(&m.value)).map_or(&[][..], Vec::as_slice))
-            .min_by_key(|ids| ids.len());
-        let candidates: Box<dyn Iterator<Item = usize>> = match shortest {
-            Some(ids) => Box::new(ids.iter().copied()),
-            None => Box::new(0..inner.series.len()),
+        let mint = mint.max(self.min_time.load(Ordering::Relaxed));
+        let (blocks, head) = {
+            let blocks = self.blocks.read().expect("store lock");
+            let head = self.head.read().expect("store lock").select(matchers, mint, maxt);
+            let overlapping: Vec<Arc<Block>> =
+                blocks.iter().filter(|b| b.meta.max_t >= mint && b.meta.min_t <= maxt).cloned().collect();
+            (overlapping, head)
         };
-        let mut out = Vec::new();
-        for id in candidates {
-            let Some(s) = inner.series[id].as_ref() else { continue };
-            if !matchers.iter().all(|m| m.matches(&s.labels)) {
-                continue;
-            }
-            let start = s.samples.partition_point(|x| x.t < mint);
-            let samples: Vec<Sample> = s.samples.range(start..).take_while(|x| x.t <= maxt).copied().collect();
-            out.push(SeriesData { labels: s.labels.clone(), samples });
+        if blocks.is_empty() {
+            let mut out: Vec<SeriesData> =
+                head.into_iter().map(|(l, samples)| SeriesData { labels: (*l).clone(), samples }).collect();
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+            return out;
         }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        out
+        let mut merged: BTreeMap<Arc<Labels>, Vec<Sample>> = BTreeMap::new();
+        // Oldest blocks first, the head last: concatenation is time order unless
+        // blocks overlap.
+        for (labels, samples) in blocks.iter().flat_map(|b| b.select(matchers, mint, maxt)).chain(head) {
+            merged.entry(labels).or_default().extend(samples);
+        }
+        merged
+            .into_iter()
+            .map(|(l, mut samples)| {
+                if !samples.windows(2).all(|w| w[0].t < w[1].t) {
+                    // Overlapping sources: the later one (the head) wins a tie.
+                    samples.reverse();
+                    samples.sort_by_key(|s| s.t);
+                    samples.dedup_by_key(|s| s.t);
+                }
+                SeriesData { labels: (*l).clone(), samples }
+            })
+            .collect()
     }
 
-    /// Drops samples older than the retention window before `now_ms`, and series left
-    /// empty.
+    /// Drops samples older than the retention window before `now_ms`, series left
+    /// empty, and blocks wholly older than the window or past `max_size`.
     pub fn gc(&self, now_ms: i64) {
-        let cutoff = now_ms - self.retention_ms.load(Ordering::Relaxed);
-        let mut inner = self.inner.write().expect("store lock");
-        let mut dead = Vec::new();
-        for (id, slot) in inner.series.iter_mut().enumerate() {
-            if let Some(s) = slot {
-                while s.samples.front().is_some_and(|x| x.t < cutoff) {
-                    s.samples.pop_front();
+        let cutoff = now_ms.saturating_sub(self.retention_ms.load(Ordering::Relaxed));
+        self.min_time.fetch_max(cutoff, Ordering::Relaxed);
+        self.head.write().expect("store lock").gc(cutoff);
+        let Some(disk) = &self.disk else { return };
+        let max_size = self.max_size.load(Ordering::Relaxed);
+        let removed: Vec<Arc<Block>> = {
+            let mut blocks = self.blocks.write().expect("store lock");
+            let mut removed = Vec::new();
+            blocks.retain(|b| {
+                let old = b.meta.max_t < cutoff;
+                if old {
+                    removed.push(b.clone());
                 }
-                if s.samples.is_empty() {
-                    dead.push(id);
+                !old
+            });
+            if max_size > 0 {
+                let mut total = disk.wal.disk_bytes() + blocks.iter().map(|b| b.bytes).sum::<u64>();
+                // Oldest first; the newest block stays (the head and WAL need a floor).
+                while total > max_size && blocks.len() > 1 {
+                    let b = blocks.remove(0);
+                    total -= b.bytes;
+                    removed.push(b);
+                }
+            }
+            removed
+        };
+        for b in removed {
+            tracing::info!(block = %b.meta.id, min_t = b.meta.min_t, max_t = b.meta.max_t, "Block dropped by retention.");
+            if let Err(e) = std::fs::remove_dir_all(&b.dir) {
+                tracing::error!(block = %b.dir.display(), error = %e, "Cannot remove a block dropped by retention.");
+            }
+            self.counters.blocks_removed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Cuts the head's oldest window to a block when the head spans more than one and
+    /// a half windows (as Prometheus does), then merges finished runs of small blocks.
+    /// Slow work holds no lock appends or queries need; call from a blocking thread.
+    /// Returns the blocks written.
+    pub fn compact(&self) -> usize {
+        let Some(disk) = &self.disk else { return 0 };
+        let _one = disk.compacting.lock().expect("compaction lock");
+        let window = self.window();
+        let mut written = 0;
+        loop {
+            let end = {
+                let head = self.head.read().expect("store lock");
+                // A sample from the far future must not cut every window up to it (and
+                // then refuse today's samples as older than the newest block).
+                let newest = head.max_t.min(wall_clock_ms());
+                if head.max_t == i64::MIN || newest.saturating_sub(head.min_t) <= window + window / 2 {
+                    break;
+                }
+                (head.min_t.div_euclid(window) + 1) * window
+            };
+            match self.cut_head(disk, end, window) {
+                Ok(n) => written += n,
+                Err(e) => {
+                    self.counters.compactions_failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, "Cannot write the head's oldest window to a block; will retry.");
+                    return written;
                 }
             }
         }
-        for id in dead {
-            if let Some(s) = inner.series[id].take() {
-                inner.by_labels.remove(&s.labels);
-                for (name, value) in s.labels.pairs() {
-                    if let Some(values) = inner.postings.get_mut(name) {
-                        if let Some(ids) = values.get_mut(value) {
-                            ids.retain(|x| *x != id);
-                            if ids.is_empty() {
-                                values.remove(value);
-                            }
-                        }
-                        if values.is_empty() {
-                            inner.postings.remove(name);
-                        }
-                    }
-                }
-                inner.free.push(id);
+        match crate::compact::merge_blocks(self, &disk.dir.join("blocks"), window) {
+            Ok(n) => written += n,
+            Err(e) => {
+                self.counters.compactions_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "Cannot merge blocks; will retry.");
             }
         }
+        written
+    }
+
+    fn cut_head(&self, disk: &Disk, end: i64, window: i64) -> std::io::Result<usize> {
+        self.head.write().expect("store lock").cut_before(end, window);
+        let chunks = self.head.read().expect("store lock").chunks_before(end);
+        let block = block::write(&disk.dir.join("blocks"), 1, Vec::new(), chunks.into_iter().map(Ok))?;
+        let written = usize::from(block.is_some());
+        {
+            let mut blocks = self.blocks.write().expect("store lock");
+            let mut head = self.head.write().expect("store lock");
+            if let Some(b) = block {
+                tracing::info!(block = %b.meta.id, series = b.meta.series, samples = b.meta.samples, "Head cut to a block.");
+                blocks.push(Arc::new(b));
+                blocks.sort_by_key(|b| (b.meta.min_t, b.meta.max_t));
+                self.counters.compactions.fetch_add(1, Ordering::Relaxed);
+            }
+            head.drop_before(end);
+        }
+        // A WAL write error here leaves the segments in place for the next cut.
+        let live = self.head.read().expect("store lock").live();
+        disk.wal.flush(true)?;
+        let dropped = disk.wal.truncate(end, &live)?;
+        tracing::debug!(segments = dropped, "WAL truncated after a head cut.");
+        Ok(written)
+    }
+
+    pub(crate) fn blocks(&self) -> Vec<Arc<Block>> {
+        self.blocks.read().expect("store lock").clone()
+    }
+
+    /// Replaces `old` blocks by `new` (a merge's result).
+    pub(crate) fn swap_blocks(&self, old: &[Arc<Block>], new: Block) {
+        let mut blocks = self.blocks.write().expect("store lock");
+        blocks.retain(|b| !old.iter().any(|o| Arc::ptr_eq(o, b)));
+        blocks.push(Arc::new(new));
+        blocks.sort_by_key(|b| (b.meta.min_t, b.meta.max_t));
     }
 
     /// Live series.
     pub fn series_count(&self) -> usize {
-        self.inner.read().expect("store lock").by_labels.len()
+        self.head.read().expect("store lock").series_count()
     }
 
-    /// Appends refused by the series limit.
+    /// Chunks, samples, and bytes of sample data in the head.
+    pub fn head_stats(&self) -> (usize, usize, usize) {
+        self.head.read().expect("store lock").stats()
+    }
+
+    /// The on-disk side's state (all zero in memory).
+    pub fn disk_stats(&self) -> DiskStats {
+        let Some(disk) = &self.disk else { return DiskStats::default() };
+        let blocks = self.blocks();
+        let (fsyncs, fsync_time) = disk.wal.fsync_stats();
+        DiskStats {
+            blocks: blocks.len(),
+            bytes: disk.wal.disk_bytes() + blocks.iter().map(|b| b.bytes).sum::<u64>(),
+            fsyncs,
+            fsync_time,
+            wal_write_errors: disk.wal.write_errors(),
+            wal_corruptions: self.counters.wal_corruptions.load(Ordering::Relaxed),
+            block_corruptions: self.counters.block_corruptions_at_open.load(Ordering::Relaxed)
+                + blocks.iter().map(|b| b.corrupt_chunks.load(Ordering::Relaxed)).sum::<u64>(),
+            compactions: self.counters.compactions.load(Ordering::Relaxed),
+            compactions_failed: self.counters.compactions_failed.load(Ordering::Relaxed),
+            blocks_removed: self.counters.blocks_removed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Sets the per-tenant series limits (tenant name → `max_series`); tenants not named
+    /// are limited only by the store's own `max_series`.
+    pub fn set_tenant_series_limits(&self, limits: HashMap<String, usize>) {
+        self.head.write().expect("store lock").tenants.set_limits(limits);
+    }
+
+    /// Live series and refusals of every tenant seen.
+    pub fn tenant_series(&self) -> Vec<TenantSeriesStats> {
+        self.head.read().expect("store lock").tenants.stats()
+    }
+
+    /// Appends refused by the series limit (global or a tenant's).
     pub fn series_limit_hits(&self) -> u64 {
         self.series_limit_hits.load(Ordering::Relaxed)
     }
@@ -237,11 +568,99 @@ impl Store {
     pub fn out_of_order(&self) -> u64 {
         self.out_of_order.load(Ordering::Relaxed)
     }
+
+    /// Appends refused as older than the newest block.
+    pub fn out_of_bounds(&self) -> u64 {
+        self.out_of_bounds.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.sync();
+    }
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(i64::MAX, |d| d.as_millis() as i64)
+}
+
+/// What a replay leaves for the WAL writer.
+struct Replayed {
+    /// Each segment's newest sample timestamp.
+    max_t: Vec<(u64, i64)>,
+    /// Corruptions added to the report.
+    corruptions: usize,
+}
+
+/// Rebuilds `head` from the WAL in `dir`: the newest checkpoint, then every segment
+/// after it, in order.
+fn replay(
+    dir: &Path,
+    head: &mut Head,
+    max_series: usize,
+    window: i64,
+    report: &mut OpenReport,
+) -> std::io::Result<Replayed> {
+    let (segments, checkpoint) = wal::list(dir)?;
+    let first = checkpoint.as_ref().map_or(0, |c| c.0);
+    let mut files: Vec<(Option<u64>, PathBuf)> = checkpoint.map(|c| (None, c.1)).into_iter().collect();
+    files.extend(segments.iter().filter(|n| **n >= first).map(|n| (Some(*n), dir.join(format!("{n:08}")))));
+    // WAL id → head id (None: refused by the series limits), so a sample costs no
+    // label hashing.
+    let mut refs: HashMap<u64, Option<u32>> = HashMap::new();
+    let mut max_t = Vec::new();
+    let mut corruptions = 0;
+    let mut unknown = 0u64;
+    for (segment, path) in files {
+        let bytes = std::fs::read(&path)?;
+        let out = wal::read_records(&path.display().to_string(), &bytes);
+        corruptions += out.corruptions.len();
+        report.corruptions.extend(out.corruptions);
+        let mut newest = i64::MIN;
+        for record in out.records {
+            match record {
+                Record::Series(series) => {
+                    for (r, labels) in series {
+                        let id = head.create(&labels, max_series, Some(r)).ok().map(|(id, _)| id);
+                        report.replayed_series += u64::from(id.is_some());
+                        refs.insert(r, id);
+                    }
+                }
+                Record::Samples(samples) => {
+                    for (r, t, v) in samples {
+                        newest = newest.max(t);
+                        let id = match refs.get(&r) {
+                            Some(Some(id)) => *id,
+                            Some(None) => continue,
+                            None => {
+                                unknown += 1;
+                                continue;
+                            }
+                        };
+                        // Out of bounds (already in a block) is expected after a cut.
+                        if head.append_id(id, t, v, window) {
+                            report.replayed_samples += 1;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(n) = segment {
+            max_t.push((n, newest));
+        }
+    }
+    if unknown > 0 {
+        report.corruptions.push(format!("{unknown} WAL samples of series whose record was lost; skipped"));
+        corruptions += 1;
+    }
+    Ok(Replayed { max_t, corruptions })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MatchOp;
 
     fn l(name: &str, job: &str) -> Labels {
         Labels::new([("__name__".to_string(), name.to_string()), ("job".to_string(), job.to_string())])

@@ -42,6 +42,10 @@ const GROUP_COMMIT: usize = 256;
 /// disk buffer that lives in memory. Past it, senders wait (or drop) as when the disk
 /// part is full, so memory stays bounded whatever `max_size` is.
 const MAX_QUEUED_BYTES: u64 = 8 << 20;
+/// Bytes (encoded) of written batches also kept in memory for the reader. A sink that
+/// keeps up gets each batch without reading it back and decoding it: the disk copy is
+/// there for a crash or a redelivery. Past this, the reader reads from disk.
+const MAX_HOT_BYTES: u64 = 8 << 20;
 
 /// Live state shared by senders, the writer thread, the reader and acknowledgements.
 struct State {
@@ -68,6 +72,19 @@ struct State {
     writer_done: bool,
     /// Sizes of the segments, for freeing space when one is deleted.
     segments: VecDeque<(u64, u64)>,
+    /// Written records still held in memory, in file order (see [`MAX_HOT_BYTES`]).
+    hot: VecDeque<Hot>,
+    /// Encoded bytes of `hot`.
+    hot_bytes: u64,
+}
+
+/// A written record whose batch is still in memory.
+struct Hot {
+    start: Pos,
+    next: Pos,
+    events: u64,
+    size: u64,
+    batch: Batch,
 }
 
 struct InFlight {
@@ -169,6 +186,8 @@ pub(crate) fn open(
             full_until: None,
             writer_done: false,
             segments,
+            hot: VecDeque::new(),
+            hot_bytes: 0,
         }),
         written: Notify::new(),
         room: Notify::new(),
@@ -177,7 +196,7 @@ pub(crate) fn open(
     });
     let (tx, rx) = mpsc::unbounded_channel();
     *shared.writer.lock().expect("writer handle") = Some(tx.downgrade());
-    let writer = Writer { shared: shared.clone(), rx, segment: first_new, file, offset: 0, scratch: Vec::new() };
+    let writer = Writer { shared: shared.clone(), rx, segment: first_new, file, offset: 0 };
     std::thread::Builder::new().name(format!("buffer-{name}")).spawn(move || writer.run())?;
     Ok((DiskSender { tx, shared: shared.clone(), when_full }, DiskReceiver { shared, file: None }, stats))
 }
@@ -344,6 +363,13 @@ impl DiskReceiver {
             if read >= s.written {
                 return if s.writer_done { Next::Closed } else { Next::Wait };
             }
+            if let Some(hot) = take_hot(&mut s, read) {
+                let seq = s.first_seq + s.in_flight.len() as u64;
+                s.in_flight.push_back(InFlight { start: read, next: hot.next, events: hot.events, done: false });
+                s.read = hot.next;
+                drop(s);
+                return Next::Batch(self.with_notifier(seq, hot.batch));
+            }
             // Whole earlier segments are read to their end; the live one up to `written`.
             let limit = if read.0 == s.written.0 { s.written.1 } else { u64::MAX };
             drop(s);
@@ -410,12 +436,7 @@ impl DiskReceiver {
     /// not decode is counted and settled as refused.
     fn batch(&self, seq: u64, body: &[u8]) -> Option<Batch> {
         match lookout_event::codec::decode(body) {
-            Ok(mut batch) => {
-                let shared = self.shared.clone();
-                let notifier = BatchNotifier::with_callback(move |status| shared.settle(seq, status));
-                batch.meta.finalizers = Finalizers::new(notifier);
-                Some(batch)
-            }
+            Ok(batch) => Some(self.with_notifier(seq, batch)),
             Err(e) => {
                 self.shared.stats.corrupt.fetch_add(1, Ordering::Relaxed);
                 warn!(buffer = %self.shared.name, error = %e, "Disk buffer: a record does not decode; skipped.");
@@ -424,6 +445,32 @@ impl DiskReceiver {
             }
         }
     }
+}
+
+impl DiskReceiver {
+    /// `batch` (record `seq`) with a notifier that settles the record.
+    fn with_notifier(&self, seq: u64, mut batch: Batch) -> Batch {
+        let shared = self.shared.clone();
+        let notifier = BatchNotifier::with_callback(move |status| shared.settle(seq, status));
+        batch.meta.finalizers = Finalizers::new(notifier);
+        batch
+    }
+}
+
+/// The in-memory copy of the record at `read`, if it is still held; copies of records
+/// before it (passed over, e.g. after a damaged segment) are let go.
+fn take_hot(s: &mut State, read: Pos) -> Option<Hot> {
+    while let Some(front) = s.hot.front() {
+        if front.start > read {
+            return None;
+        }
+        let hot = s.hot.pop_front().expect("front");
+        s.hot_bytes -= hot.size;
+        if hot.start == read {
+            return Some(hot);
+        }
+    }
+    None
 }
 
 impl Drop for DiskReceiver {
@@ -454,7 +501,6 @@ struct Writer {
     segment: u64,
     file: File,
     offset: u64,
-    scratch: Vec<u8>,
 }
 
 impl Writer {
@@ -462,6 +508,7 @@ impl Writer {
         // Small enough that the live segment (never deleted) holds at most an eighth.
         let segment_size = (self.shared.max_size / 8).clamp(64 << 10, 128 << 20);
         let mut framed: Vec<u8> = Vec::new();
+        let mut group: Vec<Hot> = Vec::new();
         loop {
             let first = match self.rx.blocking_recv() {
                 Some(Op::Write(b, size)) => (b, size),
@@ -478,18 +525,27 @@ impl Writer {
                 warn!(buffer = %self.shared.name, error = %e, "Disk buffer: cannot start a new segment.");
             }
             let mut acks = PendingAck::default();
-            let (mut estimate, mut events, mut batches) = (0u64, 0u64, 0usize);
+            let (mut estimate, mut events) = (0u64, 0u64);
             framed.clear();
+            group.clear();
             let mut next = Some(first);
             while let Some((mut batch, size)) = next.take() {
                 estimate += size;
                 events += batch.len() as u64;
-                batches += 1;
                 acks.merge(batch.meta.finalizers.take());
-                self.scratch.clear();
-                lookout_event::codec::encode(&batch, &mut self.scratch);
-                segment::frame(batch.len().min(u32::MAX as usize) as u32, &self.scratch, &mut framed);
-                if batches >= GROUP_COMMIT || self.offset + framed.len() as u64 >= segment_size {
+                let start = self.offset + framed.len() as u64;
+                segment::frame_with(batch.len().min(u32::MAX as usize) as u32, &mut framed, |out| {
+                    lookout_event::codec::encode(&batch, out);
+                });
+                let next_offset = self.offset + framed.len() as u64;
+                group.push(Hot {
+                    start: (self.segment, start),
+                    next: (self.segment, next_offset),
+                    events: batch.len() as u64,
+                    size,
+                    batch,
+                });
+                if group.len() >= GROUP_COMMIT || next_offset >= segment_size {
                     break;
                 }
                 match self.rx.try_recv() {
@@ -511,6 +567,13 @@ impl Writer {
                     }
                     self.shared.stats.bytes.store(s.bytes, Ordering::Relaxed);
                     self.shared.stats.events.fetch_add(events, Ordering::Relaxed);
+                    for hot in group.drain(..) {
+                        if s.hot_bytes + hot.size > MAX_HOT_BYTES {
+                            break;
+                        }
+                        s.hot_bytes += hot.size;
+                        s.hot.push_back(hot);
+                    }
                     drop(s);
                     acks.delivered();
                     self.shared.written.notify_one();

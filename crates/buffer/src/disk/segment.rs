@@ -31,15 +31,17 @@ pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
     Ok(out)
 }
 
-/// Appends the framed record for `batch` (already encoded in `body`) to `out`.
-pub(crate) fn frame(events: u32, body: &[u8], out: &mut Vec<u8>) {
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&events.to_le_bytes());
-    crc.update(body);
-    out.extend_from_slice(&((body.len() as u64 + 4) as u32).to_le_bytes());
-    out.extend_from_slice(&crc.finalize().to_le_bytes());
-    out.extend_from_slice(&events.to_le_bytes());
-    out.extend_from_slice(body);
+/// Appends a framed record to `out`: `body` writes the batch bytes in place (no copy),
+/// then the header before them is filled in.
+pub(crate) fn frame_with(events: u32, out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0; HEADER as usize]);
+    out[start + 8..start + 12].copy_from_slice(&events.to_le_bytes());
+    body(out);
+    let len = (out.len() - start - 8) as u32;
+    let crc = crc32fast::hash(&out[start + 8..]);
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// What reading one record found.

@@ -61,6 +61,31 @@ async fn delivers_in_order_and_forgets_what_was_confirmed() {
 }
 
 #[tokio::test]
+async fn a_reader_far_behind_gets_memory_copies_then_reads_the_rest_from_disk() {
+    // 24 MiB written before anything is read: the first ~8 MiB come from memory, the
+    // rest from the segment files, in one order.
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, mut rx) = open(dir.path(), 64 << 20, WhenFull::Block);
+    let writer = tokio::spawn(async move {
+        for i in 0..240 {
+            tx.send(batch(i, 100 << 10)).await.unwrap();
+        }
+        tx
+    });
+    let _tx = writer.await.unwrap();
+    for i in 0..240 {
+        let b = recv(&mut rx).await;
+        assert_eq!(id_of(&b), i);
+        if i % 2 == 0 {
+            drop(b);
+        } else {
+            b.meta.finalizers.update(DeliveryStatus::Delivered);
+        }
+    }
+    assert!(tokio::time::timeout(Duration::from_millis(100), rx.recv()).await.is_err(), "nothing more");
+}
+
+#[tokio::test]
 async fn a_source_hears_durable_only_after_the_write() {
     let dir = tempfile::tempdir().unwrap();
     let (tx, mut rx) = open(dir.path(), 8 << 20, WhenFull::Block);

@@ -8,6 +8,7 @@ use lookout_event::{BatchNotifier, Finalizers};
 use tracing::Instrument;
 
 use super::request::OtlpRequest;
+use crate::tenant::{self, Authenticated};
 
 /// Why a request was refused as a whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,13 +38,27 @@ pub enum Rejection {
         /// Seconds the client should wait.
         retry_after: u64,
     },
+    /// No token, or one no tenant has (HTTP 401, gRPC UNAUTHENTICATED).
+    Unauthenticated(String),
+    /// The tenant is over one of its rate limits (HTTP 429 + Retry-After, gRPC
+    /// RESOURCE_EXHAUSTED with RetryInfo).
+    RateLimited {
+        /// Seconds until the request would fit.
+        retry_after: u64,
+        /// Which limit.
+        message: String,
+    },
 }
 
 impl Rejection {
     /// The message sent to the client.
     pub fn message(&self) -> String {
         match self {
-            Rejection::BadRequest(m) | Rejection::TooLarge(m) | Rejection::Unsupported(m) => m.clone(),
+            Rejection::BadRequest(m)
+            | Rejection::TooLarge(m)
+            | Rejection::Unsupported(m)
+            | Rejection::Unauthenticated(m)
+            | Rejection::RateLimited { message: m, .. } => m.clone(),
             Rejection::Full { retry_after } => {
                 format!("the pipeline is full; retry after {retry_after}s")
             }
@@ -62,7 +77,8 @@ impl Rejection {
         match self {
             Rejection::Full { retry_after }
             | Rejection::NotDelivered { retry_after }
-            | Rejection::OverMemory { retry_after } => Some(*retry_after),
+            | Rejection::OverMemory { retry_after }
+            | Rejection::RateLimited { retry_after, .. } => Some(*retry_after),
             Rejection::ShuttingDown => Some(5),
             _ => None,
         }
@@ -134,6 +150,18 @@ impl Ingest {
 
     /// Validates a decoded request, hands its records on, and returns the response.
     pub async fn accept<R: OtlpRequest>(&self, request: R, wire_bytes: usize) -> Result<R::Response, Rejection> {
+        self.accept_as(request, wire_bytes, None).await
+    }
+
+    /// [`Ingest::accept`] for an authenticated tenant: its size, bytes and events limits
+    /// are checked (bytes only if not already charged from `Content-Length`), and its
+    /// name set on every record.
+    pub async fn accept_as<R: OtlpRequest>(
+        &self,
+        request: R,
+        wire_bytes: usize,
+        tenant: Option<&Authenticated>,
+    ) -> Result<R::Response, Rejection> {
         // One span per request (a batch), never per record: it is what Lookout exports
         // about itself when `telemetry.otlp_traces_endpoint` is set.
         let span = tracing::info_span!(
@@ -144,7 +172,7 @@ impl Ingest {
             rejected = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
-        let result = self.admit::<R>(request, wire_bytes, &span).instrument(span.clone()).await;
+        let result = self.admit::<R>(request, wire_bytes, tenant, &span).instrument(span.clone()).await;
         span.record("outcome", if result.is_ok() { "accepted" } else { "refused" });
         result
     }
@@ -153,11 +181,22 @@ impl Ingest {
         &self,
         request: R,
         wire_bytes: usize,
+        tenant: Option<&Authenticated>,
         span: &tracing::Span,
     ) -> Result<R::Response, Rejection> {
         let inner = &self.inner;
-        let (batch, partial) = request.into_batch();
+        if let Some(t) = tenant {
+            t.state.check_size(wire_bytes as u64)?;
+            if !t.bytes_charged {
+                t.state.take_bytes(wire_bytes as u64)?;
+            }
+        }
+        let (mut batch, partial) = request.into_batch();
         let events = batch.len() as u64;
+        if let Some(t) = tenant {
+            t.state.take_events(events)?;
+            tenant::stamp(&mut batch, &t.state.tenant.name);
+        }
         span.record("records", events as i64);
         span.record("rejected", partial.rejected);
         inner.metrics.received_events.inc_by(events + partial.rejected as u64);
@@ -166,7 +205,6 @@ impl Ingest {
             inner.metrics.failed_events.inc_by(partial.rejected as u64);
         }
         if events > 0 {
-            let mut batch = batch;
             let outcome = inner.ack_timeout.map(|t| {
                 let (notifier, outcome) = BatchNotifier::new();
                 batch.meta.finalizers = Finalizers::new(notifier);
@@ -190,6 +228,9 @@ impl Ingest {
                 }
             }
             inner.metrics.sent_events.inc_by(events);
+        }
+        if let Some(t) = tenant {
+            t.state.accepted(events, wire_bytes as u64);
         }
         Ok(R::response(partial))
     }

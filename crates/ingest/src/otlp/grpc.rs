@@ -13,11 +13,16 @@ use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Status};
 
-use lookout_server::listener::{self, ListenerLimits, ListenerStats};
+use lookout_server::listener::{self, ListenerLimits, ListenerStats, Tls};
+
+use std::sync::Arc;
+
+use prost::Message;
 
 use super::ServeError;
 use super::accept::{Ingest, Rejection};
 use super::request::OtlpRequest;
+use crate::tenant::{self, Authenticated, Authenticator, auth::Guard};
 
 /// The three collector services over one [`Ingest`].
 #[derive(Clone)]
@@ -28,15 +33,22 @@ struct Collector {
 impl Collector {
     async fn export<R: OtlpRequest>(&self, request: Request<R>) -> Result<tonic::Response<R::Response>, Status> {
         self.ingest.check_memory().map_err(|r| status(&r))?;
+        // Set by the authentication layer (`auth:`); tonic keeps the HTTP extensions.
+        let tenant = request.extensions().get::<Authenticated>().cloned();
         let request = request.into_inner();
         let wire = request.encoded_len();
-        self.ingest.accept(request, wire).await.map(tonic::Response::new).map_err(|r| status(&r))
+        self.ingest.accept_as(request, wire, tenant.as_ref()).await.map(tonic::Response::new).map_err(|r| status(&r))
     }
 }
 
 fn status(rejection: &Rejection) -> Status {
     let message = rejection.message();
     match rejection {
+        Rejection::Unauthenticated(_) => Status::unauthenticated(message),
+        // OTLP exporters retry RESOURCE_EXHAUSTED only when RetryInfo is present.
+        Rejection::RateLimited { retry_after, .. } => {
+            Status::with_details(tonic::Code::ResourceExhausted, message.clone(), retry_info(8, &message, *retry_after))
+        }
         Rejection::BadRequest(_) | Rejection::Unsupported(_) => Status::invalid_argument(message),
         Rejection::TooLarge(_) | Rejection::OverMemory { .. } => Status::resource_exhausted(message),
         // UNAVAILABLE is the code OTLP exporters always retry.
@@ -76,6 +88,45 @@ impl MetricsService for Collector {
     }
 }
 
+/// `google.rpc.Status` with one `google.rpc.RetryInfo` detail, the
+/// `grpc-status-details-bin` OTLP exporters read the retry delay from.
+fn retry_info(code: i32, message: &str, secs: u64) -> bytes::Bytes {
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Duration {
+        #[prost(int64, tag = "1")]
+        seconds: i64,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RetryInfo {
+        #[prost(message, optional, tag = "1")]
+        retry_delay: Option<Duration>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Any {
+        #[prost(string, tag = "1")]
+        type_url: String,
+        #[prost(bytes = "vec", tag = "2")]
+        value: Vec<u8>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RpcStatus {
+        #[prost(int32, tag = "1")]
+        code: i32,
+        #[prost(string, tag = "2")]
+        message: String,
+        #[prost(message, repeated, tag = "3")]
+        details: Vec<Any>,
+    }
+    let info = RetryInfo { retry_delay: Some(Duration { seconds: secs as i64 }) };
+    let detail = Any { type_url: "type.googleapis.com/google.rpc.RetryInfo".into(), value: info.encode_to_vec() };
+    RpcStatus { code, message: message.into(), details: vec![detail] }.encode_to_vec().into()
+}
+
+/// The authentication layer's answer: the gRPC status as HTTP/2 headers.
+fn reject(rejection: &Rejection, _: &axum::http::HeaderMap) -> axum::response::Response {
+    status(rejection).into_http::<axum::body::Body>()
+}
+
 /// tonic answers a message over its decoding limit with OUT_OF_RANGE; OTLP clients and
 /// the gRPC spec expect RESOURCE_EXHAUSTED for "request too large".
 fn oversize_is_resource_exhausted<B>(mut response: Response<B>) -> Response<B> {
@@ -87,7 +138,13 @@ fn oversize_is_resource_exhausted<B>(mut response: Response<B>) -> Response<B> {
 }
 
 /// Serves OTLP/gRPC on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, ingest: Ingest, shutdown: Shutdown) -> Result<(), ServeError> {
+pub async fn serve(
+    listener: TcpListener,
+    ingest: Ingest,
+    auth: Option<Arc<Authenticator>>,
+    tls: Option<Tls>,
+    shutdown: Shutdown,
+) -> Result<(), ServeError> {
     let limit = ingest.max_request_size();
     let collector = Collector { ingest };
     macro_rules! service {
@@ -102,7 +159,12 @@ pub async fn serve(listener: TcpListener, ingest: Ingest, shutdown: Shutdown) ->
     let routes = tonic::service::Routes::new(service!(LogsServiceServer))
         .add_service(service!(TraceServiceServer))
         .add_service(service!(MetricsServiceServer));
-    let router = routes.into_axum_router().layer(tower::util::MapResponseLayer::new(oversize_is_resource_exhausted));
+    let mut router = routes.into_axum_router();
+    if let Some(auth) = auth {
+        let guard = Guard { auth, transport: "grpc", reject };
+        router = router.layer(axum::middleware::from_fn_with_state(guard, tenant::auth::guard));
+    }
+    let router = router.layer(tower::util::MapResponseLayer::new(oversize_is_resource_exhausted));
     let stats = std::sync::Arc::new(ListenerStats::default());
-    listener::serve(listener, router, ListenerLimits::default(), stats, shutdown).await.map_err(ServeError::Http)
+    listener::serve(listener, router, ListenerLimits::default(), stats, tls, shutdown).await.map_err(ServeError::Http)
 }

@@ -18,7 +18,7 @@ use std::io::Read;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -28,9 +28,12 @@ use lookout_event::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use lookout_event::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use tokio::net::TcpListener;
 
+use std::sync::Arc;
+
 use super::ServeError;
 use super::accept::{Ingest, Rejection};
 use super::request::OtlpRequest;
+use crate::tenant::{self, Authenticated, Authenticator, auth::Guard};
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -59,22 +62,43 @@ impl Encoding {
     }
 }
 
-/// The router for one source's HTTP listener.
-pub fn router(ingest: Ingest) -> Router {
-    Router::new()
+/// The router for one source's HTTP listener; with `auth`, every request is
+/// authenticated before its body is read.
+pub fn router(ingest: Ingest, auth: Option<Arc<Authenticator>>) -> Router {
+    let router = Router::new()
         .route(ExportLogsServiceRequest::PATH, post(export::<ExportLogsServiceRequest>))
         .route(ExportTraceServiceRequest::PATH, post(export::<ExportTraceServiceRequest>))
         .route(ExportMetricsServiceRequest::PATH, post(export::<ExportMetricsServiceRequest>))
-        .with_state(ingest)
+        .with_state(ingest);
+    match auth {
+        Some(auth) => {
+            let guard = Guard { auth, transport: "http", reject };
+            router.layer(axum::middleware::from_fn_with_state(guard, tenant::auth::guard))
+        }
+        None => router,
+    }
 }
 
-/// Serves OTLP/HTTP on `listener` until `shutdown`, with the timeouts and caps every
+/// The authentication layer's answer, in the request's encoding.
+fn reject(rejection: &Rejection, headers: &HeaderMap) -> Response {
+    error_response(request_encoding(headers).unwrap_or(Encoding::Protobuf), rejection)
+}
+
+/// Serves OTLP/HTTP on `listener` (over TLS with `tls`) until `shutdown`, with the timeouts and caps every
 /// Lookout listener has (`lookout_server::listener`); then closes idle connections and
 /// lets requests in flight finish, for a bounded time.
-pub async fn serve(listener: TcpListener, ingest: Ingest, shutdown: Shutdown) -> Result<(), ServeError> {
+pub async fn serve(
+    listener: TcpListener,
+    ingest: Ingest,
+    auth: Option<Arc<Authenticator>>,
+    tls: Option<lookout_server::listener::Tls>,
+    shutdown: Shutdown,
+) -> Result<(), ServeError> {
     let stats = std::sync::Arc::new(lookout_server::listener::ListenerStats::default());
     let limits = lookout_server::listener::ListenerLimits::default();
-    lookout_server::listener::serve(listener, router(ingest), limits, stats, shutdown).await.map_err(ServeError::Http)
+    lookout_server::listener::serve(listener, router(ingest, auth), limits, stats, tls, shutdown)
+        .await
+        .map_err(ServeError::Http)
 }
 
 fn request_encoding(headers: &HeaderMap) -> Result<Encoding, Rejection> {
@@ -147,7 +171,12 @@ fn decode<R: OtlpRequest>(encoding: Encoding, data: &[u8]) -> Result<R, Rejectio
     }
 }
 
-async fn export<R: OtlpRequest>(State(ingest): State<Ingest>, headers: HeaderMap, body: Body) -> Response {
+async fn export<R: OtlpRequest>(
+    State(ingest): State<Ingest>,
+    tenant: Option<Extension<Authenticated>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     // Until the content type is known, errors are answered in protobuf, the OTLP default.
     let mut encoding = Encoding::Protobuf;
     let result = async {
@@ -168,7 +197,7 @@ async fn export<R: OtlpRequest>(State(ingest): State<Ingest>, headers: HeaderMap
                 )));
             }
         };
-        ingest.accept(request, wire).await
+        ingest.accept_as(request, wire, tenant.as_ref().map(|t| &t.0)).await
     }
     .await;
     match result {
@@ -199,9 +228,11 @@ fn encode<M: prost::Message + serde::Serialize>(status: StatusCode, encoding: En
 
 fn error_response(encoding: Encoding, rejection: &Rejection) -> Response {
     // gRPC codes in google.rpc.Status: 3 INVALID_ARGUMENT, 8 RESOURCE_EXHAUSTED,
-    // 14 UNAVAILABLE.
+    // 14 UNAVAILABLE, 16 UNAUTHENTICATED.
     let (status, code) = match rejection {
         Rejection::BadRequest(_) => (StatusCode::BAD_REQUEST, 3),
+        Rejection::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, 16),
+        Rejection::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, 8),
         Rejection::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, 8),
         Rejection::Unsupported(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 3),
         Rejection::Full { .. } | Rejection::ShuttingDown | Rejection::NotDelivered { .. } => {
@@ -212,6 +243,9 @@ fn error_response(encoding: Encoding, rejection: &Rejection) -> Response {
     let mut response = encode(status, encoding, &RpcStatus { code, message: rejection.message() });
     if let Some(secs) = rejection.retry_after() {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if matches!(rejection, Rejection::Unauthenticated(_)) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response
 }

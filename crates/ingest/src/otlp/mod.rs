@@ -11,7 +11,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::{FutureExt, TryFutureExt};
 use lookout_component::{BuildError, ComponentError, ComponentFuture, SourceConfig, SourceContext};
-use lookout_config::{ComponentDecl, ConfigErrors};
+use lookout_config::{ComponentDecl, ConfigErrors, TlsConfig};
+use lookout_server::listener::Tls;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
@@ -59,6 +60,10 @@ pub struct OtlpSourceConfig {
     /// With `acknowledgements`, how long a request waits for the sinks' confirmation.
     #[serde(default = "default_ack_timeout_secs")]
     pub ack_timeout_secs: f64,
+    /// Bearer-token authentication against a tenants file (`auth: { tenants_file: … }`);
+    /// without it the source accepts any client.
+    #[serde(default)]
+    pub auth: Option<crate::tenant::AuthConfig>,
 }
 
 fn default_ack_timeout_secs() -> f64 {
@@ -71,6 +76,18 @@ fn default_ack_timeout_secs() -> f64 {
 pub struct Listen {
     /// `host:port` to listen on.
     pub address: SocketAddr,
+    /// Serve TLS (and with `client_ca_file`, mTLS); relative paths start at the
+    /// pipeline file's directory. Certificates reload on change and on SIGHUP.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// A listener's TLS with its files read; `what` names it in errors (`grpc`, `http`).
+fn load_tls(listen: Option<&Listen>, what: &str) -> Result<Option<Tls>, BuildError> {
+    match listen.and_then(|l| l.tls.clone()) {
+        Some(c) => Tls::new(c).map(Some).map_err(|e| BuildError(format!("{what}.{e}"))),
+        None => Ok(None),
+    }
 }
 
 fn default_max_request_size() -> usize {
@@ -100,12 +117,28 @@ impl SourceConfig for OtlpSourceConfig {
         if self.max_request_size == 0 {
             return Err(decl.error("`max_request_size` must be greater than 0").into());
         }
+        for (what, listen) in [("grpc", &self.grpc), ("http", &self.http)] {
+            if let Some(tls) = listen.as_ref().and_then(|l| l.tls.as_ref()) {
+                // The only place that knows the file: relative paths start next to it.
+                tls.set_config_file(std::path::Path::new(&*decl.position.file));
+                // `lookout check` (and so `lookout run`) reports unreadable or bad files.
+                Tls::check(tls).map_err(|e| decl.error(format!("{what}.{e}")))?;
+            }
+        }
+        if let Some(auth) = &self.auth {
+            // `lookout check` reports the tenants file's own errors with their positions.
+            let path = auth.resolve(std::path::Path::new(&*decl.position.file));
+            crate::tenant::Tenants::load(path)?;
+        }
         Ok(())
     }
 
     fn build(&self, cx: SourceContext) -> BoxFuture<'static, Result<ComponentFuture, BuildError>> {
         let config = self.clone();
         async move {
+            // Read again (files may have changed since the check), before binding.
+            let grpc_tls = load_tls(config.grpc.as_ref(), "grpc")?;
+            let http_tls = load_tls(config.http.as_ref(), "http")?;
             // Bind both before reporting anything: a port in use fails the start.
             let grpc = match config.grpc {
                 Some(l) => Some(bind(l.address, "gRPC").await?),
@@ -113,6 +146,13 @@ impl SourceConfig for OtlpSourceConfig {
             };
             let http = match config.http {
                 Some(l) => Some(bind(l.address, "HTTP").await?),
+                None => None,
+            };
+            let auth = match &config.auth {
+                Some(a) => Some(
+                    crate::tenant::Authenticator::load(&cx.id, a.path().to_path_buf(), cx.store.clone())
+                        .map_err(|e| BuildError(format!("auth.tenants_file: {e}")))?,
+                ),
                 None => None,
             };
             let mut ingest = Ingest::new(
@@ -130,13 +170,16 @@ impl SourceConfig for OtlpSourceConfig {
             let shutdown = cx.shutdown;
             let fut: ComponentFuture = async move {
                 let mut servers = Vec::new();
+                if let Some(a) = &auth {
+                    tokio::spawn(a.clone().watch(shutdown.clone()));
+                }
                 if let Some(l) = grpc {
                     tracing::info!(source = %id, address = %l.local_addr().map_err(ServeError::LocalAddr)?, "OTLP/gRPC listening");
-                    servers.push(grpc::serve(l, ingest.clone(), shutdown.clone()).boxed());
+                    servers.push(grpc::serve(l, ingest.clone(), auth.clone(), grpc_tls.clone(), shutdown.clone()).boxed());
                 }
                 if let Some(l) = http {
                     tracing::info!(source = %id, address = %l.local_addr().map_err(ServeError::LocalAddr)?, "OTLP/HTTP listening");
-                    servers.push(http::serve(l, ingest.clone(), shutdown.clone()).boxed());
+                    servers.push(http::serve(l, ingest.clone(), auth.clone(), http_tls.clone(), shutdown.clone()).boxed());
                 }
                 drop(ingest);
                 health.ready();

@@ -40,8 +40,8 @@ async fn start(max_events: usize, max_request_size: usize) -> Harness {
     let h = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let g = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (http, grpc) = (h.local_addr().unwrap().to_string(), g.local_addr().unwrap().to_string());
-    tokio::spawn(http::serve(h, ingest.clone(), shutdown.clone()));
-    tokio::spawn(grpc::serve(g, ingest, shutdown.clone()));
+    tokio::spawn(http::serve(h, ingest.clone(), None, None, shutdown.clone()));
+    tokio::spawn(grpc::serve(g, ingest, None, None, shutdown.clone()));
     Harness { http, grpc, rx, metrics, shutdown }
 }
 

@@ -2,42 +2,56 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{GlobalConfig, Secret, TlsConfig};
 use crate::error::Error;
 
 /// `email_configs[]`: email over SMTP.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 #[allow(missing_docs)] // Alertmanager's field names
 pub struct EmailConfig {
     /// Default false.
     pub send_resolved: bool,
     /// Recipients, comma-separated (templated).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub to: String,
     /// Default `global.smtp_from` (templated).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub from: String,
     /// Default `global.smtp_hello`.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub hello: String,
     /// `host:port`; default `global.smtp_smarthost`. Port 465 means implicit TLS.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub smarthost: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub auth_username: String,
+    #[serde(skip_serializing_if = "Secret::is_empty")]
     pub auth_password: Secret,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub auth_password_file: String,
     /// CRAM-MD5 secret: not offered by Lookout (refused at load).
+    #[serde(skip_serializing_if = "Secret::is_empty")]
     pub auth_secret: Secret,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub auth_identity: String,
     /// Extra headers (templated); `Subject` defaults to `email.default.subject`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
     /// Default `email.default.html`; "" = no HTML part.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub html: Option<String>,
     /// Default `email.default.text` (a Lookout addition: Alertmanager sends none);
     /// "" = no text part.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// STARTTLS required; default `global.smtp_require_tls` (true).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub require_tls: Option<bool>,
     /// Default `global.smtp_tls_config`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_config: Option<TlsConfig>,
 }
 

@@ -2,33 +2,39 @@
 //! that Lookout implements (auth, TLS, proxy, redirects, HTTP/2). OAuth 2 and the rest are
 //! refused at load rather than silently ignored.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Secret, read_secret_file};
 use crate::error::Error;
 
 /// `basic_auth`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BasicAuth {
     /// User name.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub username: String,
     /// Password.
+    #[serde(skip_serializing_if = "Secret::is_empty")]
     pub password: Secret,
     /// File holding the password (instead of `password`).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub password_file: String,
 }
 
 /// `authorization`: `Authorization: <type> <credentials>`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Authorization {
     /// Scheme, default `Bearer`.
     #[serde(rename = "type")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub kind: String,
     /// The credentials.
+    #[serde(skip_serializing_if = "Secret::is_empty")]
     pub credentials: Secret,
     /// File holding the credentials.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub credentials_file: String,
 }
 
@@ -39,20 +45,25 @@ impl Default for Authorization {
 }
 
 /// `tls_config`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM file of CAs to trust (in addition to none: only these are trusted when set).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub ca_file: String,
     /// PEM client certificate for mutual TLS.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub cert_file: String,
     /// PEM private key for `cert_file`.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub key_file: String,
     /// Server name to verify (SMTP only; HTTP verifies the URL's host).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub server_name: String,
     /// Skip certificate verification (tests and emergencies only).
     pub insecure_skip_verify: bool,
     /// `TLS12` or `TLS13`.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub min_version: String,
 }
 
@@ -68,30 +79,38 @@ fn yes() -> bool {
 }
 
 /// `http_config`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpClientConfig {
     /// Basic authentication.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuth>,
     /// `Authorization` header.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization: Option<Authorization>,
     /// Deprecated form of `authorization` (Bearer).
     #[serde(default)]
+    #[serde(skip_serializing_if = "Secret::is_empty")]
     pub bearer_token: Secret,
     /// Deprecated form of `authorization.credentials_file`.
     #[serde(default)]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub bearer_token_file: String,
     /// TLS settings.
     #[serde(default)]
+    #[serde(skip_serializing_if = "TlsConfig::is_default")]
     pub tls_config: TlsConfig,
     /// HTTP proxy for every request.
     #[serde(default)]
+    #[serde(skip_serializing_if = "String::is_empty", serialize_with = "lookout_config::serialize_url")]
     pub proxy_url: String,
     /// Use `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` from the environment (default false, as in
     /// Prometheus's HTTP client config).
-    #[serde(default)]
+    // Left out when off: older Alertmanager configs (what amtool parses the rendered
+    // config with) do not know the key.
+    #[serde(default, skip_serializing_if = "super::is_false")]
     pub proxy_from_environment: bool,
     /// Follow 3xx redirects (default true).
     #[serde(default = "yes")]

@@ -10,10 +10,9 @@ mod pagerduty;
 mod slack;
 mod webhook;
 
-use std::fmt;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
@@ -31,52 +30,28 @@ fn tpl(name: &str) -> String {
     format!("{{{{ template \"{name}\" . }}}}")
 }
 
-/// A secret from the config: never printed (`Debug`/`Display` show `<secret>`).
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
+/// Every credential is `lookout_config`'s one secret type: never printed, serialized as
+/// `<secret>`.
+pub use lookout_config::Secret;
 
-impl Secret {
-    /// Wraps a value.
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-    /// The value, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    /// Whether no value is set.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<secret>")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<secret>")
-    }
-}
-
-/// Reads a `*_file` secret: the file's content without the trailing newline (as Alertmanager
-/// does with `strings.TrimSpace`).
+/// Reads a `*_file` secret: the file's content without surrounding whitespace (as
+/// Alertmanager does with `strings.TrimSpace`); the error names `what` and the file,
+/// never the content.
 pub fn read_secret_file(path: &str, what: &str) -> Result<Secret, Error> {
-    std::fs::read_to_string(path)
-        .map(|s| Secret(s.trim().to_string()))
-        .map_err(|e| Error::file(format!("cannot read {what} file {path}: {e}")))
+    lookout_config::read_secret_file(path).map_err(|e| Error::file(format!("{what}: {e}")))
 }
 
 pub use lookout_config::PromDuration;
 
+/// For `skip_serializing_if`: Lookout's own switches are rendered only when on.
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// `global:` in `alertmanager.yml`. Fields for integrations Lookout does not ship (WeChat,
 /// VictorOps, Telegram, Webex) are accepted so existing files load; a receiver that uses
 /// one of those integrations is refused instead.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 #[allow(missing_docs)] // field names are Alertmanager's; see its configuration reference
 pub struct GlobalConfig {
@@ -84,33 +59,56 @@ pub struct GlobalConfig {
     pub resolve_timeout: PromDuration,
     /// Default HTTP client settings for every HTTP integration.
     pub http_config: HttpClientConfig,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub smtp_from: String,
     /// Default `localhost`.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub smtp_hello: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub smtp_smarthost: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub smtp_auth_username: String,
+    #[serde(skip_serializing_if = "Secret::is_empty")]
     pub smtp_auth_password: Secret,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub smtp_auth_password_file: String,
+    #[serde(skip_serializing_if = "Secret::is_empty")]
     pub smtp_auth_secret: Secret,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub smtp_auth_identity: String,
     /// Default `true`.
     pub smtp_require_tls: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_tls_config: Option<TlsConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub slack_api_url: Option<Secret>,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub slack_api_url_file: String,
     /// Default `https://events.pagerduty.com/v2/enqueue`.
+    #[serde(skip_serializing_if = "String::is_empty", serialize_with = "lookout_config::serialize_url")]
     pub pagerduty_url: String,
     /// Default `https://api.opsgenie.com/`.
+    #[serde(skip_serializing_if = "String::is_empty", serialize_with = "lookout_config::serialize_url")]
     pub opsgenie_api_url: String,
+    #[serde(skip_serializing_if = "Secret::is_empty")]
     pub opsgenie_api_key: Secret,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub opsgenie_api_key_file: String,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "lookout_config::serialize_opt_url")]
     pub wechat_api_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub wechat_api_secret: Option<Secret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub wechat_api_corp_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "lookout_config::serialize_opt_url")]
     pub victorops_api_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub victorops_api_key: Option<Secret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub victorops_api_key_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "lookout_config::serialize_opt_url")]
     pub telegram_api_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "lookout_config::serialize_opt_url")]
     pub webex_api_url: Option<String>,
 }
 
@@ -149,7 +147,7 @@ impl Default for GlobalConfig {
 
 /// A per-receiver rate limit (Lookout extension): at most `burst` requests at once, refilled
 /// at `requests_per_second`. Attempts beyond it wait; they are never dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// Sustained rate.
@@ -164,31 +162,39 @@ fn one() -> u32 {
 }
 
 /// One entry of `receivers:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiverConfig {
     /// Unique name, referenced by routes.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Slack incoming webhooks.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub slack_configs: Vec<SlackConfig>,
     /// Email over SMTP.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub email_configs: Vec<EmailConfig>,
     /// PagerDuty Events API.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pagerduty_configs: Vec<PagerdutyConfig>,
     /// OpsGenie Alert API.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub opsgenie_configs: Vec<OpsGenieConfig>,
     /// Generic webhooks (Alertmanager's version 4 payload).
     #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub webhook_configs: Vec<WebhookConfig>,
     /// Lookout extension: each notification as one JSON line on stdout.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub console_configs: Vec<ConsoleConfig>,
     /// Lookout extension: a rate limit shared by this receiver's integrations.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitConfig>,
 }
 

@@ -2,51 +2,69 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{GlobalConfig, HttpClientConfig, Secret, check_url, tpl};
 use crate::error::Error;
 
 /// `opsgenie_configs[].responders[]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OpsGenieResponder {
     /// Responder id (templated).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub id: String,
     /// Name (templated); with `type: teams`, a comma-separated list of team names.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// User name (templated).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub username: String,
     /// `team`, `teams`, `user`, `escalation` or `schedule` (may be a template).
     #[serde(rename = "type")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub kind: String,
 }
 
 /// `opsgenie_configs[]`: the OpsGenie Alert API v2.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 #[allow(missing_docs)] // Alertmanager's field names; strings are templates
 pub struct OpsGenieConfig {
     /// Default true.
     pub send_resolved: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub http_config: Option<HttpClientConfig>,
     /// Default `global.opsgenie_api_key`.
+    #[serde(skip_serializing_if = "Secret::is_empty")]
     pub api_key: Secret,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub api_key_file: String,
     /// Default `global.opsgenie_api_url`.
+    #[serde(skip_serializing_if = "String::is_empty", serialize_with = "lookout_config::serialize_url")]
     pub api_url: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub message: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub description: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub source: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub details: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub entity: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub responders: Vec<OpsGenieResponder>,
     /// Comma-separated.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub actions: String,
     /// Comma-separated.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub tags: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub note: String,
     /// `P1`..`P5`; default "": derived from the alerts' `severity` label.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub priority: String,
     /// Also update message and description of an existing alert.
     pub update_alerts: bool,

@@ -2,63 +2,86 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{GlobalConfig, HttpClientConfig, PromDuration, Secret, check_url, tpl};
 use crate::error::Error;
 
 /// `pagerduty_configs[].links[]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PagerdutyLink {
     /// Target (templated).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub href: String,
     /// Label (templated).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub text: String,
 }
 
 /// `pagerduty_configs[].images[]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PagerdutyImage {
     /// Image URL (templated).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub src: String,
     /// Alt text (templated).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub alt: String,
     /// Link (templated).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub href: String,
 }
 
 /// `pagerduty_configs[]`: the PagerDuty Events API (v2 with `routing_key`, v1 with
 /// `service_key`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 #[allow(missing_docs)] // Alertmanager's field names; strings are templates
 pub struct PagerdutyConfig {
     /// Default true.
     pub send_resolved: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub http_config: Option<HttpClientConfig>,
+    #[serde(skip_serializing_if = "Secret::is_empty")]
     pub service_key: Secret,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub service_key_file: String,
+    #[serde(skip_serializing_if = "Secret::is_empty")]
     pub routing_key: Secret,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub routing_key_file: String,
     /// Default `global.pagerduty_url`.
+    #[serde(skip_serializing_if = "String::is_empty", serialize_with = "lookout_config::serialize_url")]
     pub url: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub client: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub client_url: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub description: String,
     /// Merged over the defaults `firing`, `resolved`, `num_firing`, `num_resolved`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub details: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<PagerdutyImage>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<PagerdutyLink>,
     /// Default: `client`.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub source: String,
     /// Default "": derived from the alerts' `severity` label (critical, error, warning, info).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub severity: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub class: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub component: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub group: String,
     /// Per-request timeout; 0 = none.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<PromDuration>,
 }
 

@@ -1,101 +1,136 @@
 //! `slack_configs[]` (Alertmanager's `SlackConfig`, plus Lookout's `block_kit`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{GlobalConfig, HttpClientConfig, Secret, check_url, tpl};
 use crate::error::Error;
 
 /// `slack_configs[].fields[]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackField {
     /// Field title (templated).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub title: String,
     /// Field value (templated).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub value: String,
     /// Shown side by side with other short fields; default `short_fields`.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub short: Option<bool>,
 }
 
 /// `slack_configs[].actions[].confirm`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackConfirmationField {
     /// Body (templated).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub text: String,
     /// Title (templated).
     #[serde(default)]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub title: String,
     /// OK button (templated).
     #[serde(default)]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub ok_text: String,
     /// Dismiss button (templated).
     #[serde(default)]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub dismiss_text: String,
 }
 
 /// `slack_configs[].actions[]`: a button (with `url`) or a message action (with `name`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackAction {
     /// `button`.
     #[serde(rename = "type")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub kind: String,
     /// Label (templated).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub text: String,
     /// Link (templated).
     #[serde(default)]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub url: String,
     /// `default`, `primary` or `danger`.
     #[serde(default)]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub style: String,
     /// Message action name.
     #[serde(default)]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Message action value.
     #[serde(default)]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub value: String,
     /// Confirmation dialog.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub confirm: Option<SlackConfirmationField>,
 }
 
 /// `slack_configs[]`: a Slack incoming webhook.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 #[allow(missing_docs)] // Alertmanager's field names; each string is a template
 pub struct SlackConfig {
     /// Default false.
     pub send_resolved: bool,
     /// Default: `global.http_config`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub http_config: Option<HttpClientConfig>,
     /// The webhook URL; default `global.slack_api_url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub api_url: Option<Secret>,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub api_url_file: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub channel: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub username: String,
     /// Default: `danger` firing (critical or unknown severity), `warning` firing warnings,
     /// blue for `info`, `good` resolved.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub color: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub title: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub title_link: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub pretext: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub text: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<SlackField>,
     pub short_fields: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub footer: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub fallback: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub callback_id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub icon_emoji: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub icon_url: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub image_url: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub thumb_url: String,
     pub link_names: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mrkdwn_in: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<SlackAction>,
     /// Lookout extension: send Block Kit `blocks` (header, text, context) instead of an
-    /// attachment.
+    /// attachment. Left out of the rendered config when off (Alertmanager does not know it).
+    #[serde(skip_serializing_if = "super::is_false")]
     pub block_kit: bool,
 }
 

@@ -1,6 +1,6 @@
 //! `webhook_configs[]` (Alertmanager's `WebhookConfig`) and Lookout's `console_configs[]`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{HttpClientConfig, PromDuration, Secret, check_url};
 use crate::error::Error;
@@ -10,21 +10,25 @@ fn yes() -> bool {
 }
 
 /// `webhook_configs[]`: Alertmanager's generic webhook (payload version 4).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhookConfig {
     /// Default true.
     pub send_resolved: bool,
     /// Auth, TLS, proxy; default `global.http_config`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub http_config: Option<HttpClientConfig>,
     /// Where to POST.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<Secret>,
     /// File holding the URL.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub url_file: String,
     /// At most this many alerts per message (0 = all); the rest are counted in
     /// `truncatedAlerts`.
     pub max_alerts: u64,
     /// Per-request timeout; 0 = none.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<PromDuration>,
 }
 
@@ -60,7 +64,7 @@ impl WebhookConfig {
 
 /// `console_configs[]` (Lookout extension): each notification as one JSON line (the
 /// webhook payload) on stdout — what the embedded default config uses.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConsoleConfig {
     /// Default true.

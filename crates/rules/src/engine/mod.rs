@@ -18,6 +18,7 @@
 //!   `rules.remote` — against a Prometheus-compatible query API ([`remote`]).
 
 mod api;
+mod backtest_api;
 mod metrics;
 pub mod persist;
 pub mod remote;
@@ -215,8 +216,10 @@ impl Engine {
         health: Option<HealthHandle>,
     ) -> Result<Engine, ConfigErrors> {
         let loaded = load_groups(&settings)?;
-        // A bad state file never stops the engine: it starts afresh and says so on
-        // `/health` (durability issue item 8).
+        // A corrupt state file never stops the engine: it is moved aside and the engine
+        // starts afresh, degraded on `/health`. An unreadable one (permissions, I/O) is
+        // not corrupt: like the scaler's and the notifier's, it stops the start rather
+        // than being replaced by the first save.
         let mut state_problem = None;
         let mut saved = match settings.state_path.as_deref().map(persist::load) {
             Some(Ok(Loaded::Found(Some(snap)))) if now_ms() - snap.saved_at_ms <= settings.outage_tolerance_ms => {
@@ -239,9 +242,10 @@ impl Engine {
                 Vec::new()
             }
             Some(Err(e)) => {
-                error!(error = %e, "Cannot read the saved alert state; starting with empty alert state.");
-                state_problem = Some(format!("{e}; started with empty alert state"));
-                Vec::new()
+                let path = settings.state_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+                let position = lookout_config::Position { file: path.into(), line: 1, column: 1 };
+                let message = format!("{e}; fix its permissions or move it away (it is kept, not overwritten)");
+                return Err(lookout_config::ConfigError::new(position, message).into());
             }
             Some(Ok(Loaded::Found(None) | Loaded::Missing)) | None => Vec::new(),
         };
@@ -264,7 +268,7 @@ impl Engine {
         metrics.register(registry);
         metrics.last_reload_successful.set(1);
         let local = LocalDatasource { store: store.clone(), opts: settings.eval_options };
-        let remote = remote.map(|c| RemoteDatasource::new(c, tokio::runtime::Handle::current()));
+        let remote = remote.map(RemoteDatasource::new);
         let engine = Engine {
             inner: Arc::new(Inner {
                 settings,
@@ -334,6 +338,7 @@ impl Engine {
         axum::Router::new()
             .route("/api/v1/rules", axum::routing::get(api::rules))
             .route("/api/v1/alerts", axum::routing::get(api::alerts))
+            .route("/api/v1/rules/backtest", axum::routing::post(backtest_api::backtest))
             .with_state(self.clone())
     }
 

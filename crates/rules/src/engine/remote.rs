@@ -2,8 +2,11 @@
 //! [`lookout_tsdb::remote::QueryClient`].
 //!
 //! Evaluation runs on a blocking thread (it is CPU work over the embedded store), so
-//! the remote query blocks that thread on the runtime's handle rather than making every
-//! rule evaluation async.
+//! the remote query blocks that thread rather than making every rule evaluation async.
+//! It blocks on a runtime of its own ([`query_runtime`]), never on the process's: the
+//! evaluation holds its group's state lock, and an API handler waiting for that lock on
+//! a main worker could otherwise hold the very task that drives the query's connection
+//! (seen as a hang of the whole process with a remote datasource and `query` templates).
 
 use lookout_tsdb::promql::Value;
 use lookout_tsdb::remote::QueryClient;
@@ -23,10 +26,27 @@ pub struct RemoteDatasource {
 }
 
 impl RemoteDatasource {
-    /// Over `client`, blocking on `runtime` (call from a blocking thread only).
-    pub fn new(client: QueryClient, runtime: tokio::runtime::Handle) -> RemoteDatasource {
-        RemoteDatasource { client, runtime }
+    /// Over `client`, blocking on [`query_runtime`] (call from a blocking thread only).
+    pub fn new(client: QueryClient) -> RemoteDatasource {
+        RemoteDatasource { client, runtime: query_runtime() }
     }
+}
+
+/// The runtime remote queries run on: one thread of its own, started on first use and
+/// kept for the life of the process.
+fn query_runtime() -> tokio::runtime::Handle {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("lookout-remote-query")
+                .enable_all()
+                .build()
+                .expect("a thread for remote queries")
+        })
+        .handle()
+        .clone()
 }
 
 impl Datasource for RemoteDatasource {

@@ -178,6 +178,21 @@ async fn fires_serves_reloads_and_restores_state() {
     restarted.stop().await;
 }
 
+/// An unreadable state file (here a directory where the file should be) is not corrupt:
+/// the start stops with an error naming it, and it is left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_state_file_stops_the_start_and_is_kept() {
+    let fx = Fixture::new();
+    let path = fx.settings().state_path.unwrap();
+    std::fs::create_dir_all(path.join("inside")).unwrap();
+    let sink: AlertSink = Arc::new(|_| {});
+    let started = Engine::start(fx.settings(), fx.store.clone(), None, sink, &mut Registry::default(), None);
+    let Err(errors) = started else { panic!("started over an unreadable state file") };
+    let text = errors.to_string();
+    assert!(text.starts_with(&format!("{}:1:1: cannot read", path.display())), "{text}");
+    assert!(path.join("inside").is_dir(), "left in place");
+}
+
 /// Durability issue item 8: a corrupt `state.json` is moved aside, the engine starts
 /// afresh and evaluates, `/health` says degraded with where the file went (also after a
 /// reload), and the next start from the fresh snapshot is clean.
@@ -202,6 +217,8 @@ async fn a_corrupt_state_file_is_moved_aside_and_reported() {
     let reason = degraded(&fx.health);
     assert!(reason.starts_with("state file was corrupt; moved to "), "{reason}");
     assert!(reason.contains(&aside[0].display().to_string()), "{reason}");
+    // Readiness also waits for a source (the pipeline's): give it one.
+    fx.health.register("in", "source", "otlp").ready();
     assert!(fx.health.is_ready(), "degraded is still ready");
 
     wait_for("the alert to fire", || firing(&engine), || fx.feed(42.0)).await;
@@ -239,4 +256,67 @@ fn slots_are_aligned_and_stable() {
     let g = crate::file::parse_rule_file("f.yml", "groups:\n  - name: a\n    rules: []\n").unwrap().remove(0);
     assert_eq!(group_offset(&g, 60_000), group_offset(&g, 60_000));
     assert!(group_offset(&g, 60_000) < 60_000);
+}
+
+async fn post_json(engine: &Engine, uri: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let req = Request::post(uri).header("content-type", "application/json").body(Body::from(body.to_string())).unwrap();
+    let resp = engine.router().oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backtest_endpoint_replays_loaded_or_posted_rules_over_the_store() {
+    let f = Fixture::new();
+    // Two minutes of history: deep from 60 s to 100 s ago, one sample every 10 s.
+    // Whole seconds, so that `from` in Unix seconds is exactly `base`.
+    let base = now_ms() / 1000 * 1000 - 120_000;
+    let l =
+        Labels::new([("__name__".to_string(), "queue_depth".to_string()), ("queue".to_string(), "jobs".to_string())]);
+    for i in 0..=12 {
+        let v = if (6..=10).contains(&i) { 50.0 } else { 1.0 };
+        f.store.append(&l, base + i * 10_000, v).unwrap();
+    }
+    let engine = f.start();
+    let from = (base / 1000).to_string();
+    let to = ((base + 120_000) / 1000).to_string();
+    // The loaded rule by name, at a 10 s step: pending at 60 s, firing from 70 s (the
+    // 300 ms `for` is met at the next step), over at 110 s.
+    let (status, body) = post_json(
+        &engine,
+        "/api/v1/rules/backtest",
+        serde_json::json!({ "rule_names": ["QueueDeep"], "from": from, "to": to, "step": "10s" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let alerts = body["data"]["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{body}");
+    let rfc = |ms: i64| crate::backtest::render::rfc3339(ms);
+    assert_eq!(alerts[0]["pending"]["from"], rfc(base + 60_000));
+    assert_eq!(alerts[0]["firing"]["from"], rfc(base + 70_000));
+    assert_eq!(alerts[0]["resolved_at"], rfc(base + 110_000));
+    assert_eq!(alerts[0]["annotations"]["summary"], "depth 50 on jobs");
+
+    // A rule being edited, posted as YAML: a higher threshold never fires.
+    let rules = RULES.replace("queue_depth > 10", "queue_depth > 100");
+    let (status, body) =
+        post_json(&engine, "/api/v1/rules/backtest", serde_json::json!({ "rules": rules, "from": from, "to": to }))
+            .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["alerts"], serde_json::json!([]));
+
+    // Bad requests name the problem.
+    for (req, want) in [
+        (serde_json::json!({ "from": "yesterday" }), "invalid time"),
+        (serde_json::json!({ "from": to, "to": from }), "is after"),
+        (serde_json::json!({ "rule_names": ["Nope"], "from": from }), "no loaded rule is named \"Nope\""),
+        (serde_json::json!({ "rules": "groups: [", "from": from }), "request"),
+        (serde_json::json!({ "from": from, "bogus": 1 }), "unknown field"),
+    ] {
+        let (status, body) = post_json(&engine, "/api/v1/rules/backtest", req.clone()).await;
+        assert_eq!(status, 400, "{req}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(want), "{req}: {body}");
+    }
+    engine.stop().await;
 }

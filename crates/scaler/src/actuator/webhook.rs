@@ -31,8 +31,10 @@ impl Webhook {
         for (k, v) in &cfg.headers {
             let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| format!("invalid header name `{k}`"))?;
-            let value =
-                reqwest::header::HeaderValue::from_str(v).map_err(|_| format!("invalid value for header `{k}`"))?;
+            let mut value = reqwest::header::HeaderValue::from_str(v.expose())
+                .map_err(|_| format!("invalid value for header `{k}`"))?;
+            // Keeps the value out of reqwest's and hyper's Debug output.
+            value.set_sensitive(true);
             headers.insert(name, value);
         }
         let client = reqwest::Client::builder()
@@ -41,7 +43,7 @@ impl Webhook {
             .map_err(|e| format!("cannot build HTTP client: {e}"))?;
         Ok(Webhook {
             client,
-            url: cfg.url.clone(),
+            url: cfg.url.expose().to_string(),
             headers,
             max_retries: cfg.max_retries,
             base_backoff: Duration::from_millis(500),
@@ -107,5 +109,36 @@ impl std::fmt::Display for Failed {
 impl Retryable for Failed {
     fn verdict(&self) -> Verdict {
         self.verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::policy::{ActuatorConfig, parse_policy_file};
+
+    #[test]
+    fn url_and_header_values_are_secrets() {
+        let file = parse_policy_file(
+            "s.yml",
+            "scalers:\n  - name: api\n    maxReplicas: 3\n    actuator:\n      type: webhook\n      \
+             url: https://hooks.example.org/PlantedScalerUrl1\n      headers:\n        \
+             authorization: \"Bearer PlantedScalerHeader2\"\n",
+        )
+        .unwrap();
+        let debug = format!("{file:?}");
+        assert!(!debug.contains("PlantedScaler") && debug.contains("authorization"), "{debug}");
+        let ActuatorConfig::Webhook(w) = &file.scalers[0].actuator else { panic!("a webhook actuator") };
+        assert_eq!(w.url.expose(), "https://hooks.example.org/PlantedScalerUrl1");
+        assert_eq!(w.headers["authorization"].expose(), "Bearer PlantedScalerHeader2");
+        let hook = super::Webhook::new(w).unwrap();
+        assert!(hook.headers["authorization"].is_sensitive());
+
+        let e = parse_policy_file(
+            "s.yml",
+            "scalers:\n  - name: api\n    maxReplicas: 3\n    actuator: {type: webhook, url: 'ftp://PlantedScalerUrl3'}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("invalid webhook url") && !e.contains("PlantedScalerUrl3"), "{e}");
     }
 }

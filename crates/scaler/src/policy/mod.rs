@@ -34,7 +34,7 @@ mod validate;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use lookout_config::{ConfigError, ConfigErrors};
+use lookout_config::{ConfigError, ConfigErrors, Secret};
 use serde::Deserialize;
 
 use crate::alerts::AlertStep;
@@ -61,6 +61,10 @@ pub struct PolicyFile {
 pub struct KedaConfig {
     /// Listen address of the gRPC server, e.g. `0.0.0.0:9095`.
     pub address: String,
+    /// Serve TLS (mTLS with `client_ca_file`); relative paths start at the policy file's
+    /// directory. Certificates reload on change and on SIGHUP.
+    #[serde(default)]
+    pub tls: Option<lookout_config::TlsConfig>,
 }
 
 /// One checked scaler.
@@ -119,10 +123,10 @@ pub enum ActuatorConfig {
 /// `actuator: { type: webhook, ... }`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookConfig {
-    /// The URL.
-    pub url: String,
-    /// Extra headers.
-    pub headers: BTreeMap<String, String>,
+    /// The URL (a secret, as Alertmanager's webhook `url`: it often embeds a token).
+    pub url: Secret,
+    /// Extra headers; every value is a secret (they carry `authorization` and API keys).
+    pub headers: BTreeMap<String, Secret>,
     /// Per-attempt timeout.
     pub timeout_seconds: u64,
     /// Retries after the first attempt.
@@ -152,6 +156,9 @@ pub fn parse_policy_file(file: &str, text: &str) -> Result<PolicyFile, ConfigErr
         .map_err(|e| ConfigErrors::from(ConfigError::from_yaml(&Arc::from(file), &e, None)))?;
     let mut c = Checker::new(file);
     let scalers = check_scalers(&mut c, raw.scalers);
+    if let Some(tls) = raw.keda.as_ref().and_then(|k| k.tls.as_ref()) {
+        tls.set_config_file(std::path::Path::new(file));
+    }
     c.finish(PolicyFile { scalers, keda: raw.keda })
 }
 

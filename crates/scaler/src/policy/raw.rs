@@ -164,7 +164,7 @@ pub(crate) struct RawActuator {
     #[serde(default)]
     pub(crate) url: Option<Spanned<String>>,
     #[serde(default)]
-    pub(crate) headers: Option<BTreeMap<String, String>>,
+    pub(crate) headers: Option<BTreeMap<String, lookout_config::Secret>>,
     #[serde(default)]
     pub(crate) timeout_seconds: Option<Spanned<i64>>,
     #[serde(default)]

@@ -504,13 +504,14 @@ fn check_actuator(c: &mut Checker, a: &Spanned<RawActuator>) -> Option<ActuatorC
                 return None;
             };
             if reqwest::Url::parse(&url.value).map(|u| !u.scheme().starts_with("http")).unwrap_or(true) {
-                c.err(url, format!("invalid webhook url `{}`", url.value));
+                // Not the URL itself: it may embed a credential.
+                c.err(url, "invalid webhook url (an http:// or https:// URL is expected)");
             }
             let timeout =
                 r.timeout_seconds.as_ref().and_then(|t| c.int::<u64>(t, 1, 300, "timeoutSeconds")).unwrap_or(5);
             let retries = r.max_retries.as_ref().and_then(|t| c.int::<u32>(t, 0, 20, "maxRetries")).unwrap_or(3);
             Some(ActuatorConfig::Webhook(WebhookConfig {
-                url: url.value.clone(),
+                url: lookout_config::Secret::new(url.value.clone()),
                 headers: r.headers.clone().unwrap_or_default(),
                 timeout_seconds: timeout,
                 max_retries: retries,

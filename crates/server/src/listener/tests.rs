@@ -34,7 +34,7 @@ async fn start(
     let shutdown = Shutdown::new();
     let task = tokio::spawn({
         let (stats, shutdown) = (stats.clone(), shutdown.clone());
-        async move { serve(listener, router, limits, stats, shutdown).await.unwrap() }
+        async move { serve(listener, router, limits, stats, None, shutdown).await.unwrap() }
     });
     (addr, stats, shutdown, task)
 }

@@ -54,7 +54,7 @@ impl DeliveryConfig {
             return Err(Error::NoEndpoint { sink_type });
         }
         match specs.iter().find(|e| !e.url().starts_with("http://") && !e.url().starts_with("https://")) {
-            Some(bad) => Err(Error::EndpointScheme { url: bad.url().to_string() }),
+            Some(bad) => Err(Error::EndpointScheme { url: lookout_config::redact_url(bad.url()).into_owned() }),
             None => Ok(()),
         }
     }

@@ -32,6 +32,8 @@ pub struct Endpoint {
     healthy: AtomicBool,
     /// A stable hash of the URL (consistent hashing).
     url_hash: u64,
+    /// The URL as logs and errors show it: a password in it redacted.
+    shown: String,
 }
 
 /// FNV-1a: stable across processes and platforms (unlike std's `RandomState`).
@@ -50,6 +52,7 @@ impl Endpoint {
     fn new(spec: &EndpointSpec) -> Endpoint {
         Endpoint {
             url: spec.url().to_string(),
+            shown: lookout_config::redact_url(spec.url()).into_owned(),
             weight: spec.weight(),
             failures: AtomicU32::new(0),
             open_until: Mutex::new(None),
@@ -62,6 +65,12 @@ impl Endpoint {
     /// The base URL, without a trailing `/`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The URL as it may be shown (logs, errors, dead letters): a password in its
+    /// userinfo replaced by `<secret>`.
+    pub fn shown(&self) -> &str {
+        &self.shown
     }
 
     /// Whether a request may go here now. A half-open circuit lets one probe through
@@ -267,7 +276,7 @@ impl<P: Protocol> EndpointSet<P> {
             .endpoints
             .iter()
             .filter(|e| e.is_open() || !e.healthy.load(Ordering::Relaxed))
-            .map(|e| e.url.as_str())
+            .map(|e| e.shown.as_str())
             .collect();
         if bad.is_empty() {
             s.health.set_state(ComponentState::Running);
@@ -289,7 +298,7 @@ impl<P: Protocol> EndpointSet<P> {
                     let ok = tokio::time::timeout(set.shared.timeout, check).await.unwrap_or(false);
                     let was = e.healthy.swap(ok, Ordering::Relaxed);
                     if was != ok {
-                        tracing::warn!(endpoint = %e.url, healthy = ok, "Endpoint health changed.");
+                        tracing::warn!(endpoint = %e.shown, healthy = ok, "Endpoint health changed.");
                     }
                 }
                 set.report_health();
@@ -329,18 +338,18 @@ impl<P: Protocol> tower::Service<Attempt> for EndpointSet<P> {
                     let was_open = endpoint.is_open();
                     endpoint.succeeded();
                     if was_open {
-                        tracing::info!(endpoint = %endpoint.url, "Circuit closed: endpoint answers again.");
+                        tracing::info!(endpoint = %endpoint.shown, "Circuit closed: endpoint answers again.");
                         set.report_health();
                     }
                 }
                 Err(e) => {
                     if endpoint.failed(&set.shared.breaker, Instant::now()) {
-                        tracing::warn!(endpoint = %endpoint.url, error = %e, "Circuit opened after consecutive failures.");
+                        tracing::warn!(endpoint = %endpoint.shown, error = %e, "Circuit opened after consecutive failures.");
                         set.report_health();
                     }
                 }
             }
-            result.map_err(|e| e.prefixed(&endpoint.url))
+            result.map_err(|e| e.prefixed(&endpoint.shown))
         }
         .boxed()
     }

@@ -142,9 +142,14 @@ impl SendError {
         }
     }
 
-    /// A transport error (connection refused, reset, timeout) is transient.
+    /// A transport error (connection refused, reset, timeout) is transient. reqwest's
+    /// message ends with the request's URL: a password in it is redacted.
     pub fn transport(e: &reqwest::Error) -> SendError {
-        SendError::Retryable(format!("request failed: {e}"))
+        let mut message = format!("request failed: {e}");
+        if let Some(url) = e.url() {
+            message = message.replace(url.as_str(), &lookout_config::redact_url(url.as_str()));
+        }
+        SendError::Retryable(message)
     }
 
     /// A retryable error becomes [`SendError::Throttled`] when the answer carried a

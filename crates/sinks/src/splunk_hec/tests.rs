@@ -15,6 +15,7 @@ fn hec(mode: HecMode, yaml_meta: &str) -> Hec {
         mode,
         gzip: false,
         metadata: config.metadata().unwrap(),
+        tenant_field: lookout_event::FieldPath::tenant(),
         acks: None,
     }
 }
@@ -36,7 +37,8 @@ fn config_defaults_and_unknown_keys() {
     assert_eq!((c.mode, c.compression, c.acknowledgements.enabled), (HecMode::Raw, HecCompression::None, true));
     assert_eq!(c.endpoint_specs()[1].weight(), 2);
     assert!(serde_saphyr::from_str::<SplunkHecConfig>("endpoint: http://a\ntoken: t\nindexx: main\n").is_err());
-    assert!(serde_saphyr::from_str::<SplunkHecConfig>("endpoint: http://a\n").is_err(), "token is required");
+    let e = crate::test_util::parse("splunk_hec", "    endpoint: http://a\n").err().unwrap().to_string();
+    assert!(e.ends_with("`token` or `token_file` is required"), "{e}");
     assert!(
         serde_saphyr::from_str::<SplunkHecConfig>("endpoint: http://a\ntoken: t\nacknowledgements: {on: true}\n")
             .is_err()
@@ -197,4 +199,60 @@ async fn acknowledgements_are_polled_until_true_or_timeout() {
         other => panic!("{other:?}"),
     }
     assert!(polls.load(Ordering::SeqCst) >= 5);
+}
+
+#[test]
+fn the_token_is_a_secret_and_may_come_from_a_file() {
+    let c: SplunkHecConfig = serde_saphyr::from_str("endpoint: http://a\ntoken: |\n  PlantedHecToken1\n").unwrap();
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("PlantedHecToken1") && debug.contains("<secret>"), "{debug}");
+    assert_eq!(c.token.as_ref().unwrap().expose(), "PlantedHecToken1\n");
+
+    let f = std::env::temp_dir().join(format!("lookout-hec-token-{}", std::process::id()));
+    std::fs::write(&f, "PlantedHecTokenFile2\n").unwrap();
+    assert!(
+        crate::test_util::parse("splunk_hec", &format!("    endpoint: http://a\n    token_file: {}\n", f.display()))
+            .is_ok()
+    );
+    let e = crate::test_util::parse(
+        "splunk_hec",
+        &format!("    endpoint: http://a\n    token: t\n    token_file: {}\n", f.display()),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.ends_with("at most one of `token` and `token_file` must be configured"), "{e}");
+    std::fs::remove_file(&f).unwrap();
+}
+
+#[test]
+fn an_index_outside_the_tenants_splunk_indexes_is_refused_with_why() {
+    let _t = crate::destination::tenant_for_tests("hec-unit", "{splunk_indexes: [\"shop\", \"shop-*\"]}");
+    for mode in [HecMode::Event, HecMode::Raw] {
+        let p = hec(mode, "index: \"{attributes.idx}\"\n");
+        let mut items = Vec::new();
+        p.encode(&crate::destination::tenant_logs("hec-unit", &["shop", "Shop-Web", "main", "", "main"]), &mut items);
+        let refused: Vec<Option<&str>> =
+            items.iter().map(|i| i.route.strip_prefix(crate::destination::REFUSED)).collect();
+        assert_eq!(refused[0], None);
+        assert_eq!(refused[1], None, "sanitised to shop-web, which the list allows");
+        assert_eq!(refused[2], Some("destination `main` is not in tenant `hec-unit`'s destinations.splunk_indexes"));
+        assert!(refused[3].unwrap().contains("default index"), "{:?}", refused[3]);
+        assert!(Arc::ptr_eq(&items[2].route, &items[4].route), "one check per (tenant, index) in the batch");
+        // Refused items never reach a request; they come back rejected with why.
+        let (sendable, positions, why) = crate::destination::split_refused(&items);
+        assert_eq!((sendable.len(), &positions[..]), (2, &[0, 1][..]));
+        let body =
+            String::from_utf8(p.posts("http://h", &sendable).into_iter().flat_map(|p| p.body).collect()).unwrap();
+        assert!(!body.contains("main"), "{body}");
+        let sent = crate::destination::remap(Sent { retry: vec![1], ..Default::default() }, &positions, why);
+        assert_eq!(sent.retry, vec![1]);
+        assert_eq!(sent.rejected.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![2, 3, 4]);
+    }
+    // Another tenant, or none, is not restricted by this one's list.
+    let p = hec(HecMode::Event, "index: \"{attributes.idx}\"\n");
+    let mut items = Vec::new();
+    p.encode(&crate::destination::tenant_logs("hec-unit-other", &["main"]), &mut items);
+    p.encode(&logs(1), &mut items);
+    assert!(items.iter().all(|i| !i.route.starts_with(crate::destination::REFUSED)));
 }

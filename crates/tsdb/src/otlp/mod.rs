@@ -2,43 +2,128 @@
 //! (`otlptranslator`, "underscore escaping with suffixes"), so rules written against
 //! Prometheus receiving OTLP work unchanged here:
 //!
-//! - names: characters outside `[a-zA-Z0-9_:]` become `_`; the unit becomes a suffix
-//!   (`s` → `_seconds`, `By` → `_bytes`, `ms` → `_milliseconds`, `1/s` → `_per_second`,
-//!   `{request}` annotations dropped); monotonic sums end in `_total`; gauges with unit
-//!   `1` end in `_ratio`. `http.server.request.duration` (histogram, `s`) becomes
-//!   `http_server_request_duration_seconds_bucket` / `_sum` / `_count`.
+//! - names ([`names`]): characters outside `[a-zA-Z0-9_:]` become `_`; the unit becomes
+//!   a suffix (`s` → `_seconds`, `By` → `_bytes`, `ms` → `_milliseconds`, `1/s` →
+//!   `_per_second`, `{request}` annotations dropped); monotonic sums end in `_total`;
+//!   gauges with unit `1` end in `_ratio`. `http.server.request.duration` (histogram,
+//!   `s`) becomes `http_server_request_duration_seconds_bucket` / `_sum` / `_count`.
 //! - labels: point attributes, names sanitised (`http.route` → `http_route`, a leading
 //!   digit gets `key_`); `otel_scope_name` / `otel_scope_version` from the scope.
 //! - the resource: `job` = `service.namespace/service.name` (or `service.name`),
 //!   `instance` = `service.instance.id`; the other resource attributes go on a
 //!   `target_info{job, instance, ...}` series of value 1.
-//! - summaries → `{quantile}` series plus `_sum` / `_count`; a point flagged
-//!   "no recorded value" becomes a staleness marker.
+//! - histograms: cumulative `_bucket{le}` series (`le` formatted as Go's
+//!   `FormatFloat(b, 'f', -1)`), `+Inf` = the count, `_sum`, `_count`.
+//! - exponential histograms: the same classic series, bucket boundaries powers of the
+//!   histogram's base at a bounded scale ([`exponential`](self#exponential-histograms)).
+//! - summaries: `{quantile}` series plus `_sum` / `_count`. A point flagged "no
+//!   recorded value" becomes a staleness marker.
+//! - delta temporality (sums, histograms, exponential histograms): converted to
+//!   cumulative per series by the [`Translator`]'s state ([`delta`]); what it drops
+//!   (out of order, older start, past `max_streams`) is counted and reported.
+//! - exemplars ([`exemplars`]): kept, with `trace_id` / `span_id`, attached to the
+//!   sample whose series carries them (a histogram's: the first bucket that holds the
+//!   exemplar's value).
+//! - metadata: one [`Metadata`] per metric (family name, type, description, unit), for
+//!   remote write's `metadata`.
 //! - limits ([`Limits`], Prometheus's `label_limit`, `label_name_length_limit`,
 //!   `label_value_length_limit`, `sample_limit`, plus `bucket_limit` for histogram
 //!   buckets) are checked on the OTLP point before any label is built, so one hostile
 //!   request cannot make the translation allocate without bound; what breaks one is
 //!   refused with the limit named.
-//! - refused, with a message saying why: exponential histograms (configure the SDK for
-//!   explicit-bucket histograms) and delta temporality (Prometheus is cumulative; use
-//!   the SDK's cumulative temporality).
+//!
+//! # Exponential histograms
+//!
+//! Converted to classic buckets, as the series store and remote write 1.0 receivers
+//! without native histograms hold them; the boundaries and what is lost are in
+//! `exponential.rs`'s docs: in short, each classic bucket is one exponential bucket at
+//! scale ≤ [`Limits::exponential_max_scale`] (default 1, buckets ~41% wide), at most
+//! [`Limits::exponential_max_buckets`] of them, negative buckets (most negative first)
+//! and the zero bucket (`le = zero_threshold`) below the positive ones.
+//!
+//! # State
+//!
+//! Delta temporality needs memory of what came before, so translation has a
+//! [`Translator`] (one per consumer: the `metrics_store` sink, the
+//! `prometheus_remote_write` sink). [`translate`] / [`translate_with`] are one-shot
+//! translations with a fresh state (deltas accumulate within the batch only).
+
+mod delta;
+mod exemplars;
+mod exponential;
+mod metric;
+pub mod names;
+
+use std::time::Instant;
 
 use lookout_event::otlp::common::v1::{AnyValue, KeyValue, any_value};
-use lookout_event::otlp::metrics::v1::{Metric, metric::Data, number_data_point};
 use lookout_event::{Batch, Payload};
 
-use crate::{Labels, stale_nan};
+use crate::Labels;
+
+pub use delta::{DeltaConfig, DeltaStats};
+pub use exemplars::{Exemplar, MAX_EXEMPLAR_RUNES};
+pub use names::{format_float, label_name, metric_name, value_text};
 
 /// One sample ready to append.
 pub type Point = (Labels, i64, f64);
+
+/// The Prometheus type of a metric family (remote write's `MetricMetadata.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    /// A monotonic sum.
+    Counter,
+    /// A gauge or a non-monotonic sum.
+    Gauge,
+    /// An explicit-bucket or exponential histogram (classic buckets).
+    Histogram,
+    /// A summary.
+    Summary,
+}
+
+impl MetricType {
+    /// The type as Prometheus names it (`/api/v1/metadata`, `# TYPE`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
+            MetricType::Summary => "summary",
+        }
+    }
+}
+
+/// What a metric family is (remote write 1.0 `metadata`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    /// The family name: `http_server_request_duration_seconds` for its `_bucket`,
+    /// `_sum` and `_count` series, `orders_total` for a counter.
+    pub family: String,
+    /// Its type.
+    pub metric_type: MetricType,
+    /// The OTLP description.
+    pub help: String,
+    /// The unit, in the word the name's suffix uses (`seconds`, `bytes`).
+    pub unit: String,
+}
 
 /// What one batch gave.
 #[derive(Debug, Default)]
 pub struct Translation {
     /// Samples.
     pub points: Vec<Point>,
-    /// Metrics refused, with why (one entry per metric).
+    /// Exemplars, each naming the sample (in `points`) whose series carries it.
+    pub exemplars: Vec<Exemplar>,
+    /// One entry per metric that gave samples.
+    pub metadata: Vec<Metadata>,
+    /// Metrics refused, and delta points dropped, with why (one entry per metric and
+    /// reason).
     pub refused: Vec<String>,
+    /// Metrics refused whole (limits): the entries of `refused` that are not about
+    /// dropped delta points.
+    pub refused_metrics: u64,
+    /// Delta points dropped (out of order, older start, past `max_streams`).
+    pub dropped: u64,
 }
 
 /// Bounds on what one batch may turn into.
@@ -54,6 +139,12 @@ pub struct Limits {
     pub bucket_limit: usize,
     /// Most samples from one batch; the rest of the batch is refused.
     pub sample_limit: usize,
+    /// The finest scale exponential histograms are converted to classic buckets at
+    /// (1: base √2); see [`exponential`](self#exponential-histograms).
+    pub exponential_max_scale: i32,
+    /// Most classic buckets (besides `+Inf`) from one exponential histogram point; the
+    /// scale is lowered further until the populated buckets fit.
+    pub exponential_max_buckets: usize,
 }
 
 impl Default for Limits {
@@ -64,6 +155,8 @@ impl Default for Limits {
             label_value_length_limit: 4096,
             bucket_limit: 1024,
             sample_limit: 200_000,
+            exponential_max_scale: 1,
+            exponential_max_buckets: 64,
         }
     }
 }
@@ -101,146 +194,16 @@ impl Limits {
     }
 }
 
-const DELTA: i32 = 1;
-const NO_RECORDED_VALUE: u32 = 1;
-
-fn unit_word(unit: &str) -> Option<&'static str> {
-    Some(match unit {
-        "d" => "days",
-        "h" => "hours",
-        "min" => "minutes",
-        "s" => "seconds",
-        "ms" => "milliseconds",
-        "us" => "microseconds",
-        "ns" => "nanoseconds",
-        "By" => "bytes",
-        "KiBy" => "kibibytes",
-        "MiBy" => "mebibytes",
-        "GiBy" => "gibibytes",
-        "TiBy" => "tebibytes",
-        "KBy" => "kilobytes",
-        "MBy" => "megabytes",
-        "GBy" => "gigabytes",
-        "TBy" => "terabytes",
-        "m" => "meters",
-        "V" => "volts",
-        "A" => "amperes",
-        "J" => "joules",
-        "W" => "watts",
-        "g" => "grams",
-        "Cel" => "celsius",
-        "Hz" => "hertz",
-        "%" => "percent",
-        _ => return None,
-    })
-}
-
-fn per_unit_word(unit: &str) -> Option<&'static str> {
-    Some(match unit {
-        "s" => "second",
-        "m" => "minute",
-        "h" => "hour",
-        "d" => "day",
-        "w" => "week",
-        "mo" => "month",
-        "y" => "year",
-        _ => return None,
-    })
-}
-
-fn tokens(s: &str) -> Vec<String> {
-    s.split(|c: char| !(c.is_ascii_alphanumeric() || c == ':')).filter(|t| !t.is_empty()).map(str::to_string).collect()
-}
-
-/// The Prometheus name of an OTLP metric.
-pub fn metric_name(name: &str, unit: &str, monotonic_sum: bool, gauge: bool) -> String {
-    let mut parts = tokens(name);
-    // `{request}`-style annotations carry no unit.
-    let unit: String = {
-        let mut out = String::new();
-        let mut depth = 0;
-        for c in unit.chars() {
-            match c {
-                '{' => depth += 1,
-                '}' => depth -= 1,
-                c if depth == 0 => out.push(c),
-                _ => {}
-            }
-        }
-        out.trim().to_string()
-    };
-    let (main, per) = match unit.split_once('/') {
-        Some((m, p)) => (m.trim(), Some(p.trim())),
-        None => (unit.as_str(), None),
-    };
-    if !main.is_empty() && main != "1" {
-        let word = unit_word(main).map(str::to_string).unwrap_or_else(|| tokens(main).join("_"));
-        if !word.is_empty() && !parts.contains(&word) {
-            parts.push(word);
-        }
-    }
-    if let Some(p) = per.filter(|p| !p.is_empty()) {
-        let word = per_unit_word(p).map(str::to_string).unwrap_or_else(|| tokens(p).join("_"));
-        let already = parts.ends_with(&["per".to_string(), word.clone()]);
-        if !word.is_empty() && !already {
-            parts.push("per".into());
-            parts.push(word);
-        }
-    }
-    if monotonic_sum {
-        parts.retain(|p| p != "total");
-        parts.push("total".into());
-    }
-    if gauge && unit == "1" && !parts.iter().any(|p| p == "ratio") {
-        parts.push("ratio".into());
-    }
-    let mut out = parts.join("_");
-    if out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, '_');
-    }
-    out
-}
-
-/// A Prometheus label name for an OTLP attribute key.
-pub fn label_name(key: &str) -> String {
-    let mut out: String = key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
-    if out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert_str(0, "key_");
-    } else if out.starts_with('_') && !out.starts_with("__") {
-        out.insert_str(0, "key");
-    }
-    out
-}
-
-/// An attribute value as label text.
-pub fn value_text(v: Option<&AnyValue>) -> String {
-    match v.and_then(|v| v.value.as_ref()) {
-        Some(any_value::Value::StringValue(s)) => s.clone(),
-        Some(any_value::Value::BoolValue(b)) => b.to_string(),
-        Some(any_value::Value::IntValue(i)) => i.to_string(),
-        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
-        Some(other) => format!("{other:?}"),
-        None => String::new(),
-    }
-}
-
 fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
     attrs.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref())
 }
 
-/// Formats a float the way Prometheus formats `le` and `quantile` values.
-pub fn format_float(f: f64) -> String {
-    if f == f64::INFINITY {
-        "+Inf".into()
-    } else if f == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{f}")
-    }
-}
-
-struct Base {
+/// The labels every series of one scope shares.
+pub(crate) struct Base {
     pairs: Vec<(String, String)>,
+    /// The resource's `tenant` (set by the `otlp` source's authentication): a label on
+    /// every series, placed after the point's attributes so that none can replace it.
+    tenant: Option<(String, String)>,
 }
 
 impl Base {
@@ -248,177 +211,117 @@ impl Base {
         let mut pairs = self.pairs.clone();
         pairs.extend(attrs.iter().map(|kv| (label_name(&kv.key), value_text(kv.value.as_ref()))));
         pairs.push(("__name__".into(), name.to_string()));
+        pairs.extend(self.tenant.clone());
         if let Some((k, v)) = extra {
             pairs.push((k.to_string(), v));
         }
         Labels::new(pairs)
     }
-}
 
-fn ms(nanos: u64) -> i64 {
-    (nanos / 1_000_000) as i64
-}
-
-fn value(v: f64, flags: u32) -> f64 {
-    if flags & NO_RECORDED_VALUE != 0 { stale_nan() } else { v }
-}
-
-fn translate_metric(m: &Metric, base: &Base, limits: &Limits, out: &mut Translation, newest: &mut i64) {
-    let Some(data) = &m.data else { return };
-    // Every point's attributes are checked before its labels are built.
-    let attributes: Vec<&[KeyValue]> = match data {
-        Data::Gauge(g) => g.data_points.iter().map(|p| &p.attributes[..]).collect(),
-        Data::Sum(s) => s.data_points.iter().map(|p| &p.attributes[..]).collect(),
-        Data::Histogram(h) => h.data_points.iter().map(|p| &p.attributes[..]).collect(),
-        Data::Summary(s) => s.data_points.iter().map(|p| &p.attributes[..]).collect(),
-        Data::ExponentialHistogram(_) => Vec::new(),
-    };
-    // name + `le`/`quantile`
-    let base_labels = base.pairs.len() + 2;
-    if let Some(e) = attributes.iter().find_map(|a| limits.check(&m.name, base_labels, a).err()) {
-        out.refused.push(e);
-        return;
+    /// Labels, besides the point's attributes, the name and `le`/`quantile`.
+    fn len(&self) -> usize {
+        self.pairs.len() + usize::from(self.tenant.is_some())
     }
-    if let Data::Histogram(h) = data
-        && let Some(p) = h.data_points.iter().find(|p| p.bucket_counts.len() > limits.bucket_limit)
-    {
-        out.refused.push(format!(
-            "`{}`: {} buckets, more than bucket_limit {}",
-            m.name,
-            p.bucket_counts.len(),
-            limits.bucket_limit
-        ));
-        return;
+}
+
+/// Translates batches, keeping the delta → cumulative state between them.
+#[derive(Debug)]
+pub struct Translator {
+    limits: Limits,
+    delta: delta::DeltaState,
+}
+
+impl Default for Translator {
+    fn default() -> Self {
+        Translator::new(Limits::default(), DeltaConfig::default())
     }
-    let mut push = |labels: Labels, t: i64, v: f64| {
-        *newest = (*newest).max(t);
-        out.points.push((labels, t, v));
-    };
-    match data {
-        Data::Gauge(g) => {
-            let name = metric_name(&m.name, &m.unit, false, true);
-            for p in &g.data_points {
-                let v = match p.value {
-                    Some(number_data_point::Value::AsDouble(d)) => d,
-                    Some(number_data_point::Value::AsInt(i)) => i as f64,
-                    None => continue,
-                };
-                push(base.labels(&name, &p.attributes, None), ms(p.time_unix_nano), value(v, p.flags));
-            }
-        }
-        Data::Sum(s) => {
-            if s.aggregation_temporality == DELTA {
-                out.refused.push(format!("`{}`: delta temporality is not supported; export cumulative sums", m.name));
-                return;
-            }
-            let name = metric_name(&m.name, &m.unit, s.is_monotonic, !s.is_monotonic);
-            for p in &s.data_points {
-                let v = match p.value {
-                    Some(number_data_point::Value::AsDouble(d)) => d,
-                    Some(number_data_point::Value::AsInt(i)) => i as f64,
-                    None => continue,
-                };
-                push(base.labels(&name, &p.attributes, None), ms(p.time_unix_nano), value(v, p.flags));
-            }
-        }
-        Data::Histogram(h) => {
-            if h.aggregation_temporality == DELTA {
-                out.refused.push(format!("`{}`: delta temporality is not supported; export cumulative histograms", m.name));
-                return;
-            }
-            let name = metric_name(&m.name, &m.unit, false, false);
-            for p in &h.data_points {
-                let t = ms(p.time_unix_nano);
-                let mut cumulative = 0u64;
-                for (i, count) in p.bucket_counts.iter().enumerate() {
-                    cumulative = cumulative.saturating_add(*count);
-                    let le = p.explicit_bounds.get(i).copied().unwrap_or(f64::INFINITY);
-                    if le.is_infinite() && i + 1 < p.bucket_counts.len() {
+}
+
+impl Translator {
+    /// A translator within `limits`, with delta state bounded by `delta`.
+    pub fn new(limits: Limits, delta: DeltaConfig) -> Translator {
+        Translator { limits, delta: delta::DeltaState::new(delta) }
+    }
+
+    /// The delta state's counters.
+    pub fn delta_stats(&self) -> DeltaStats {
+        self.delta.stats()
+    }
+
+    /// Translates a batch's metric points (other signals give nothing).
+    pub fn translate(&mut self, batch: &Batch) -> Translation {
+        self.translate_at(batch, Instant::now())
+    }
+
+    /// [`Translator::translate`] at `now` (what delta staleness is measured against).
+    pub fn translate_at(&mut self, batch: &Batch, now: Instant) -> Translation {
+        let mut out = Translation::default();
+        let Payload::Metrics(resources) = &batch.payload else { return out };
+        self.delta.sweep(now);
+        let limits = self.limits;
+        for rm in resources {
+            let attrs = rm.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
+            let service = value_text(attr(attrs, "service.name"));
+            let namespace = value_text(attr(attrs, "service.namespace"));
+            let job = if namespace.is_empty() { service } else { format!("{namespace}/{service}") };
+            let instance = value_text(attr(attrs, "service.instance.id"));
+            let mut newest = i64::MIN;
+            for sm in &rm.scope_metrics {
+                let mut pairs = vec![("job".to_string(), job.clone()), ("instance".to_string(), instance.clone())];
+                if let Some(scope) = &sm.scope {
+                    pairs.push(("otel_scope_name".into(), scope.name.clone()));
+                    pairs.push(("otel_scope_version".into(), scope.version.clone()));
+                }
+                let tenant =
+                    attr(attrs, crate::TENANT_LABEL).map(|v| (crate::TENANT_LABEL.to_string(), value_text(Some(v))));
+                let base = Base { pairs, tenant };
+                for m in &sm.metrics {
+                    if out.points.len() >= limits.sample_limit {
+                        out.refused_metrics += 1;
+                        out.refused.push(format!(
+                            "`{}`: the batch already gave sample_limit {} samples; the rest is refused",
+                            m.name, limits.sample_limit
+                        ));
                         continue;
                     }
-                    let labels = base.labels(&format!("{name}_bucket"), &p.attributes, Some(("le", format_float(le))));
-                    push(labels, t, value(cumulative as f64, p.flags));
+                    let mut cx = metric::Cx {
+                        base: &base,
+                        limits: &limits,
+                        out: &mut out,
+                        newest: &mut newest,
+                        delta: &mut self.delta,
+                        now,
+                    };
+                    metric::translate_metric(m, &mut cx);
                 }
-                if p.bucket_counts.len() <= p.explicit_bounds.len() {
-                    // No overflow bucket sent: +Inf is the total count.
-                    let labels = base.labels(&format!("{name}_bucket"), &p.attributes, Some(("le", "+Inf".into())));
-                    push(labels, t, value(p.count as f64, p.flags));
-                }
-                if let Some(sum) = p.sum {
-                    push(base.labels(&format!("{name}_sum"), &p.attributes, None), t, value(sum, p.flags));
-                }
-                push(base.labels(&format!("{name}_count"), &p.attributes, None), t, value(p.count as f64, p.flags));
+            }
+            let info: Vec<&KeyValue> = attrs
+                .iter()
+                .filter(|kv| !matches!(kv.key.as_str(), "service.name" | "service.namespace" | "service.instance.id"))
+                .collect();
+            if !info.is_empty() && newest != i64::MIN {
+                let mut pairs = vec![
+                    ("__name__".to_string(), "target_info".to_string()),
+                    ("job".to_string(), job.clone()),
+                    ("instance".to_string(), instance.clone()),
+                ];
+                pairs.extend(info.iter().map(|kv| (label_name(&kv.key), value_text(kv.value.as_ref()))));
+                out.points.push((Labels::new(pairs), newest, 1.0));
             }
         }
-        Data::Summary(s) => {
-            let name = metric_name(&m.name, &m.unit, false, false);
-            for p in &s.data_points {
-                let t = ms(p.time_unix_nano);
-                for q in &p.quantile_values {
-                    let labels = base.labels(&name, &p.attributes, Some(("quantile", format_float(q.quantile))));
-                    push(labels, t, value(q.value, p.flags));
-                }
-                push(base.labels(&format!("{name}_sum"), &p.attributes, None), t, value(p.sum, p.flags));
-                push(base.labels(&format!("{name}_count"), &p.attributes, None), t, value(p.count as f64, p.flags));
-            }
-        }
-        Data::ExponentialHistogram(_) => out.refused.push(format!(
-            "`{}`: exponential histograms are not supported yet; configure the SDK to export explicit-bucket histograms",
-            m.name
-        )),
+        out
     }
 }
 
 /// Translates a batch's metric points (other signals give nothing) within the default
-/// [`Limits`].
+/// [`Limits`], with a fresh delta state.
 pub fn translate(batch: &Batch) -> Translation {
     translate_with(batch, &Limits::default())
 }
 
-/// Translates a batch's metric points within `limits`.
+/// Translates a batch's metric points within `limits`, with a fresh delta state.
 pub fn translate_with(batch: &Batch, limits: &Limits) -> Translation {
-    let mut out = Translation::default();
-    let Payload::Metrics(resources) = &batch.payload else { return out };
-    for rm in resources {
-        let attrs = rm.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-        let service = value_text(attr(attrs, "service.name"));
-        let namespace = value_text(attr(attrs, "service.namespace"));
-        let job = if namespace.is_empty() { service } else { format!("{namespace}/{service}") };
-        let instance = value_text(attr(attrs, "service.instance.id"));
-        let mut newest = i64::MIN;
-        for sm in &rm.scope_metrics {
-            let mut pairs = vec![("job".to_string(), job.clone()), ("instance".to_string(), instance.clone())];
-            if let Some(scope) = &sm.scope {
-                pairs.push(("otel_scope_name".into(), scope.name.clone()));
-                pairs.push(("otel_scope_version".into(), scope.version.clone()));
-            }
-            let base = Base { pairs };
-            for m in &sm.metrics {
-                if out.points.len() >= limits.sample_limit {
-                    out.refused.push(format!(
-                        "`{}`: the batch already gave sample_limit {} samples; the rest is refused",
-                        m.name, limits.sample_limit
-                    ));
-                    continue;
-                }
-                translate_metric(m, &base, limits, &mut out, &mut newest);
-            }
-        }
-        let info: Vec<&KeyValue> = attrs
-            .iter()
-            .filter(|kv| !matches!(kv.key.as_str(), "service.name" | "service.namespace" | "service.instance.id"))
-            .collect();
-        if !info.is_empty() && newest != i64::MIN {
-            let mut pairs = vec![
-                ("__name__".to_string(), "target_info".to_string()),
-                ("job".to_string(), job.clone()),
-                ("instance".to_string(), instance.clone()),
-            ];
-            pairs.extend(info.iter().map(|kv| (label_name(&kv.key), value_text(kv.value.as_ref()))));
-            out.points.push((Labels::new(pairs), newest, 1.0));
-        }
-    }
-    out
+    Translator::new(*limits, DeltaConfig::default()).translate(batch)
 }
 
 #[cfg(test)]

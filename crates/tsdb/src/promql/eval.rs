@@ -3,7 +3,7 @@
 //! and function modules.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
@@ -15,8 +15,16 @@ use crate::{Labels, MatchOp, Matcher, Sample, is_stale};
 pub(crate) struct Evaluator<'a, Q: Queryable + ?Sized> {
     pub(crate) q: &'a Q,
     pub(crate) opts: EvalOptions,
-    /// The query's evaluation time: what `start()`/`end()` resolve to.
-    pub(crate) query_t: i64,
+    /// What `@ start()` resolves to: the instant query's time, a range query's start.
+    pub(crate) at_start: i64,
+    /// What `@ end()` resolves to: the instant query's time, a range query's end.
+    pub(crate) at_end: i64,
+    /// Past this instant, evaluation stops with [`EvalError::Timeout`] (checked at each
+    /// step of a subquery or range query, where long evaluations spend their time).
+    pub(crate) deadline: Option<Instant>,
+    /// Past this many samples read ([`Queryable::samples_loaded`]), evaluation stops
+    /// with [`EvalError::TooManySamples`].
+    pub(crate) max_samples: usize,
 }
 
 pub(crate) fn dur_ms(d: &Duration) -> i64 {
@@ -39,12 +47,29 @@ fn system_time_ms(t: &SystemTime) -> i64 {
 }
 
 impl<Q: Queryable + ?Sized> Evaluator<'_, Q> {
+    /// [`EvalError::TooManySamples`] once the source has handed out more than the limit.
+    fn check_samples(&self) -> Result<(), EvalError> {
+        if self.q.samples_loaded() > self.max_samples {
+            return Err(EvalError::TooManySamples);
+        }
+        Ok(())
+    }
+
+    /// [`EvalError::Timeout`] once the deadline has passed.
+    pub(crate) fn check_deadline(&self) -> Result<(), EvalError> {
+        match self.deadline {
+            Some(d) if Instant::now() >= d => Err(EvalError::Timeout),
+            _ => Ok(()),
+        }
+    }
+
     /// The reference time of a selector or subquery evaluated at `t`: `@` replaces the
     /// evaluation time, then `offset` moves it back.
     fn ref_time(&self, t: i64, at: &Option<AtModifier>, offset: &Option<Offset>) -> i64 {
         let base = match at {
             None => t,
-            Some(AtModifier::Start | AtModifier::End) => self.query_t,
+            Some(AtModifier::Start) => self.at_start,
+            Some(AtModifier::End) => self.at_end,
             Some(AtModifier::At(st)) => system_time_ms(st),
         };
         base - offset_ms(offset)
@@ -129,32 +154,6 @@ impl<Q: Queryable + ?Sized> Evaluator<'_, Q> {
         }
     }
 
-    /// The selector's matchers, the metric name included.
-    fn matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, EvalError> {
-        let mut out = Vec::with_capacity(vs.matchers.matchers.len() + 1);
-        if let Some(name) = &vs.name {
-            out.push(Matcher::equal(METRIC_NAME, name.clone()));
-        }
-        for m in &vs.matchers.matchers {
-            // The parser has already rewritten Go-only syntax (a literal `{`) in its
-            // `^(?:…)$` regex; reuse that pattern.
-            let parsed_pattern = |r: &regex::Regex| {
-                let s = r.as_str();
-                s.strip_prefix("^(?:").and_then(|s| s.strip_suffix(")$")).unwrap_or(&m.value).to_string()
-            };
-            let (op, value) = match &m.op {
-                PMatchOp::Equal => (MatchOp::Equal, m.value.clone()),
-                PMatchOp::NotEqual => (MatchOp::NotEqual, m.value.clone()),
-                PMatchOp::Re(r) => (MatchOp::Regex, parsed_pattern(r)),
-                PMatchOp::NotRe(r) => (MatchOp::NotRegex, parsed_pattern(r)),
-            };
-            let m = Matcher::new(m.name.clone(), op, value)
-                .map_err(|e| EvalError::Exec(format!("invalid regular expression {:?}: {e}", m.value)))?;
-            out.push(m);
-        }
-        Ok(out)
-    }
-
     /// The first timestamp a window starting at `start` includes: windows are left-open
     /// in Prometheus 3, closed (`[start, end]`) in Prometheus 2.
     fn first_in_window(&self, start: i64) -> i64 {
@@ -164,9 +163,10 @@ impl<Q: Queryable + ?Sized> Evaluator<'_, Q> {
     /// Per series, the latest sample in `(rt - lookback, rt]` unless it is a staleness
     /// marker: `(labels, value, sample time)`.
     pub(crate) fn select_instant(&self, vs: &VectorSelector, rt: i64) -> Result<Vec<(Labels, f64, i64)>, EvalError> {
-        let matchers = Self::matchers(vs)?;
+        let matchers = matchers(vs)?;
         let first = self.first_in_window(rt - self.opts.lookback_delta_ms);
         let series = self.q.select(&matchers, first, rt);
+        self.check_samples()?;
         Ok(series
             .into_iter()
             .filter_map(|s| {
@@ -183,9 +183,10 @@ impl<Q: Queryable + ?Sized> Evaluator<'_, Q> {
         start: i64,
         end: i64,
     ) -> Result<Vec<(Labels, Vec<Sample>)>, EvalError> {
-        let matchers = Self::matchers(vs)?;
+        let matchers = matchers(vs)?;
         let first = self.first_in_window(start);
         let series = self.q.select(&matchers, first, end);
+        self.check_samples()?;
         Ok(series
             .into_iter()
             .filter_map(|s| {
@@ -214,6 +215,7 @@ impl<Q: Queryable + ?Sized> Evaluator<'_, Q> {
         let mut by_labels: HashMap<Labels, Vec<Sample>> = HashMap::new();
         let mut ts = start;
         while ts <= end {
+            self.check_deadline()?;
             let v = match self.eval(&sq.expr, ts)? {
                 Value::Vector(v) => v,
                 Value::Scalar(s) => vec![(Labels::default(), s)],
@@ -236,6 +238,32 @@ impl<Q: Queryable + ?Sized> Evaluator<'_, Q> {
             })
             .collect())
     }
+}
+
+/// The selector's matchers, the metric name included.
+pub(crate) fn matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, EvalError> {
+    let mut out = Vec::with_capacity(vs.matchers.matchers.len() + 1);
+    if let Some(name) = &vs.name {
+        out.push(Matcher::equal(METRIC_NAME, name.clone()));
+    }
+    for m in &vs.matchers.matchers {
+        // The parser has already rewritten Go-only syntax (a literal `{`) in its
+        // `^(?:…)$` regex; reuse that pattern.
+        let parsed_pattern = |r: &regex::Regex| {
+            let s = r.as_str();
+            s.strip_prefix("^(?:").and_then(|s| s.strip_suffix(")$")).unwrap_or(&m.value).to_string()
+        };
+        let (op, value) = match &m.op {
+            PMatchOp::Equal => (MatchOp::Equal, m.value.clone()),
+            PMatchOp::NotEqual => (MatchOp::NotEqual, m.value.clone()),
+            PMatchOp::Re(r) => (MatchOp::Regex, parsed_pattern(r)),
+            PMatchOp::NotRe(r) => (MatchOp::NotRegex, parsed_pattern(r)),
+        };
+        let m = Matcher::new(m.name.clone(), op, value)
+            .map_err(|e| EvalError::Exec(format!("invalid regular expression {:?}: {e}", m.value)))?;
+        out.push(m);
+    }
+    Ok(out)
 }
 
 pub(crate) fn unwrap_parens(e: &Expr) -> &Expr {

@@ -34,6 +34,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "last_over_time",
     "present_over_time",
     "absent_over_time",
+    "double_exponential_smoothing",
     "histogram_quantile",
     "abs",
     "ceil",
@@ -124,6 +125,26 @@ pub(crate) fn call<Q: Queryable + ?Sized>(ev: &Evaluator<'_, Q>, c: &Call, t: i6
                 if let Some(v) = v {
                     let labels = if name == "last_over_time" { labels } else { drop_name(&labels) };
                     out.push((labels, v));
+                }
+            }
+            check_unique(&out)?;
+            Ok(Value::Vector(out))
+        }
+        "double_exponential_smoothing" => {
+            let m = arg(0)?;
+            let (sf, tf) = (ev.eval_scalar(arg(1)?, t)?, ev.eval_scalar(arg(2)?, t)?);
+            let mut out = Vec::new();
+            for (labels, s) in ev.eval_matrix(m, t)? {
+                // Prometheus checks the factors per series (so an empty range is no error) and
+                // with `<=`/`>=` (so NaN passes).
+                if sf <= 0.0 || sf >= 1.0 {
+                    return exec_err(format!("invalid smoothing factor. Expected: 0 < sf < 1, got: {}", go_f(sf)));
+                }
+                if tf <= 0.0 || tf >= 1.0 {
+                    return exec_err(format!("invalid trend factor. Expected: 0 < tf < 1, got: {}", go_f(tf)));
+                }
+                if let Some(v) = range_fns::double_exponential_smoothing(&s, sf, tf) {
+                    out.push((drop_name(&labels), v));
                 }
             }
             check_unique(&out)?;
@@ -300,6 +321,16 @@ pub(crate) fn call<Q: Queryable + ?Sized>(ev: &Evaluator<'_, Q>, c: &Call, t: i6
             map_values(v, |f| date_part(name, f))
         }
         _ => exec_err(format!("function {name} is not supported")),
+    }
+}
+
+/// Go's `fmt` `%f`: six decimals, `NaN`, `+Inf`, `-Inf`.
+fn go_f(v: f64) -> String {
+    match v {
+        v if v.is_nan() => "NaN".into(),
+        f64::INFINITY => "+Inf".into(),
+        f64::NEG_INFINITY => "-Inf".into(),
+        v => format!("{v:.6}"),
     }
 }
 

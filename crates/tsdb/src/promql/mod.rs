@@ -9,6 +9,13 @@
 //! - [`instant_query`] / [`instant_query_expr`] evaluate at a time in Unix milliseconds
 //!   with the default [`EvalOptions`] (5-minute lookback delta, 1-minute default
 //!   subquery step); [`EvalOptions::instant_query`] takes explicit options.
+//! - [`EvalOptions::instant_query_limited`] bounds an instant query by a deadline and
+//!   a sample limit ([`QueryLimits`]), as the query API runs them.
+//! - [`EvalOptions::range_query_expr`] evaluates at every step of a range
+//!   ([`RangeQuery`]) as Prometheus's range queries do, selecting each series once for
+//!   the whole range (`range`).
+//! - [`parse`] also accepts `holt_winters`, Prometheus 2's name of
+//!   `double_exponential_smoothing`.
 //!
 //! Semantics follow Prometheus 3 (no delayed name removal): lookback and range windows
 //! are left-open (`(t - 5m, t]`, `(t - range, t]`; closed as in Prometheus 2 with
@@ -21,16 +28,16 @@
 //!
 //! Not implemented, so refused by [`check`]: native-histogram functions
 //! (`histogram_count`, `histogram_sum`, …), `info`, `sort_by_label*`,
-//! experimental functions (`double_exponential_smoothing`, `mad_over_time`,
-//! `first_over_time`, `ts_of_*`, `limitk`, `limit_ratio`), binary `fill` modifiers and
-//! `or` inside label matchers (parser extensions Prometheus lacks).
+//! experimental functions (`mad_over_time`, `first_over_time`, `ts_of_*`, `limitk`,
+//! `limit_ratio`), binary `fill` modifiers and `or` inside label matchers (parser
+//! extensions Prometheus lacks).
 //!
 //! Files: `eval` (selectors, lookback, offset/@, subqueries, dispatch), `binary`
 //! (arithmetic, comparison, set operators, vector matching), `aggregate`
 //! (sum … count_values), `functions` (instant-vector functions), `range_fns`
 //! (rate/increase/… and `*_over_time`), `stats` (Kahan summation, quantiles, classic
 //! histogram bucket quantile), `check` (the supported subset), `labels_ops` (label set
-//! helpers and signatures).
+//! helpers and signatures), `range` (range queries and the per-query sample cache).
 
 mod aggregate;
 mod binary;
@@ -38,16 +45,19 @@ mod check;
 mod eval;
 mod functions;
 mod labels_ops;
+mod range;
 mod range_fns;
 mod stats;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_more;
+mod text;
 
 use promql_parser::parser::Expr;
 
 pub use check::{Unsupported, check};
+pub use range::{DEFAULT_MAX_SAMPLES, QueryLimits, RangeQuery};
 
 use crate::{Labels, Matcher, Sample, SeriesData, Store};
 
@@ -55,6 +65,12 @@ use crate::{Labels, Matcher, Sample, SeriesData, Store};
 pub trait Queryable {
     /// Series matching every matcher, with their samples in `[mint, maxt]` (ms).
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesData>;
+
+    /// Samples handed out so far that count against a query's sample limit (0 when
+    /// this source does not count: the limit is then not enforced).
+    fn samples_loaded(&self) -> usize {
+        0
+    }
 }
 
 impl Queryable for Store {
@@ -99,6 +115,16 @@ pub enum EvalError {
     /// An evaluation error, with Prometheus's message.
     #[error("{0}")]
     Exec(String),
+    /// The query ran past its deadline (Prometheus's message).
+    #[error("query timed out in expression evaluation")]
+    Timeout,
+    /// The query would hold more samples than its limit (Prometheus's message).
+    #[error("query processing would load too many samples into memory in query execution")]
+    TooManySamples,
+    /// A range query of an expression that is neither a scalar nor an instant vector
+    /// (Prometheus's message; the type is `range vector` or `string`).
+    #[error("invalid expression type {0:?} for range query, must be Scalar or instant Vector")]
+    RangeQueryType(&'static str),
 }
 
 pub(crate) fn exec_err<T>(msg: impl Into<String>) -> Result<T, EvalError> {
@@ -134,12 +160,37 @@ impl EvalOptions {
     }
 }
 
+/// The store matchers of a vector selector, its metric name included (regexes as
+/// Prometheus anchors them), e.g. for the query API's `match[]`.
+pub fn selector_matchers(vs: &promql_parser::parser::VectorSelector) -> Result<Vec<Matcher>, EvalError> {
+    eval::matchers(vs)
+}
+
+/// The deepest expression [`parse`] accepts, counted as [`text::nesting_bound`]
+/// counts: parsing, evaluating and dropping an expression recurse once per level, so
+/// an unbounded depth would let one query overflow the stack and abort the process.
+/// Evaluate deep expressions on a thread with a large stack (the query API uses 64
+/// MiB, enough for this depth in a debug build).
+pub const MAX_NESTING: usize = 1000;
+
 /// Parses a PromQL expression. The parser panics on some inputs (a duration too large
 /// for `std::time::Duration`, such as `up[1e33]`, found by fuzzing); such a panic is
 /// turned into a parse error here so a rule file or a query can never bring the
 /// process down.
+///
+/// `holt_winters(…)`, Prometheus 2's name of `double_exponential_smoothing`, is read as
+/// the latter (the parser only knows Prometheus 3's names), so rule files written for
+/// either version load; the expression then prints with the new name. An expression
+/// nested deeper than [`MAX_NESTING`] is refused.
 pub fn parse(text: &str) -> Result<Expr, String> {
-    match std::panic::catch_unwind(|| promql_parser::parser::parse(text)) {
+    let depth = text::nesting_bound(text);
+    if depth > MAX_NESTING {
+        return Err(format!(
+            "invalid expression: nested too deeply ({depth} levels of parentheses and operators, at most {MAX_NESTING})"
+        ));
+    }
+    let text = text::rename_holt_winters(text);
+    match std::panic::catch_unwind(|| promql_parser::parser::parse(&text)) {
         Ok(result) => result,
         Err(panic) => {
             let why = panic
@@ -166,8 +217,33 @@ impl EvalOptions {
         expr: &Expr,
         t_ms: i64,
     ) -> Result<Value, EvalError> {
+        self.instant_query_limited(q, expr, t_ms, &QueryLimits::default())
+    }
+
+    /// [`EvalOptions::instant_query_expr`] within `limits`: past its deadline the query
+    /// stops with [`EvalError::Timeout`], past its sample limit (samples read from the
+    /// store) with [`EvalError::TooManySamples`].
+    pub fn instant_query_limited(
+        &self,
+        q: &(impl Queryable + ?Sized),
+        expr: &Expr,
+        t_ms: i64,
+        limits: &QueryLimits,
+    ) -> Result<Value, EvalError> {
         check(expr)?;
-        let ev = eval::Evaluator { q, opts: *self, query_t: t_ms };
+        let (deadline, max_samples) = (limits.deadline, limits.max_samples);
+        // A subquery evaluates its inner expression at many times: read through the
+        // step cache so each selector is read once, not once per inner step.
+        let span = range::subquery_span_ms(expr);
+        if span > 0 {
+            let cache = range::StepCache::new(q, span);
+            let ev = eval::Evaluator { q: &cache, opts: *self, at_start: t_ms, at_end: t_ms, deadline, max_samples };
+            ev.check_deadline()?;
+            return ev.eval(expr, t_ms);
+        }
+        let counted = range::Counted::new(q);
+        let ev = eval::Evaluator { q: &counted, opts: *self, at_start: t_ms, at_end: t_ms, deadline, max_samples };
+        ev.check_deadline()?;
         ev.eval(expr, t_ms)
     }
 }

@@ -71,6 +71,24 @@ pub(crate) fn instant_value(s: &[Sample], is_rate: bool) -> Option<f64> {
     Some(v)
 }
 
+/// Prometheus's `funcDoubleExponentialSmoothing` (`holt_winters` in Prometheus 2):
+/// the last smoothed value, `None` with fewer than two samples. The factors are
+/// checked by the caller.
+pub(crate) fn double_exponential_smoothing(s: &[Sample], sf: f64, tf: f64) -> Option<f64> {
+    if s.len() < 2 {
+        return None;
+    }
+    // The trend at step i: the first difference seeds it, then it is smoothed by `tf`.
+    let trend = |i: usize, s0: f64, s1: f64, b: f64| if i == 0 { b } else { tf * (s1 - s0) + (1.0 - tf) * b };
+    let (mut s0, mut s1, mut b) = (0.0, s[0].v, s[1].v - s[0].v);
+    for (i, x) in s.iter().enumerate().skip(1) {
+        b = trend(i - 1, s0, s1, b);
+        let next = sf * x.v + (1.0 - sf) * (s1 + b);
+        (s0, s1) = (s1, next);
+    }
+    Some(s1)
+}
+
 pub(crate) fn changes(s: &[Sample]) -> f64 {
     s.windows(2).filter(|w| w[1].v != w[0].v && !(w[1].v.is_nan() && w[0].v.is_nan())).count() as f64
 }

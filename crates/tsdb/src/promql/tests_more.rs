@@ -332,3 +332,29 @@ fn parser_panics_become_parse_errors() {
     }
     assert!(super::parse("up[5m]").is_ok());
 }
+
+#[test]
+fn holt_winters_is_double_exponential_smoothing() {
+    let s = store();
+    add(&s, "hw", &[("job", "a")], &[(10, 1.0), (20, 3.0), (30, 4.0), (40, 8.0)]);
+    add(&s, "hw", &[("job", "one")], &[(40, 8.0)]);
+    // By hand from Prometheus's funcHoltWinters: s1 = 3, 4.5, 7.125 with b = 2, 2, 1.75.
+    let want = vec![("{job=\"a\"}".to_string(), 7.125)];
+    assert_eq!(vec_at(&s, "holt_winters(hw[1m], 0.5, 0.5)", 40), want, "fewer than two samples: no value");
+    assert_eq!(vec_at(&s, "double_exponential_smoothing(hw[1m], 0.5, 0.5)", 40), want);
+    assert_eq!(vec_at(&s, "holt_winters (hw[1m], 0.5, 0.5)", 40), want, "space before the parenthesis");
+    for (q, msg) in [
+        ("holt_winters(hw[1m], 1, 0.5)", "invalid smoothing factor. Expected: 0 < sf < 1, got: 1.000000"),
+        ("holt_winters(hw[1m], 0.5, 0)", "invalid trend factor. Expected: 0 < tf < 1, got: 0.000000"),
+        ("holt_winters(hw[1m], 0.5, -Inf)", "invalid trend factor. Expected: 0 < tf < 1, got: -Inf"),
+    ] {
+        assert_eq!(instant_query(&s, q, 40_000), Err(EvalError::Exec(msg.into())), "{q}");
+    }
+    assert_eq!(vec_at(&s, "holt_winters(nothing[1m], 2, 2)", 40), vec![], "no series, no factor check");
+    // Only calls are renamed: not strings, label names or longer identifiers.
+    let renamed = super::parse(r#"label_replace(holt_winters(hw[1m], 0.1, 0.1), "holt_winters", "holt_winters(", "job", "(.*)") + on(holt_winters) holt_winters_total"#)
+        .unwrap()
+        .to_string();
+    assert_eq!(renamed.matches("double_exponential_smoothing").count(), 1, "{renamed}");
+    assert_eq!(renamed.matches("holt_winters").count(), 4, "{renamed}");
+}

@@ -1,6 +1,9 @@
 //! A client of the Prometheus HTTP query API (instant queries).
 
+use std::path::PathBuf;
 use std::time::Duration;
+
+use lookout_config::Secret;
 
 use serde::Deserialize;
 
@@ -15,15 +18,23 @@ pub struct QueryClientConfig {
     /// Per-request timeout.
     pub timeout: Duration,
     /// `Authorization: Bearer …`, if set.
-    pub bearer_token: Option<String>,
+    pub bearer_token: Option<Secret>,
+    /// A file holding the bearer token, read for every query (it may rotate).
+    pub bearer_token_file: Option<PathBuf>,
     /// Basic auth `(user, password)`, if set.
-    pub basic_auth: Option<(String, String)>,
+    pub basic_auth: Option<(String, Secret)>,
 }
 
 impl QueryClientConfig {
     /// Defaults for `url`: 30 s timeout, no auth.
     pub fn new(url: impl Into<String>) -> Self {
-        QueryClientConfig { url: url.into(), timeout: Duration::from_secs(30), bearer_token: None, basic_auth: None }
+        QueryClientConfig {
+            url: url.into(),
+            timeout: Duration::from_secs(30),
+            bearer_token: None,
+            bearer_token_file: None,
+            basic_auth: None,
+        }
     }
 }
 
@@ -100,15 +111,21 @@ impl QueryClient {
         let time = format!("{}.{:03}", t_ms.div_euclid(1000), t_ms.rem_euclid(1000));
         let mut req = self.http.post(&self.endpoint).form(&[("query", expr), ("time", time.as_str())]);
         if let Some(token) = &self.config.bearer_token {
-            req = req.bearer_auth(token);
+            req = req.bearer_auth(token.expose());
+        }
+        if let Some(file) = &self.config.bearer_token_file {
+            req = req.bearer_auth(Secret::from_file(file)?.expose());
         }
         if let Some((user, password)) = &self.config.basic_auth {
-            req = req.basic_auth(user, Some(password));
+            req = req.basic_auth(user, Some(password.expose()));
         }
-        let url = || self.config.url.clone();
-        let resp = req.send().await.map_err(|source| Error::Request { url: url(), source })?;
+        // Errors name the URL with a password in it redacted; reqwest's own message
+        // (which would repeat it whole) without it.
+        let url = || lookout_config::redact_url(&self.config.url).into_owned();
+        let resp = req.send().await.map_err(|source| Error::Request { url: url(), source: source.without_url() })?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|source| Error::ReadAnswer { url: url(), source })?;
+        let body =
+            resp.bytes().await.map_err(|source| Error::ReadAnswer { url: url(), source: source.without_url() })?;
         let parsed: Response = serde_json::from_slice(&body).map_err(|source| Error::NotPrometheus {
             url: url(),
             status,

@@ -85,6 +85,7 @@ async fn remote_write_batches_retries_and_bounds_the_queue() {
     assert_eq!(headers["content-encoding"], "snappy");
     assert_eq!(headers["content-type"], "application/x-protobuf");
     assert_eq!(headers["x-prometheus-remote-write-version"], "0.1.0");
+    assert!(headers["user-agent"].to_str().unwrap().starts_with("Lookout/"), "{headers:?}");
     assert_eq!(first.timeseries.len(), 1, "first batch: 3 samples of one series");
     let ts = &first.timeseries[0];
     assert_eq!(
@@ -97,6 +98,41 @@ async fn remote_write_batches_retries_and_bounds_the_queue() {
     );
     let total: usize = s.requests.iter().flat_map(|(_, r)| &r.timeseries).map(|t| t.samples.len()).sum();
     assert_eq!(total as u64, expected);
+}
+
+#[test]
+fn one_series_per_label_set_sorted_samples_exemplars_and_metadata() {
+    let mut b = WriteRequestBuilder::new();
+    b.sample(&l("up", "api"), 3000, 3.0);
+    b.sample(&l("up", "db"), 1000, 9.0);
+    b.sample(&l("up", "api"), 1000, 1.0);
+    b.sample(&l("up", "api"), 2000, 2.0);
+    // The same millisecond twice: the later-pushed value is kept (a receiver would
+    // refuse the request for a duplicate).
+    b.sample(&l("up", "api"), 2000, 2.5);
+    b.exemplar(&l("up", "api"), &[("trace_id".into(), "ab".into())], 2500, 0.5);
+    let meta = crate::otlp::Metadata {
+        family: "up".into(),
+        metric_type: crate::otlp::MetricType::Gauge,
+        help: "is it up".into(),
+        unit: String::new(),
+    };
+    b.metadata(&meta);
+    b.metadata(&meta);
+    assert_eq!(b.samples(), 5);
+    let req = decompress(&b.encode()).unwrap();
+    assert_eq!(req.timeseries.len(), 2, "one series per label set");
+    let api = &req.timeseries[0];
+    assert_eq!(
+        api.samples.iter().map(|s| (s.timestamp, s.value)).collect::<Vec<_>>(),
+        [(1000, 1.0), (2000, 2.5), (3000, 3.0)]
+    );
+    assert_eq!(api.exemplars.len(), 1);
+    assert_eq!((api.exemplars[0].labels[0].name.as_str(), api.exemplars[0].timestamp), ("trace_id", 2500));
+    assert_eq!(req.metadata.len(), 1, "once per family");
+    assert_eq!(req.metadata[0].r#type, prompb::MetricType::Gauge as i32);
+    assert_eq!(req.metadata[0].help, "is it up");
+    assert!(decompress(b"not snappy").is_err());
 }
 
 #[tokio::test]
@@ -225,4 +261,36 @@ async fn query_errors_name_the_endpoint() {
     let client = QueryClient::new(QueryClientConfig::new(format!("http://127.0.0.1:{}", free_port()))).unwrap();
     let err = client.query("up", 0).await.unwrap_err().to_string();
     assert!(err.starts_with("query http://127.0.0.1:"), "{err}");
+}
+
+#[tokio::test]
+async fn remote_write_reads_the_bearer_token_file_for_each_request() {
+    let state = Arc::new(Mutex::new(Received::default()));
+    let url = receiver(state.clone()).await;
+    let file = std::env::temp_dir().join(format!("lookout-rw-token-{}", std::process::id()));
+    std::fs::write(&file, "PlantedRwToken1\n").unwrap();
+    let mut config = RemoteWriterConfig::new(url);
+    config.bearer_token_file = Some(file.clone());
+    config.flush_interval = Duration::from_millis(10);
+    assert!(!format!("{config:?}").contains("PlantedRwToken"));
+    let (writer, task) = RemoteWriter::start(config).unwrap();
+    assert!(writer.push(&l("up", "api"), 1000, 1.0));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while writer.stats().sent_samples < 1 {
+        assert!(tokio::time::Instant::now() < deadline, "not delivered: {:?}", writer.stats());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A rotated token is picked up by the next request.
+    std::fs::write(&file, "PlantedRwToken2\n").unwrap();
+    assert!(writer.push(&l("up", "api"), 2000, 2.0));
+    while writer.stats().sent_samples < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "not delivered: {:?}", writer.stats());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    writer.close();
+    tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let s = state.lock().unwrap();
+    assert_eq!(s.requests[0].0["authorization"], "Bearer PlantedRwToken1");
+    assert_eq!(s.requests.last().unwrap().0["authorization"], "Bearer PlantedRwToken2");
 }

@@ -9,15 +9,14 @@
 //! (`lookout-retry`; the batch stays at the head of the queue, as Prometheus's queue
 //! manager does), other 4xx answers drop the batch and count it as failed.
 
-use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prost::Message;
-
-use super::prompb::{Label, Sample, TimeSeries, WriteRequest};
+use super::encode::{HEADERS, USER_AGENT, WriteRequestBuilder};
 use crate::Labels;
+use lookout_config::Secret;
 
 /// Settings.
 #[derive(Debug, Clone)]
@@ -37,7 +36,9 @@ pub struct RemoteWriterConfig {
     /// Longest retry delay.
     pub max_backoff: Duration,
     /// `Authorization: Bearer …`, if set.
-    pub bearer_token: Option<String>,
+    pub bearer_token: Option<Secret>,
+    /// A file holding the bearer token, read for every request (it may rotate).
+    pub bearer_token_file: Option<PathBuf>,
 }
 
 impl RemoteWriterConfig {
@@ -52,6 +53,7 @@ impl RemoteWriterConfig {
             min_backoff: Duration::from_millis(30),
             max_backoff: Duration::from_secs(5),
             bearer_token: None,
+            bearer_token_file: None,
         }
     }
 }
@@ -146,26 +148,13 @@ impl RemoteWriter {
     }
 }
 
-/// Groups samples into series, keeping each series' samples in queue (time) order.
+/// The request body of a batch of queued samples.
 pub(crate) fn encode(points: &[(Labels, i64, f64)]) -> Vec<u8> {
-    let mut index: HashMap<&Labels, usize> = HashMap::new();
-    let mut timeseries: Vec<TimeSeries> = Vec::new();
+    let mut request = WriteRequestBuilder::new();
     for (labels, t, v) in points {
-        let i = *index.entry(labels).or_insert_with(|| {
-            timeseries.push(TimeSeries {
-                labels: labels
-                    .pairs()
-                    .iter()
-                    .map(|(name, value)| Label { name: name.clone(), value: value.clone() })
-                    .collect(),
-                samples: Vec::new(),
-            });
-            timeseries.len() - 1
-        });
-        timeseries[i].samples.push(Sample { value: *v, timestamp: *t });
+        request.sample(labels, *t, *v);
     }
-    let raw = WriteRequest { timeseries }.encode_to_vec();
-    snap::raw::Encoder::new().compress_vec(&raw).expect("snappy compression of an in-memory buffer")
+    request.encode()
 }
 
 /// Why a batch was not sent.
@@ -196,17 +185,21 @@ impl lookout_retry::Retryable for Failure {
 }
 
 async fn send(shared: &Shared, http: &reqwest::Client, body: Vec<u8>) -> Result<(), Failure> {
-    let mut req = http
-        .post(&shared.config.url)
-        .header("content-encoding", "snappy")
-        .header("content-type", "application/x-protobuf")
-        .header("x-prometheus-remote-write-version", "0.1.0")
-        .body(body);
+    let mut req = http.post(&shared.config.url).header("user-agent", USER_AGENT).body(body);
+    for (name, value) in HEADERS {
+        req = req.header(name, value);
+    }
     if let Some(token) = &shared.config.bearer_token {
-        req = req.bearer_auth(token);
+        req = req.bearer_auth(token.expose());
+    }
+    if let Some(file) = &shared.config.bearer_token_file {
+        // Retried like an outage: the file may be mid-rotation.
+        let token = Secret::from_file(file).map_err(|e| Failure::Retry(e.to_string(), None))?;
+        req = req.bearer_auth(token.expose());
     }
     match req.send().await {
-        Err(e) => Err(Failure::Retry(e.to_string(), None)),
+        // The URL is logged next to the error (redacted): not again, whole, in it.
+        Err(e) => Err(Failure::Retry(e.without_url().to_string(), None)),
         Ok(resp) if resp.status().is_success() => Ok(()),
         Ok(resp) => {
             let status = resp.status();
@@ -266,11 +259,11 @@ async fn run(shared: Arc<Shared>, http: reqwest::Client) {
                 shared.counters.sent.fetch_add(batch.len() as u64, Ordering::Relaxed);
             }
             Err(Failure::Closing(msg)) => {
-                tracing::warn!(url = %shared.config.url, error = %msg, samples = batch.len(), "Remote write still failing at shutdown; dropping the batch.");
+                tracing::warn!(url = %lookout_config::redact_url(&shared.config.url), error = %msg, samples = batch.len(), "Remote write still failing at shutdown; dropping the batch.");
                 shared.counters.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
             }
             Err(e) => {
-                tracing::warn!(url = %shared.config.url, error = %e, samples = batch.len(), "Remote write refused a batch; dropping it.");
+                tracing::warn!(url = %lookout_config::redact_url(&shared.config.url), error = %e, samples = batch.len(), "Remote write refused a batch; dropping it.");
                 shared.counters.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
             }
         }

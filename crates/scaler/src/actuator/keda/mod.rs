@@ -19,6 +19,16 @@
 //! scale-down windows 0, large policies) and, on clusters with `HPAConfigurableTolerance`,
 //! `tolerance: 0` in both directions: otherwise the HPA's own 10 % tolerance swallows changes
 //! of less than a tenth of the current count.
+//!
+//! KEDA talks to the scaler over TLS (and mTLS) when the policy file's `keda:` section has
+//! a `tls:` block (the keys of every Lookout listener); on KEDA's side the trigger's `caCert`
+//! trusts Lookout's certificate and `tlsClientCert` / `tlsClientKey` are its client's:
+//!
+//! ```yaml
+//! keda:
+//!   address: 0.0.0.0:9095
+//!   tls: { cert_file: tls/lookout.crt, key_file: tls/lookout.key, client_ca_file: tls/keda-ca.crt }
+//! ```
 
 #[allow(missing_docs, clippy::all, unreachable_pub)]
 #[rustfmt::skip] // generated: kept byte for byte as tonic-prost-build wrote it
@@ -26,8 +36,10 @@ pub mod externalscaler;
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::Stream;
+use lookout_server::listener::{self, ListenerLimits, ListenerStats, Tls};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
@@ -146,13 +158,24 @@ impl ExternalScaler for KedaService {
 /// The external scaler's gRPC server failed.
 #[derive(Debug, thiserror::Error)]
 #[error("KEDA external scaler server failed: {0}")]
-pub struct ServeError(#[source] tonic::transport::Error);
+pub struct ServeError(#[source] std::io::Error);
 
-/// Serves the external scaler on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, scaler: Arc<Scaler>, shutdown: CancellationToken) -> Result<(), ServeError> {
-    tonic::transport::Server::builder()
-        .add_service(KedaService::new(scaler, shutdown.clone()).into_server())
-        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown.cancelled_owned())
-        .await
-        .map_err(ServeError)
+/// Serves the external scaler on `listener` (over TLS with `tls`) until `shutdown`, through
+/// [`lookout_server::listener`] like every Lookout listener: the same header timeout,
+/// connection and request caps, and bounded drain.
+pub async fn serve(
+    listener: TcpListener,
+    scaler: Arc<Scaler>,
+    tls: Option<Tls>,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let routes = tonic::service::Routes::new(KedaService::new(scaler, shutdown.clone()).into_server());
+    let limits = ListenerLimits {
+        // A `StreamIsActive` stream is silent until the state flips, which may take hours:
+        // the usual idle timeout would cut KEDA's push stream every minute and a half.
+        idle_timeout: Duration::from_secs(3600),
+        ..ListenerLimits::default()
+    };
+    let stats = Arc::new(ListenerStats::default());
+    listener::serve(listener, routes.into_axum_router(), limits, stats, tls, shutdown).await.map_err(ServeError)
 }

@@ -8,6 +8,8 @@ use lookout_event::otlp::resource::v1::Resource;
 
 use super::*;
 
+mod sdk;
+
 #[test]
 fn names_follow_prometheus_otlp_conventions() {
     assert_eq!(metric_name("http.server.request.duration", "s", false, false), "http_server_request_duration_seconds");
@@ -20,17 +22,20 @@ fn names_follow_prometheus_otlp_conventions() {
     assert_eq!(metric_name("latency_seconds", "s", false, false), "latency_seconds", "suffix not doubled");
     assert_eq!(metric_name("2xx", "", false, true), "_2xx");
     assert_eq!(metric_name("queue.size", "{job}", false, true), "queue_size");
+    assert_eq!(names::prometheus_unit("By/s"), "bytes_per_second");
+    assert_eq!(names::prometheus_unit("{request}"), "");
+    assert_eq!(names::prometheus_unit("1"), "");
     assert_eq!(label_name("http.route"), "http_route");
     assert_eq!(label_name("0abc"), "key_0abc");
     assert_eq!(label_name("_x"), "key_x");
     assert_eq!(label_name("__x"), "__x");
 }
 
-fn kv(k: &str, v: &str) -> KeyValue {
+pub(super) fn kv(k: &str, v: &str) -> KeyValue {
     KeyValue { key: k.into(), value: Some(lookout_event::any_string(v)), ..Default::default() }
 }
 
-fn batch(metrics: Vec<Metric>) -> Batch {
+pub(super) fn batch(metrics: Vec<Metric>) -> Batch {
     Batch::metrics(vec![ResourceMetrics {
         resource: Some(Resource {
             attributes: vec![
@@ -50,7 +55,7 @@ fn batch(metrics: Vec<Metric>) -> Batch {
     }])
 }
 
-fn find<'a>(t: &'a Translation, text: &str) -> &'a Point {
+pub(super) fn find<'a>(t: &'a Translation, text: &str) -> &'a Point {
     t.points
         .iter()
         .find(|p| p.0.to_string() == text)
@@ -117,9 +122,13 @@ fn histograms_counters_resource_and_refusals() {
     assert_eq!(find(&t, &format!("orders_total{{{base}}}")).2, 7.0);
     let info = find(&t, r#"target_info{host_name="h1", instance="i-1", job="shop/api"}"#);
     assert_eq!((info.1, info.2), (6000, 1.0), "target_info at the newest point's time");
-    assert_eq!(t.refused.len(), 2);
-    assert!(t.refused[0].contains("delta"), "{:?}", t.refused);
-    assert!(t.refused[1].contains("exponential"), "{:?}", t.refused);
+    // A delta sum and an exponential histogram without points give nothing, and are
+    // not refused any more.
+    assert!(t.refused.is_empty(), "{:?}", t.refused);
+    assert_eq!(t.metadata.len(), 2, "{:?}", t.metadata);
+    assert_eq!(t.metadata[0].family, "http_server_request_duration_seconds");
+    assert_eq!((t.metadata[0].metric_type, t.metadata[0].unit.as_str()), (MetricType::Histogram, "seconds"));
+    assert_eq!((t.metadata[1].family.as_str(), t.metadata[1].metric_type), ("orders_total", MetricType::Counter));
 }
 
 fn gauge(name: &str, attributes: Vec<KeyValue>) -> Metric {
@@ -163,7 +172,7 @@ fn limits_refuse_what_would_blow_up_before_building_labels() {
         hist,
         gauge("ok", vec![kv("a", "b")]),
     ]));
-    assert_eq!(t.refused.len(), 4, "{:?}", t.refused);
+    assert_eq!((t.refused.len(), t.refused_metrics), (4, 4), "{:?}", t.refused);
     assert!(t.refused[0].contains("label_limit 64"), "{:?}", t.refused);
     assert!(t.refused[1].contains("label_value_length_limit"), "{:?}", t.refused);
     assert!(t.refused[2].contains("label_name_length_limit"), "{:?}", t.refused);
@@ -185,4 +194,26 @@ fn labels_dedup_keeps_the_later_value_in_n_log_n() {
     assert!(l.pairs().is_empty(), "a later empty value removes the label");
     let many: Vec<(String, String)> = (0..200_000).map(|i| (format!("k{}", i % 100_000), i.to_string())).collect();
     assert_eq!(crate::Labels::new(many).pairs().len(), 100_000);
+}
+
+#[test]
+fn the_resource_tenant_labels_every_series_and_cannot_be_replaced() {
+    let mut b = batch(vec![Metric {
+        name: "orders".into(),
+        data: Some(Data::Sum(Sum {
+            aggregation_temporality: 2,
+            is_monotonic: true,
+            data_points: vec![NumberDataPoint {
+                attributes: vec![kv("tenant", "other")],
+                time_unix_nano: 5_000_000_000,
+                value: Some(number_data_point::Value::AsInt(3)),
+                ..Default::default()
+            }],
+        })),
+        ..Default::default()
+    }]);
+    let lookout_event::Payload::Metrics(r) = &mut b.payload else { unreachable!() };
+    r[0].resource.as_mut().unwrap().attributes.push(kv("tenant", "shop"));
+    let t = translate(&b);
+    assert!(t.points.iter().all(|p| p.0.get("tenant") == Some("shop")), "{:?}", t.points);
 }

@@ -1,0 +1,294 @@
+//! The head: the recent samples of every live series, in memory, in compressed chunks.
+//!
+//! A series keeps its cut chunks ([`Chunk`], immutable), one open [`Appender`], and its
+//! newest sample uncompressed: a sample with the same timestamp replaces it (as the
+//! store always did), which a compressed stream could not do. A chunk is cut at
+//! [`SAMPLES_PER_CHUNK`] samples or when a sample falls in the next block window, so
+//! every chunk belongs to exactly one window and moves to a block whole.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::chunk::{Appender, Chunk, SAMPLES_PER_CHUNK};
+use crate::postings::Postings;
+use crate::store::AppendHook;
+use crate::tenants::TenantSeries;
+use crate::{AppendError, Labels, Matcher, Sample};
+
+pub(crate) struct HeadSeries {
+    pub(crate) labels: Arc<Labels>,
+    /// The series' id in the WAL.
+    pub(crate) wal_ref: u64,
+    closed: Vec<Chunk>,
+    open: Appender,
+    last: Option<Sample>,
+    /// The newest timestamp ever accepted (later ones must be newer).
+    max_t: i64,
+}
+
+impl HeadSeries {
+    fn new(labels: Arc<Labels>, wal_ref: u64) -> HeadSeries {
+        HeadSeries { labels, wal_ref, closed: Vec::new(), open: Appender::default(), last: None, max_t: i64::MIN }
+    }
+
+    /// Moves the newest sample into the open chunk, cutting first when it is full or
+    /// the sample is in another window.
+    fn commit_last(&mut self, window: i64) {
+        let Some(s) = self.last.take() else { return };
+        if self.open.len() >= SAMPLES_PER_CHUNK
+            || (self.open.len() > 0 && s.t.div_euclid(window) != self.open.min_t().div_euclid(window))
+        {
+            self.cut();
+        }
+        self.open.append(s.t, s.v);
+    }
+
+    fn cut(&mut self) {
+        if self.open.len() > 0 {
+            self.closed.push(self.open.snapshot());
+            self.open = Appender::default();
+        }
+    }
+
+    fn append(&mut self, t: i64, v: f64, window: i64) -> Result<(), AppendError> {
+        match self.last {
+            Some(ref mut last) if t == last.t => {
+                last.v = v;
+                return Ok(());
+            }
+            _ if t <= self.max_t => return Err(AppendError::OutOfOrder),
+            _ => {}
+        }
+        self.commit_last(window);
+        self.last = Some(Sample { t, v });
+        self.max_t = t;
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.closed.is_empty() && self.open.len() == 0 && self.last.is_none()
+    }
+
+    fn samples(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
+        for c in self.closed.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt) {
+            out.extend(c.iter().filter(|s| s.t >= mint && s.t <= maxt));
+        }
+        if self.open.len() > 0 && self.open.max_t() >= mint && self.open.min_t() <= maxt {
+            out.extend(self.open.iter().filter(|s| s.t >= mint && s.t <= maxt));
+        }
+        out.extend(self.last.filter(|s| s.t >= mint && s.t <= maxt));
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.closed.iter().map(|c| c.bytes.len() + 48).sum::<usize>() + self.open.heap_bytes()
+    }
+}
+
+/// What an append did, for the WAL.
+pub(crate) struct Appended {
+    /// The series' WAL id.
+    pub(crate) wal_ref: u64,
+    /// Set when the append created the series.
+    pub(crate) created: Option<Arc<Labels>>,
+}
+
+#[derive(Default)]
+pub(crate) struct Head {
+    series: Vec<Option<HeadSeries>>,
+    free: Vec<u32>,
+    by_labels: HashMap<Arc<Labels>, u32>,
+    postings: Postings,
+    // Under the same lock as the data, so appends pay no extra synchronisation.
+    pub(crate) hook: Option<AppendHook>,
+    pub(crate) tenants: TenantSeries,
+    next_ref: u64,
+    /// Samples older than this are in blocks: refused (Prometheus's "out of bounds").
+    pub(crate) min_valid_t: i64,
+    /// The oldest and newest sample timestamps taken since the last cut to a block.
+    pub(crate) min_t: i64,
+    pub(crate) max_t: i64,
+}
+
+impl Head {
+    pub(crate) fn new() -> Head {
+        Head { min_valid_t: i64::MIN, min_t: i64::MAX, max_t: i64::MIN, next_ref: 1, ..Head::default() }
+    }
+
+    pub(crate) fn series_count(&self) -> usize {
+        self.by_labels.len()
+    }
+
+    /// Appends; `wal_ref` names the series when replaying the WAL.
+    pub(crate) fn append(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+        max_series: usize,
+        window: i64,
+        wal_ref: Option<u64>,
+    ) -> Result<Appended, AppendError> {
+        if t < self.min_valid_t {
+            return Err(AppendError::OutOfBounds);
+        }
+        let (id, created) = match self.by_labels.get(labels) {
+            Some(&id) => (id, None),
+            None => {
+                let (id, labels) = self.create(labels, max_series, wal_ref)?;
+                (id, Some(labels))
+            }
+        };
+        let series = self.series[id as usize].as_mut().expect("live series");
+        series.append(t, v, window)?;
+        self.min_t = self.min_t.min(t);
+        self.max_t = self.max_t.max(t);
+        Ok(Appended { wal_ref: series.wal_ref, created })
+    }
+
+    /// Appends to the series with head id `id` (WAL replay: no label lookup per
+    /// sample). `false` when refused.
+    pub(crate) fn append_id(&mut self, id: u32, t: i64, v: f64, window: i64) -> bool {
+        if t < self.min_valid_t {
+            return false;
+        }
+        let Some(series) = self.series.get_mut(id as usize).and_then(Option::as_mut) else { return false };
+        if series.append(t, v, window).is_err() {
+            return false;
+        }
+        self.min_t = self.min_t.min(t);
+        self.max_t = self.max_t.max(t);
+        true
+    }
+
+    /// Creates a series (WAL replay gives its id; new ones get the next).
+    pub(crate) fn create(
+        &mut self,
+        labels: &Labels,
+        max_series: usize,
+        wal_ref: Option<u64>,
+    ) -> Result<(u32, Arc<Labels>), AppendError> {
+        if let Some(&id) = self.by_labels.get(labels) {
+            let s = self.series[id as usize].as_ref().expect("live series");
+            return Ok((id, s.labels.clone()));
+        }
+        if self.by_labels.len() >= max_series {
+            return Err(AppendError::SeriesLimit(max_series));
+        }
+        if let Err((tenant, limit)) = self.tenants.admit(labels) {
+            return Err(AppendError::TenantSeriesLimit { tenant, limit });
+        }
+        self.tenants.created(labels);
+        let wal_ref = wal_ref.unwrap_or(self.next_ref);
+        self.next_ref = self.next_ref.max(wal_ref + 1);
+        let labels = Arc::new(labels.clone());
+        let series = HeadSeries::new(labels.clone(), wal_ref);
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.series[id as usize] = Some(series);
+                id
+            }
+            None => {
+                self.series.push(Some(series));
+                (self.series.len() - 1) as u32
+            }
+        };
+        self.by_labels.insert(labels.clone(), id);
+        self.postings.add(id, &labels);
+        Ok((id, labels))
+    }
+
+    /// Series matching every matcher that have samples in `[mint, maxt]`.
+    pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<(Arc<Labels>, Vec<Sample>)> {
+        let mut out = Vec::new();
+        for id in self.postings.candidates(matchers, self.series.len()) {
+            let Some(s) = self.series.get(id as usize).and_then(Option::as_ref) else { continue };
+            if !matchers.iter().all(|m| m.matches(&s.labels)) {
+                continue;
+            }
+            let mut samples = Vec::new();
+            s.samples(mint, maxt, &mut samples);
+            out.push((s.labels.clone(), samples));
+        }
+        out
+    }
+
+    /// Closes every chunk of samples older than `end`, so they can move to a block.
+    pub(crate) fn cut_before(&mut self, end: i64, window: i64) {
+        for s in self.series.iter_mut().flatten() {
+            if s.last.is_some_and(|l| l.t < end) {
+                s.commit_last(window);
+            }
+            if s.open.len() > 0 && s.open.max_t() < end {
+                s.cut();
+            }
+        }
+    }
+
+    /// Every series' closed chunks older than `end`, sorted by labels.
+    pub(crate) fn chunks_before(&self, end: i64) -> Vec<(Arc<Labels>, Vec<Chunk>)> {
+        let mut out: Vec<(Arc<Labels>, Vec<Chunk>)> = self
+            .series
+            .iter()
+            .flatten()
+            .filter_map(|s| {
+                let cs: Vec<Chunk> = s.closed.iter().filter(|c| c.max_t < end).cloned().collect();
+                (!cs.is_empty()).then(|| (s.labels.clone(), cs))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Forgets the chunks older than `end` (they are in a block now) and refuses
+    /// samples older than it from now on.
+    pub(crate) fn drop_before(&mut self, end: i64) {
+        for s in self.series.iter_mut().flatten() {
+            s.closed.retain(|c| c.max_t >= end);
+        }
+        self.min_valid_t = self.min_valid_t.max(end);
+        self.min_t = self.min_t.max(end);
+        self.remove_where(|s| s.is_empty());
+    }
+
+    /// Drops chunks wholly older than `cutoff` and series with nothing newer.
+    pub(crate) fn gc(&mut self, cutoff: i64) {
+        for s in self.series.iter_mut().flatten() {
+            s.closed.retain(|c| c.max_t >= cutoff);
+        }
+        self.remove_where(|s| s.max_t < cutoff || s.is_empty());
+    }
+
+    fn remove_where(&mut self, dead: impl Fn(&HeadSeries) -> bool) {
+        for id in 0..self.series.len() {
+            if !self.series[id].as_ref().is_some_and(&dead) {
+                continue;
+            }
+            if let Some(s) = self.series[id].take() {
+                self.by_labels.remove(&s.labels);
+                self.tenants.removed(&s.labels);
+                self.postings.remove(id as u32, &s.labels);
+                self.free.push(id as u32);
+            }
+        }
+    }
+
+    /// Every live series' WAL id and labels (for a WAL checkpoint).
+    pub(crate) fn live(&self) -> Vec<(u64, Arc<Labels>)> {
+        self.series.iter().flatten().map(|s| (s.wal_ref, s.labels.clone())).collect()
+    }
+
+    /// (chunks, samples, heap bytes of sample data) held.
+    pub(crate) fn stats(&self) -> (usize, usize, usize) {
+        let mut chunks = 0;
+        let mut samples = 0;
+        let mut bytes = 0;
+        for s in self.series.iter().flatten() {
+            chunks += s.closed.len() + usize::from(s.open.len() > 0);
+            samples += s.closed.iter().map(|c| usize::from(c.len())).sum::<usize>()
+                + usize::from(s.open.len())
+                + usize::from(s.last.is_some());
+            bytes += s.heap_bytes();
+        }
+        (chunks, samples, bytes)
+    }
+}
