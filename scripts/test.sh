@@ -33,7 +33,7 @@ export LOOKOUT_TEST_PYTHON="$PWD/.venv/bin/python"
 
 cargo fmt --all --check
 cargo build --workspace --locked
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 # Fuzzing smoke run: each cargo-fuzz target for a few seconds from its seeds, after
 # replaying the saved regressions (long runs: scripts/fuzz.sh SECONDS).

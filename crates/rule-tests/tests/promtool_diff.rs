@@ -592,8 +592,11 @@ groups:
   - record: x
     expr: x * 10
 "#,
+    // promtool orders groups without `group_eval_order` by an unstable sort over a Go
+    // map, so with two groups its output order would be random.
     test: r#"
 rule_files: [rules.yml]
+group_eval_order: [g, h]
 tests:
 - interval: 1m
   input_series:

@@ -107,7 +107,9 @@ fn firing(e: &Engine) -> bool {
 async fn fires_serves_reloads_and_restores_state() {
     let fx = Fixture::new();
     let engine = fx.start();
-    wait_for("the alert to fire", || firing(&engine), || fx.feed(42.0)).await;
+    // The state shows firing just before the alert reaches the sink: wait for both.
+    let sent_one = || !fx.sent.lock().unwrap().is_empty();
+    wait_for("the alert to fire and reach the sink", || firing(&engine) && sent_one(), || fx.feed(42.0)).await;
 
     // Handed to the sink as Alertmanager expects: labels with alertname, rule and
     // external labels; annotations expanded; a generator URL.

@@ -83,7 +83,8 @@ pub(crate) fn rename_holt_winters(text: &str) -> Cow<'_, str> {
                     i += 1;
                 }
             }
-            _ if text[i..].starts_with(OLD) && (i == 0 || !is_ident(bytes[i - 1])) => {
+            // Bytes, not `text[i..]`: `i` may sit inside a multi-byte character.
+            _ if bytes[i..].starts_with(OLD.as_bytes()) && (i == 0 || !is_ident(bytes[i - 1])) => {
                 let after = i + OLD.len();
                 let next = text[after..].trim_start();
                 if next.starts_with('(') && !bytes.get(after).is_some_and(|b| is_ident(*b)) {
@@ -114,6 +115,22 @@ mod tests {
         assert_eq!(nesting_bound("x # (((((\n + 1"), 1, "comments skipped");
         assert_eq!(nesting_bound(&format!("{}1{}", "(".repeat(50), ")".repeat(50))), 50);
         assert_eq!(nesting_bound(&"-".repeat(70)), 70);
+    }
+
+    #[test]
+    fn rename_holt_winters_handles_multibyte_text() {
+        // A multi-byte character before the name once sliced a `str` inside it (fuzz find).
+        assert_eq!(
+            rename_holt_winters("é holt_winters(x[5m], 0.5, 0.5)"),
+            "é double_exponential_smoothing(x[5m], 0.5, 0.5)"
+        );
+        assert_eq!(rename_holt_winters("\u{e9}holt_winters"), "\u{e9}holt_winters");
+        assert_eq!(rename_holt_winters("ééholt_winters (a)"), "éédouble_exponential_smoothing (a)");
+        assert_eq!(rename_holt_winters("xholt_winters(a)"), "xholt_winters(a)");
+        assert_eq!(
+            rename_holt_winters("\"holt_winters(\" + holt_winters(a)"),
+            "\"holt_winters(\" + double_exponential_smoothing(a)"
+        );
     }
 
     #[test]
