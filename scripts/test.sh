@@ -15,6 +15,10 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 # VictoriaMetrics: a second remote-write receiver for the prometheus_remote_write sink.
 command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
+# The web UI's browser tests: headless Chromium driven by playwright-core (Node.js).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
@@ -30,6 +34,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 export LOOKOUT_TEST_PYTHON="$PWD/.venv/bin/python"
+# playwright-core (no browser download: the tests use Debian's chromium), pinned by
+# tests/browser/package-lock.json.
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 cargo fmt --all --check
 cargo build --workspace --locked

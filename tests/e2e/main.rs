@@ -99,3 +99,8 @@ mod backtest;
 /// The embedded series store: samples survive `kill -9`; a damaged WAL segment is
 /// skipped and reported on /metrics and /health.
 mod store;
+
+/// The web UI in headless Chromium (playwright-core): alerts, a silence made in the
+/// form, Explore from a generatorURL, live pipeline rates, backtests, scaler; the
+/// pages behind web.yml's users.
+mod ui;

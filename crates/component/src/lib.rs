@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 pub use fanout::{Fanout, FanoutError};
 pub use health::{ComponentHealth, ComponentState, Health, HealthHandle};
-pub use metrics::{ComponentLabels, ComponentMetrics, Telemetry};
+pub use metrics::{BufferFill, ComponentCounters, ComponentLabels, ComponentMetrics, Telemetry};
 pub use registry::{
     BuildError, ComponentError, ComponentFuture, Registry, SinkConfig, SourceConfig, Transform, TransformConfig,
     TransformOutput, position_of, spanned_error,

@@ -10,6 +10,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use indexmap::IndexMap;
 use lookout_buffer::BufferStats;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -17,6 +18,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use serde::Serialize;
 
 /// The labels every component metric carries.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -71,6 +73,47 @@ pub struct Telemetry {
     registry: Arc<Mutex<Registry>>,
     families: Arc<Families>,
     buffers: Arc<Mutex<Vec<WatchedBuffer>>>,
+    /// The last handles given out per component id, for [`Telemetry::counters`].
+    components: Arc<Mutex<IndexMap<String, ComponentMetrics>>>,
+}
+
+/// One component's counters at one moment (`GET /api/v1/pipeline`): totals since the
+/// process started, as on `/metrics`; rates come from two reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ComponentCounters {
+    /// Events accepted.
+    pub received_events: u64,
+    /// Bytes accepted (wire size).
+    pub received_bytes: u64,
+    /// Events handed on or delivered.
+    pub sent_events: u64,
+    /// Bytes delivered.
+    pub sent_bytes: u64,
+    /// Events dropped on purpose (filter, sample).
+    pub discarded_events: u64,
+    /// Events lost to a full `drop_newest` buffer.
+    pub dropped_events: u64,
+    /// Events that failed.
+    pub failed_events: u64,
+    /// Events written to a dead-letter file.
+    pub dead_letter_events: u64,
+    /// Errors met.
+    pub errors: u64,
+    /// Attempts retried.
+    pub retries: u64,
+}
+
+/// A sink's buffer at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BufferFill {
+    /// Events held.
+    pub events: u64,
+    /// Capacity in events.
+    pub max_events: u64,
+    /// Bytes held (disk buffers).
+    pub bytes: u64,
+    /// Capacity in bytes (0: unbounded).
+    pub max_bytes: u64,
 }
 
 impl Default for Telemetry {
@@ -178,6 +221,7 @@ impl Telemetry {
             registry: Arc::new(Mutex::new(registry)),
             families: Arc::new(families),
             buffers: Arc::new(Mutex::new(Vec::new())),
+            components: Arc::new(Mutex::new(IndexMap::new())),
         }
     }
 
@@ -189,7 +233,7 @@ impl Telemetry {
             component_type: type_name.to_string(),
         };
         let f = &self.families;
-        ComponentMetrics {
+        let metrics = ComponentMetrics {
             received_events: f.received_events.get_or_create(&labels).clone(),
             received_bytes: f.received_bytes.get_or_create(&labels).clone(),
             sent_events: f.sent_events.get_or_create(&labels).clone(),
@@ -201,7 +245,40 @@ impl Telemetry {
             errors: f.errors.get_or_create(&labels).clone(),
             latency: f.latency.get_or_create(&labels).clone(),
             labels,
-        }
+        };
+        self.components.lock().expect("components lock").insert(id.to_string(), metrics.clone());
+        metrics
+    }
+
+    /// The counters of component `id` and its buffer (sinks), `None` for an id never
+    /// given handles.
+    pub fn counters(&self, id: &str) -> Option<(ComponentCounters, Option<BufferFill>)> {
+        let m = self.components.lock().expect("components lock").get(id)?.clone();
+        let buffers = self.buffers.lock().expect("buffers lock");
+        // A reload watches the new buffer under the same labels: the last one is live.
+        let buffer = buffers.iter().rev().find(|b| b.labels == m.labels);
+        let fill = buffer.map(|b| BufferFill {
+            events: b.stats.events() as u64,
+            max_events: b.stats.max_events as u64,
+            bytes: b.stats.bytes(),
+            max_bytes: b.stats.max_bytes,
+        });
+        // Drops are counted by the buffer and folded into the family on each scrape.
+        let dropped = self.families.dropped_events.get_or_create(&m.labels).get()
+            + buffer.map_or(0, |b| b.stats.dropped().saturating_sub(b.dropped_seen));
+        let counters = ComponentCounters {
+            received_events: m.received_events.get(),
+            received_bytes: m.received_bytes.get(),
+            sent_events: m.sent_events.get(),
+            sent_bytes: m.sent_bytes.get(),
+            discarded_events: m.discarded_events.get(),
+            dropped_events: dropped,
+            failed_events: m.failed_events.get(),
+            dead_letter_events: m.dead_letter_events.get(),
+            errors: m.errors.get(),
+            retries: m.retries.get(),
+        };
+        Some((counters, fill))
     }
 
     /// Reports a sink's buffer (fill, capacity, drops) under the sink's labels.
@@ -297,5 +374,26 @@ mod tests {
         assert!(text.contains(&format!("lookout_component_sent_events_total{{{labels}}} 42")), "{text}");
         assert!(text.contains(&format!("lookout_buffer_max_events{{{labels}}} 100")), "{text}");
         assert!(text.contains(&format!("lookout_component_latency_seconds_count{{{labels}}} 1")), "{text}");
+    }
+
+    #[test]
+    fn counters_read_one_component_and_its_buffer() {
+        let t = Telemetry::new();
+        let m = t.component("archive", "sink", "file");
+        m.received_events.inc_by(7);
+        m.sent_bytes.inc_by(300);
+        m.errors.inc();
+        let (tx, _rx) = lookout_buffer::memory(100, lookout_buffer::WhenFull::Block);
+        t.watch_buffer(&m, tx.stats().clone());
+        let (c, fill) = t.counters("archive").unwrap();
+        assert_eq!((c.received_events, c.sent_bytes, c.errors, c.sent_events), (7, 300, 1, 0));
+        assert_eq!(fill.unwrap().max_events, 100);
+        // A second set of handles (a reload) keeps counting the same series.
+        t.component("archive", "sink", "file").received_events.inc();
+        assert_eq!(t.counters("archive").unwrap().0.received_events, 8);
+        assert!(t.counters("nope").is_none());
+        let src = t.component("otlp", "source", "otlp");
+        src.sent_events.inc_by(3);
+        assert_eq!(t.counters("otlp").unwrap(), (ComponentCounters { sent_events: 3, ..Default::default() }, None));
     }
 }

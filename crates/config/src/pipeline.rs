@@ -23,6 +23,12 @@ pub struct ApiConfig {
     /// and roles for the API. Without it the API is open to anyone who can reach it.
     #[serde(default)]
     pub web_config_file: Option<String>,
+    /// The URL people reach Lookout's UI at, which every link in a notification starts
+    /// with (`generatorURL`, the Slack title's `/#/alerts?receiver=…`). Default:
+    /// `rules.external_url` if set, else `http(s)://<api.address>` with the machine's
+    /// hostname in place of a wildcard address ([`ApiConfig::external_url`]).
+    #[serde(default)]
+    pub external_url: Option<String>,
 }
 
 fn default_api_address() -> String {
@@ -31,7 +37,34 @@ fn default_api_address() -> String {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { address: default_api_address(), web_config_file: None }
+        ApiConfig { address: default_api_address(), web_config_file: None, external_url: None }
+    }
+}
+
+impl ApiConfig {
+    /// The URL links in notifications start with, without a trailing `/`: `external_url`,
+    /// else `rules_external_url` (`rules.external_url`, the older key), else the API's
+    /// own address: `https` when it serves TLS, and the machine's hostname instead of
+    /// `0.0.0.0` / `[::]`, which no browser can open.
+    pub fn external_url(&self, rules_external_url: Option<&str>, tls: bool) -> String {
+        if let Some(u) = self.external_url.as_deref().or(rules_external_url).filter(|u| !u.trim().is_empty()) {
+            return u.trim().trim_end_matches('/').to_string();
+        }
+        let scheme = if tls { "https" } else { "http" };
+        let (host, port) = match self.address.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (self.address.as_str(), None),
+        };
+        let host = match host {
+            "" | "0.0.0.0" | "[::]" | "::" => {
+                hostname::get().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".to_string())
+            }
+            h => h.to_string(),
+        };
+        match port {
+            Some(p) => format!("{scheme}://{host}:{p}"),
+            None => format!("{scheme}://{host}"),
+        }
     }
 }
 
@@ -49,7 +82,8 @@ pub struct RulesConfig {
     /// Labels added to every alert that lacks them (Prometheus's `external_labels`).
     #[serde(default)]
     pub external_labels: IndexMap<String, String>,
-    /// The URL alerts link back to (`generatorURL`); default `http://<api.address>`.
+    /// The URL alerts link back to (`generatorURL`); `api.external_url` wins, and
+    /// without either it is derived from `api.address` ([`ApiConfig::external_url`]).
     #[serde(default)]
     pub external_url: Option<String>,
     /// How often a firing alert is re-sent to the notifier (default 1m).
@@ -552,6 +586,25 @@ fn flow_body(text: &str, name: &str, kind: ComponentKind) -> Body {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn external_url_defaults_to_an_address_a_browser_can_open() {
+        let api = |address: &str, external: Option<&str>| ApiConfig {
+            address: address.into(),
+            web_config_file: None,
+            external_url: external.map(Into::into),
+        };
+        assert_eq!(api("127.0.0.1:8686", None).external_url(None, false), "http://127.0.0.1:8686");
+        assert_eq!(api("lookout.internal:9000", None).external_url(None, true), "https://lookout.internal:9000");
+        let host = hostname::get().unwrap().into_string().unwrap();
+        assert_eq!(api("0.0.0.0:8686", None).external_url(None, false), format!("http://{host}:8686"));
+        assert_eq!(api("[::]:8686", None).external_url(None, false), format!("http://{host}:8686"));
+        assert_eq!(api(":8686", None).external_url(None, false), format!("http://{host}:8686"));
+        // Configured: as written, without a trailing slash; api's before rules'.
+        let set = api("0.0.0.0:8686", Some("https://lookout.example.com/"));
+        assert_eq!(set.external_url(Some("http://old"), false), "https://lookout.example.com");
+        assert_eq!(api("0.0.0.0:8686", None).external_url(Some("http://old/x/"), false), "http://old/x");
+    }
 
     #[derive(Debug, Deserialize, PartialEq)]
     #[serde(deny_unknown_fields)]

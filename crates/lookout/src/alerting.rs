@@ -40,18 +40,19 @@ pub struct Alerting {
 
 impl Alerting {
     /// Starts the notifier with `routing`, and the rule engine over `store` when
-    /// `config` has `rules:`.
+    /// `config` has `rules:`; both link to `external_url` in what they send.
     pub async fn start(
         config: &PipelineConfig,
         routing: AlertmanagerConfig,
         store: Arc<Store>,
         telemetry: &Telemetry,
         health: &Health,
+        external_url: &str,
     ) -> anyhow::Result<Alerting> {
         let metrics = NotifierMetrics::new();
         telemetry.with_registry(|r| metrics.register(r));
         let notifier_shutdown = CancellationToken::new();
-        let opts = StartOptions { external_url: format!("http://{}", config.api.address), ..StartOptions::default() };
+        let opts = StartOptions { external_url: external_url.to_string(), ..StartOptions::default() };
         let notifier =
             Notifier::start_with(routing, Path::new(&config.data_dir), metrics, notifier_shutdown.clone(), opts)
                 .await
@@ -68,7 +69,8 @@ impl Alerting {
         });
         let rules = match EngineSettings::from_pipeline(config) {
             None => None,
-            Some(settings) => {
+            Some(mut settings) => {
+                settings.external_url = external_url.to_string();
                 let remote = match config.rules.as_ref().and_then(|r| r.remote.as_ref()) {
                     Some(r) => {
                         let mut c = QueryClientConfig::new(&r.url);

@@ -272,8 +272,25 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
         )));
     }
     let store_service = telemetry.with_registry(|r| StoreService::start(store.clone(), settings, r))?;
+    let audit = lookout_server::auth::AuditMetrics::new();
+    telemetry.with_registry(|r| audit.register(r));
+    let auth = match web_config_path(&checked) {
+        Some(file) => lookout_server::auth::ApiAuth::from_file(&file, audit)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("invalid api.web_config_file")?,
+        None => lookout_server::auth::ApiAuth::open(audit),
+    };
+    // web.yml's tls_server_config: the API over HTTPS (files re-read when they change).
+    let api_tls = match auth.config().and_then(|c| c.tls) {
+        Some(t) => Some(lookout_server::listener::Tls::new(t).context("api.web_config_file: tls_server_config")?),
+        None => None,
+    };
+    // Where every link in a notification points: the UI on this API.
+    let rules_external_url = checked.config.rules.as_ref().and_then(|r| r.external_url.as_deref());
+    let external_url = checked.config.api.external_url(rules_external_url, api_tls.is_some());
     let routing = checked.routing.clone();
-    let alerting = alerting::Alerting::start(&checked.config, routing, store.clone(), &telemetry, &health).await?;
+    let alerting =
+        alerting::Alerting::start(&checked.config, routing, store.clone(), &telemetry, &health, &external_url).await?;
     let scaler = match checked.policies.take() {
         None => None,
         Some(policies) => {
@@ -299,26 +316,18 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
     router = router.merge(telemetry.with_registry(|r| query_api.with_registry(r)).router());
     let (reload_requests, mut api_reloads) = tokio::sync::mpsc::channel(4);
     router = router.merge(lookout_server::auth::reload::router(reload_requests));
-    let audit = lookout_server::auth::AuditMetrics::new();
-    telemetry.with_registry(|r| audit.register(r));
-    let auth = match web_config_path(&checked) {
-        Some(file) => lookout_server::auth::ApiAuth::from_file(&file, audit)
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .context("invalid api.web_config_file")?,
-        None => lookout_server::auth::ApiAuth::open(audit),
-    };
-    // web.yml's tls_server_config: the API over HTTPS (files re-read when they change).
-    let api_tls = match auth.config().and_then(|c| c.tls) {
-        Some(t) => Some(lookout_server::listener::Tls::new(t).context("api.web_config_file: tls_server_config")?),
-        None => None,
-    };
+    // The web UI: pages reading the API above, behind the same access control.
+    router = router.merge(lookout_ui::router());
+    let graph = lookout_server::pipeline::PipelineGraph::default();
     let api_shutdown = Shutdown::new();
     let state = lookout_server::ApiState::new(telemetry.clone(), health.clone(), env!("CARGO_PKG_VERSION"))
-        .with_auth(auth.clone());
+        .with_auth(auth.clone())
+        .with_pipeline(graph.clone());
     let api = tokio::spawn(lookout_server::serve_with(listener, state, router, api_tls, api_shutdown.clone()));
     info!(address = %api_address, "API listening.");
 
     let deadline = Duration::from_secs(args.shutdown_timeout);
+    graph.set(checked.nodes.clone());
     let mut topology = lookout_topology::start(checked, &telemetry, &health, &store, Shutdown::new()).await?;
     info!(startup_ms = started.elapsed().as_millis() as u64, "Lookout is running.");
 
@@ -356,6 +365,7 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
         info!("Reloading: draining the running pipeline.");
         clean &= topology.stop(deadline).await;
         health.clear();
+        graph.set(checked.nodes.clone());
         topology = match lookout_topology::start(checked, &telemetry, &health, &store, Shutdown::new()).await {
             Ok(t) => t,
             Err(e) => {

@@ -6,6 +6,7 @@
 //! | `GET /health/live` | `ok`: the process is up |
 //! | `GET /health/ready` | 200 once every source listens and nothing failed, else 503 with the components holding it back |
 //! | `GET /metrics` | Prometheus text exposition: every component's counters plus build and process metrics |
+//! | `GET /api/v1/pipeline` | JSON: the component graph as configured, each component's health, counters and buffer ([`pipeline`]) |
 //!
 //! [`router`] gives the routes as an [`axum::Router`] so other features can merge
 //! their own; [`serve`] runs them until the shutdown token fires, through [`listener`],
@@ -19,6 +20,7 @@ pub mod auth;
 mod health;
 pub mod listener;
 mod metrics;
+pub mod pipeline;
 
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -36,6 +38,7 @@ pub struct ApiState {
     started: Instant,
     started_unix: f64,
     auth: auth::ApiAuth,
+    pipeline: pipeline::PipelineGraph,
 }
 
 /// When the process started (first API state built), as an `Instant` and Unix seconds.
@@ -53,12 +56,18 @@ impl ApiState {
     pub fn new(telemetry: Telemetry, health: Health, version: &'static str) -> ApiState {
         let (started, started_unix) = process_start();
         let auth = auth::ApiAuth::open(auth::AuditMetrics::new());
-        ApiState { telemetry, health, version, started, started_unix, auth }
+        ApiState { telemetry, health, version, started, started_unix, auth, pipeline: Default::default() }
     }
 
     /// The API behind `auth` instead of open to all.
     pub fn with_auth(mut self, auth: auth::ApiAuth) -> ApiState {
         self.auth = auth;
+        self
+    }
+
+    /// The API reporting `graph` on `/api/v1/pipeline` (set it on every (re)load).
+    pub fn with_pipeline(mut self, graph: pipeline::PipelineGraph) -> ApiState {
+        self.pipeline = graph;
         self
     }
 
@@ -85,6 +94,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(metrics::metrics))
+        .route("/api/v1/pipeline", get(pipeline::pipeline))
         .with_state(state)
 }
 
