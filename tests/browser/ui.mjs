@@ -119,6 +119,11 @@ try {
     const text = await page.innerText("#c-enrich");
     if (!/in [0-9.]+k?\/s/.test(text)) throw new Error("no rate shown: " + text);
     await page.screenshot({ path: join(shots, "pipeline.png"), fullPage: true });
+    // On a wide screen the columns stand side by side, joined by their inputs.
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.waitForFunction(() => document.querySelectorAll("svg.edges path").length >= 4, null, { timeout: 5000 });
+    await page.screenshot({ path: join(shots, "pipeline-wide.png"), fullPage: true });
+    await page.setViewportSize({ width: 412, height: 915 });
   });
 
   await step("rules: state, expression link, backtest", async () => {
@@ -129,7 +134,7 @@ try {
     if (!href.startsWith("/graph?g0.expr=")) throw new Error("expression link: " + href);
     await page.selectOption("#backtest-range", "1h");
     await rule.locator("button.backtest-button").click();
-    await rule.locator(".backtest tr.episode").first().waitFor();
+    await rule.locator(".backtest li.episode").first().waitFor();
     await page.screenshot({ path: join(shots, "rules.png"), fullPage: true });
   });
 
@@ -137,7 +142,10 @@ try {
     await page.goto(cfg.base + "/scaler");
     if (cfg.scaler) {
       await page.locator(`section.scaler[data-scaler="${cfg.scaler}"] .chart canvas`).waitFor();
-      await page.locator(`section.scaler[data-scaler="${cfg.scaler}"] tbody tr`).first().waitFor();
+      const decision = page.locator(`section.scaler[data-scaler="${cfg.scaler}"] li.decision`).first();
+      await decision.waitFor();
+      const text = await decision.innerText();
+      if (!/\d+ → \d+/.test(text) || !text.includes("db_errors")) throw new Error("decision without replicas or metric: " + text);
     } else {
       await page.waitForFunction(() => !/Loading/.test(document.querySelector("#scalers").textContent));
     }

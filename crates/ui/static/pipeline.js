@@ -50,6 +50,35 @@
         el("small", { class: "muted" }, "buffer " + b.events + (b.max_events ? " / " + b.max_events : "") + " events" + (b.bytes ? ", " + window.L.fmtBytes(b.bytes) : ""))) : null);
   }
 
+  // Lines from each input to its consumer, when the columns stand side by side.
+  function edges(container, components) {
+    const old = container.querySelector("svg.edges");
+    if (old) old.remove();
+    const box = container.getBoundingClientRect();
+    const columns = container.querySelectorAll(".column");
+    if (columns.length < 2 || columns[1].getBoundingClientRect().left <= columns[0].getBoundingClientRect().left) return;
+    const ns = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("class", "edges");
+    svg.setAttribute("width", container.scrollWidth);
+    svg.setAttribute("height", container.scrollHeight);
+    for (const c of components) {
+      const to = document.getElementById("c-" + c.id);
+      for (const input of c.inputs) {
+        const from = document.getElementById("c-" + input.split(".")[0]);
+        if (!from || !to) continue;
+        const a = from.getBoundingClientRect(), b = to.getBoundingClientRect();
+        const x1 = a.right - box.left + container.scrollLeft, y1 = a.top + a.height / 2 - box.top;
+        const x2 = b.left - box.left + container.scrollLeft, y2 = b.top + b.height / 2 - box.top;
+        const path = document.createElementNS(ns, "path");
+        const mid = (x1 + x2) / 2;
+        path.setAttribute("d", "M" + x1 + "," + y1 + " C" + mid + "," + y1 + " " + mid + "," + y2 + " " + x2 + "," + y2);
+        svg.append(path);
+      }
+    }
+    container.prepend(svg);
+  }
+
   async function poll() {
     try {
       const resp = await api("/api/v1/pipeline");
@@ -63,6 +92,7 @@
         (columns[i] = columns[i] || []).push(node(c, before.get(c.id), secs));
       }
       window.L.replace($("#pipeline-graph"), columns.filter(Boolean).map((col) => el("div", { class: "column" }, col)));
+      edges($("#pipeline-graph"), d.components);
       window.L.replace($("#services"), d.others.length ? el("div", { class: "labels" }, d.others.map((o) =>
         el("span", { class: "label" }, o.id + " (" + o.type + ") ", window.L.stateBadge(o.state, o.state), o.reason ? " " + o.reason : ""))) : null);
       last = d;

@@ -17,7 +17,8 @@
     bar.style.position = "relative";
     const seg = (a, b, color) => {
       const s = el("span", {});
-      s.style.cssText = "position:absolute;top:0;bottom:0;left:" + pct(a) + "%;width:" + Math.max(0.5, pct(b) - pct(a)) + "%;background:" + color;
+      const left = Math.min(pct(a), 99);
+      s.style.cssText = "position:absolute;top:0;bottom:0;left:" + left + "%;width:" + Math.max(1, pct(b) - left) + "%;background:" + color;
       bar.append(s);
     };
     seg(Date.parse(ep.pending.from), ep.pending.to ? Date.parse(ep.pending.to) : to, "var(--pend)");
@@ -31,14 +32,13 @@
     const head = el("p", { class: "muted" }, "From " + window.L.fmtTime(data.from) + " to " + window.L.fmtTime(data.to) + ", " + evaluations + " evaluations.");
     const errors = (data.rule_errors || []).map((e) => el("p", { class: "error" }, e.rule + ": " + e.count + " failed evaluations, first: " + e.first_error));
     if (!data.alerts.length) return el("div", { class: "backtest" }, head, errors, el("p", { class: "ok" }, "It would not have fired (nor gone pending) in this range."));
-    const rows = data.alerts.map((ep) => el("tr", { class: "episode" },
-      el("td", {}, window.L.labelList(ep.labels, ["alertname"])),
-      el("td", {}, window.L.fmtTime(ep.pending.from)),
-      el("td", {}, ep.firing ? window.L.fmtTime(ep.firing.from) : el("span", { class: "muted" }, "never fired")),
-      el("td", {}, ep.resolved_at ? window.L.fmtTime(ep.resolved_at) : ep.firing ? "still firing" : ""),
-      el("td", { style: "min-width:8rem" }, timeline(from, to, ep))));
-    return el("div", { class: "backtest scroll" }, head, errors,
-      el("table", {}, el("thead", {}, el("tr", {}, ["labels", "pending", "fired", "resolved", "when"].map((h) => el("th", {}, h)))), el("tbody", {}, rows)));
+    const items = data.alerts.map((ep) => el("li", { class: "episode" },
+      window.L.labelList(ep.labels, ["alertname"]),
+      el("div", {}, "pending " + window.L.fmtTime(ep.pending.from),
+        ep.firing ? " · fired " + window.L.fmtTime(ep.firing.from) : " · never fired",
+        ep.resolved_at ? " · resolved " + window.L.fmtTime(ep.resolved_at) : ep.firing ? " · still firing" : ""),
+      timeline(from, to, ep)));
+    return el("div", { class: "backtest" }, head, errors, el("ul", { class: "episodes" }, items));
   }
 
   async function backtest(rule, out, button) {

@@ -4,15 +4,27 @@
 (function () {
   const { el, api, $ } = window.L;
 
-  function decisionRow(d, prev) {
-    const changed = !prev || prev.desired !== d.desired;
-    return el("tr", { class: changed ? "change" : "" },
-      el("td", {}, window.L.fmtTime(d.at_ms)),
-      el("td", {}, String(d.current)),
-      el("td", {}, el("b", {}, String(d.desired))),
-      el("td", {}, d.metrics.map((m) => el("div", { class: "mono" }, m.name + " = " + (m.value === null ? "no data" : window.L.fmtNum(m.value)) +
-        " (target " + m.target + (m.proposal !== null ? ", wants " + m.proposal : "") + ")" + (m.error ? " — " + m.error : "")))),
-      el("td", {}, el("ul", {}, d.reasons.map((r) => el("li", {}, el("code", {}, r.code), " ", r.message)))));
+  // One decision: when, current → desired, each metric's reading, the reasons.
+  function decisionItem(d, repeats) {
+    return el("li", { class: "decision" },
+      el("div", {}, el("b", {}, window.L.fmtTime(d.at_ms)), " · " + d.current + " → ", el("b", {}, String(d.desired)),
+        repeats ? el("span", { class: "muted" }, " (same for " + repeats + " more)") : null),
+      el("ul", { class: "muted" },
+        d.metrics.map((m) => el("li", { class: "mono" }, m.name + " = " + (m.value === null ? "no data" : window.L.fmtNum(m.value)) +
+          " (target " + m.target + (m.proposal !== null ? ", wants " + m.proposal : "") + ")" + (m.error ? " — " + m.error : ""))),
+        d.reasons.map((r) => el("li", {}, el("code", {}, r.code), " ", r.message))));
+  }
+
+  // Consecutive decisions with the same outcome and reasons collapse into one entry.
+  function collapse(history) {
+    const key = (d) => d.current + ">" + d.desired + ":" + d.reasons.map((r) => r.code).join(",");
+    const out = [];
+    for (const d of history) {
+      const last = out[out.length - 1];
+      if (last && key(last.d) === key(d)) last.repeats++;
+      else out.push({ d: d, repeats: 0 });
+    }
+    return out;
   }
 
   function scalerCard(s) {
@@ -23,10 +35,8 @@
       s.decision ? el("p", {}, "Now ", el("b", {}, String(s.decision.current)), " → desired ", el("b", { class: "desired" }, String(s.decision.desired)),
         el("span", { class: "muted" }, " (" + window.L.ago(s.decision.at_ms) + ")")) : el("p", { class: "muted" }, "No decision yet."),
       chart,
-      hist.length ? el("details", { open: true }, el("summary", {}, "Decisions (newest first)"),
-        el("div", { class: "scroll" }, el("table", {},
-          el("thead", {}, el("tr", {}, ["time", "current", "desired", "metrics", "reasons"].map((h) => el("th", {}, h)))),
-          el("tbody", {}, s.history.slice(0, 50).map((d, i) => decisionRow(d, s.history[i + 1])))))) : null);
+      hist.length ? el("details", { open: true }, el("summary", {}, "Decisions, newest first"),
+        el("ol", { class: "decisions" }, collapse(s.history).slice(0, 30).map((x) => decisionItem(x.d, x.repeats)))) : null);
     return { card, draw: () => {
       if (hist.length < 1) return;
       const xs = hist.map((d) => d.at_ms / 1000);

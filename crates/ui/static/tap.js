@@ -10,6 +10,10 @@
   const KEEP = 500;
   let abort = null;
 
+  function skippedIn(line) {
+    try { return Number(JSON.parse(line)["@tap"].skipped) || 0; } catch (_) { return null; }
+  }
+
   async function start() {
     if (abort) abort.abort();
     abort = new AbortController();
@@ -17,9 +21,10 @@
     const q = new URLSearchParams({ component: f.component.value.trim(), limit: f.limit.value });
     if (f.where.value.trim()) q.set("where", f.where.value.trim());
     history.replaceState(null, "", "/tap?" + q);
+    q.set("notices", "true");
     out.replaceChildren();
     stop.disabled = false;
-    let n = 0;
+    let n = 0, skipped = 0;
     status.textContent = "Tapping " + f.component.value + "…";
     try {
       const resp = await fetch("/api/v1/tap?" + q, { signal: abort.signal, credentials: "same-origin" });
@@ -35,11 +40,14 @@
         rest = lines.pop();
         for (const line of lines) {
           if (!line.trim()) continue;
+          // {"@tap":{"skipped":N,"reason":"lagged"|"rate"}}: records this tap did not get.
+          const notice = line.startsWith('{"@tap"') ? skippedIn(line) : null;
+          if (notice !== null) { skipped += notice; continue; }
           n++;
           out.prepend(el("div", { class: "record" }, line));
           while (out.childNodes.length > KEEP) out.lastChild.remove();
         }
-        status.textContent = n + " records";
+        status.textContent = n + " records" + (skipped ? ", " + skipped + " skipped (too fast to show)" : "");
       }
       status.textContent = n + " records; the tap ended (limit reached or Lookout stopped).";
     } catch (e) {
