@@ -196,7 +196,7 @@ async fn on_call_flow_in_a_real_browser() {
 }
 
 /// The pages sit behind web.yml like the API: no credentials → 401 with a
-/// challenge (the browser asks), a viewer reads them, assets too.
+/// challenge (the browser asks), a viewer reads them, assets too, and may not silence.
 #[tokio::test]
 async fn pages_need_a_viewer_when_web_yml_has_users() {
     let lookout = Lookout::start_custom(
@@ -248,4 +248,7 @@ async fn pages_need_a_viewer_when_web_yml_has_users() {
         .await
         .unwrap();
     assert_eq!(post.status(), 403);
+    // The same in a browser: the login prompt, then the form says what role it needs.
+    let config = json!({"base": base, "user": "vera", "password": "viewer-pw", "screenshots": screenshots()});
+    tokio::task::spawn_blocking(move || run_browser("auth.mjs", &config)).await.unwrap();
 }
