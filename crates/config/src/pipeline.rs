@@ -41,6 +41,12 @@ impl Default for ApiConfig {
     }
 }
 
+/// `http://host...` or `https://host...`: what a link in a notification can open.
+fn is_http_url(url: &str) -> bool {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace))
+}
+
 impl ApiConfig {
     /// The URL links in notifications start with, without a trailing `/`: `external_url`,
     /// else `rules_external_url` (`rules.external_url`, the older key), else the API's
@@ -390,7 +396,7 @@ impl PipelineConfig {
 #[serde(deny_unknown_fields)]
 struct RawPipeline {
     #[serde(default)]
-    api: Option<ApiConfig>,
+    api: Option<Spanned<ApiConfig>>,
     #[serde(default)]
     data_dir: Option<String>,
     #[serde(default)]
@@ -495,12 +501,19 @@ pub fn load_str(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
             }
         }
     }
+    if let Some(api) = &raw.api
+        && let Some(url) = &api.value.external_url
+        && !is_http_url(url)
+    {
+        let msg = format!("api.external_url: {url:?} is not an http:// or https:// URL with a host");
+        errors.push(ConfigError::new(pos(&file, api), msg));
+    }
     if !errors.is_empty() {
         return Err(ConfigErrors(errors).sorted());
     }
     Ok(PipelineConfig {
         file,
-        api: raw.api.unwrap_or_default(),
+        api: raw.api.map(|a| a.value).unwrap_or_default(),
         data_dir: raw.data_dir.unwrap_or_else(|| "./data".to_string()),
         sources,
         transforms,
@@ -604,6 +617,17 @@ mod tests {
         let set = api("0.0.0.0:8686", Some("https://lookout.example.com/"));
         assert_eq!(set.external_url(Some("http://old"), false), "https://lookout.example.com");
         assert_eq!(api("0.0.0.0:8686", None).external_url(Some("http://old/x/"), false), "http://old/x");
+    }
+
+    #[test]
+    fn external_url_must_be_a_link() {
+        let ok = load("api:\n  address: 0.0.0.0:8686\n  external_url: https://lookout.example.com\n").unwrap();
+        assert_eq!(ok.api.external_url.as_deref(), Some("https://lookout.example.com"));
+        for bad in ["lookout.example.com", "ftp://x", "http://", "https:///x", "http://a b"] {
+            let err = load(&format!("api:\n  address: 0.0.0.0:8686\n  external_url: \"{bad}\"\n")).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("api.external_url") && text.contains(":2:"), "{bad}: {text}");
+        }
     }
 
     #[derive(Debug, Deserialize, PartialEq)]
