@@ -69,7 +69,7 @@ impl Page {
 
     /// Whether it draws charts (loads uPlot).
     fn charts(self) -> bool {
-        matches!(self, Page::Explore | Page::Scaler | Page::Rules)
+        matches!(self, Page::Explore | Page::Scaler)
     }
 }
 
