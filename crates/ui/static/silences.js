@@ -50,7 +50,7 @@
       await preview();
     } catch (e) {
       result.className = "error";
-      result.textContent = e.status === 403 ? "Not allowed: creating a silence needs the editor role (" + e.message + ")" : e.message;
+      result.textContent = e.status === 403 ? "Not allowed: creating a silence needs the editor role. " + e.message.replace(/^403: /, "") : e.message;
     }
   });
 
