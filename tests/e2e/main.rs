@@ -23,6 +23,10 @@ mod transforms;
 /// letters for mapping conflicts, retries through 503s, a dead endpoint, a late peer.
 mod elasticsearch;
 
+/// Index templates and lifecycles (ILM, ISM, data stream lifecycle) the elasticsearch
+/// sink installs; data streams and gzip end to end.
+mod es_templates;
+
 /// The otlp sink: one Lookout forwarding to another over OTLP/HTTP and OTLP/gRPC.
 mod forward;
 

@@ -13,6 +13,9 @@
 //!     id_field: attributes.event.id                # optional: retries cannot duplicate
 //!     auth: { user: elastic, password: ${ES_PASSWORD} }   # or password_file, api_key, api_key_file
 //!     compression: gzip                            # or none (default)
+//!     manage_templates: true                       # index templates (default); false where managed elsewhere
+//!     retention: 30d                               # ILM / ISM / data stream lifecycle (default: none)
+//!     flavor: auto                                 # or elasticsearch, opensearch
 //!     dead_letter: ./data/dead/es.ndjson
 //!     batch: { max_events: 1000, max_bytes: 5242880, timeout_ms: 1000 }
 //!     request: { timeout_secs: 30, concurrency: 4, retry_max_duration_secs: 300 }
@@ -31,6 +34,10 @@
 //! is retried on 429/5xx/timeouts; 401/403 are an outage (a credential being rotated):
 //! retried for as long as they last, the sink degraded, never dead-lettered; other
 //! statuses (400, 413) are not retryable.
+//!
+//! Before the first write it installs index templates and a lifecycle ([`setup`]).
+
+mod setup;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -41,7 +48,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use lookout_buffer::BufferConfig;
 use lookout_component::{BuildError, ComponentFuture, SinkConfig, SinkContext};
-use lookout_config::{ComponentDecl, ConfigErrors, Secret, SecretSourceError, secret_or_file};
+use lookout_config::{ComponentDecl, ConfigErrors, PromDuration, Secret, SecretSourceError, secret_or_file};
 use lookout_event::{Batch, FieldPath, Signal, encode};
 use serde::Deserialize;
 
@@ -79,10 +86,22 @@ crate::network_sink_config! {
         /// The sink's buffer.
         #[serde(default)]
         pub buffer: BufferConfig,
+        /// Install index templates (and the lifecycle) before the first write.
+        #[serde(default = "yes")]
+        pub manage_templates: bool,
+        /// Delete indices (or data stream backing indices) older than this.
+        #[serde(default)]
+        pub retention: Option<PromDuration>,
+        /// Elasticsearch or OpenSearch (`auto`: asked of the store).
+        #[serde(default)]
+        pub flavor: setup::Flavor,
     }
     delivery { endpoint, endpoints, load_balance, hash_field, batch, request, circuit_breaker, health_check, dead_letter }
 }
 
+fn yes() -> bool {
+    true
+}
 fn default_index() -> String {
     "logs-{service.name}-%Y.%m.%d".into()
 }
@@ -193,6 +212,23 @@ impl SinkConfig for ElasticsearchConfig {
         if let Some(auth) = &self.auth {
             auth.check().map_err(|e| ConfigErrors::from(decl.error(e)))?;
         }
+        if self.retention.is_some() {
+            if !self.manage_templates {
+                return Err(decl
+                    .error("`retention` is applied through the index templates: it needs `manage_templates: true`")
+                    .into());
+            }
+            let undated =
+                [&self.index, &self.traces_index, &self.metrics_index].into_iter().find(|t| !setup::is_dated(t));
+            if let (Mode::Index, Some(t)) = (self.mode, undated) {
+                return Err(decl
+                    .error(format!(
+                        "`retention` deletes whole indices, and `{t}` names one index forever: use dated names \
+                         (`%Y.%m.%d`) or `mode: data_stream`"
+                    ))
+                    .into());
+            }
+        }
         Ok(())
     }
 
@@ -209,14 +245,16 @@ impl SinkConfig for ElasticsearchConfig {
                 Some(a) => a.credentials().map_err(Error::from)?,
                 None => None,
             };
+            let setup = config.manage_templates.then(|| config.setup(&cx.id, client.clone(), auth.clone()));
             let protocol = Bulk {
                 client,
                 templates: [logs, traces, metrics],
                 action: if config.mode == Mode::DataStream { "create" } else { "index" },
                 id_field: config.id_field.as_deref().map(FieldPath::parse),
                 tenant_field: FieldPath::tenant(),
-                auth,
                 gzip: config.compression == Compression::Gzip,
+                setup,
+                auth,
             };
             Ok(delivery::component(cx, protocol, config.delivery().settings()))
         }
@@ -234,6 +272,26 @@ pub struct Bulk {
     tenant_field: FieldPath,
     auth: Option<Credentials>,
     gzip: bool,
+    /// Index templates and lifecycle to install first (`manage_templates`).
+    setup: Option<setup::Setup>,
+}
+
+impl ElasticsearchConfig {
+    fn setup(&self, sink: &str, client: reqwest::Client, auth: Option<Credentials>) -> setup::Setup {
+        let (patterns, skipped) = setup::patterns([&self.index, &self.traces_index, &self.metrics_index]);
+        for t in skipped {
+            tracing::warn!(sink = %sink, index = %t, "Elasticsearch: no index template for an index name that starts with a field (its pattern would match every index).");
+        }
+        setup::Setup {
+            client,
+            auth,
+            sink: sink.to_string(),
+            mode: self.mode,
+            flavor: self.flavor,
+            retention: self.retention.map(|d| std::time::Duration::from_millis(d.ms().max(0) as u64)),
+            patterns,
+        }
+    }
 }
 
 impl Bulk {
@@ -367,6 +425,10 @@ impl Protocol for Bulk {
             request = auth.apply(request);
         }
         Some(async move { request.send().await.is_ok_and(|r| r.status().is_success()) }.boxed())
+    }
+
+    fn prepare(&self, endpoint: &Endpoint) -> Option<BoxFuture<'static, Result<(), SendError>>> {
+        self.setup.as_ref().map(|s| s.install(endpoint))
     }
 }
 

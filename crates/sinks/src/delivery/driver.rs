@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures::{FutureExt, TryFutureExt};
-use lookout_component::{ComponentError, ComponentFuture, SinkContext};
+use lookout_component::{ComponentError, ComponentFuture, ComponentState, SinkContext};
 use tokio::task::JoinSet;
 use tower::{Service, ServiceExt};
 use tracing::{info, warn};
@@ -13,14 +13,56 @@ use std::fmt::Write;
 use lookout_event::FieldPath;
 
 use super::endpoints::{EndpointSet, fnv1a};
-use super::retry::{Attempt, Tally};
-use super::settings::LoadBalance;
-use super::{BatchAck, DeadLetters, DeliverySettings, Item, Protocol, stack};
+use super::retry::{Attempt, RetryPolicy, Tally};
+use super::settings::{LoadBalance, RequestSettings};
+use super::{BatchAck, DeadLetters, DeliverySettings, Item, Protocol, SendError, stack};
 use crate::Error;
 
 /// [`run`] as a component: its error becomes the component's.
 pub fn component<P: Protocol>(cx: SinkContext, protocol: P, settings: DeliverySettings) -> ComponentFuture {
     run(cx, protocol, settings).map_err(ComponentError::new).boxed()
+}
+
+/// The protocol's one-time preparation ([`Protocol::prepare`]) before the first request,
+/// each attempt on the next endpoint in turn. Records wait in the buffer meanwhile; the
+/// sink shows degraded with the reason while it retries, and stays so if it gives up.
+async fn prepare<P: Protocol>(cx: &SinkContext, endpoints: &EndpointSet<P>, request: &RequestSettings) {
+    let all = endpoints.endpoints();
+    if all.is_empty() || endpoints.protocol().prepare(&all[0]).is_none() {
+        return;
+    }
+    let policy = RetryPolicy::new(request);
+    let mut turn = 0usize;
+    let outcome = lookout_retry::retry(policy.policy(), || {
+        let endpoint = &all[turn % all.len()];
+        turn += 1;
+        let attempt = endpoints.protocol().prepare(endpoint);
+        let health = cx.health.clone();
+        async move {
+            let result = match attempt {
+                Some(f) => f.await,
+                None => Ok(()),
+            };
+            // A refused credential here is a missing privilege more often than a
+            // rotation: say so once instead of waiting for it forever.
+            result.map_err(|e| match e {
+                SendError::Unauthorized(m) => SendError::Fatal(m),
+                e => {
+                    health.set_state(ComponentState::Degraded(format!("preparing the store: {e}")));
+                    e
+                }
+            })
+        }
+    })
+    .await;
+    match outcome {
+        Ok(()) => cx.health.set_state(ComponentState::Running),
+        Err(e) => {
+            let e = e.into_last();
+            tracing::error!(sink = %cx.id, error = %e, "Sink: preparing the store failed; delivering anyway.");
+            cx.health.set_state(ComponentState::Degraded(e.to_string()));
+        }
+    }
 }
 
 /// Runs a network sink until its buffer closes, then sends what is left, waits for every
@@ -47,6 +89,7 @@ pub async fn run<P: Protocol>(mut cx: SinkContext, protocol: P, settings: Delive
         .then(|| endpoints.spawn_health_checks(Duration::from_secs_f64(settings.health_check.interval_secs.max(0.1))));
     let mut service = stack::requests(&settings.request, endpoints.clone());
     cx.health.ready();
+    prepare(&cx, &endpoints, &settings.request).await;
 
     let batch = &settings.batch;
     let linger = Duration::from_millis(batch.timeout_ms);

@@ -41,7 +41,7 @@ pub use ack::BatchAck;
 pub use config::DeliveryConfig;
 pub use dead_letter::DeadLetters;
 pub use driver::{component, run};
-pub use endpoints::Endpoint;
+pub use endpoints::{Endpoint, fnv1a};
 pub use retry::Tally;
 pub use settings::{
     BatchSettings, CircuitBreakerSettings, DeliverySettings, EndpointSpec, HealthCheckSettings, LoadBalance,
@@ -203,6 +203,12 @@ pub trait Protocol: Send + Sync + 'static {
     fn send(&self, endpoint: &Endpoint, items: &[Item]) -> BoxFuture<'static, Result<Sent, SendError>>;
     /// An active health check of `endpoint` (`None`: only the circuit breaker decides).
     fn health_check(&self, _endpoint: &Endpoint) -> Option<BoxFuture<'static, bool>> {
+        None
+    }
+    /// Work done once against the store before the first request (e.g. installing index
+    /// templates), or `None`. Retried on transient errors like a request; an error that
+    /// stays leaves the sink degraded with its message, and delivery goes on.
+    fn prepare(&self, _endpoint: &Endpoint) -> Option<BoxFuture<'static, Result<(), SendError>>> {
         None
     }
 }

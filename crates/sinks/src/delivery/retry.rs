@@ -69,6 +69,11 @@ impl RetryPolicy {
         RetryPolicy { policy: lookout_retry::RetryPolicy::new(backoff).max_elapsed(max_duration) }
     }
 
+    /// The policy itself, for one-off calls through [`lookout_retry::retry`].
+    pub fn policy(&self) -> &lookout_retry::RetryPolicy {
+        &self.policy
+    }
+
     /// The tower layer.
     pub fn layer(&self) -> tower::retry::RetryLayer<lookout_retry::Policy<Items>> {
         lookout_retry::layer(self.policy, Items)
