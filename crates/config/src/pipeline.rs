@@ -277,6 +277,9 @@ pub enum ComponentKind {
     Transform,
     /// `sinks:`
     Sink,
+    /// `probes:` — uptime probes: declared like components (a name, a `type` and the
+    /// type's own keys) but not part of the graph (see `crates/probes`).
+    Probe,
 }
 
 impl ComponentKind {
@@ -286,6 +289,7 @@ impl ComponentKind {
             ComponentKind::Source => "source",
             ComponentKind::Transform => "transform",
             ComponentKind::Sink => "sink",
+            ComponentKind::Probe => "probe",
         }
     }
 }
@@ -369,6 +373,8 @@ pub struct PipelineConfig {
     pub transforms: IndexMap<String, ComponentDecl>,
     /// `sinks:` in file order.
     pub sinks: IndexMap<String, ComponentDecl>,
+    /// `probes:` in file order (their own name space; each parsed by `lookout-probes`).
+    pub probes: IndexMap<String, ComponentDecl>,
     /// `rules:`
     pub rules: Option<RulesConfig>,
     /// `alerting:`
@@ -405,6 +411,8 @@ struct RawPipeline {
     transforms: Option<IndexMap<Spanned<String>, Spanned<RawComponent>>>,
     #[serde(default)]
     sinks: Option<IndexMap<Spanned<String>, Spanned<RawComponent>>>,
+    #[serde(default)]
+    probes: Option<IndexMap<Spanned<String>, Spanned<RawComponent>>>,
     #[serde(default)]
     rules: Option<Spanned<RulesConfig>>,
     #[serde(default)]
@@ -450,14 +458,20 @@ pub fn load_str(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
         let mut out = IndexMap::new();
         for (name, comp) in entries.unwrap_or_default() {
             let position = pos(&file, &name);
-            if let Some(first) = seen.get(&name.value) {
+            // Probes have their own name space (one map: the YAML parser refuses a
+            // repeated key), so a probe may share a component's name.
+            if kind != ComponentKind::Probe
+                && let Some(first) = seen.get(&name.value)
+            {
                 errors.push(ConfigError::new(
                     position.clone(),
                     format!("component name `{}` is already used at {first}", name.value),
                 ));
                 continue;
             }
-            seen.insert(name.value.clone(), position.clone());
+            if kind != ComponentKind::Probe {
+                seen.insert(name.value.clone(), position.clone());
+            }
             let body = component_body(&lines, &text, &comp, &name.value, kind);
             let position_of_comp = pos(&file, &comp);
             let inputs: Vec<InputRef> = comp
@@ -467,8 +481,9 @@ pub fn load_str(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
                 .into_iter()
                 .map(|i| InputRef { position: pos(&file, &i), name: i.value })
                 .collect();
-            if kind == ComponentKind::Source && !inputs.is_empty() {
-                errors.push(ConfigError::new(inputs[0].position.clone(), "sources take no `inputs`"));
+            if matches!(kind, ComponentKind::Source | ComponentKind::Probe) && !inputs.is_empty() {
+                let message = format!("{}s take no `inputs`", kind.as_str());
+                errors.push(ConfigError::new(inputs[0].position.clone(), message));
             }
             out.insert(
                 name.value.clone(),
@@ -488,6 +503,7 @@ pub fn load_str(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
     let sources = section(raw.sources, ComponentKind::Source);
     let transforms = section(raw.transforms, ComponentKind::Transform);
     let sinks = section(raw.sinks, ComponentKind::Sink);
+    let probes = section(raw.probes, ComponentKind::Probe);
     if let Some(rules) = &raw.rules {
         let r = &rules.value;
         let tokens = [
@@ -518,6 +534,7 @@ pub fn load_str(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
         sources,
         transforms,
         sinks,
+        probes,
         rules: raw.rules.map(|r| r.value),
         alerting: raw.alerting,
         telemetry: raw.telemetry.unwrap_or_default(),
@@ -584,6 +601,7 @@ fn flow_body(text: &str, name: &str, kind: ComponentKind) -> Body {
         ComponentKind::Source => "sources",
         ComponentKind::Transform => "transforms",
         ComponentKind::Sink => "sinks",
+        ComponentKind::Probe => "probes",
     };
     let mut value = serde_saphyr::from_str::<serde_json::Value>(text)
         .ok()
@@ -704,6 +722,24 @@ sinks:
         assert!(err.to_string().contains("missing field `type`"), "{err}");
         let err = load("sources:\n  a:\n    type: otlp\nsinks:\n  a:\n    type: console\n").unwrap_err();
         assert!(err.to_string().starts_with("p.yaml:5:3: component name `a` is already used at p.yaml:2:3"), "{err}");
+    }
+
+    #[test]
+    fn probes_are_declared_in_their_own_name_space() {
+        let text = "sources:\n  web:\n    type: otlp\nprobes:\n  web:\n    type: http\n    url: http://x\n";
+        let cfg = load(text).unwrap();
+        let probe = &cfg.probes["web"];
+        assert_eq!((probe.kind, probe.type_name.as_str()), (ComponentKind::Probe, "http"));
+        assert_eq!(probe.type_position.to_string(), "p.yaml:6:11");
+        assert_eq!(probe.parse::<FileSinkLike>().unwrap().url, "http://x");
+        let e = load("probes:\n  a:\n    type: tcp\n    inputs: [x]\n").unwrap_err().to_string();
+        assert_eq!(e, "p.yaml:4:14: probes take no `inputs`");
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct FileSinkLike {
+        url: String,
     }
 
     #[test]

@@ -1,0 +1,127 @@
+//! A check's outcome as series in the store, with blackbox_exporter's names and
+//! labels, so rules and dashboards written for blackbox_exporter work unchanged.
+//!
+//! Every series of a probe carries `job="probe"`, `instance` (the URL or `host:port`
+//! probed, as blackbox_exporter's usual relabelling sets it), `probe` (the probe's
+//! name) and the probe's `labels:` (which may override `job` and `instance`).
+//! A series a probe wrote last time but not this time (say, the certificate series
+//! after a failed handshake), and every series of a probe that a reload removed, gets
+//! a staleness marker, as Prometheus writes when a scraped series disappears.
+
+use std::collections::HashSet;
+
+use lookout_tsdb::otlp::{Metadata, MetricType};
+use lookout_tsdb::{Labels, Store};
+
+use crate::Probe;
+use crate::outcome::Outcome;
+
+/// `job` of every probe series (unless the probe's labels set another).
+pub const JOB: &str = "probe";
+
+/// The families written, with their help text (for `/api/v1/metadata`).
+const FAMILIES: &[(&str, &str)] = &[
+    ("probe_success", "Whether the probe succeeded."),
+    ("probe_duration_seconds", "How long the probe took to complete, in seconds."),
+    ("probe_dns_lookup_time_seconds", "How long the name resolution took, in seconds."),
+    ("probe_http_status_code", "The HTTP status code of the final response (0: none)."),
+    ("probe_http_duration_seconds", "Duration of the HTTP request by phase, summed over redirects, in seconds."),
+    ("probe_http_redirects", "The number of redirects followed."),
+    ("probe_http_ssl", "Whether the final response came over TLS."),
+    ("probe_ssl_earliest_cert_expiry", "The earliest expiry of the certificates presented, in unix seconds."),
+    (
+        "probe_ssl_last_chain_expiry_timestamp_seconds",
+        "The expiry of the certificate chain presented, in unix seconds.",
+    ),
+    ("probe_grpc_status_code", "The gRPC status code of the health check."),
+    ("probe_grpc_healthcheck_response", "The health check's serving status (1 for the one answered)."),
+    ("lookout_probe_up", "Whether the probe is up once its consecutive failure and success thresholds are applied."),
+];
+
+const SERVING_STATUSES: [&str; 4] = ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"];
+
+/// Describes the families in the store's metadata.
+pub(crate) fn record_metadata(store: &Store) {
+    let entries: Vec<Metadata> = FAMILIES
+        .iter()
+        .map(|(family, help)| Metadata {
+            family: family.to_string(),
+            metric_type: MetricType::Gauge,
+            help: help.to_string(),
+            unit: if family.ends_with("_seconds") { "seconds".to_string() } else { String::new() },
+        })
+        .collect();
+    store.metadata().record(&entries);
+}
+
+/// The samples of one check: `(labels, value)`.
+pub(crate) fn samples(probe: &Probe, outcome: &Outcome, up: bool) -> Vec<(Labels, f64)> {
+    let series = |name: &str, extra: &[(&str, &str)], v: f64| {
+        let mut pairs = vec![
+            ("__name__".to_string(), name.to_string()),
+            ("job".to_string(), JOB.to_string()),
+            ("instance".to_string(), probe.target.clone()),
+            ("probe".to_string(), probe.name.clone()),
+        ];
+        pairs.extend(probe.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        (Labels::new(pairs), v)
+    };
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    let mut out = vec![
+        series("probe_success", &[], flag(outcome.success)),
+        series("probe_duration_seconds", &[], outcome.duration.as_secs_f64()),
+        series("lookout_probe_up", &[], flag(up)),
+    ];
+    if let Some(phases) = &outcome.phases {
+        out.push(series("probe_dns_lookup_time_seconds", &[], phases.resolve.as_secs_f64()));
+        for (phase, seconds) in phases.labelled() {
+            out.push(series("probe_http_duration_seconds", &[("phase", phase)], seconds));
+        }
+    }
+    if let Some(code) = outcome.status_code {
+        out.push(series("probe_http_status_code", &[], f64::from(code)));
+        out.push(series("probe_http_redirects", &[], f64::from(outcome.redirects.unwrap_or(0))));
+        out.push(series("probe_http_ssl", &[], flag(outcome.tls.is_some())));
+    }
+    if let Some(tls) = &outcome.tls {
+        out.push(series("probe_ssl_earliest_cert_expiry", &[], tls.earliest as f64));
+        out.push(series("probe_ssl_last_chain_expiry_timestamp_seconds", &[], tls.last_chain as f64));
+    }
+    if let Some(code) = outcome.grpc_status {
+        out.push(series("probe_grpc_status_code", &[], f64::from(code)));
+    }
+    if let Some(status) = outcome.serving_status {
+        for (i, name) in SERVING_STATUSES.iter().enumerate() {
+            out.push(series("probe_grpc_healthcheck_response", &[("serving_status", name)], flag(status == i as i32)));
+        }
+    }
+    out
+}
+
+/// Appends `samples` at `t_ms`, and staleness markers for what `previous` had and
+/// `samples` lacks; returns the series now written (the next call's `previous`).
+pub(crate) fn write(
+    store: &Store,
+    t_ms: i64,
+    samples: Vec<(Labels, f64)>,
+    previous: &HashSet<Labels>,
+) -> HashSet<Labels> {
+    let mut written = HashSet::with_capacity(samples.len());
+    for (labels, v) in samples {
+        if let Err(e) = store.append(&labels, t_ms, v) {
+            tracing::warn!(error = %e, series = %labels, "Cannot store a probe sample.");
+        }
+        written.insert(labels);
+    }
+    mark_stale(store, t_ms, previous.iter().filter(|l| !written.contains(*l)));
+    store.commit();
+    written
+}
+
+/// Writes staleness markers for `series` at `t_ms`.
+pub(crate) fn mark_stale<'a>(store: &Store, t_ms: i64, series: impl Iterator<Item = &'a Labels>) {
+    for labels in series {
+        let _ = store.append(labels, t_ms, lookout_tsdb::stale_nan());
+    }
+}
