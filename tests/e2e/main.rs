@@ -108,3 +108,8 @@ mod store;
 /// form, Explore from a generatorURL, live pipeline rates, backtests, scaler; the
 /// pages behind web.yml's users.
 mod ui;
+
+/// Uptime probes against local HTTP, HTTPS (a certificate expiring in 10 days), TCP and a
+/// closed port: blackbox_exporter's series, thresholds, the shipped EndpointDown rule
+/// reaching a webhook, a reload, and `lookout check` on bad probes.
+mod probes;

@@ -43,8 +43,12 @@ fn main() -> ExitCode {
                     for w in &checked.warnings {
                         eprintln!("warning: {w}");
                     }
+                    let probes = match checked.probes.len() {
+                        0 => String::new(),
+                        n => format!(", {n} probes"),
+                    };
                     println!(
-                        "{name}: ok ({} sources, {} transforms, {} sinks)",
+                        "{name}: ok ({} sources, {} transforms, {} sinks{probes})",
                         checked.sources.len(),
                         checked.transforms.len(),
                         checked.sinks.len()
@@ -305,7 +309,9 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
             Some(service)
         }
     };
-    let mut router = alerting.router();
+    // Uptime probes: their own tasks, writing into the store the rules read.
+    let probes = lookout_probes::ProbeService::start(std::mem::take(&mut checked.probes), store.clone());
+    let mut router = alerting.router().merge(lookout_probes::api::router(probes.clone()));
     if let Some(s) = &scaler {
         router = router.merge(s.router());
     }
@@ -350,7 +356,7 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
         alerting.reload().await;
         let web_config = auth.reload().map_err(|e| e.to_string());
         // A broken file never replaces the running pipeline.
-        let checked = match load(&args.config) {
+        let mut checked = match load(&args.config) {
             Ok((c, _)) => c,
             Err(errors) => {
                 for e in &errors.0 {
@@ -362,6 +368,7 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
                 continue;
             }
         };
+        probes.reload(std::mem::take(&mut checked.probes));
         info!("Reloading: draining the running pipeline.");
         clean &= topology.stop(deadline).await;
         health.clear();
@@ -380,12 +387,13 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
     }
     info!("Shutting down: no longer accepting; draining buffers.");
     clean &= topology.stop(deadline).await;
-    // The rest (scaler, rules and notifier, store, API) saves its state and stops at
+    // The rest (scaler, probes, rules and notifier, store, API) saves its state and stops at
     // once; bounded all the same, so the process always exits.
     let rest = async {
         if let Some(s) = scaler {
             s.stop().await;
         }
+        probes.stop().await;
         alerting.stop().await;
         store_service.stop().await;
         api_shutdown.cancel();

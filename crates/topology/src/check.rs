@@ -30,6 +30,8 @@ pub struct CheckedPipeline {
     pub routing: AlertmanagerConfig,
     /// The scaling policies `scaling.files` names, merged; `None` without `scaling:`.
     pub policies: Option<PolicyFile>,
+    /// The uptime probes under `probes:`, checked.
+    pub probes: Vec<lookout_probes::Probe>,
 }
 
 /// Loads `path` and checks it with `registry`, then the rule, routing and policy files
@@ -117,6 +119,6 @@ fn finish(config: PipelineConfig, registry: &Registry) -> Result<CheckedPipeline
             ));
         }
     }
-    let CheckedFiles { routing, policies } = check_files(&config)?;
-    Ok(CheckedPipeline { config, sources, transforms, sinks, nodes, warnings, routing, policies })
+    let CheckedFiles { routing, policies, probes } = check_files(&config)?;
+    Ok(CheckedPipeline { config, sources, transforms, sinks, nodes, warnings, routing, policies, probes })
 }

@@ -1,6 +1,7 @@
 //! The files a pipeline names besides itself — rule files (`rules.files`), the routing
 //! file (`alerting.config`) and scaling policies (`scaling.files`) — loaded and checked
-//! with the pipeline, so `lookout check` and `lookout run` refuse the same mistakes.
+//! with the pipeline, so `lookout check` and `lookout run` refuse the same mistakes;
+//! and its `probes:` (with the `ca_file`s they name).
 
 use std::path::Path;
 
@@ -13,6 +14,7 @@ use lookout_scaler::PolicyFile;
 pub(crate) struct CheckedFiles {
     pub(crate) routing: AlertmanagerConfig,
     pub(crate) policies: Option<PolicyFile>,
+    pub(crate) probes: Vec<lookout_probes::Probe>,
 }
 
 /// Loads and checks every file `config` names; all problems at once.
@@ -50,8 +52,14 @@ pub(crate) fn check_files(config: &PipelineConfig) -> Result<CheckedFiles, Confi
             }
         },
     };
+    // Relative `ca_file`s are read from the pipeline file's directory.
+    let base_dir = Path::new(&*config.file).parent().unwrap_or(Path::new(""));
+    let probes = lookout_probes::check_probes(&config.probes, base_dir).unwrap_or_else(|e| {
+        errors.extend(e.0);
+        Vec::new()
+    });
     match routing {
-        Some(routing) if errors.is_empty() => Ok(CheckedFiles { routing, policies }),
+        Some(routing) if errors.is_empty() => Ok(CheckedFiles { routing, policies, probes }),
         _ => Err(ConfigErrors(errors)),
     }
 }
