@@ -27,7 +27,13 @@ async fn start_http(healthy: Arc<AtomicBool>) -> String {
             "/flaky",
             get(move || {
                 let up = healthy.load(Ordering::SeqCst);
-                async move { if up { (StatusCode::OK, "ok").into_response() } else { StatusCode::SERVICE_UNAVAILABLE.into_response() } }
+                async move {
+                    if up {
+                        (StatusCode::OK, "ok").into_response()
+                    } else {
+                        StatusCode::SERVICE_UNAVAILABLE.into_response()
+                    }
+                }
             }),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -325,8 +331,10 @@ async fn probes_write_blackbox_series_apply_thresholds_and_page_through_a_webhoo
     std::process::Command::new("kill").arg("-HUP").arg(lookout.child.id().to_string()).status().unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let all: Value = reqwest::get(format!("http://{}/api/v1/probes", lookout.api)).await.unwrap().json().await.unwrap();
-        let names: Vec<&str> = all["data"]["probes"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        let all: Value =
+            reqwest::get(format!("http://{}/api/v1/probes", lookout.api)).await.unwrap().json().await.unwrap();
+        let names: Vec<&str> =
+            all["data"]["probes"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
         if !names.contains(&"web") && query(&lookout, "probe_success{probe=\"web\"}").await.is_empty() {
             assert!(names.contains(&"tcp_open"), "{names:?}");
             break;
@@ -367,10 +375,14 @@ fn check_reports_probe_mistakes_where_they_are() {
          probes:\n  ping:\n    type: icmp\n  web:\n    type: http\n    url: http://x/\n    timeout: 1m\n    interval: 10s\n",
     )
     .unwrap();
-    let out = std::process::Command::new(crate::util::lookout_bin()).args(["check", "--config"]).arg(&path).output().unwrap();
+    let out =
+        std::process::Command::new(crate::util::lookout_bin()).args(["check", "--config"]).arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     let file = path.display();
     assert!(err.contains(&format!("{file}:7:11: probe `ping`: type `icmp` is not supported")), "{err}");
-    assert!(err.contains(&format!("{file}:9:11: probe `web`: timeout (1m) must not be longer than interval (10s)")), "{err}");
+    assert!(
+        err.contains(&format!("{file}:9:11: probe `web`: timeout (1m) must not be longer than interval (10s)")),
+        "{err}"
+    );
 }

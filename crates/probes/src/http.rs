@@ -44,7 +44,7 @@ pub(crate) async fn probe_http(probe: &Probe, m: &mut Measure) -> Result<(), Str
     let first_host = uri.host().map(str::to_string);
     loop {
         let (https, host, port) = target_of(&uri)?;
-        let tls = https.then(|| (&probe.https, &probe.https.plain));
+        let tls = https.then_some((&probe.https, &probe.https.plain));
         let stream = connect(&host, port, tls, m).await?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -79,15 +79,16 @@ pub(crate) async fn probe_http(probe: &Probe, m: &mut Measure) -> Result<(), Str
         let response = response.map_err(|e| format!("HTTP request failed: {e}"))?;
         let status = response.status().as_u16();
         m.status = Some(status);
-        if response.status().is_redirection() && probe.follow_redirects {
-            if let Some(location) = response.headers().get(LOCATION).and_then(|l| l.to_str().ok()) {
-                if m.redirects >= MAX_REDIRECTS {
-                    return Err(format!("stopped after {MAX_REDIRECTS} redirects"));
-                }
-                m.redirects += 1;
-                uri = follow(&uri, location)?;
-                continue;
+        if response.status().is_redirection()
+            && probe.follow_redirects
+            && let Some(location) = response.headers().get(LOCATION).and_then(|l| l.to_str().ok())
+        {
+            if m.redirects >= MAX_REDIRECTS {
+                return Err(format!("stopped after {MAX_REDIRECTS} redirects"));
             }
+            m.redirects += 1;
+            uri = follow(&uri, location)?;
+            continue;
         }
 
         let started = Instant::now();
