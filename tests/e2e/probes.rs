@@ -1,9 +1,9 @@
 //! Uptime probes in the binary, against servers started here: HTTP (a flaky endpoint, a
 //! redirect, a body that does not match), HTTPS with a certificate that expires in 10
-//! days (trusted through `ca_file`, and untrusted without it), a TCP listener and a
-//! closed port. Checked through the query API (blackbox_exporter's series),
-//! `/api/v1/probes` (thresholds), the shipped rules firing EndpointDown into a
-//! webhook, and a reload that removes a probe.
+//! days (trusted through `ca_file`, untrusted without it, accepted with
+//! `insecure_skip_verify`), a TCP listener and a closed port. Checked through the query
+//! API (blackbox_exporter's series), `/api/v1/probes` (thresholds), the shipped rules
+//! firing EndpointDown into a webhook, and a reload that removes a probe.
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -198,6 +198,12 @@ fn probes_yaml(web: &str, tls: &str, tcp: &str, closed: u16, with_web: bool) -> 
     url: https://localhost:{tls_port}/
     interval: 300ms
     timeout: 250ms
+  tls_insecure:
+    type: http
+    url: https://127.0.0.1:{tls_port}/
+    interval: 300ms
+    timeout: 250ms
+    tls: {{ insecure_skip_verify: true }}
   tcp_open:
     type: tcp
     address: {tcp}
@@ -287,6 +293,10 @@ async fn probes_write_blackbox_series_apply_thresholds_and_page_through_a_webhoo
     let untrusted = probe_state(&lookout, "tls_untrusted").await;
     let error = untrusted["last_error"]["error"].as_str().unwrap_or_default();
     assert!(error.contains("TLS handshake") && error.contains("certificate"), "{untrusted}");
+    // insecure_skip_verify: an unknown issuer and a name that does not match, accepted;
+    // the expiry is still reported.
+    assert_eq!(value(&lookout, "probe_success", "tls_insecure").await, 1.0);
+    assert_eq!(value(&lookout, "probe_ssl_earliest_cert_expiry", "tls_insecure").await as i64, expires);
 
     // TCP: a listener and a closed port.
     assert_eq!(value(&lookout, "probe_success", "tcp_open").await, 1.0);

@@ -33,6 +33,8 @@ const PLANTED: &[&str] = &[
     "PlantedFileSecret18",
     "PlantedEsApiKeyFile19",
     "PlantedUrlPassword20",
+    "PlantedProbeToken21",
+    "PlantedProbeHeader22",
 ];
 
 /// Every YAML style for secrets; receivers point at a dead port so notifications fail.
@@ -138,6 +140,14 @@ sinks:
   metrics:
     type: metrics_store
     inputs: [otlp]
+probes:
+  dead:
+    type: http
+    url: http://{dead}/health
+    interval: 500ms
+    timeout: 400ms
+    bearer_token: PlantedProbeToken21
+    headers: {{ X-Api-Key: PlantedProbeHeader22 }}
 rules:
   files: []
   remote_write:
@@ -284,6 +294,7 @@ async fn planted_secrets_never_leave_the_process() {
         "/api/v1/rules",
         "/api/v1/alerts",
         "/api/v1/scaler",
+        "/api/v1/probes",
         "/health",
         "/health/ready",
         "/metrics",

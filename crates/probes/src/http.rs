@@ -33,6 +33,12 @@ fn target_of(uri: &Uri) -> Result<(bool, String, u16), String> {
         Some(other) => return Err(format!("scheme `{other}` is not http or https")),
         None => return Err("the URL has no scheme (http:// or https://)".to_string()),
     };
+    // The URL is the `instance` label and is shown by the API: no password in it.
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(
+            "credentials in the URL would be shown in the `instance` label; use `bearer_token` or `headers`".into()
+        );
+    }
     let host = uri.host().filter(|h| !h.is_empty()).ok_or("the URL has no host")?;
     let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
     Ok((https, host, uri.port_u16().unwrap_or(if https { 443 } else { 80 })))
@@ -166,6 +172,7 @@ mod tests {
         assert!(check_url("https://checkout.internal/api/health").is_ok());
         assert_eq!(check_url("ftp://x/").unwrap_err(), "scheme `ftp` is not http or https");
         assert!(check_url("/health").is_err());
+        assert!(check_url("http://u:secret@x/").unwrap_err().contains("credentials in the URL"));
         let base: Uri = "http://a:8080/x/y?q=1".parse().unwrap();
         assert_eq!(follow(&base, "/z").unwrap().to_string(), "http://a:8080/z");
         assert_eq!(follow(&base, "w").unwrap().to_string(), "http://a:8080/x/w");

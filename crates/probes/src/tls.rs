@@ -2,8 +2,9 @@
 //! verification at all) and the expiry dates of the certificates a server presents.
 //!
 //! Verification is on unless `insecure_skip_verify: true`. Expiry is read from the
-//! certificates whether or not they verified, so a probe with an expired certificate
-//! fails *and* reports the date that made it fail.
+//! certificates of a completed handshake: with verification on, an untrusted or expired
+//! certificate fails the handshake (the error says why) and gives no expiry series;
+//! with `insecure_skip_verify` the expiry of any certificate is reported.
 
 use std::path::Path;
 use std::sync::Arc;
