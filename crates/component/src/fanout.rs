@@ -5,6 +5,8 @@ use std::time::Duration;
 use lookout_buffer::{BufferSender, Reservation};
 use lookout_event::Batch;
 
+use crate::tap::Tap;
+
 /// Why a batch could not be handed on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FanoutError {
@@ -21,6 +23,7 @@ pub enum FanoutError {
 #[derive(Clone, Default)]
 pub struct Fanout {
     outputs: Vec<BufferSender>,
+    tap: Tap,
 }
 
 impl Fanout {
@@ -30,7 +33,13 @@ impl Fanout {
         // each hold room in one while waiting for the other.
         outputs.sort_by_key(|o| o.id());
         outputs.dedup_by_key(|o| o.id());
-        Fanout { outputs }
+        Fanout { outputs, tap: Tap::default() }
+    }
+
+    /// The same fan-out, publishing every batch it hands on to `tap` as well.
+    pub fn with_tap(mut self, tap: Tap) -> Self {
+        self.tap = tap;
+        self
     }
 
     /// Whether nothing reads this output.
@@ -63,9 +72,11 @@ impl Fanout {
     /// Sends `batch` to every output, waiting as long as it takes for room.
     pub async fn send(&self, batch: Batch) -> Result<(), FanoutError> {
         if self.outputs.is_empty() {
+            self.tap.publish(&batch);
             return Ok(());
         }
         let reservations = self.reserve_all(batch.len()).await?;
+        self.tap.publish(&batch);
         Self::commit(reservations, batch)
     }
 
@@ -73,10 +84,13 @@ impl Fanout {
     /// them; on timeout nothing is sent and [`FanoutError::Full`] is returned.
     pub async fn send_timeout(&self, batch: Batch, wait: Duration) -> Result<(), FanoutError> {
         if self.outputs.is_empty() {
+            self.tap.publish(&batch);
             return Ok(());
         }
         let reservations =
             tokio::time::timeout(wait, self.reserve_all(batch.len())).await.map_err(|_| FanoutError::Full)??;
+        // Published once accepted downstream: a tap shows what really passed.
+        self.tap.publish(&batch);
         Self::commit(reservations, batch)
     }
 }

@@ -14,6 +14,8 @@
 //! plus one `registry.sink::<MyConfig>(...)` line in its crate's `register`.
 //! Every component reports through [`ComponentMetrics`] and [`HealthHandle`], which
 //! the API server exposes on `/metrics` and `/health`.
+//! Every [`Fanout`] publishes to a [`Tap`], so `lookout tap` can watch any component
+//! ([`tap`]).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -22,6 +24,7 @@ mod health;
 pub mod memory;
 mod metrics;
 mod registry;
+pub mod tap;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,6 +36,7 @@ pub use registry::{
     BuildError, ComponentError, ComponentFuture, Registry, SinkConfig, SourceConfig, Transform, TransformConfig,
     TransformOutput, position_of, spanned_error,
 };
+pub use tap::{MAX_TAPS, Subscription, Tap, TapError, Taps};
 pub use tokio_util::sync::CancellationToken as Shutdown;
 
 /// What a running source is given.

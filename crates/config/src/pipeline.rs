@@ -252,6 +252,10 @@ pub struct TelemetryConfig {
     /// When set, Lookout's own spans are exported over OTLP/gRPC to this endpoint.
     #[serde(default)]
     pub otlp_traces_endpoint: Option<String>,
+    /// When set (and not `0`), Lookout stores its own `/metrics` in its series store
+    /// this often, as `{job="lookout", instance=API_ADDRESS}` (for `dashboards/`).
+    #[serde(default)]
+    pub self_scrape_interval: Option<crate::PromDuration>,
 }
 
 fn default_log_level() -> String {
@@ -264,7 +268,12 @@ fn default_log_format() -> String {
 
 impl Default for TelemetryConfig {
     fn default() -> Self {
-        TelemetryConfig { log_level: default_log_level(), log_format: default_log_format(), otlp_traces_endpoint: None }
+        TelemetryConfig {
+            log_level: default_log_level(),
+            log_format: default_log_format(),
+            otlp_traces_endpoint: None,
+            self_scrape_interval: None,
+        }
     }
 }
 

@@ -38,6 +38,54 @@ pub enum Command {
     Rules(RulesArgs),
     /// List the component types this build knows.
     Components,
+    /// Stream the records passing a component of a running Lookout, one JSON document
+    /// per line (what a source or transform emits, what a sink receives).
+    #[command(
+        after_help = "Examples:\n  lookout tap enrich\n  lookout tap enrich --where 'severity_text == \"ERROR\"' --limit 100\n  lookout tap archive --rate 10 --api http://alice:secret@lookout:8686"
+    )]
+    Tap(TapArgs),
+    /// Send realistic OTLP logs, traces and metrics of a small shop (checkout,
+    /// bookings, payments) to a running Lookout, so its records, series, alerts and
+    /// scaler have something to show.
+    Demo(DemoArgs),
+}
+
+/// Flags of `lookout tap`.
+#[derive(Debug, Args)]
+pub struct TapArgs {
+    /// The component to watch (`lookout tap nope` lists the running pipeline's).
+    #[arg(value_name = "COMPONENT")]
+    pub component: String,
+    /// Only records matching this condition (the `filter` transform's syntax,
+    /// docs/conditions.md).
+    #[arg(long = "where", value_name = "CONDITION")]
+    pub condition: Option<String>,
+    /// Stop after this many records.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// At most this many records a second; the rest are skipped (and said so on stderr).
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+    /// The API of the running Lookout (`user:password@` in it is sent as basic auth).
+    #[arg(long, value_name = "URL", env = "LOOKOUT_API_URL", default_value = "http://127.0.0.1:8686")]
+    pub api: String,
+    /// A bearer token for the API (web.yml `bearer_tokens`).
+    #[arg(long, value_name = "TOKEN", env = "LOOKOUT_API_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// Flags of `lookout demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The OTLP/HTTP endpoint of the running Lookout (`/v1/logs`, ... are appended).
+    #[arg(long, value_name = "URL", env = "LOOKOUT_DEMO_OTLP_HTTP", default_value = "http://127.0.0.1:4318")]
+    pub otlp_http: String,
+    /// Stop after this long (`90s`, `10m`, `1h`); default: until interrupted.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Seconds between two exports (each export covers that much shop time).
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub interval: f64,
 }
 
 /// `lookout replay`.
@@ -301,6 +349,17 @@ mod tests {
             ])
             .is_err()
         );
+        match Cli::parse_from(["lookout", "tap", "enrich", "--where", "severity_number >= 17", "--limit", "5"]).command {
+            Command::Tap(t) => {
+                assert_eq!((t.component.as_str(), t.limit, t.rate), ("enrich", Some(5), None));
+                assert_eq!(t.condition.as_deref(), Some("severity_number >= 17"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        match Cli::parse_from(["lookout", "demo", "--duration", "30s", "--interval", "0.5"]).command {
+            Command::Demo(d) => assert_eq!((d.duration.as_deref(), d.interval), (Some("30s"), 0.5)),
+            other => panic!("unexpected {other:?}"),
+        }
         assert!(matches!(
             Cli::parse_from(["lookout", "scale", "simulate", "s.yml"]).command,
             Command::Scale(ScaleArgs { action: ScaleAction::Simulate { .. } })

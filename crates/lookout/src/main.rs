@@ -10,6 +10,7 @@
 mod alerting;
 mod backtest;
 mod cli;
+mod demo;
 mod telemetry;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use lookout_component::{Health, Shutdown, Telemetry};
+use lookout_component::{Health, Shutdown, Taps, Telemetry};
 use lookout_config::ConfigErrors;
 use lookout_rules::engine::Engine;
 use lookout_scaler::{FiringAlerts, ScalerService, StoreSource};
@@ -103,6 +104,8 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Tap(args) => tap(args),
+        Command::Demo(args) => demo::run(args),
         Command::Run(args) => {
             let (checked, _) = match load(&args.config) {
                 Ok(c) => c,
@@ -116,6 +119,39 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// `lookout tap`: stream a component's records from a running Lookout to stdout.
+fn tap(args: cli::TapArgs) -> ExitCode {
+    let request = lookout_tap::client::TapRequest {
+        api: args.api,
+        component: args.component,
+        condition: args.condition,
+        limit: args.limit,
+        rate: args.rate,
+        token: args.token,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+    let result = runtime.block_on(async {
+        tokio::select! {
+            r = lookout_tap::client::run(&request, &mut out, &mut err) => r.map(|_| ()),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -244,6 +280,9 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
     // Per-tenant and ingest-authentication counters (`otlp` sources with `auth:`).
     telemetry.with_registry(lookout_ingest::register_metrics);
     let health = Health::default();
+    // Tap points outlive reloads, so a running `lookout tap` keeps streaming across one.
+    let taps = Taps::new();
+    telemetry.with_registry(|r| taps.register_metrics(r));
     std::fs::create_dir_all(&checked.config.data_dir)
         .with_context(|| format!("cannot create data_dir `{}`", checked.config.data_dir))?;
     lookout_component::memory::set_limit(checked.config.limits.memory.map_or(0, |m| m.bytes()));
@@ -320,6 +359,7 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
         .with_version(env!("CARGO_PKG_VERSION"))
         .with_metadata(store.clone());
     router = router.merge(telemetry.with_registry(|r| query_api.with_registry(r)).router());
+    router = router.merge(lookout_tap::router(taps.clone()));
     let (reload_requests, mut api_reloads) = tokio::sync::mpsc::channel(4);
     router = router.merge(lookout_server::auth::reload::router(reload_requests));
     // The web UI: pages reading the API above, behind the same access control.
@@ -329,12 +369,17 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
     let state = lookout_server::ApiState::new(telemetry.clone(), health.clone(), env!("CARGO_PKG_VERSION"))
         .with_auth(auth.clone())
         .with_pipeline(graph.clone());
+    // Lookout's own metrics into its own store, for dashboards/ (stops with the API).
+    if let Some(every) = checked.config.telemetry.self_scrape_interval.filter(|d| !d.0.is_zero()) {
+        let instance = api_address.clone();
+        lookout_server::self_scrape::spawn(state.clone(), store.clone(), instance, every.0, api_shutdown.clone());
+    }
     let api = tokio::spawn(lookout_server::serve_with(listener, state, router, api_tls, api_shutdown.clone()));
     info!(address = %api_address, "API listening.");
 
     let deadline = Duration::from_secs(args.shutdown_timeout);
     graph.set(checked.nodes.clone());
-    let mut topology = lookout_topology::start(checked, &telemetry, &health, &store, Shutdown::new()).await?;
+    let mut topology = lookout_topology::start(checked, &telemetry, &health, &taps, &store, Shutdown::new()).await?;
     info!(startup_ms = started.elapsed().as_millis() as u64, "Lookout is running.");
 
     let mut clean = true;
@@ -373,7 +418,7 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
         clean &= topology.stop(deadline).await;
         health.clear();
         graph.set(checked.nodes.clone());
-        topology = match lookout_topology::start(checked, &telemetry, &health, &store, Shutdown::new()).await {
+        topology = match lookout_topology::start(checked, &telemetry, &health, &taps, &store, Shutdown::new()).await {
             Ok(t) => t,
             Err(e) => {
                 error!(error = %e, "Reload failed to start the new pipeline.");

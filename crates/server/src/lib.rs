@@ -21,6 +21,7 @@ mod health;
 pub mod listener;
 mod metrics;
 pub mod pipeline;
+pub mod self_scrape;
 
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};

@@ -10,7 +10,8 @@ use futures::future::join_all;
 use lookout_buffer::{BufferSender, WhenFull, memory};
 use lookout_component::{
     BuildError, ComponentError, ComponentFuture, ComponentMetrics, ComponentState, Fanout, FanoutError, Health,
-    HealthHandle, Shutdown, SinkContext, SourceContext, Telemetry, Transform, TransformContext, TransformOutput,
+    HealthHandle, Shutdown, SinkContext, SourceContext, Taps, Telemetry, Transform, TransformContext,
+    TransformOutput,
 };
 use lookout_config::ComponentKind;
 use lookout_config::graph_resolve;
@@ -87,11 +88,13 @@ impl RunningTopology {
     }
 }
 
-/// Builds and starts every component of `pipeline`.
+/// Builds and starts every component of `pipeline`. Every output publishes to its
+/// point in `taps` (and every sink's input to the sink's), so `lookout tap` sees it.
 pub async fn start(
     pipeline: CheckedPipeline,
     telemetry: &Telemetry,
     health: &Health,
+    taps: &Taps,
     store: &Arc<Store>,
     shutdown: Shutdown,
 ) -> Result<RunningTopology, BuildError> {
@@ -116,17 +119,26 @@ pub async fn start(
     }
 
     // 2. Every producer's outputs: (producer, named output or None) -> consumers.
-    let mut outputs: HashMap<(String, Option<String>), Vec<BufferSender>> = HashMap::new();
+    let mut outputs: HashMap<(String, Option<String>), Vec<(String, BufferSender)>> = HashMap::new();
     for consumer in &nodes {
         for input in &consumer.inputs {
             let (idx, output) = graph_resolve(&nodes, &input.name).map_err(|e| BuildError(e.to_string()))?;
             let tx = inputs.get(&consumer.name).expect("every consumer has an input buffer").clone();
-            outputs.entry((nodes[idx].name.clone(), output.map(str::to_string))).or_default().push(tx);
+            let key = (nodes[idx].name.clone(), output.map(str::to_string));
+            outputs.entry(key).or_default().push((consumer.name.clone(), tx));
         }
     }
     drop(inputs);
+    let mut components: Vec<(String, String)> = Vec::new();
+    components.extend(sources.keys().map(|n| (n.clone(), "source".to_string())));
+    components.extend(transforms.keys().map(|n| (n.clone(), "transform".to_string())));
+    components.extend(sinks.keys().map(|n| (n.clone(), "sink".to_string())));
+    taps.set_components(components);
     let mut fanout = |name: &str, output: Option<&str>| {
-        Fanout::new(outputs.remove(&(name.to_string(), output.map(str::to_string))).unwrap_or_default())
+        let consumers = outputs.remove(&(name.to_string(), output.map(str::to_string))).unwrap_or_default();
+        // A sink's tap shows what enters it: every fan-out into a sink publishes there too.
+        let tap = taps.tap(name, consumers.iter().filter(|(c, _)| sinks.contains_key(c)).map(|(c, _)| c.as_str()));
+        Fanout::new(consumers.into_iter().map(|(_, tx)| tx).collect()).with_tap(tap)
     };
 
     let mut tasks: Vec<(String, ComponentTask)> = Vec::new();
