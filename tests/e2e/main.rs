@@ -113,3 +113,15 @@ mod ui;
 /// closed port: blackbox_exporter's series, thresholds, the shipped EndpointDown rule
 /// reaching a webhook, a reload, and `lookout check` on bad probes.
 mod probes;
+
+/// `lookout tap`: filtered, limited and rate-limited streams of a transform's output and
+/// a sink's input, across a reload; clear errors for unknown components and the 17th tap.
+mod tap;
+
+/// `lookout demo` against the default pipeline: records, series, alerts and a scaler
+/// decision; every PromQL expression of dashboards/ returns data; every field the
+/// Kibana saved objects name exists in what the elasticsearch sink wrote.
+mod demo;
+
+/// compose/ stacks accepted by `docker-compose config`; the Dockerfile by hadolint.
+mod compose;

@@ -72,7 +72,11 @@ pub struct Settings {
 impl Settings {
     /// Every five seconds to `otlp_http`, until stopped.
     pub fn new(otlp_http: &str) -> Settings {
-        Settings { otlp_http: otlp_http.trim_end_matches('/').to_string(), duration: None, interval: Duration::from_secs(5) }
+        Settings {
+            otlp_http: otlp_http.trim_end_matches('/').to_string(),
+            duration: None,
+            interval: Duration::from_secs(5),
+        }
     }
 }
 
@@ -92,7 +96,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, DemoError> {
     let s = s.trim();
     let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
-    let n: f64 = number.parse().map_err(|_| DemoError::Duration(format!("`{s}` is not a duration such as 90s, 10m or 1h")))?;
+    let n: f64 =
+        number.parse().map_err(|_| DemoError::Duration(format!("`{s}` is not a duration such as 90s, 10m or 1h")))?;
     let secs = match unit {
         "" | "s" => n,
         "ms" => n / 1000.0,
@@ -106,9 +111,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, DemoError> {
 /// Sends the shop's telemetry every `settings.interval` until `settings.duration` is
 /// over, calling `progress` after each export.
 pub async fn run(settings: &Settings, mut progress: impl FnMut(&Sent)) -> Result<Sent, DemoError> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| {
-        DemoError::Unreachable { url: settings.otlp_http.clone(), source: e }
-    })?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| DemoError::Unreachable { url: settings.otlp_http.clone(), source: e })?;
     let mut shop = Shop::new();
     let mut sent = Sent::default();
     let started = Instant::now();

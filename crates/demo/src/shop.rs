@@ -24,6 +24,9 @@ use lookout_event::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, sp
 /// The OpenTelemetry SDKs' default buckets for `http.server.request.duration`.
 const BUCKETS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
 
+/// History sent with the first export of the CPU counter the scaler reads.
+const BACKFILL_NS: u64 = 60_000_000_000;
+
 /// One HTTP route of a service and how it behaves.
 struct Route {
     method: &'static str,
@@ -130,7 +133,11 @@ fn resource(service: &str, id: &str) -> Option<Resource> {
 }
 
 fn scope() -> Option<InstrumentationScope> {
-    Some(InstrumentationScope { name: "lookout-demo".into(), version: env!("CARGO_PKG_VERSION").into(), ..Default::default() })
+    Some(InstrumentationScope {
+        name: "lookout-demo".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..Default::default()
+    })
 }
 
 fn gauge(name: &str, unit: &str, now: u64, points: Vec<(f64, Vec<KeyValue>)>) -> Metric {
@@ -143,7 +150,12 @@ fn gauge(name: &str, unit: &str, now: u64, points: Vec<(f64, Vec<KeyValue>)>) ->
             ..Default::default()
         })
         .collect();
-    Metric { name: name.into(), unit: unit.into(), data: Some(metric::Data::Gauge(Gauge { data_points })), ..Default::default() }
+    Metric {
+        name: name.into(),
+        unit: unit.into(),
+        data: Some(metric::Data::Gauge(Gauge { data_points })),
+        ..Default::default()
+    }
 }
 
 impl Default for Shop {
@@ -249,7 +261,8 @@ impl Instance {
                         kv("http.route", s(route.path)),
                         kv("http.response.status_code", int(status_code)),
                     ],
-                    status: failed.then(|| Status { code: status::StatusCode::Error as i32, message: "upstream failed".into() }),
+                    status: failed
+                        .then(|| Status { code: status::StatusCode::Error as i32, message: "upstream failed".into() }),
                     ..Default::default()
                 });
                 if failed && self.service == "payments" {
@@ -263,13 +276,32 @@ impl Instance {
                         start_time_unix_nano: start,
                         end_time_unix_nano: start + 2_000_000,
                         attributes: vec![kv("db.system.name", s("postgresql")), kv("server.address", s("payments-db"))],
-                        status: Some(Status { code: status::StatusCode::Error as i32, message: "connection refused".into() }),
+                        status: Some(Status {
+                            code: status::StatusCode::Error as i32,
+                            message: "connection refused".into(),
+                        }),
                         ..Default::default()
                     });
-                    logs.push(log(end, 17, "ERROR", "database connection refused: connect to payments-db:5432 failed (ECONNREFUSED)", &trace_id, &db_span, vec![kv("db.system.name", s("postgresql"))]));
+                    logs.push(log(
+                        end,
+                        17,
+                        "ERROR",
+                        "database connection refused: connect to payments-db:5432 failed (ECONNREFUSED)",
+                        &trace_id,
+                        &db_span,
+                        vec![kv("db.system.name", s("postgresql"))],
+                    ));
                 } else if failed {
                     let body = format!("{name} answered {status_code}: upstream timed out");
-                    logs.push(log(end, 17, "ERROR", &body, &trace_id, &span_id, vec![kv("http.response.status_code", int(status_code))]));
+                    logs.push(log(
+                        end,
+                        17,
+                        "ERROR",
+                        &body,
+                        &trace_id,
+                        &span_id,
+                        vec![kv("http.response.status_code", int(status_code))],
+                    ));
                 } else if took > 3.0 {
                     let body = format!("slow request: {name} took {took:.1}s");
                     logs.push(log(end, 13, "WARN", &body, &trace_id, &span_id, vec![kv("http.route", s(route.path))]));
@@ -357,24 +389,42 @@ impl Instance {
             ],
         ));
         if self.service == "bookings" {
-            metrics.push(gauge("queue.jobs.pending", "{job}", now, vec![(queue.round(), vec![kv("queue", s("confirmations"))])]));
+            metrics.push(gauge(
+                "queue.jobs.pending",
+                "{job}",
+                now,
+                vec![(queue.round(), vec![kv("queue", s("confirmations"))])],
+            ));
         }
         if self.service == "api" {
             // What the `api` scaling policy reads, as cAdvisor and kube-state-metrics name it.
-            self.cpu_seconds += secs * (0.6 + jitter());
             let container = || kv("container", s("api"));
+            let cpu_point = |t: u64, v: f64| NumberDataPoint {
+                attributes: vec![container()],
+                start_time_unix_nano: started.saturating_sub(BACKFILL_NS),
+                time_unix_nano: t,
+                value: Some(number_data_point::Value::AsDouble(v)),
+                ..Default::default()
+            };
+            let mut cpu_points = Vec::new();
+            if self.cpu_seconds == 0.0 {
+                // The replicas were busy before the demo started: a minute of history, so
+                // `rate(...[1m])` reads their real load at once instead of a ramp from zero
+                // (which would look like an idle service to the scaler).
+                for k in (1..=4u64).rev() {
+                    let t = now.saturating_sub(k * BACKFILL_NS / 4);
+                    cpu_points.push(cpu_point(t, 0.6 * (BACKFILL_NS - k * BACKFILL_NS / 4) as f64 / 1e9));
+                }
+                self.cpu_seconds = 0.6 * BACKFILL_NS as f64 / 1e9;
+            }
+            self.cpu_seconds += secs * (0.6 + jitter());
+            cpu_points.push(cpu_point(now, self.cpu_seconds));
             metrics.push(gauge("up", "", now, vec![(1.0, vec![])]));
             metrics.push(Metric {
                 name: "container.cpu.usage".into(),
                 unit: "s".into(),
                 data: Some(metric::Data::Sum(Sum {
-                    data_points: vec![NumberDataPoint {
-                        attributes: vec![container()],
-                        start_time_unix_nano: started,
-                        time_unix_nano: now,
-                        value: Some(number_data_point::Value::AsDouble(self.cpu_seconds)),
-                        ..Default::default()
-                    }],
+                    data_points: cpu_points,
                     aggregation_temporality: AggregationTemporality::Cumulative as i32,
                     is_monotonic: true,
                 })),
@@ -442,8 +492,13 @@ mod tests {
             })
             .collect();
         assert!(bodies.iter().any(|b| b.starts_with("database connection refused")), "{bodies:?}");
-        let names: Vec<&str> =
-            tick.metrics.iter().flat_map(|r| &r.scope_metrics).flat_map(|s| &s.metrics).map(|m| m.name.as_str()).collect();
+        let names: Vec<&str> = tick
+            .metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .map(|m| m.name.as_str())
+            .collect();
         for n in ["http.server.request.duration", "queue.jobs.pending", "container.cpu.usage", "up"] {
             assert!(names.contains(&n), "{n} in {names:?}");
         }

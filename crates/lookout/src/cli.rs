@@ -349,7 +349,8 @@ mod tests {
             ])
             .is_err()
         );
-        match Cli::parse_from(["lookout", "tap", "enrich", "--where", "severity_number >= 17", "--limit", "5"]).command {
+        match Cli::parse_from(["lookout", "tap", "enrich", "--where", "severity_number >= 17", "--limit", "5"]).command
+        {
             Command::Tap(t) => {
                 assert_eq!((t.component.as_str(), t.limit, t.rate), ("enrich", Some(5), None));
                 assert_eq!(t.condition.as_deref(), Some("severity_number >= 17"));

@@ -33,13 +33,17 @@ pub(crate) fn run(args: DemoArgs) -> ExitCode {
         settings.otlp_http, settings.interval
     );
     let report = |s: &lookout_demo::Sent| {
-        if s.ticks == 1 || s.ticks % 6 == 0 {
+        if s.ticks == 1 || s.ticks.is_multiple_of(6) {
             eprintln!(
                 "sent {} logs, {} spans, {} metric points{}",
                 s.total.logs,
                 s.total.spans,
                 s.total.points,
-                if s.refused > 0 { format!(" ({} exports refused: Lookout was busy)", s.refused) } else { String::new() }
+                if s.refused > 0 {
+                    format!(" ({} exports refused: Lookout was busy)", s.refused)
+                } else {
+                    String::new()
+                }
             );
         }
     };

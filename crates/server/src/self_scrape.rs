@@ -103,7 +103,9 @@ mod tests {
 
     #[test]
     fn parses_samples() {
-        let (pairs, v) = parse_sample(r#"lookout_component_sent_events_total{component_id="a\"b",component_kind="sink"} 12"#).unwrap();
+        let (pairs, v) =
+            parse_sample(r#"lookout_component_sent_events_total{component_id="a\"b",component_kind="sink"} 12"#)
+                .unwrap();
         assert_eq!(v, 12.0);
         assert_eq!(pairs[0], ("__name__".into(), "lookout_component_sent_events_total".into()));
         assert_eq!(pairs[1], ("component_id".into(), "a\"b".into()));

@@ -70,7 +70,8 @@ async fn tap(State(taps): State<Taps>, Query(q): Query<HashMap<String, String>>)
     let sub = match taps.subscribe(component) {
         Ok(s) => s,
         Err(e @ TapError::UnknownComponent { .. }) => {
-            let list = taps.components().into_iter().map(|(name, kind)| serde_json::json!({"name": name, "kind": kind}));
+            let list =
+                taps.components().into_iter().map(|(name, kind)| serde_json::json!({"name": name, "kind": kind}));
             return error(StatusCode::NOT_FOUND, "not_found", e.to_string(), Some(list.collect()));
         }
         Err(e @ TapError::TooMany) => return error(StatusCode::TOO_MANY_REQUESTS, "unavailable", e.to_string(), None),

@@ -46,11 +46,15 @@ pub enum ClientError {
     Output(#[from] std::io::Error),
 }
 
+/// A user name and optional password for basic auth.
+type Credentials = (String, Option<String>);
+
 /// The endpoint URL for `request`, and the basic-auth credentials taken out of it.
-fn endpoint(request: &TapRequest) -> Result<(Url, Option<(String, Option<String>)>), ClientError> {
+fn endpoint(request: &TapRequest) -> Result<(Url, Option<Credentials>), ClientError> {
     let base = request.api.trim_end_matches('/');
     let mut url = Url::parse(&format!("{base}/api/v1/tap")).map_err(|_| ClientError::BadUrl(request.api.clone()))?;
-    let credentials = (!url.username().is_empty()).then(|| (url.username().to_string(), url.password().map(String::from)));
+    let credentials =
+        (!url.username().is_empty()).then(|| (url.username().to_string(), url.password().map(String::from)));
     let _ = url.set_username("");
     let _ = url.set_password(None);
     {

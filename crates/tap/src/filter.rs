@@ -149,7 +149,9 @@ mod tests {
         let e = TapFilter::new(Some("severity_number = 17"), None, None).unwrap_err();
         assert_eq!(e.to_string(), "where: `=` is not an operator; use `==` to compare at column 17");
         assert_eq!(TapFilter::new(None, Some(0), None).unwrap_err(), FilterError::Limit);
-        assert_eq!(TapFilter::new(None, None, Some(-1.0)).unwrap_err().to_string(),
-            "rate must be a positive number of records per second, got -1");
+        assert_eq!(
+            TapFilter::new(None, None, Some(-1.0)).unwrap_err().to_string(),
+            "rate must be a positive number of records per second, got -1"
+        );
     }
 }

@@ -10,8 +10,7 @@ use futures::future::join_all;
 use lookout_buffer::{BufferSender, WhenFull, memory};
 use lookout_component::{
     BuildError, ComponentError, ComponentFuture, ComponentMetrics, ComponentState, Fanout, FanoutError, Health,
-    HealthHandle, Shutdown, SinkContext, SourceContext, Taps, Telemetry, Transform, TransformContext,
-    TransformOutput,
+    HealthHandle, Shutdown, SinkContext, SourceContext, Taps, Telemetry, Transform, TransformContext, TransformOutput,
 };
 use lookout_config::ComponentKind;
 use lookout_config::graph_resolve;
@@ -88,6 +87,9 @@ impl RunningTopology {
     }
 }
 
+/// A consumer of an output: its name and its input buffer.
+type Consumer = (String, BufferSender);
+
 /// Builds and starts every component of `pipeline`. Every output publishes to its
 /// point in `taps` (and every sink's input to the sink's), so `lookout tap` sees it.
 pub async fn start(
@@ -119,7 +121,7 @@ pub async fn start(
     }
 
     // 2. Every producer's outputs: (producer, named output or None) -> consumers.
-    let mut outputs: HashMap<(String, Option<String>), Vec<(String, BufferSender)>> = HashMap::new();
+    let mut outputs: HashMap<(String, Option<String>), Vec<Consumer>> = HashMap::new();
     for consumer in &nodes {
         for input in &consumer.inputs {
             let (idx, output) = graph_resolve(&nodes, &input.name).map_err(|e| BuildError(e.to_string()))?;

@@ -280,9 +280,8 @@ sinks:
     let mut even = None;
     for round in 0..2 {
         let checked = check_str("t.yaml", yaml, &|_| None, &registry()).unwrap();
-        let topo = start(checked, &Telemetry::new(), &Health::default(), &taps, &test_store(), Shutdown::new())
-            .await
-            .unwrap();
+        let topo =
+            start(checked, &Telemetry::new(), &Health::default(), &taps, &test_store(), Shutdown::new()).await.unwrap();
         if round == 0 {
             // Known once the pipeline runs; nothing passes into it (all batches are odd).
             even = Some(taps.subscribe("even").unwrap());
