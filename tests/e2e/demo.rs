@@ -73,6 +73,22 @@ fn kibana_fields() -> BTreeSet<String> {
     fields.into_iter().map(|f| f.trim_end_matches(".keyword").to_string()).collect()
 }
 
+/// The fields the Kibana visualizations group by (terms aggregations).
+fn kibana_aggregated_fields() -> Vec<String> {
+    let text = std::fs::read_to_string(workspace_root().join("dashboards/kibana-saved-objects.ndjson")).unwrap();
+    let mut fields = Vec::new();
+    for line in text.lines() {
+        let o: Value = serde_json::from_str(line).unwrap();
+        let Some(vis) = o["attributes"]["visState"].as_str() else { continue };
+        let vis: Value = serde_json::from_str(vis).unwrap();
+        for agg in vis["aggs"].as_array().unwrap().iter().filter(|a| a["type"] == "terms") {
+            fields.push(agg["params"]["field"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(!fields.is_empty());
+    fields
+}
+
 /// The field names of a KQL query (`name : value`, `name >= 17`).
 fn regex_lite_fields(kql: &str) -> Vec<String> {
     let words: Vec<&str> = kql.split_whitespace().collect();
@@ -256,6 +272,17 @@ async fn demo_shows_records_series_alerts_scaler_dashboards() {
             format!("missing {missing:?} in {} error docs", errors.len())
         });
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // ... and what they aggregate on is a keyword in the index template the sink installed.
+    let mappings: Value =
+        reqwest::get(format!("http://{}/logs-payments-*/_mapping", es.address)).await.unwrap().json().await.unwrap();
+    let (_, index) = mappings.as_object().unwrap().iter().next().expect("a logs-payments index");
+    for field in kibana_aggregated_fields() {
+        let mut at = &index["mappings"];
+        for part in field.split('.') {
+            at = &at["properties"][part];
+        }
+        assert_eq!(at["type"], "keyword", "{field} is not aggregatable: {}", index["mappings"]);
     }
     assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
 }
