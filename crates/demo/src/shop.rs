@@ -6,7 +6,7 @@
 //! | service | behaviour | shows |
 //! |---|---|---|
 //! | `payments` | its database refuses connections: ~1 "database connection refused" ERROR log a second (with the failing request's trace id) and ~20% 5xx | `DatabaseConnectionErrors` fires, `HighErrorRate` pending; evidence on the alert |
-//! | `bookings` | a slow search (p95 ≈ 4 s) and a job queue that grows by ~15 jobs a second from 400 | `SlowResponses` and `QueueBacklog` pending |
+//! | `bookings` | a slow search (p95 ≈ 4 s) and a job queue that grows by ~15 jobs a second from 950 (past the rule's 1000 within seconds) | `SlowResponses` and `QueueBacklog` pending |
 //! | `checkout` | a busy process (CPU ≈ 90%) on a host with 90% memory used | `HighCPU` and `HighMemoryUsage` pending |
 //! | `api` | the front door, two replicas each using 120% of their CPU request | the `api` scaler's decision: 2 → 4 replicas (dry run) |
 //!
@@ -183,7 +183,7 @@ impl Shop {
             ),
             instance("payments", "payments-1", vec![route("POST", "/payments", 3.0, 0.12, 0.2)]),
         ];
-        Shop { instances, started_ns, queue: 400.0, last: Counts::default() }
+        Shop { instances, started_ns, queue: 950.0, last: Counts::default() }
     }
 
     /// What the shop emitted over the last `secs` seconds, stamped `now`.
