@@ -142,3 +142,61 @@ async fn tap_errors_are_clear() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["components"][0], json!({"name": "archive", "kind": "sink"}));
 }
+
+/// Behind web.yml the tap is an API read like any other: refused without credentials,
+/// streamed for a viewer (basic auth in `--api`, or `--token`).
+#[tokio::test]
+async fn tap_behind_web_yml_needs_a_viewer() {
+    use sha2::Digest;
+    const TOKEN: &str = "tap-viewer-token-42";
+    let lookout = Lookout::start_custom(
+        |api, grpc, http, dir| {
+            let digest: String = sha2::Sha256::digest(TOKEN.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+            let users = format!(
+                "basic_auth_users:\n  bob: {}\nbearer_tokens:\n  viewer-bot: sha256:{digest}\n",
+                bcrypt::hash("bob-pw", 4).unwrap()
+            );
+            std::fs::write(dir.join("web.yml"), users).unwrap();
+            let config = crate::util::pipeline(api, grpc, http, dir, "", "enrich");
+            config.replacen(
+                &format!("  address: {api}\n"),
+                &format!("  address: {api}\n  web_config_file: web.yml\n"),
+                1,
+            )
+        },
+        &[],
+    )
+    .await;
+    let url = format!("http://{}/api/v1/tap?component=enrich", lookout.api);
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 401);
+
+    let by_token = tap_command(&lookout, &["enrich", "--limit", "1", "--token", TOKEN]).spawn().unwrap();
+    let mut by_password = tokio::process::Command::new(lookout_bin());
+    by_password.args(["tap", "enrich", "--limit", "1", "--api", &format!("http://bob:bob-pw@{}", lookout.api)]);
+    let by_password = by_password.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true).spawn().unwrap();
+    // Both subscribed (the metrics need a viewer too).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = reqwest::Client::new()
+            .get(format!("http://{}/metrics", lookout.api))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.lines().any(|l| l == "lookout_tap_subscribers 2") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    send_logs(&lookout, &[("ERROR", "seen by both")]).await;
+    for child in [by_token, by_password] {
+        let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await.unwrap().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let doc: Value = serde_json::from_slice(out.stdout.trim_ascii()).unwrap();
+        assert_eq!(doc["body"], "seen by both");
+    }
+}
