@@ -330,6 +330,15 @@ async fn probes_write_blackbox_series_apply_thresholds_and_page_through_a_webhoo
     assert_eq!(alert["labels"]["severity"], "critical");
     assert_eq!(alert["annotations"]["summary"], format!("tcp_closed: 127.0.0.1:{closed} is down"));
 
+    // Lookout's own counter of checks, on /metrics.
+    let metrics = reqwest::get(format!("http://{}/metrics", lookout.api)).await.unwrap().text().await.unwrap();
+    let line = metrics.lines().find(|l| {
+        l.starts_with("lookout_probe_checks_total{")
+            && l.contains("probe=\"tcp_closed\"")
+            && l.contains("result=\"failure\"")
+    });
+    assert!(line.is_some_and(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() >= 3.0), "{metrics}");
+
     // A reload without `web`: it leaves the API and its series go stale; the others
     // keep their state.
     let checks_before = probe_state(&lookout, "tcp_open").await["checks_total"].as_u64().unwrap();

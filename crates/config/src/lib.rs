@@ -5,7 +5,8 @@
 //! lives next to the component's code) is checked with exact positions:
 //!
 //! 1. [`load`] reads the file's top level: `api`, `data_dir`, and for each source,
-//!    transform and sink its name, `type` and `inputs`, as [`ComponentDecl`]s;
+//!    transform and sink its name, `type` and `inputs`, as [`ComponentDecl`]s (and
+//!    each of the `probes:` the same way, parsed by `lookout-probes`);
 //! 2. the component registry calls [`ComponentDecl::parse`] with the struct for that
 //!    `type`, which deserializes only that component's YAML block (with `type` and
 //!    `inputs` blanked out) at its original line numbers, so an unknown key or a wrong

@@ -349,7 +349,8 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
         }
     };
     // Uptime probes: their own tasks, writing into the store the rules read.
-    let probes = lookout_probes::ProbeService::start(std::mem::take(&mut checked.probes), store.clone());
+    let probes = telemetry
+        .with_registry(|r| lookout_probes::ProbeService::start(std::mem::take(&mut checked.probes), store.clone(), r));
     let mut router = alerting.router().merge(lookout_probes::api::router(probes.clone()));
     if let Some(s) = &scaler {
         router = router.merge(s.router());

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use indexmap::IndexMap;
 use lookout_config::PromDuration;
 use lookout_tsdb::{Labels, Store};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -45,22 +48,30 @@ struct Running {
     task: JoinHandle<()>,
 }
 
+/// `lookout_probe_checks_total{probe, result}` on `/metrics`.
+type Checks = Family<Vec<(String, String)>, Counter>;
+
 /// The probes of a running Lookout.
 #[derive(Clone)]
 pub struct ProbeService {
     store: Arc<Store>,
     permits: Arc<Semaphore>,
     running: Arc<Mutex<IndexMap<String, Running>>>,
+    checks: Checks,
 }
 
 impl ProbeService {
     /// Starts `probes`, writing to `store`. Needs a Tokio runtime.
-    pub fn start(probes: Vec<Probe>, store: Arc<Store>) -> ProbeService {
+    /// Lookout's own counter of checks goes into `registry` (`/metrics`).
+    pub fn start(probes: Vec<Probe>, store: Arc<Store>, registry: &mut Registry) -> ProbeService {
         series::record_metadata(&store);
+        let checks = Checks::default();
+        registry.register("lookout_probe_checks", "Probe checks done, by probe and result", checks.clone());
         let service = ProbeService {
             store,
             permits: Arc::new(Semaphore::new(MAX_CONCURRENT_CHECKS)),
             running: Arc::new(Mutex::new(IndexMap::new())),
+            checks,
         };
         service.reload(probes);
         service
@@ -107,8 +118,14 @@ impl ProbeService {
     fn spawn(&self, probe: Arc<Probe>, state: ProbeState) -> Running {
         let state = Arc::new(Mutex::new(state));
         let cancel = CancellationToken::new();
-        let task =
-            tokio::spawn(run(probe.clone(), state.clone(), self.store.clone(), self.permits.clone(), cancel.clone()));
+        let task = tokio::spawn(run(
+            probe.clone(),
+            state.clone(),
+            self.store.clone(),
+            self.permits.clone(),
+            self.checks.clone(),
+            cancel.clone(),
+        ));
         Running { probe, state, cancel, task }
     }
 
@@ -161,6 +178,7 @@ async fn run(
     state: Arc<Mutex<ProbeState>>,
     store: Arc<Store>,
     permits: Arc<Semaphore>,
+    checks: Checks,
     cancel: CancellationToken,
 ) {
     let offset = probe.interval.mul_f64(fastrand::f64());
@@ -181,6 +199,10 @@ async fn run(
             o = check(&probe) => o,
         };
         drop(permit);
+        let result = if outcome.success { "success" } else { "failure" };
+        checks
+            .get_or_create(&vec![("probe".to_string(), probe.name.clone()), ("result".to_string(), result.to_string())])
+            .inc();
         let mut s = state.lock().expect("probe lock");
         // A reload may have replaced this probe while it checked.
         if cancel.is_cancelled() {
