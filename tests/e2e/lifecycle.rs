@@ -53,15 +53,24 @@ async fn health_and_metrics_report_components() {
     assert_eq!(client.get(format!("http://{}/health/live", lookout.api)).send().await.unwrap().status(), 200);
     assert_eq!(client.get(format!("http://{}/health/ready", lookout.api)).send().await.unwrap().status(), 200);
 
-    let metrics = client.get(format!("http://{}/metrics", lookout.api)).send().await.unwrap().text().await.unwrap();
     let line = |name: &str, id: &str, kind: &str, ty: &str| {
         format!(r#"{name}{{component_id="{id}",component_kind="{kind}",component_type="{ty}"}} 10"#)
     };
-    for expected in [
+    let expected = [
         line("lookout_component_received_events_total", "otlp", "source", "otlp"),
         line("lookout_component_received_events_total", "enrich", "transform", "enrich"),
         line("lookout_component_sent_events_total", "archive", "sink", "file"),
-    ] {
+    ];
+    // The file sink counts a write once it returns, just after the lines reach the file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let metrics = loop {
+        let metrics = client.get(format!("http://{}/metrics", lookout.api)).send().await.unwrap().text().await.unwrap();
+        if expected.iter().all(|e| metrics.contains(e)) || std::time::Instant::now() > deadline {
+            break metrics;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    for expected in expected {
         assert!(metrics.contains(&expected), "missing `{expected}` in:\n{metrics}");
     }
     assert!(metrics.contains("lookout_buffer_max_events{"), "{metrics}");
