@@ -152,6 +152,28 @@ try {
     await page.screenshot({ path: join(shots, "scaler.png"), fullPage: true });
   });
 
+  await step("probes: one up, one down, with their last results", async () => {
+    await page.goto(cfg.base + "/probes");
+    const up = page.locator(`section.probe[data-probe="${cfg.probeUp}"][data-state="up"]`);
+    const down = page.locator(`section.probe[data-probe="${cfg.probeDown}"][data-state="down"]`);
+    await up.waitFor();
+    await down.waitFor();
+    if (!(await up.innerText()).includes("HTTP status")) throw new Error("no HTTP status: " + (await up.innerText()));
+    if (!(await down.locator(".error").first().innerText()).trim()) throw new Error("no error on the down probe");
+    await page.screenshot({ path: join(shots, "probes.png"), fullPage: true });
+  });
+
+  await step("tap: the records leaving a component, live, filtered", async () => {
+    await page.goto(cfg.base + "/tap?component=enrich&where=" + encodeURIComponent('body =~ "pg-1$"'));
+    const record = page.locator("#tap-records .record").first();
+    await record.waitFor();
+    const text = await record.innerText();
+    const doc = JSON.parse(text);
+    if (doc.body !== "database connection refused by pg-1") throw new Error("not the filtered record: " + text);
+    await page.click("#tap-stop");
+    await page.screenshot({ path: join(shots, "tap.png"), fullPage: true });
+  });
+
   if (consoleErrors.length) throw new Error("errors in the browser console: " + consoleErrors.join(" | "));
   console.log(JSON.stringify(out));
 } catch (e) {

@@ -2,7 +2,8 @@
 //! fired from OTLP log lines appears on Alerts with its evidence; a silence created
 //! through the form suppresses it (checked through /api/v2/alerts and amtool); the
 //! generatorURL of a real webhook payload opens Explore with a graph; the Pipeline page
-//! shows non-zero rates; Rules backtests; Scaler charts decisions. Screenshots go to
+//! shows non-zero rates; Rules backtests; Scaler charts decisions; Probes shows one up
+//! and one down; Tap streams a component's records through a condition. Screenshots go to
 //! target/ui-screenshots/. Plus the pages behind web.yml's users and roles.
 
 use std::process::Command;
@@ -117,9 +118,15 @@ async fn on_call_flow_in_a_real_browser() {
         condition: 'body =~ "(?i)database.*connection.*refused"'
         labels: { service: service.name }
 "#;
+            // One probe of this Lookout's own API (up), one of a port nothing listens on (down).
+            let probes = format!(
+                "probes:\n  api_live:\n    type: http\n    url: http://{api}/health/live\n    interval: 1s\n\
+                 \x20 nothing_there:\n    type: tcp\n    address: 127.0.0.1:{}\n    interval: 1s\n    failure_threshold: 1\n",
+                crate::util::free_port()
+            );
             format!(
                 "{}  metrics:\n    type: metrics_store\n    inputs: [db_errors]\nrules:\n  files: [rules.yml]\n\
-                 alerting:\n  config: {}\nscaling:\n  files: [scaling.yml]\n",
+                 alerting:\n  config: {}\nscaling:\n  files: [scaling.yml]\n{probes}",
                 pipeline(api, grpc, http, dir, derive, "db_errors"),
                 dir.join("alertmanager.yml").display()
             )
@@ -160,7 +167,7 @@ async fn on_call_flow_in_a_real_browser() {
 
     let config = json!({
         "base": base, "generatorURL": generator, "alertname": ALERT, "receiver": "team-db",
-        "scaler": "checkout", "screenshots": screenshots(),
+        "scaler": "checkout", "probeUp": "api_live", "probeDown": "nothing_there", "screenshots": screenshots(),
     });
     let result = tokio::task::spawn_blocking(move || run_browser("ui.mjs", &config)).await.unwrap();
     let silence = result["silenceID"].as_str().unwrap_or_else(|| panic!("no silence id: {result}")).to_string();
@@ -190,7 +197,7 @@ async fn on_call_flow_in_a_real_browser() {
     let silenced = amtool(&["alert", "query", "-s", "-o", "simple", &format!("alertname={ALERT}")]);
     assert!(silenced.contains(ALERT), "amtool lists it silenced: {silenced}");
     sender.abort();
-    for shot in ["alerts", "silences", "explore", "pipeline", "rules", "scaler"] {
+    for shot in ["alerts", "silences", "explore", "pipeline", "rules", "scaler", "probes", "tap"] {
         assert!(screenshots().join(format!("{shot}.png")).exists(), "{shot}.png");
     }
 }

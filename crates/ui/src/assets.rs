@@ -51,6 +51,11 @@ const SOURCES: &[Source] = &[
         body: include_bytes!("../static/pipeline.js"),
     },
     Source {
+        name: "probes.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../static/probes.js"),
+    },
+    Source {
         name: "scaler.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../static/scaler.js"),

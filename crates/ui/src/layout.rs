@@ -17,6 +17,8 @@ pub enum Page {
     Explore,
     /// `/pipeline`.
     Pipeline,
+    /// `/probes`.
+    Probes,
     /// `/scaler`.
     Scaler,
     /// `/tap`.
@@ -25,8 +27,16 @@ pub enum Page {
 
 impl Page {
     /// Every page, in the navigation's order.
-    pub const ALL: [Page; 7] =
-        [Page::Alerts, Page::Silences, Page::Rules, Page::Explore, Page::Pipeline, Page::Scaler, Page::Tap];
+    pub const ALL: [Page; 8] = [
+        Page::Alerts,
+        Page::Silences,
+        Page::Rules,
+        Page::Explore,
+        Page::Pipeline,
+        Page::Probes,
+        Page::Scaler,
+        Page::Tap,
+    ];
 
     /// The title in the navigation.
     pub fn title(self) -> &'static str {
@@ -36,6 +46,7 @@ impl Page {
             Page::Rules => "Rules",
             Page::Explore => "Explore",
             Page::Pipeline => "Pipeline",
+            Page::Probes => "Probes",
             Page::Scaler => "Scaler",
             Page::Tap => "Tap",
         }
@@ -49,6 +60,7 @@ impl Page {
             Page::Rules => "/rules",
             Page::Explore => "/graph",
             Page::Pipeline => "/pipeline",
+            Page::Probes => "/probes",
             Page::Scaler => "/scaler",
             Page::Tap => "/tap",
         }
@@ -62,6 +74,7 @@ impl Page {
             Page::Rules => "rules",
             Page::Explore => "explore",
             Page::Pipeline => "pipeline",
+            Page::Probes => "probes",
             Page::Scaler => "scaler",
             Page::Tap => "tap",
         }
@@ -69,7 +82,7 @@ impl Page {
 
     /// Whether it draws charts (loads uPlot).
     fn charts(self) -> bool {
-        matches!(self, Page::Explore | Page::Scaler)
+        matches!(self, Page::Explore | Page::Scaler | Page::Probes)
     }
 }
 

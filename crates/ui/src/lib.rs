@@ -9,6 +9,7 @@
 //! | Rules | `/rules` | `/api/v1/rules`, `POST /api/v1/rules/backtest` |
 //! | Explore | `/graph?g0.expr=…&g0.tab=…&g0.range_input=…` (every alert's `generatorURL`) | `/api/v1/query`, `/api/v1/query_range`, `/api/v1/label/__name__/values` |
 //! | Pipeline | `/pipeline` | `/api/v1/pipeline` (rates computed by polling) |
+//! | Probes | `/probes` | `/api/v1/probes` |
 //! | Scaler | `/scaler` | `/api/v1/scaler` |
 //! | Tap | `/tap` | `/api/v1/tap` (NDJSON stream) |
 //!
@@ -49,6 +50,7 @@ pub fn router() -> Router {
         .route("/rules", get(rules))
         .route("/graph", get(explore))
         .route("/pipeline", get(pipeline))
+        .route("/probes", get(probes))
         .route("/scaler", get(scaler))
         .route("/tap", get(tap))
         .route(&format!("{}/{{name}}", assets::PREFIX), get(assets::serve))
@@ -93,6 +95,10 @@ async fn explore(headers: HeaderMap, Query(p): Query<Params>) -> Response {
 
 async fn pipeline(headers: HeaderMap) -> Response {
     page(&headers, pages::pipeline())
+}
+
+async fn probes(headers: HeaderMap) -> Response {
+    page(&headers, pages::probes())
 }
 
 async fn scaler(headers: HeaderMap) -> Response {

@@ -160,6 +160,16 @@ pub fn pipeline() -> Markup {
     shell(Page::Pipeline, body)
 }
 
+/// Probes: each uptime check's state, last result and recent history.
+pub fn probes() -> Markup {
+    let body = html! {
+        h1 { "Probes" }
+        p #probes-summary.muted aria-live="polite" { "Loading…" }
+        div #probes {}
+    };
+    shell(Page::Probes, body)
+}
+
 /// Scaler: replicas over time and each decision's reasons.
 pub fn scaler() -> Markup {
     let body = html! {

@@ -36,6 +36,7 @@ async fn every_page_renders_with_its_navigation_and_scripts() {
         ("/rules", "Rules"),
         ("/graph", "Explore"),
         ("/pipeline", "Pipeline"),
+        ("/probes", "Probes"),
         ("/scaler", "Scaler"),
         ("/tap", "Tap"),
     ] {
@@ -137,9 +138,17 @@ async fn odd_query_strings_render_as_typed() {
 async fn the_first_party_assets_stay_small_on_the_wire() {
     // Everything but the chart library, as a phone downloads it (gzipped).
     let mut total = 0;
-    for name in
-        ["style.css", "common.js", "alerts.js", "silences.js", "rules.js", "explore.js", "pipeline.js", "scaler.js"]
-    {
+    for name in [
+        "style.css",
+        "common.js",
+        "alerts.js",
+        "silences.js",
+        "rules.js",
+        "explore.js",
+        "pipeline.js",
+        "probes.js",
+        "scaler.js",
+    ] {
         let (status, _, body) = get(&assets::url(name), true).await;
         assert_eq!(status, StatusCode::OK, "{name}");
         total += body.len();
