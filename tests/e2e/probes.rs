@@ -298,12 +298,19 @@ async fn probes_write_blackbox_series_apply_thresholds_and_page_through_a_webhoo
 
     expect(&lookout, "probe_success", "moved", 1.0).await;
     expect(&lookout, "probe_http_redirects", "moved", 1.0).await;
+    expect(&lookout, "probe_http_version", "web", 1.1).await;
+    expect(&lookout, "probe_ip_protocol", "web", 4.0).await;
+    expect(&lookout, "probe_http_uncompressed_body_length", "web", 16.0).await;
+    expect(&lookout, "probe_failed_due_to_regex", "web", 0.0).await;
     expect(&lookout, "probe_success", "wrong_body", 0.0).await;
+    expect(&lookout, "probe_failed_due_to_regex", "wrong_body", 1.0).await;
     expect(&lookout, "probe_http_status_code", "wrong_body", 200.0).await;
 
     // HTTPS: trusted through ca_file, with the certificate's expiry; refused without it.
     expect(&lookout, "probe_success", "tls", 1.0).await;
     expect(&lookout, "probe_http_ssl", "tls", 1.0).await;
+    let versions = query(&lookout, "probe_tls_version_info{probe=\"tls\"}").await;
+    assert!(versions.iter().any(|(l, v)| l["version"] == "TLS 1.3" && *v == 1.0), "{versions:?}");
     // The leaf's, which expires before the CA.
     expect(&lookout, "probe_ssl_earliest_cert_expiry", "tls", expires as f64).await;
     expect(&lookout, "probe_ssl_last_chain_expiry_timestamp_seconds", "tls", expires as f64).await;

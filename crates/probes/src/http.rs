@@ -85,6 +85,20 @@ pub(crate) async fn probe_http(probe: &Probe, m: &mut Measure) -> Result<(), Str
         let response = response.map_err(|e| format!("HTTP request failed: {e}"))?;
         let status = response.status().as_u16();
         m.status = Some(status);
+        m.http_version = Some(match response.version() {
+            hyper::Version::HTTP_09 => 0.9,
+            hyper::Version::HTTP_10 => 1.0,
+            hyper::Version::HTTP_2 => 2.0,
+            hyper::Version::HTTP_3 => 3.0,
+            _ => 1.1,
+        });
+        m.content_length = Some(
+            response
+                .headers()
+                .get(hyper::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .unwrap_or(-1),
+        );
         if response.status().is_redirection()
             && probe.follow_redirects
             && let Some(location) = response.headers().get(LOCATION).and_then(|l| l.to_str().ok())
@@ -101,6 +115,7 @@ pub(crate) async fn probe_http(probe: &Probe, m: &mut Measure) -> Result<(), Str
         let body = read_body(response.into_body()).await;
         m.phases.transfer += started.elapsed();
         let body = body?;
+        m.body_length = Some(body.len() as u64);
         let status_ok = if probe.expect_status.is_empty() {
             (200..300).contains(&status)
         } else {
@@ -112,6 +127,7 @@ pub(crate) async fn probe_http(probe: &Probe, m: &mut Measure) -> Result<(), Str
         if let Some(regex) = &probe.body_regex
             && !regex.is_match(&String::from_utf8_lossy(&body))
         {
+            m.failed_due_to_regex = true;
             return Err(format!("the body does not match `{}`", regex.as_str()));
         }
         return Ok(());

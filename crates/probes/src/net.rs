@@ -45,6 +45,7 @@ pub(crate) async fn connect(
     let tcp = TcpStream::connect(address).await;
     m.phases.connect += started.elapsed();
     let tcp = tcp.map_err(|e| format!("cannot connect to {address}: {e}"))?;
+    m.ip_protocol = Some(if address.is_ipv4() { 4 } else { 6 });
     let _ = tcp.set_nodelay(true);
     let Some((settings, config)) = tls else { return Ok(Stream::Plain(tcp)) };
     let name = server_name(settings, host)?;
@@ -54,12 +55,23 @@ pub(crate) async fn connect(
     m.phases.tls += started.elapsed();
     match result {
         Ok(stream) => {
-            if let Some(certs) = stream.get_ref().1.peer_certificates() {
+            let session = stream.get_ref().1;
+            if let Some(certs) = session.peer_certificates() {
                 m.tls = cert_expiry(certs);
             }
+            m.tls_version = session.protocol_version().map(tls_version_name);
             Ok(Stream::Tls(Box::new(stream)))
         }
         Err(e) => Err(format!("TLS handshake with {address} failed: {}", tls_error(&e))),
+    }
+}
+
+/// blackbox_exporter's names for TLS versions.
+fn tls_version_name(v: rustls::ProtocolVersion) -> &'static str {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLS 1.3",
+        rustls::ProtocolVersion::TLSv1_2 => "TLS 1.2",
+        _ => "unknown",
     }
 }
 

@@ -48,6 +48,18 @@ pub(crate) struct Measure {
     pub(crate) grpc_status: Option<i32>,
     /// The health check's `serving_status` (1 = SERVING).
     pub(crate) serving_status: Option<i32>,
+    /// 4 or 6: the address family connected to.
+    pub(crate) ip_protocol: Option<u8>,
+    /// The TLS version negotiated (`TLS 1.3`).
+    pub(crate) tls_version: Option<&'static str>,
+    /// The final response's `Content-Length` (-1 when it has none).
+    pub(crate) content_length: Option<i64>,
+    /// Bytes of body read.
+    pub(crate) body_length: Option<u64>,
+    /// The final response's HTTP version (1.1).
+    pub(crate) http_version: Option<f64>,
+    /// The body did not match `body_regex`.
+    pub(crate) failed_due_to_regex: bool,
 }
 
 /// The result of one check.
@@ -80,6 +92,23 @@ pub struct Outcome {
     /// `grpc`: the health check's `serving_status` (1 = SERVING).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serving_status: Option<i32>,
+    /// 4 or 6, once connected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_protocol: Option<u8>,
+    /// Over TLS: the version negotiated (`TLS 1.3`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<&'static str>,
+    /// `http`: the final response's `Content-Length` (-1 without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_length: Option<i64>,
+    /// `http`: bytes of body read (at most 1 MiB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_length: Option<u64>,
+    /// `http`: the final response's HTTP version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_version: Option<f64>,
+    /// `http`: the body did not match `body_regex`.
+    pub failed_due_to_regex: bool,
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -106,6 +135,12 @@ impl Outcome {
             tls: m.tls,
             grpc_status: m.grpc_status,
             serving_status: m.serving_status,
+            ip_protocol: m.ip_protocol,
+            tls_version: m.tls_version,
+            content_length: m.content_length,
+            body_length: m.body_length,
+            http_version: m.http_version,
+            failed_due_to_regex: m.failed_due_to_regex,
         }
     }
 }

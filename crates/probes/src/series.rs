@@ -28,6 +28,13 @@ const FAMILIES: &[(&str, &str)] = &[
     ("probe_http_duration_seconds", "Duration of the HTTP request by phase, summed over redirects, in seconds."),
     ("probe_http_redirects", "The number of redirects followed."),
     ("probe_http_ssl", "Whether the final response came over TLS."),
+    ("probe_http_version", "The HTTP version of the final response."),
+    ("probe_http_content_length", "The Content-Length of the final response (-1: none)."),
+    ("probe_http_uncompressed_body_length", "The bytes of body read."),
+    ("probe_failed_due_to_regex", "Whether the check failed because the body did not match body_regex."),
+    ("probe_ip_protocol", "Whether the address connected to is IPv4 (4) or IPv6 (6)."),
+    ("probe_tls_version_info", "The TLS version negotiated (1 for the version label)."),
+    ("probe_grpc_ssl", "Whether the health check went over TLS."),
     ("probe_ssl_earliest_cert_expiry", "The earliest expiry of the certificates presented, in unix seconds."),
     (
         "probe_ssl_last_chain_expiry_timestamp_seconds",
@@ -83,6 +90,22 @@ pub(crate) fn samples(probe: &Probe, outcome: &Outcome, up: bool) -> Vec<(Labels
         out.push(series("probe_http_status_code", &[], f64::from(code)));
         out.push(series("probe_http_redirects", &[], f64::from(outcome.redirects.unwrap_or(0))));
         out.push(series("probe_http_ssl", &[], flag(outcome.tls.is_some())));
+        out.push(series("probe_failed_due_to_regex", &[], flag(outcome.failed_due_to_regex)));
+    }
+    if let Some(v) = outcome.http_version {
+        out.push(series("probe_http_version", &[], v));
+    }
+    if let Some(n) = outcome.content_length {
+        out.push(series("probe_http_content_length", &[], n as f64));
+    }
+    if let Some(n) = outcome.body_length {
+        out.push(series("probe_http_uncompressed_body_length", &[], n as f64));
+    }
+    if let Some(p) = outcome.ip_protocol {
+        out.push(series("probe_ip_protocol", &[], f64::from(p)));
+    }
+    if let Some(version) = outcome.tls_version {
+        out.push(series("probe_tls_version_info", &[("version", version)], 1.0));
     }
     if let Some(tls) = &outcome.tls {
         out.push(series("probe_ssl_earliest_cert_expiry", &[], tls.earliest as f64));
@@ -90,6 +113,7 @@ pub(crate) fn samples(probe: &Probe, outcome: &Outcome, up: bool) -> Vec<(Labels
     }
     if let Some(code) = outcome.grpc_status {
         out.push(series("probe_grpc_status_code", &[], f64::from(code)));
+        out.push(series("probe_grpc_ssl", &[], flag(outcome.tls.is_some())));
     }
     if let Some(status) = outcome.serving_status {
         for (i, name) in SERVING_STATUSES.iter().enumerate() {
