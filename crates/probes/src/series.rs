@@ -149,3 +149,56 @@ pub(crate) fn mark_stale<'a>(store: &Store, t_ms: i64, series: impl Iterator<Ite
         let _ = store.append(labels, t_ms, lookout_tsdb::stale_nan());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use lookout_tsdb::{Matcher, StoreConfig};
+
+    use super::*;
+    use crate::outcome::{Measure, Outcome};
+    use crate::tls::CertExpiry;
+
+    fn probe() -> Probe {
+        let text = "sources:\n  in: { type: otlp }\nprobes:\n  shop:\n    type: http\n    url: https://shop/health\n    \
+                    labels: { job: web, team: payments }\n";
+        let cfg = lookout_config::load_str("p.yaml", text, &|_| None).unwrap();
+        crate::check_probes(&cfg.probes, std::path::Path::new(".")).unwrap().remove(0)
+    }
+
+    fn outcome(at_ms: i64, tls: bool) -> Outcome {
+        let mut m = Measure { status: Some(200), ..Measure::default() };
+        if tls {
+            m.tls = Some(CertExpiry { earliest: 1_900_000_000, last_chain: 1_900_000_000 });
+        }
+        Outcome::new(crate::ProbeKind::Http, at_ms, Duration::from_millis(20), m, Ok(()))
+    }
+
+    fn latest(store: &Store, name: &str) -> Option<f64> {
+        let series = store.select(&[Matcher::equal("__name__", name)], 0, i64::MAX);
+        series.first().and_then(|s| s.samples.last()).map(|s| s.v)
+    }
+
+    #[test]
+    fn labels_and_staleness_of_series_that_stop() {
+        let p = probe();
+        let first = samples(&p, &outcome(1_000, true), true);
+        let success = &first.iter().find(|(l, _)| l.name() == Some("probe_success")).unwrap().0;
+        // The probe's labels win over job; instance and probe are set.
+        assert_eq!(success.get("job"), Some("web"));
+        assert_eq!(success.get("team"), Some("payments"));
+        assert_eq!(success.get("instance"), Some("https://shop/health"));
+        assert_eq!(success.get("probe"), Some("shop"));
+
+        let store = Store::new(StoreConfig::default());
+        let written = write(&store, 1_000, first, &HashSet::new());
+        assert_eq!(latest(&store, "probe_ssl_earliest_cert_expiry"), Some(1_900_000_000.0));
+        assert_eq!(latest(&store, "lookout_probe_up"), Some(1.0));
+        // The next check has no certificate: its series gets a staleness marker.
+        write(&store, 2_000, samples(&p, &outcome(2_000, false), false), &written);
+        assert!(latest(&store, "probe_ssl_earliest_cert_expiry").is_some_and(lookout_tsdb::is_stale));
+        assert_eq!(latest(&store, "lookout_probe_up"), Some(0.0));
+        assert_eq!(latest(&store, "probe_http_status_code"), Some(200.0));
+    }
+}
