@@ -49,6 +49,10 @@ try {
     if (!evidence.includes("database connection refused")) throw new Error("no evidence log line: " + evidence);
     if (!/trace [0-9a-f]{32}/.test(evidence)) throw new Error("no trace id: " + evidence);
     await page.screenshot({ path: join(shots, "alerts.png"), fullPage: true });
+    if (!/^\(1\) Alerts/.test(await page.title())) throw new Error("title: " + (await page.title()));
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.screenshot({ path: join(shots, "alerts-dark.png"), fullPage: true });
+    await page.emulateMedia({ colorScheme: "light" });
   });
 
   await step("alerts: the Slack title's /#/alerts?receiver= link filters by receiver", async () => {

@@ -117,7 +117,10 @@ pub fn shell(page: Page, body: Markup) -> Markup {
                         }
                     }
                 }
-                main { (body) }
+                main {
+                    noscript { p.error { "This page loads its data with JavaScript. The same data is on the JSON API (/api/v2/alerts, /api/v1/rules, ...)." } }
+                    (body)
+                }
                 @if page.charts() {
                     script src=(assets::url("uPlot.js")) defer {}
                 }

@@ -113,6 +113,8 @@
       const byName = {};
       for (const a of pend) (byName[a.labels.alertname] = byName[a.labels.alertname] || []).push(a);
       for (const name of Object.keys(byName).sort()) nodes.push(groupCard("pending: " + name, { alertname: name }, null, byName[name]));
+      // The count in the tab's title: readable on a phone's tab switcher.
+      document.title = (firing ? "(" + firing + ") " : "") + "Alerts · Lookout";
       summary.textContent = firing + " firing, " + suppressed + " suppressed, " + pend.length + " pending" +
         (f.receiver ? " (receiver " + f.receiver + ")" : "") + " · updated " + new Date().toLocaleTimeString(undefined, { hour12: false });
       window.L.replace(out, nodes.length ? nodes : el("p", { class: "ok" }, "Nothing is firing."));
