@@ -1,6 +1,7 @@
 //! The web UI in headless Chromium (tests/browser/ui.mjs, playwright-core): an alert
 //! fired from OTLP log lines appears on Alerts with its evidence; a silence created
-//! through the form suppresses it (checked through /api/v2/alerts and amtool); the
+//! through the form suppresses it and its Expire button ends it (checked through
+//! /api/v2/alerts and amtool); the
 //! generatorURL of a real webhook payload opens Explore with a graph; the Pipeline page
 //! shows non-zero rates; Rules backtests; Scaler charts decisions; Probes shows one up
 //! and one down; Tap streams a component's records through a condition. Screenshots go to
@@ -196,8 +197,19 @@ async fn on_call_flow_in_a_real_browser() {
     assert!(!active.contains(ALERT), "amtool still lists it active: {active}");
     let silenced = amtool(&["alert", "query", "-s", "-o", "simple", &format!("alertname={ALERT}")]);
     assert!(silenced.contains(ALERT), "amtool lists it silenced: {silenced}");
+
+    // Expired through the page: the alert is active again, amtool sees the silence expired.
+    let config = json!({"base": base, "silenceID": silence, "screenshots": screenshots()});
+    tokio::task::spawn_blocking(move || run_browser("expire.mjs", &config)).await.unwrap();
+    let am: Value = reqwest::get(format!("{base}/api/v2/alerts")).await.unwrap().json().await.unwrap();
+    let listed = am.as_array().unwrap().iter().find(|a| a["labels"]["alertname"] == ALERT).expect("alert listed");
+    assert_eq!(listed["status"]["state"], "active", "{listed}");
+    let expired: Value = serde_json::from_str(&amtool(&["silence", "query", "--expired", "-o", "json"])).unwrap();
+    assert!(expired.as_array().unwrap().iter().any(|s| s["id"] == silence.as_str()), "amtool: {expired}");
+    let active = amtool(&["alert", "query", "-o", "simple", &format!("alertname={ALERT}")]);
+    assert!(active.contains(ALERT), "amtool lists it active again: {active}");
     sender.abort();
-    for shot in ["alerts", "silences", "explore", "pipeline", "rules", "scaler", "probes", "tap"] {
+    for shot in ["alerts", "silences", "explore", "pipeline", "rules", "scaler", "probes", "tap", "silence-expired"] {
         assert!(screenshots().join(format!("{shot}.png")).exists(), "{shot}.png");
     }
 }
