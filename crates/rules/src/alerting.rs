@@ -43,7 +43,7 @@ pub(crate) fn eval(
     // Templates' `query` runs at the evaluation time, not the offset query time (as
     // Prometheus's expander is given `ts`); the hook is only made when it can be called.
     let templated = rule.templates.any() && !result.is_empty();
-    let funcs = funcs(if templated { ctx.datasource.template_query(t_ms) } else { None });
+    let funcs = funcs(if templated && rule.templates.may_query() { ctx.datasource.template_query(t_ms) } else { None });
     for (labels, value) in result {
         let evidence = evidence::for_alert(&candidates, &labels, &[]);
         let (label_values, annotation_values) = if templated {
@@ -161,7 +161,7 @@ pub(crate) fn send(
     t_ms: i64,
     interval_ms: i64,
 ) -> Vec<OutgoingAlert> {
-    let generator_url = format!("{}{}", ctx.external_url, table_link(&rule.expr.to_string()));
+    let generator_url = format!("{}{}", ctx.external_url, rule.graph_path);
     let mut out = Vec::new();
     for a in st.alerts.values_mut() {
         if !a.needs_sending(t_ms, ctx.resend_delay_ms) {

@@ -165,6 +165,9 @@ pub struct AlertingRule {
     pub expr_position: Position,
     /// `labels` and `annotations` parsed as templates, once.
     pub templates: RuleTemplates,
+    /// `/graph?g0.expr=…&g0.tab=1` for `expr`, the path of its alerts'
+    /// `generatorURL` (printed once here rather than at every evaluation).
+    pub graph_path: String,
 }
 
 /// A recording rule.
@@ -453,6 +456,7 @@ impl Checker {
             }),
             (_, Some(a)) => Rule::Alerting(AlertingRule {
                 templates: RuleTemplates::compile(&a.value, &labels, &annotations),
+                graph_path: crate::alerting::table_link(&expr.to_string()),
                 name: a.value.clone(),
                 expr,
                 expr_text,

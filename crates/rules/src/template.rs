@@ -106,6 +106,8 @@ pub struct RuleTemplates {
     name: String,
     labels: Vec<Compiled>,
     annotations: Vec<Compiled>,
+    /// Whether a template's text names `query` (conservatively: in any position).
+    texts_with_query: bool,
 }
 
 impl RuleTemplates {
@@ -123,10 +125,20 @@ impl RuleTemplates {
             }
         };
         RuleTemplates {
+            texts_with_query: labels.iter().chain(annotations).any(|(_, v)| v.contains("{{") && v.contains("query")),
             labels: labels.iter().map(|(_, v)| compile(v)).collect(),
             annotations: annotations.iter().map(|(_, v)| compile(v)).collect(),
             name,
         }
+    }
+
+    /// Whether a template may call `query` (its text names it), so expanding needs
+    /// the query-bound function table; the others use the shared static one.
+    pub fn may_query(&self) -> bool {
+        self.labels.iter().chain(&self.annotations).any(|c| match c {
+            Compiled::Parsed(_) => self.texts_with_query,
+            _ => false,
+        })
     }
 
     /// Whether any value is a template (else no data or functions are needed).

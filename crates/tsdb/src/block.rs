@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chunk::Chunk;
 use crate::postings::Postings;
+use crate::matcher::SeriesFilter;
 use crate::wal::{Decoder, dir_bytes, put_labels};
 use crate::{Labels, Matcher, Sample};
 
@@ -260,9 +261,11 @@ impl Block {
             return Vec::new();
         }
         let mut out = Vec::new();
-        for id in self.postings.candidates(matchers, self.series.len()) {
+        let (candidates, known) = self.postings.candidates(matchers, self.series.len());
+        let mut filter = SeriesFilter::new(matchers, known);
+        for id in candidates {
             let Some(s) = self.series.get(id as usize) else { continue };
-            if !matchers.iter().all(|m| m.matches(&s.labels)) {
+            if !filter.matches(&s.labels) {
                 continue;
             }
             let mut samples = Vec::new();

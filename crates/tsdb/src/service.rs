@@ -123,14 +123,20 @@ impl StoreService {
     }
 }
 
-/// Refreshes the metrics every 5 s and runs retention every minute, forever.
+/// Refreshes the metrics every 5 s, ranks series in label order when enough are new
+/// (at least every minute while any are), and runs retention every minute, forever.
 async fn maintain(store: Arc<Store>, metrics: StoreMetrics) {
     let mut tick = tokio::time::interval(METRICS_EVERY);
     for round in 0u64.. {
         tick.tick().await;
-        if round % GC_EVERY_ROUNDS == GC_EVERY_ROUNDS - 1 {
+        let minute = round % GC_EVERY_ROUNDS == GC_EVERY_ROUNDS - 1;
+        if minute {
             let s = store.clone();
             let _ = tokio::task::spawn_blocking(move || s.gc(now_ms())).await;
+        }
+        if store.ranking_due(minute) {
+            let s = store.clone();
+            let _ = tokio::task::spawn_blocking(move || s.rank_series()).await;
         }
         metrics.update(&store);
     }

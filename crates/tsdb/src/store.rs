@@ -380,10 +380,8 @@ impl Store {
             (overlapping, head)
         };
         if blocks.is_empty() {
-            let mut out: Vec<SeriesData> =
-                head.into_iter().map(|(l, samples)| SeriesData { labels: (*l).clone(), samples }).collect();
-            out.sort_by(|a, b| a.labels.cmp(&b.labels));
-            return out;
+            // The head hands its series out in label order.
+            return head.into_iter().map(|(l, samples)| SeriesData { labels: (*l).clone(), samples }).collect();
         }
         let mut merged: BTreeMap<Arc<Labels>, Vec<Sample>> = BTreeMap::new();
         // Oldest blocks first, the head last: concatenation is time order unless
@@ -403,6 +401,54 @@ impl Store {
                 SeriesData { labels: (*l).clone(), samples }
             })
             .collect()
+    }
+
+    /// [`Store::select`] without copying: `visit` gets each matching series' labels
+    /// and its samples in `[mint, maxt]`, in label order. From the head alone, each
+    /// series is decoded into one reused buffer under the read lock, so `visit` must
+    /// not use the store; when blocks overlap the range, this falls back to `select`.
+    pub fn for_each_series(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        visit: &mut dyn FnMut(&Labels, &[Sample]),
+    ) {
+        let mint = mint.max(self.min_time.load(Ordering::Relaxed));
+        {
+            let blocks = self.blocks.read().expect("store lock");
+            if !blocks.iter().any(|b| b.meta.max_t >= mint && b.meta.min_t <= maxt) {
+                // Taken before the blocks' lock is let go, so no cut lands in between.
+                let head = self.head.read().expect("store lock");
+                drop(blocks);
+                head.for_each_series(matchers, mint, maxt, visit);
+                return;
+            }
+        }
+        for s in self.select(matchers, mint, maxt) {
+            visit(&s.labels, &s.samples);
+        }
+    }
+
+    /// Ranks the head's series in label order, so selections sort by a number (what
+    /// [`StoreService`](crate::StoreService) does every few seconds while new series
+    /// appear). The sort runs outside the lock; series created meanwhile stay unranked
+    /// and sort by their labels until the next ranking.
+    pub fn rank_series(&self) {
+        let (mut snapshot, unranked) = {
+            let head = self.head.read().expect("store lock");
+            (head.rank_snapshot(), head.unranked)
+        };
+        snapshot.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+        self.head.write().expect("store lock").set_ranks(&snapshot, unranked);
+    }
+
+    /// Whether enough series appeared since the last [`Store::rank_series`] to make
+    /// ranking worth its sort: one in a hundred, or any once `stale` is set (the
+    /// caller's "a while has passed").
+    pub fn ranking_due(&self, stale: bool) -> bool {
+        let head = self.head.read().expect("store lock");
+        head.unranked > 0 && (stale || head.unranked * 100 >= head.series_count())
     }
 
     /// Drops samples older than the retention window before `now_ms`, series left

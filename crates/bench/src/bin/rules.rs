@@ -86,6 +86,8 @@ fn main() {
             samples += 1;
         }
     }
+    // What the store service does every few seconds while series appear.
+    store.rank_series();
     let loaded = rss_bytes().saturating_sub(before);
     let texts: Vec<String> = (0..args.rules)
         .map(|r| {

@@ -28,17 +28,62 @@ fn group_labels(labels: &Labels, modifier: &Option<LabelModifier>) -> Labels {
     }
 }
 
-/// Groups `input` in first-seen order: `(group labels, member indexes)`.
+/// Whether a pair takes part in the grouping key: `by` lists it; `without` does not
+/// and it is not the metric name; no modifier: none does.
+fn in_key(name: &str, modifier: &Option<LabelModifier>) -> bool {
+    match modifier {
+        None => false,
+        Some(LabelModifier::Include(ls)) => ls.labels.iter().any(|n| n == name),
+        Some(LabelModifier::Exclude(ls)) => name != METRIC_NAME && !ls.labels.iter().any(|n| n == name),
+    }
+}
+
+/// The grouping key's pairs of `labels`, in label order.
+fn key_pairs<'a>(
+    labels: &'a Labels,
+    modifier: &'a Option<LabelModifier>,
+) -> impl Iterator<Item = &'a (String, String)> + 'a {
+    labels.pairs().iter().filter(move |(k, _)| in_key(k, modifier))
+}
+
+/// Groups `input` in first-seen order: `(group labels, member indexes)`. Keys are
+/// hashed and compared on the input's own pairs, so only a group's first member builds
+/// a label set.
 fn groups(input: &[(Labels, f64)], modifier: &Option<LabelModifier>) -> Vec<(Labels, Vec<usize>)> {
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let hasher = foldhash::fast::FixedState::default();
+    // Key hash → the first group with it; `next` chains groups whose hashes collide.
+    let mut first: HashMap<u64, usize, foldhash::fast::FixedState> = HashMap::with_hasher(hasher.clone());
+    let mut next: Vec<Option<usize>> = Vec::new();
     let mut out: Vec<(Labels, Vec<usize>)> = Vec::new();
     for (i, (l, _)) in input.iter().enumerate() {
-        let g = group_labels(l, modifier);
-        match index.get(&g) {
-            Some(&gi) => out[gi].1.push(i),
+        let mut h = hasher.build_hasher();
+        for pair in key_pairs(l, modifier) {
+            pair.hash(&mut h);
+        }
+        let h = h.finish();
+        let mut at = first.get(&h).copied();
+        let mut last = None;
+        while let Some(gi) = at {
+            let repr = &input[out[gi].1[0]].0;
+            if key_pairs(repr, modifier).eq(key_pairs(l, modifier)) {
+                break;
+            }
+            last = Some(gi);
+            at = next[gi];
+        }
+        match at {
+            Some(gi) => out[gi].1.push(i),
             None => {
-                index.insert(g.clone(), out.len());
-                out.push((g, vec![i]));
+                let gi = out.len();
+                match last {
+                    Some(prev) => next[prev] = Some(gi),
+                    None => {
+                        first.insert(h, gi);
+                    }
+                }
+                next.push(None);
+                out.push((group_labels(l, modifier), vec![i]));
             }
         }
     }

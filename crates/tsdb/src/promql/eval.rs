@@ -165,15 +165,46 @@ impl<Q: Queryable + ?Sized> Evaluator<'_, Q> {
     pub(crate) fn select_instant(&self, vs: &VectorSelector, rt: i64) -> Result<Vec<(Labels, f64, i64)>, EvalError> {
         let matchers = matchers(vs)?;
         let first = self.first_in_window(rt - self.opts.lookback_delta_ms);
-        let series = self.q.select(&matchers, first, rt);
+        let mut out = Vec::new();
+        self.q.for_each_series(&matchers, first, rt, &mut |labels, samples| {
+            if let Some(last) = samples.iter().rev().find(|x| x.t <= rt && x.t >= first)
+                && !is_stale(last.v)
+            {
+                out.push((labels.clone(), last.v, last.t));
+            }
+        });
         self.check_samples()?;
-        Ok(series
-            .into_iter()
-            .filter_map(|s| {
-                let last = s.samples.iter().rev().find(|x| x.t <= rt && x.t >= first)?;
-                (!is_stale(last.v)).then_some((s.labels, last.v, last.t))
-            })
-            .collect())
+        Ok(out)
+    }
+
+    /// [`Evaluator::select_range`] without copying: `visit` gets each series with
+    /// samples in `(start, end]`, its labels and those samples (staleness markers
+    /// left out), in label order.
+    pub(crate) fn for_each_range(
+        &self,
+        vs: &VectorSelector,
+        start: i64,
+        end: i64,
+        visit: &mut dyn FnMut(&Labels, &[Sample]),
+    ) -> Result<(), EvalError> {
+        let matchers = matchers(vs)?;
+        let first = self.first_in_window(start);
+        let mut fresh: Vec<Sample> = Vec::new();
+        self.q.for_each_series(&matchers, first, end, &mut |labels, samples| {
+            let from = samples.partition_point(|x| x.t < first);
+            let to = samples.partition_point(|x| x.t <= end).max(from);
+            let samples = &samples[from..to];
+            if samples.iter().any(|x| is_stale(x.v)) {
+                fresh.clear();
+                fresh.extend(samples.iter().filter(|x| !is_stale(x.v)));
+                if !fresh.is_empty() {
+                    visit(labels, &fresh);
+                }
+            } else if !samples.is_empty() {
+                visit(labels, samples);
+            }
+        });
+        self.check_samples()
     }
 
     /// Per series with samples, its non-stale samples in `(start, end]`.

@@ -12,7 +12,7 @@ use super::labels_ops::{METRIC_NAME, check_unique, drop_name, remove, set, valid
 use super::range_fns::{self, Range};
 use super::stats::{bucket_quantile, go_max, go_min, linear_regression};
 use super::{EvalError, Queryable, Value, exec_err};
-use crate::Labels;
+use crate::{Labels, Sample};
 
 /// Every function [`call`] implements (what `check` accepts).
 pub(crate) const SUPPORTED: &[&str] = &[
@@ -106,28 +106,45 @@ pub(crate) fn call<Q: Queryable + ?Sized>(ev: &Evaluator<'_, Q>, c: &Call, t: i6
             let (start, end) = ev.range_bounds(t, m).ok_or_else(|| EvalError::Exec(format!("{name}: not a range")))?;
             let r = Range { start, end };
             let mut out = Vec::new();
-            for (labels, s) in ev.eval_matrix(m, t)? {
+            // Input series are distinct, so dropping `__name__` can only make two equal
+            // when their names differ: the check is needed only then.
+            let mut first_name: Option<Option<String>> = None;
+            let mut names_differ = false;
+            let mut apply = |labels: &Labels, s: &[Sample]| {
                 let v = match name {
-                    "rate" => range_fns::extrapolated_rate(&s, r, true, true),
-                    "increase" => range_fns::extrapolated_rate(&s, r, true, false),
-                    "delta" => range_fns::extrapolated_rate(&s, r, false, false),
-                    "irate" => range_fns::instant_value(&s, true),
-                    "idelta" => range_fns::instant_value(&s, false),
-                    "changes" => (!s.is_empty()).then(|| range_fns::changes(&s)),
-                    "resets" => (!s.is_empty()).then(|| range_fns::resets(&s)),
-                    "deriv" => (s.len() >= 2).then(|| linear_regression(&s, s[0].t).0),
+                    "rate" => range_fns::extrapolated_rate(s, r, true, true),
+                    "increase" => range_fns::extrapolated_rate(s, r, true, false),
+                    "delta" => range_fns::extrapolated_rate(s, r, false, false),
+                    "irate" => range_fns::instant_value(s, true),
+                    "idelta" => range_fns::instant_value(s, false),
+                    "changes" => (!s.is_empty()).then(|| range_fns::changes(s)),
+                    "resets" => (!s.is_empty()).then(|| range_fns::resets(s)),
+                    "deriv" => (s.len() >= 2).then(|| linear_regression(s, s[0].t).0),
                     "predict_linear" => (s.len() >= 2).then(|| {
-                        let (slope, intercept) = linear_regression(&s, t);
+                        let (slope, intercept) = linear_regression(s, t);
                         slope * q + intercept
                     }),
-                    _ => range_fns::over_time(name, &s, q),
+                    _ => range_fns::over_time(name, s, q),
                 };
                 if let Some(v) = v {
-                    let labels = if name == "last_over_time" { labels } else { drop_name(&labels) };
-                    out.push((labels, v));
+                    if name == "last_over_time" {
+                        out.push((labels.clone(), v));
+                        return;
+                    }
+                    match &first_name {
+                        None => first_name = Some(labels.name().map(str::to_string)),
+                        Some(n) => names_differ |= n.as_deref() != labels.name(),
+                    }
+                    out.push((drop_name(labels), v));
                 }
+            };
+            match unwrap_parens(m) {
+                Expr::MatrixSelector(ms) => ev.for_each_range(&ms.vs, start, end, &mut apply)?,
+                _ => ev.eval_matrix(m, t)?.iter().for_each(|(labels, s)| apply(labels, s)),
             }
-            check_unique(&out)?;
+            if names_differ {
+                check_unique(&out)?;
+            }
             Ok(Value::Vector(out))
         }
         "double_exponential_smoothing" => {

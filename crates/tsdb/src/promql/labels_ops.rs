@@ -8,10 +8,7 @@ pub(crate) const METRIC_NAME: &str = "__name__";
 
 /// `labels` without `__name__`.
 pub(crate) fn drop_name(labels: &Labels) -> Labels {
-    if labels.name().is_none() {
-        return labels.clone();
-    }
-    Labels::new(labels.pairs().iter().filter(|(k, _)| k != METRIC_NAME).cloned())
+    labels.without_name()
 }
 
 /// Only the labels named in `names`.
@@ -77,7 +74,7 @@ pub(crate) fn valid_label_name(name: &str) -> bool {
 /// Errors when two elements share a label set, as Prometheus does after functions and
 /// operators that drop the metric name.
 pub(crate) fn check_unique(v: &[(Labels, f64)]) -> Result<(), super::EvalError> {
-    let mut seen = std::collections::HashSet::with_capacity(v.len());
+    let mut seen = std::collections::HashSet::with_capacity_and_hasher(v.len(), foldhash::fast::FixedState::default());
     for (l, _) in v {
         if !seen.insert(l) {
             return super::exec_err("vector cannot contain metrics with the same labelset");

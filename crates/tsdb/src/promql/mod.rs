@@ -66,6 +66,16 @@ pub trait Queryable {
     /// Series matching every matcher, with their samples in `[mint, maxt]` (ms).
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesData>;
 
+    /// What [`Queryable::select`] returns, handed to `visit` one series at a time in
+    /// label order, so a source that can decode each series into a reused buffer need
+    /// not copy labels and samples out. `visit` must not use the source. The default
+    /// calls `select`; wrappers forward it.
+    fn for_each_series(&self, matchers: &[Matcher], mint: i64, maxt: i64, visit: &mut dyn FnMut(&Labels, &[Sample])) {
+        for s in self.select(matchers, mint, maxt) {
+            visit(&s.labels, &s.samples);
+        }
+    }
+
     /// Samples handed out so far that count against a query's sample limit (0 when
     /// this source does not count: the limit is then not enforced).
     fn samples_loaded(&self) -> usize {
@@ -76,6 +86,10 @@ pub trait Queryable {
 impl Queryable for Store {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesData> {
         Store::select(self, matchers, mint, maxt)
+    }
+
+    fn for_each_series(&self, matchers: &[Matcher], mint: i64, maxt: i64, visit: &mut dyn FnMut(&Labels, &[Sample])) {
+        Store::for_each_series(self, matchers, mint, maxt, visit)
     }
 }
 

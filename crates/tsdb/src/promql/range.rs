@@ -173,6 +173,15 @@ impl<Q: Queryable + ?Sized> Queryable for Counted<'_, Q> {
         out
     }
 
+    fn for_each_series(&self, matchers: &[Matcher], mint: i64, maxt: i64, visit: &mut dyn FnMut(&Labels, &[Sample])) {
+        let mut n = 0usize;
+        self.inner.for_each_series(matchers, mint, maxt, &mut |l, s| {
+            n += s.len();
+            visit(l, s)
+        });
+        self.loaded.set(self.loaded.get().saturating_add(n));
+    }
+
     fn samples_loaded(&self) -> usize {
         self.loaded.get()
     }
@@ -243,17 +252,34 @@ impl<Q: Queryable + ?Sized> Queryable for StepCache<'_, Q> {
         let e = &entries[&k];
         e.series
             .iter()
-            .map(|s| {
-                let from = s.samples.partition_point(|x| x.t < mint);
-                let to = s.samples.partition_point(|x| x.t <= maxt);
-                SeriesData { labels: s.labels.clone(), samples: s.samples[from..to.max(from)].to_vec() }
-            })
+            .map(|s| SeriesData { labels: s.labels.clone(), samples: within(&s.samples, mint, maxt).to_vec() })
             .collect()
+    }
+
+    fn for_each_series(&self, matchers: &[Matcher], mint: i64, maxt: i64, visit: &mut dyn FnMut(&Labels, &[Sample])) {
+        // Fills the cache as `select` does; the copy it returns is cheap to drop
+        // compared with the reads it saves, and the cached slices are then lent out.
+        let k = key(matchers);
+        let covered = self.entries.borrow().get(&k).is_some_and(|e| e.mint <= mint && maxt <= e.maxt);
+        if !covered {
+            drop(self.select(matchers, mint, maxt));
+        }
+        let entries = self.entries.borrow();
+        for s in &entries[&k].series {
+            visit(&s.labels, within(&s.samples, mint, maxt));
+        }
     }
 
     fn samples_loaded(&self) -> usize {
         self.loaded.get()
     }
+}
+
+/// The samples of `samples` (in time order) within `[mint, maxt]`.
+fn within(samples: &[Sample], mint: i64, maxt: i64) -> &[Sample] {
+    let from = samples.partition_point(|x| x.t < mint);
+    let to = samples.partition_point(|x| x.t <= maxt);
+    &samples[from..to.max(from)]
 }
 
 #[cfg(test)]
