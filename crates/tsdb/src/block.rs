@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::chunk::Chunk;
-use crate::postings::Postings;
 use crate::matcher::SeriesFilter;
+use crate::postings::Postings;
 use crate::wal::{Decoder, dir_bytes, put_labels};
 use crate::{Labels, Matcher, Sample};
 
@@ -273,7 +273,7 @@ impl Block {
                 match self.read_chunk(r) {
                     Ok(c) => {
                         let mut it = c.iter();
-                        samples.extend(it.by_ref().filter(|x| x.t >= mint && x.t <= maxt));
+                        it.decode_into(mint, maxt, &mut samples);
                         if it.error().is_some() {
                             self.corrupt_chunks.fetch_add(1, Ordering::Relaxed);
                         }

@@ -82,8 +82,9 @@ impl BitWriter {
 // === impl BitReader ===
 
 /// Reads a bit stream through a 64-bit buffer: bits are loaded eight bytes at a time
-/// and taken from the top, so a read is a compare, a shift and a mask instead of a
-/// loop over bytes (about 60 instructions a sample instead of 200).
+/// and taken from the top, so a read is a compare, two shifts and a subtraction
+/// instead of a loop over bytes. Reading past the end yields zeros and sets
+/// `overrun`, checked once per sample, so the hot path carries no `Result`.
 struct BitReader<'a> {
     buf: &'a [u8],
     /// The next byte of `buf` to load.
@@ -91,90 +92,101 @@ struct BitReader<'a> {
     /// Loaded bits, the next one at the top; only the top `n` are meaningful.
     acc: u64,
     n: u32,
+    /// A read went past the end of the stream.
+    overrun: bool,
 }
 
 impl<'a> BitReader<'a> {
     fn new(buf: &'a [u8]) -> BitReader<'a> {
-        BitReader { buf, next: 0, acc: 0, n: 0 }
+        BitReader { buf, next: 0, acc: 0, n: 0, overrun: false }
     }
 
     /// Loads whole bytes until at least 57 bits are held or the stream ends.
     #[inline]
     fn refill(&mut self) {
+        // Bits below the top `n` are stale: cleared before new ones are added.
+        let kept = if self.n == 0 { 0 } else { self.acc & (!0u64 << (64 - self.n)) };
         if let Some(word) = self.buf.get(self.next..self.next + 8) {
             let word = u64::from_be_bytes(word.try_into().expect("eight bytes"));
             let bytes = (64 - self.n) / 8;
-            // Bits below the top `n` are stale: clear them before adding the new ones.
-            let kept = if self.n == 0 { 0 } else { self.acc & (!0u64 << (64 - self.n)) };
             self.acc = kept | (word >> self.n);
             self.next += bytes as usize;
             self.n += bytes * 8;
             return;
         }
+        self.acc = kept;
         while self.n <= 56 {
             let Some(&b) = self.buf.get(self.next) else { return };
-            let kept = if self.n == 0 { 0 } else { self.acc & (!0u64 << (64 - self.n)) };
-            self.acc = kept | (u64::from(b) << (56 - self.n));
+            self.acc |= u64::from(b) << (56 - self.n);
             self.next += 1;
             self.n += 8;
         }
     }
 
-    #[inline]
-    fn read_bit(&mut self) -> Result<bool, CorruptChunk> {
-        Ok(self.read_short(1)? == 1)
-    }
-
-    /// Reads 1 to 56 bits.
-    #[inline]
-    fn read_short(&mut self, k: u32) -> Result<u64, CorruptChunk> {
+    /// Reads 1 to 56 bits (zeros past the end, setting `overrun`).
+    #[inline(always)]
+    fn read_short(&mut self, k: u32) -> u64 {
         debug_assert!((1..=56).contains(&k));
         if self.n < k {
             self.refill();
             if self.n < k {
-                return Err(CorruptChunk("bit stream ends early"));
+                self.overrun = true;
+                return 0;
             }
         }
         let v = self.acc >> (64 - k);
         self.acc <<= k;
         self.n -= k;
-        Ok(v)
+        v
+    }
+
+    #[inline(always)]
+    fn read_bit(&mut self) -> bool {
+        self.read_short(1) == 1
     }
 
     /// Reads 0 to 64 bits.
-    #[inline]
-    fn read_bits(&mut self, k: u8) -> Result<u64, CorruptChunk> {
+    #[inline(always)]
+    fn read_bits(&mut self, k: u8) -> u64 {
         match u32::from(k) {
-            0 => Ok(0),
+            0 => 0,
             k @ 1..=56 => self.read_short(k),
             k => {
-                let high = self.read_short(k - 32)?;
-                Ok((high << 32) | self.read_short(32)?)
+                let high = self.read_short(k - 32);
+                (high << 32) | self.read_short(32)
             }
         }
     }
 
-    #[inline]
+    /// `what`, unless the stream had already ended (which the bit-by-bit reader would
+    /// have stopped at first).
+    fn fail(&self, what: &'static str) -> CorruptChunk {
+        CorruptChunk(if self.overrun { ENDS_EARLY } else { what })
+    }
+
+    #[inline(always)]
     fn read_varint(&mut self) -> Result<i64, CorruptChunk> {
-        // The common case: a small delta in one byte.
-        let first = self.read_short(8)?;
+        // The common case: one byte.
+        let first = self.read_short(8);
         if first & 0x80 == 0 {
             return Ok(((first >> 1) as i64) ^ -((first & 1) as i64));
         }
         let mut u = first & 0x7f;
         for shift in (7..70).step_by(7) {
-            let byte = self.read_short(8)?;
+            let byte = self.read_short(8);
             if shift == 63 && byte > 1 {
-                return Err(CorruptChunk("varint overflows 64 bits"));
+                return Err(self.fail("varint overflows 64 bits"));
             }
             u |= (byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
                 return Ok(((u >> 1) as i64) ^ -((u & 1) as i64));
             }
         }
-        Err(CorruptChunk("varint too long"))
+        Err(self.fail("varint too long"))
     }
 }
+
+const ENDS_EARLY: &str = "bit stream ends early";
 
 /// Sign-extends the low `bits` bits of `v`.
 fn sign_extend(v: u64, bits: u8) -> i64 {
@@ -357,17 +369,7 @@ pub(crate) struct Iter<'a> {
 
 impl<'a> Iter<'a> {
     fn new(n: u16, body: &'a [u8]) -> Iter<'a> {
-        Iter {
-            r: BitReader::new(body),
-            left: n,
-            read: 0,
-            t: 0,
-            delta: 0,
-            v: 0,
-            leading: 0,
-            trailing: 0,
-            error: None,
-        }
+        Iter { r: BitReader::new(body), left: n, read: 0, t: 0, delta: 0, v: 0, leading: 0, trailing: 0, error: None }
     }
 
     /// Why decoding stopped early, if it did.
@@ -375,11 +377,12 @@ impl<'a> Iter<'a> {
         self.error.as_ref()
     }
 
+    #[inline(always)]
     fn step(&mut self) -> Result<Sample, CorruptChunk> {
         match self.read {
             0 => {
                 self.t = self.r.read_varint()?;
-                self.v = self.r.read_bits(64)?;
+                self.v = self.r.read_bits(64);
             }
             1 => {
                 self.delta = self.r.read_varint()?;
@@ -387,55 +390,76 @@ impl<'a> Iter<'a> {
                 self.read_value()?;
             }
             _ => {
-                let dod = self.read_dod()?;
+                let dod = self.read_dod();
                 self.delta = self.delta.wrapping_add(dod);
                 self.t = self.t.wrapping_add(self.delta);
                 self.read_value()?;
             }
         }
+        if self.r.overrun {
+            return Err(CorruptChunk(ENDS_EARLY));
+        }
         Ok(Sample { t: self.t, v: f64::from_bits(self.v) })
     }
 
-    fn read_dod(&mut self) -> Result<i64, CorruptChunk> {
-        if !self.r.read_bit()? {
-            return Ok(0);
+    #[inline(always)]
+    fn read_dod(&mut self) -> i64 {
+        // A regular interval: one `0` bit.
+        if !self.r.read_bit() {
+            return 0;
         }
         for (_, _, vbits) in DOD_BUCKETS {
-            if !self.r.read_bit()? {
-                return Ok(sign_extend(self.r.read_bits(vbits)?, vbits));
+            if !self.r.read_bit() {
+                return sign_extend(self.r.read_short(u32::from(vbits)), vbits);
             }
         }
-        Ok(self.r.read_bits(64)? as i64)
+        self.r.read_bits(64) as i64
     }
 
+    #[inline(always)]
     fn read_value(&mut self) -> Result<(), CorruptChunk> {
-        if !self.r.read_bit()? {
+        if !self.r.read_bit() {
             return Ok(());
         }
-        if self.r.read_bit()? {
-            self.leading = self.r.read_bits(5)? as u8;
-            let sig = match self.r.read_bits(6)? as u8 {
+        if self.r.read_bit() {
+            self.leading = self.r.read_short(5) as u8;
+            let sig = match self.r.read_short(6) as u8 {
                 0 => 64,
                 s => s,
             };
             if u16::from(self.leading) + u16::from(sig) > 64 {
-                return Err(CorruptChunk("value window wider than 64 bits"));
+                return Err(self.r.fail("value window wider than 64 bits"));
             }
             self.trailing = 64 - self.leading - sig;
         } else if self.read == 1 {
             // A window reuse needs a window; the second sample never has one.
-            return Err(CorruptChunk("value window reused before it was set"));
+            return Err(self.r.fail("value window reused before it was set"));
         }
         let sig = 64 - self.leading - self.trailing;
-        let bits = self.r.read_bits(sig)?;
+        let bits = self.r.read_bits(sig);
         self.v ^= bits << self.trailing;
         Ok(())
+    }
+
+    /// Appends the samples with `mint <= t <= maxt` to `out`, stopping past `maxt`
+    /// (a chunk is in time order) or at a corrupt bit (kept in [`Iter::error`]).
+    pub(crate) fn decode_into(&mut self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
+        out.reserve(usize::from(self.left));
+        for s in self.by_ref() {
+            if s.t > maxt {
+                return;
+            }
+            if s.t >= mint {
+                out.push(s);
+            }
+        }
     }
 }
 
 impl Iterator for Iter<'_> {
     type Item = Sample;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<Sample> {
         if self.left == 0 || self.error.is_some() {
             return None;

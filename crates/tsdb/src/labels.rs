@@ -64,6 +64,11 @@ impl Labels {
     /// The value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         let pairs = self.pairs();
+        if pairs.len() <= 16 {
+            // Most sets are small: a scan that mostly compares lengths beats a binary
+            // search that compares bytes at every step.
+            return pairs.iter().find(|(n, _)| n.len() == name.len() && n == name).map(|(_, v)| v.as_str());
+        }
         pairs.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok().map(|i| pairs[i].1.as_str())
     }
 

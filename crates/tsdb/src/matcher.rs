@@ -1,7 +1,7 @@
 //! Prometheus label matchers: `=`, `!=`, `=~`, `!~` (regexes fully anchored).
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use regex::Regex;
 
@@ -10,15 +10,17 @@ use crate::Labels;
 /// Compiled patterns, so a rule evaluated every interval does not compile its
 /// regexes each time (compiling costs far more than matching a short label value).
 /// Bounded: emptied when full, as a query API fed distinct patterns must not grow it.
-static COMPILED: LazyLock<Mutex<HashMap<String, Regex>>> = LazyLock::new(Mutex::default);
+/// Shared behind an `Arc`: a `Regex` clone would get its own match-state pool, built
+/// again at its first match.
+static COMPILED: LazyLock<Mutex<HashMap<String, Arc<Regex>>>> = LazyLock::new(Mutex::default);
 const MAX_COMPILED: usize = 4096;
 
 /// `pattern` anchored as Prometheus anchors it, compiled once.
-fn compiled(pattern: &str) -> Result<Regex, regex::Error> {
+fn compiled(pattern: &str) -> Result<Arc<Regex>, regex::Error> {
     if let Some(r) = COMPILED.lock().unwrap_or_else(|e| e.into_inner()).get(pattern) {
         return Ok(r.clone());
     }
-    let r = Regex::new(&format!("^(?s:{pattern})$"))?;
+    let r = Arc::new(Regex::new(&format!("^(?s:{pattern})$"))?);
     let mut cache = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
     if cache.len() >= MAX_COMPILED {
         cache.clear();
@@ -49,7 +51,7 @@ pub struct Matcher {
     pub op: MatchOp,
     /// The value or pattern.
     pub value: String,
-    regex: Option<Regex>,
+    regex: Option<Arc<Regex>>,
 }
 
 impl Matcher {

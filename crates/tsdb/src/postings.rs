@@ -37,7 +37,11 @@ impl Postings {
     /// non-empty equality matchers, or every id below `all` when there is none; with
     /// the index of the matcher whose list it is (every id of it matches that one, so
     /// only the others need checking).
-    pub(crate) fn candidates(&self, matchers: &[Matcher], all: usize) -> (Box<dyn Iterator<Item = u32> + '_>, Option<usize>) {
+    pub(crate) fn candidates(
+        &self,
+        matchers: &[Matcher],
+        all: usize,
+    ) -> (Box<dyn Iterator<Item = u32> + '_>, Option<usize>) {
         let shortest = matchers
             .iter()
             .enumerate()

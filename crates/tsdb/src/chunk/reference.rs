@@ -167,4 +167,3 @@ impl Iterator for Iter<'_> {
         }
     }
 }
-

@@ -89,7 +89,7 @@ impl Queryable for Store {
     }
 
     fn for_each_series(&self, matchers: &[Matcher], mint: i64, maxt: i64, visit: &mut dyn FnMut(&Labels, &[Sample])) {
-        Store::for_each_series(self, matchers, mint, maxt, visit)
+        Store::for_each_series(self, matchers, mint, maxt, visit);
     }
 }
 

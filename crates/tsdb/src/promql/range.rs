@@ -177,7 +177,7 @@ impl<Q: Queryable + ?Sized> Queryable for Counted<'_, Q> {
         let mut n = 0usize;
         self.inner.for_each_series(matchers, mint, maxt, &mut |l, s| {
             n += s.len();
-            visit(l, s)
+            visit(l, s);
         });
         self.loaded.set(self.loaded.get().saturating_add(n));
     }
