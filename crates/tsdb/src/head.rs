@@ -20,7 +20,10 @@ use crate::{AppendError, Labels, Matcher, Sample};
 const UNRANKED: u32 = u32::MAX;
 
 pub(crate) struct HeadSeries {
-    pub(crate) labels: Arc<Labels>,
+    pub(crate) labels: Labels,
+    /// Its place in label order at the last ranking ([`UNRANKED`] if created since),
+    /// so selections sort by a number, not by labels.
+    rank: u32,
     /// The series' id in the WAL.
     pub(crate) wal_ref: u64,
     closed: Vec<Chunk>,
@@ -31,8 +34,16 @@ pub(crate) struct HeadSeries {
 }
 
 impl HeadSeries {
-    fn new(labels: Arc<Labels>, wal_ref: u64) -> HeadSeries {
-        HeadSeries { labels, wal_ref, closed: Vec::new(), open: Appender::default(), last: None, max_t: i64::MIN }
+    fn new(labels: Labels, wal_ref: u64) -> HeadSeries {
+        HeadSeries {
+            labels,
+            rank: UNRANKED,
+            wal_ref,
+            closed: Vec::new(),
+            open: Appender::default(),
+            last: None,
+            max_t: i64::MIN,
+        }
     }
 
     /// Moves the newest sample into the open chunk, cutting first when it is full or
@@ -93,18 +104,15 @@ pub(crate) struct Appended {
     /// The series' WAL id.
     pub(crate) wal_ref: u64,
     /// Set when the append created the series.
-    pub(crate) created: Option<Arc<Labels>>,
+    pub(crate) created: Option<Labels>,
 }
 
 #[derive(Default)]
 pub(crate) struct Head {
     series: Vec<Option<HeadSeries>>,
     free: Vec<u32>,
-    by_labels: HashMap<Arc<Labels>, u32>,
+    by_labels: HashMap<Labels, u32>,
     postings: Postings,
-    /// Per series id, its place in label order at the last ranking ([`UNRANKED`] for
-    /// series created since), so selections sort by a number, not by labels.
-    ranks: Vec<u32>,
     /// Series created since the last ranking.
     pub(crate) unranked: usize,
     // Under the same lock as the data, so appends pay no extra synchronisation.
@@ -175,7 +183,7 @@ impl Head {
         labels: &Labels,
         max_series: usize,
         wal_ref: Option<u64>,
-    ) -> Result<(u32, Arc<Labels>), AppendError> {
+    ) -> Result<(u32, Labels), AppendError> {
         if let Some(&id) = self.by_labels.get(labels) {
             let s = self.series[id as usize].as_ref().expect("live series");
             return Ok((id, s.labels.clone()));
@@ -189,17 +197,15 @@ impl Head {
         self.tenants.created(labels);
         let wal_ref = wal_ref.unwrap_or(self.next_ref);
         self.next_ref = self.next_ref.max(wal_ref + 1);
-        let labels = Arc::new(labels.clone());
+        let labels = labels.clone();
         let series = HeadSeries::new(labels.clone(), wal_ref);
         let id = match self.free.pop() {
             Some(id) => {
                 self.series[id as usize] = Some(series);
-                self.ranks[id as usize] = UNRANKED;
                 id
             }
             None => {
                 self.series.push(Some(series));
-                self.ranks.push(UNRANKED);
                 (self.series.len() - 1) as u32
             }
         };
@@ -221,19 +227,19 @@ impl Head {
         // Ranks agree with label order wherever both series have one, so comparing
         // ranks when both do and labels otherwise is label order.
         ids.sort_unstable_by(|&a, &b| {
-            let (ra, rb) = (self.ranks[a as usize], self.ranks[b as usize]);
-            if ra != UNRANKED && rb != UNRANKED { ra.cmp(&rb) } else { self.labels_of(a).cmp(self.labels_of(b)) }
+            let (a, b) = (self.live_series(a), self.live_series(b));
+            if a.rank != UNRANKED && b.rank != UNRANKED { a.rank.cmp(&b.rank) } else { a.labels.cmp(&b.labels) }
         });
         ids
     }
 
-    fn labels_of(&self, id: u32) -> &Labels {
-        &self.series[id as usize].as_ref().expect("live series").labels
+    fn live_series(&self, id: u32) -> &HeadSeries {
+        self.series[id as usize].as_ref().expect("live series")
     }
 
     /// Series matching every matcher, in label order, with their samples in
     /// `[mint, maxt]` (possibly none).
-    pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<(Arc<Labels>, Vec<Sample>)> {
+    pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<(Labels, Vec<Sample>)> {
         self.matching(matchers)
             .into_iter()
             .map(|id| {
@@ -264,19 +270,19 @@ impl Head {
     }
 
     /// Every live series' id and labels, for a ranking outside the lock.
-    pub(crate) fn rank_snapshot(&self) -> Vec<(u32, Arc<Labels>)> {
+    pub(crate) fn rank_snapshot(&self) -> Vec<(u32, Labels)> {
         self.series.iter().enumerate().filter_map(|(id, s)| s.as_ref().map(|s| (id as u32, s.labels.clone()))).collect()
     }
 
     /// Installs the ranking of `sorted` (a snapshot sorted by labels); a series
     /// created or replaced since the snapshot stays unranked.
-    pub(crate) fn set_ranks(&mut self, sorted: &[(u32, Arc<Labels>)], unranked_at_snapshot: usize) {
-        self.ranks.iter_mut().for_each(|r| *r = UNRANKED);
+    pub(crate) fn set_ranks(&mut self, sorted: &[(u32, Labels)], unranked_at_snapshot: usize) {
+        self.series.iter_mut().flatten().for_each(|s| s.rank = UNRANKED);
         for (rank, (id, labels)) in sorted.iter().enumerate() {
-            if let Some(Some(s)) = self.series.get(*id as usize)
-                && Arc::ptr_eq(&s.labels, labels)
+            if let Some(Some(s)) = self.series.get_mut(*id as usize)
+                && s.labels.ptr_eq(labels)
             {
-                self.ranks[*id as usize] = rank as u32;
+                s.rank = rank as u32;
             }
         }
         self.unranked = self.unranked.saturating_sub(unranked_at_snapshot);
@@ -302,7 +308,7 @@ impl Head {
             .flatten()
             .filter_map(|s| {
                 let cs: Vec<Chunk> = s.closed.iter().filter(|c| c.max_t < end).cloned().collect();
-                (!cs.is_empty()).then(|| (s.labels.clone(), cs))
+                (!cs.is_empty()).then(|| (Arc::new(s.labels.clone()), cs))
             })
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -344,7 +350,7 @@ impl Head {
 
     /// Every live series' WAL id and labels (for a WAL checkpoint).
     pub(crate) fn live(&self) -> Vec<(u64, Arc<Labels>)> {
-        self.series.iter().flatten().map(|s| (s.wal_ref, s.labels.clone())).collect()
+        self.series.iter().flatten().map(|s| (s.wal_ref, Arc::new(s.labels.clone()))).collect()
     }
 
     /// (chunks, samples, heap bytes of sample data) held.

@@ -381,11 +381,12 @@ impl Store {
         };
         if blocks.is_empty() {
             // The head hands its series out in label order.
-            return head.into_iter().map(|(l, samples)| SeriesData { labels: (*l).clone(), samples }).collect();
+            return head.into_iter().map(|(labels, samples)| SeriesData { labels, samples }).collect();
         }
         let mut merged: BTreeMap<Arc<Labels>, Vec<Sample>> = BTreeMap::new();
         // Oldest blocks first, the head last: concatenation is time order unless
         // blocks overlap.
+        let head = head.into_iter().map(|(l, samples)| (Arc::new(l), samples));
         for (labels, samples) in blocks.iter().flat_map(|b| b.select(matchers, mint, maxt)).chain(head) {
             merged.entry(labels).or_default().extend(samples);
         }
