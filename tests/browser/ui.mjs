@@ -55,6 +55,13 @@ try {
     await page.emulateMedia({ colorScheme: "light" });
   });
 
+  await step("alerts: a pending alert from the rule engine, with its rule's graph", async () => {
+    const card = page.locator(`article.alert[data-alertname="${cfg.pending}"][data-state="pending"]`);
+    await card.first().waitFor();
+    const href = await card.first().locator("a", { hasText: "Graph" }).getAttribute("href");
+    if (!href.startsWith("/graph?g0.expr=sum%20by%20(service)")) throw new Error("pending graph link: " + href);
+  });
+
   await step("alerts: the Slack title's /#/alerts?receiver= link filters by receiver", async () => {
     await page.goto(cfg.base + "/#/alerts?receiver=" + encodeURIComponent(cfg.receiver));
     await page.locator(`article.alert[data-alertname="${cfg.alertname}"]`).first().waitFor();

@@ -26,6 +26,9 @@ const RULES: &str = r#"groups:
         labels: { severity: critical }
         annotations:
           summary: "{{ $labels.service }}: database connection refused"
+      - alert: DatabaseErrorsForAnHour
+        expr: sum by (service) (increase(lookout_log_db_connection_errors_total[1m])) > 3
+        for: 1h
 "#;
 
 const SCALING: &str = r#"scalers:
@@ -168,7 +171,7 @@ async fn on_call_flow_in_a_real_browser() {
 
     let config = json!({
         "base": base, "generatorURL": generator, "alertname": ALERT, "receiver": "team-db",
-        "scaler": "checkout", "probeUp": "api_live", "probeDown": "nothing_there", "screenshots": screenshots(),
+        "pending": "DatabaseErrorsForAnHour", "scaler": "checkout", "probeUp": "api_live", "probeDown": "nothing_there", "screenshots": screenshots(),
     });
     let result = tokio::task::spawn_blocking(move || run_browser("ui.mjs", &config)).await.unwrap();
     let silence = result["silenceID"].as_str().unwrap_or_else(|| panic!("no silence id: {result}")).to_string();

@@ -4,7 +4,7 @@
 //!
 //! | page | path | reads |
 //! |---|---|---|
-//! | Alerts | `/`, `/alerts` (`/#/alerts?receiver=…`, the Slack title's link, lands here) | `/api/v2/alerts/groups`, `/api/v1/alerts` |
+//! | Alerts | `/`, `/alerts` (`/#/alerts?receiver=…`, the Slack title's link, lands here) | `/api/v2/alerts/groups`, `/api/v1/rules` (pending alerts) |
 //! | Silences | `/silences?filter={…}` | `/api/v2/silences`, `/api/v2/alerts` (preview); writes `/api/v2/silences` |
 //! | Rules | `/rules` | `/api/v1/rules`, `POST /api/v1/rules/backtest` |
 //! | Explore | `/graph?g0.expr=…&g0.tab=…&g0.range_input=…` (every alert's `generatorURL`) | `/api/v1/query`, `/api/v1/query_range`, `/api/v1/label/__name__/values` |

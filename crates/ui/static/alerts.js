@@ -1,6 +1,6 @@
 // Alerts: the notifier's groups (as its routing tree groups them) and the rule engine's
-// pending alerts, refreshed every 15 s. `/#/alerts?receiver=…` (Alertmanager's UI link,
-// which the default Slack title uses) lands here with that filter.
+// pending alerts (from /api/v1/rules), refreshed every 15 s. `/#/alerts?receiver=…`
+// (Alertmanager's UI link, which the default Slack title uses) lands here filtered.
 "use strict";
 (function () {
   const { el, api, $ } = window.L;
@@ -98,7 +98,8 @@
     try {
       const [groups, pending] = await Promise.all([
         api("/api/v2/alerts/groups?" + q),
-        f.pending && !f.receiver ? api("/api/v1/alerts").catch((e) => (e.status === 404 ? null : Promise.reject(e))) : null,
+        // Pending alerts live in the rule engine (with their rule's expression for a graph link).
+        f.pending && !f.receiver ? api("/api/v1/rules?type=alert").catch((e) => (e.status === 404 ? null : Promise.reject(e))) : null,
       ]);
       const nodes = [];
       let firing = 0, suppressed = 0;
@@ -107,9 +108,10 @@
         const title = Object.keys(g.labels).length ? Object.entries(g.labels).map(([k, v]) => k + "=" + v).join(", ") : "(not grouped)";
         nodes.push(groupCard(title, g.labels, g.receiver && g.receiver.name, g.alerts));
       }
-      const pend = ((pending && pending.data && pending.data.alerts) || [])
+      const rules = ((pending && pending.data && pending.data.groups) || []).flatMap((g) => g.rules);
+      const pend = rules.flatMap((r) => (r.alerts || [])
         .filter((a) => a.state === "pending" && matches(f.matchers, a.labels))
-        .map((a) => Object.assign({}, a, { pending: true }));
+        .map((a) => Object.assign({}, a, { pending: true, generatorURL: "/graph?g0.expr=" + encodeURIComponent(r.query) + "&g0.tab=1" })));
       const byName = {};
       for (const a of pend) (byName[a.labels.alertname] = byName[a.labels.alertname] || []).push(a);
       for (const name of Object.keys(byName).sort()) nodes.push(groupCard("pending: " + name, { alertname: name }, null, byName[name]));
