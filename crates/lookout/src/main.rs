@@ -363,6 +363,8 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
     router = router.merge(lookout_tap::router(taps.clone()));
     let (reload_requests, mut api_reloads) = tokio::sync::mpsc::channel(4);
     router = router.merge(lookout_server::auth::reload::router(reload_requests));
+    // Error groups (the `error_groups` sink's), listed and resolved on the API.
+    router = router.merge(lookout_errors::api::router(&checked.config.data_dir));
     // The web UI: pages reading the API above, behind the same access control.
     router = router.merge(lookout_ui::router());
     let graph = lookout_server::pipeline::PipelineGraph::default();

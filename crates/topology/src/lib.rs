@@ -37,6 +37,7 @@ pub fn registry() -> Registry {
     lookout_ingest::register(&mut registry);
     lookout_transform::register(&mut registry);
     lookout_sinks::register(&mut registry);
+    lookout_errors::register(&mut registry);
     registry
 }
 

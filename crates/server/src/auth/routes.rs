@@ -9,6 +9,7 @@
 //! | `/api/v2/alerts`, `/api/v1/alerts` | `POST` | editor |
 //! | `/api/v2/silences` | `POST`, `DELETE` | editor |
 //! | `/api/v2/silence/{id}`, `/api/v2/silences/{id}` | `DELETE` | editor |
+//! | `/api/v1/errors/{fingerprint}/resolve`, `/ignore`, `/reopen` | `POST` | editor |
 //! | `/api/v1/rules/backtest` | `POST` | viewer: it reads stored data a viewer can query and writes nothing (bounded cost, one at a time) |
 //! | `/api/v1/query`, `/api/v1/query_range`, `/api/v1/series`, `/api/v1/labels`, `/api/v1/query_exemplars`, `/api/v1/format_query` | `POST` | viewer: a query sent as a form (Grafana does) reads, like its `GET` |
 //! | everything else (`/health`, `/metrics`, `/api/v1/rules`, `/api/v1/alerts`, `/api/v2/alerts`, `/api/v2/alerts/groups`, `/api/v2/silences`, `/api/v2/silence/{id}`, `/api/v2/receivers`, `/api/v1/scaler`, ...) | `GET`, `HEAD`, `OPTIONS` | viewer |
@@ -42,6 +43,7 @@ pub fn required_access(method: &Method, path: &str) -> Access {
         "/api/v2/alerts" | "/api/v1/alerts" if *method == Method::POST => Access::Role(Role::Editor),
         "/api/v2/silences" if *method == Method::POST || *method == Method::DELETE => Access::Role(Role::Editor),
         p if *method == Method::DELETE && is_one_silence(p) => Access::Role(Role::Editor),
+        p if *method == Method::POST && is_error_group_action(p) => Access::Role(Role::Editor),
         "/api/v1/query"
         | "/api/v1/query_range"
         | "/api/v1/series"
@@ -63,6 +65,13 @@ fn is_one_silence(path: &str) -> bool {
         .iter()
         .filter_map(|prefix| path.strip_prefix(prefix))
         .any(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// `/api/v1/errors/{fingerprint}/resolve|ignore|reopen`.
+fn is_error_group_action(path: &str) -> bool {
+    path.strip_prefix("/api/v1/errors/").and_then(|rest| rest.split_once('/')).is_some_and(|(fingerprint, action)| {
+        !fingerprint.is_empty() && matches!(action, "resolve" | "ignore" | "reopen")
+    })
 }
 
 #[cfg(test)]
@@ -109,6 +118,13 @@ mod tests {
         assert_eq!(need(Method::POST, "/api/v2/silences"), Access::Role(Role::Editor));
         assert_eq!(need(Method::DELETE, "/api/v2/silence/0f5c"), Access::Role(Role::Editor));
         assert_eq!(need(Method::DELETE, "/api/v2/silences/0f5c"), Access::Role(Role::Editor));
+        for action in ["resolve", "ignore", "reopen"] {
+            let p = format!("/api/v1/errors/0f5c9a/{action}");
+            assert_eq!(need(Method::POST, &p), Access::Role(Role::Editor), "{p}");
+        }
+        assert_eq!(need(Method::GET, "/api/v1/errors/0f5c9a"), Access::Role(Role::Viewer));
+        assert_eq!(need(Method::POST, "/api/v1/errors/0f5c9a/delete"), Access::Role(Role::Admin));
+        assert_eq!(need(Method::POST, "/api/v1/errors//resolve"), Access::Role(Role::Admin));
         assert_eq!(need(Method::POST, "/-/reload"), Access::Role(Role::Admin));
         assert_eq!(need(Method::PUT, "/-/reload"), Access::Role(Role::Admin));
     }
