@@ -104,6 +104,11 @@ mod backtest;
 /// skipped and reported on /metrics and /health.
 mod store;
 
+/// Error tracking: exceptions recorded by the OpenTelemetry Python SDK grouped by
+/// fingerprint, the API's filters and state changes, regressions (series and the shipped
+/// alert), and the groups across a restart.
+mod errors;
+
 /// The web UI in headless Chromium (playwright-core): alerts, a silence made in the
 /// form, Explore from a generatorURL, live pipeline rates, backtests, scaler; the
 /// pages behind web.yml's users.

@@ -35,8 +35,12 @@ pub fn router(data_dir: impl Into<PathBuf>) -> axum::Router {
         .with_state(dir)
 }
 
-fn groups(dir: &Path) -> Result<Option<Arc<ErrorGroups>>, Response> {
-    ErrorGroups::existing(dir).map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+fn groups(dir: &Path) -> Result<Option<Arc<ErrorGroups>>, crate::groups::Error> {
+    ErrorGroups::existing(dir)
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
 }
 
 fn error(status: StatusCode, kind: &str, message: String) -> Response {
@@ -111,7 +115,7 @@ async fn list(State(dir): State<Arc<PathBuf>>, Query(params): Query<HashMap<Stri
     let mut selected = match groups(&dir) {
         Ok(Some(g)) => g.select(|g| q.matches(g)),
         Ok(None) => Vec::new(),
-        Err(r) => return r,
+        Err(e) => return internal(e),
     };
     let total = selected.len();
     if q.by_count {
@@ -130,7 +134,7 @@ async fn detail(State(dir): State<Arc<PathBuf>>, UrlPath(fingerprint): UrlPath<S
             None => not_found(&fingerprint),
         },
         Ok(None) => not_found(&fingerprint),
-        Err(r) => r,
+        Err(e) => internal(e),
     }
 }
 
@@ -153,15 +157,15 @@ async fn change_state(
     let groups = match groups(&dir) {
         Ok(Some(g)) => g,
         Ok(None) => return not_found(&fingerprint),
-        Err(r) => return r,
+        Err(e) => return internal(e),
     };
     let Some(g) = groups.set_state(&fingerprint, state, now_ms()) else { return not_found(&fingerprint) };
     // Saved before answering: a resolve the user saw succeed survives a crash.
     let saving = groups.clone();
     match tokio::task::spawn_blocking(move || saving.flush()).await {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        Ok(Err(e)) => return internal(e),
+        Err(e) => return internal(e),
     }
     tracing::info!(fingerprint = %fingerprint, state = state.as_str(), "Error group state changed.");
     Json(json!({"status": "success", "data": view(&g, false)})).into_response()
