@@ -220,3 +220,43 @@ async fn python_sdk_exceptions_become_error_groups_with_regressions_across_a_res
     let status = lookout.stop().await;
     assert!(status.success(), "exit {status}; log:\n{}", lookout.log());
 }
+
+/// The Errors page in headless Chromium: both groups listed, one opened with its samples
+/// (trace ids, stack trace) and resolved with its button, which the API then reports.
+#[tokio::test]
+async fn errors_page_lists_groups_and_resolves_one_in_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = format!("127.0.0.1:{}", free_port());
+    let http = format!("127.0.0.1:{}", free_port());
+    let mut lookout = Lookout::start_in(dir.path(), &config(dir.path(), &api, &http), &api, &http).await;
+    record(&http, &["--bug", "missing_order", "--version", "1.0", "--count", "2", "--log"]).await;
+    record(&http, &["--bug", "bad_amount", "--version", "1.0", "--count", "1"]).await;
+    let body = wait_until(&lookout, "/api/v1/errors", "two groups", |b| groups(b).len() == 2).await;
+    let fp = by_type(&groups(&body), "KeyError")["fingerprint"].as_str().unwrap().to_string();
+
+    let browser = workspace_root().join("tests/browser");
+    assert!(
+        browser.join("node_modules/playwright-core").exists(),
+        "tests/browser/node_modules missing: run `npm ci` in tests/browser (scripts/test.sh does)"
+    );
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), Into::into);
+    let shots: std::path::PathBuf = Path::new(&target).join("ui-screenshots");
+    let cfg = serde_json::json!({"base": format!("http://{}", lookout.api), "fingerprint": fp, "screenshots": shots});
+    let out = tokio::process::Command::new("node")
+        .arg("errors.mjs")
+        .arg(cfg.to_string())
+        .current_dir(&browser)
+        .output()
+        .await
+        .expect("run node (Node.js 18 or later)");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "errors.mjs failed:\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    assert_eq!(result["samples"], 4, "2 spans + 2 log records: {result}");
+
+    let (_, g) = get(&lookout, &format!("/api/v1/errors/{fp}")).await;
+    assert_eq!(g["data"]["state"], "resolved", "the button's POST: {g}");
+    assert!(shots.join("errors.png").exists() && shots.join("error-group.png").exists());
+    let status = lookout.stop().await;
+    assert!(status.success(), "exit {status}; log:\n{}", lookout.log());
+}

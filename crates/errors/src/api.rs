@@ -181,6 +181,17 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The samples' trace ids, newest first, each once (a span and its log share one).
+fn trace_ids(g: &ErrorGroup) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for id in g.samples.iter().rev().filter_map(|s| s.trace_id.as_ref()) {
+        if !out.contains(id) {
+            out.push(id.clone());
+        }
+    }
+    out
+}
+
 /// A group as the API shows it: times as RFC 3339, samples newest first when asked.
 fn view(g: &ErrorGroup, with_samples: bool) -> Value {
     let mut v = json!({
@@ -198,7 +209,7 @@ fn view(g: &ErrorGroup, with_samples: bool) -> Value {
         "last_seen": rfc3339(g.last_seen_ms),
         "state_changed": rfc3339(g.state_changed_ms),
         "regressions": g.regressions,
-        "trace_ids": g.samples.iter().rev().filter_map(|s| s.trace_id.clone()).collect::<Vec<_>>(),
+        "trace_ids": trace_ids(g),
     });
     if with_samples {
         let samples: Vec<Value> = g
@@ -302,6 +313,7 @@ mod tests {
         assert_eq!(body["data"]["count"], 3);
         assert_eq!(body["data"]["samples"].as_array().unwrap().len(), 3);
         assert_eq!(body["data"]["samples"][0]["time"], "1970-01-01T00:00:00.003Z", "newest first");
+        assert_eq!(body["data"]["trace_ids"][0], format!("{:032x}", 3));
 
         let (status, body) = call(&router, "POST", "/api/v1/errors/a/resolve").await;
         assert_eq!((status, body["data"]["state"].as_str()), (StatusCode::OK, Some("resolved")));

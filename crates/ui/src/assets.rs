@@ -56,6 +56,11 @@ const SOURCES: &[Source] = &[
         body: include_bytes!("../static/probes.js"),
     },
     Source {
+        name: "errors.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../static/errors.js"),
+    },
+    Source {
         name: "scaler.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../static/scaler.js"),

@@ -19,6 +19,8 @@ pub enum Page {
     Pipeline,
     /// `/probes`.
     Probes,
+    /// `/errors`.
+    Errors,
     /// `/scaler`.
     Scaler,
     /// `/tap`.
@@ -27,13 +29,14 @@ pub enum Page {
 
 impl Page {
     /// Every page, in the navigation's order.
-    pub const ALL: [Page; 8] = [
+    pub const ALL: [Page; 9] = [
         Page::Alerts,
         Page::Silences,
         Page::Rules,
         Page::Explore,
         Page::Pipeline,
         Page::Probes,
+        Page::Errors,
         Page::Scaler,
         Page::Tap,
     ];
@@ -47,6 +50,7 @@ impl Page {
             Page::Explore => "Explore",
             Page::Pipeline => "Pipeline",
             Page::Probes => "Probes",
+            Page::Errors => "Errors",
             Page::Scaler => "Scaler",
             Page::Tap => "Tap",
         }
@@ -61,6 +65,7 @@ impl Page {
             Page::Explore => "/graph",
             Page::Pipeline => "/pipeline",
             Page::Probes => "/probes",
+            Page::Errors => "/errors",
             Page::Scaler => "/scaler",
             Page::Tap => "/tap",
         }
@@ -75,6 +80,7 @@ impl Page {
             Page::Explore => "explore",
             Page::Pipeline => "pipeline",
             Page::Probes => "probes",
+            Page::Errors => "errors",
             Page::Scaler => "scaler",
             Page::Tap => "tap",
         }

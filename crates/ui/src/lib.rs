@@ -10,6 +10,7 @@
 //! | Explore | `/graph?g0.expr=…&g0.tab=…&g0.range_input=…` (every alert's `generatorURL`) | `/api/v1/query`, `/api/v1/query_range`, `/api/v1/label/__name__/values` |
 //! | Pipeline | `/pipeline` | `/api/v1/pipeline` (rates computed by polling) |
 //! | Probes | `/probes` | `/api/v1/probes` |
+//! | Errors | `/errors?state=…&service=…&environment=…&release=…&sort=…`, `/errors?fingerprint=…` (one group) | `/api/v1/errors`, `/api/v1/errors/{fingerprint}`; writes `…/resolve`, `…/ignore`, `…/reopen` |
 //! | Scaler | `/scaler` | `/api/v1/scaler` |
 //! | Tap | `/tap` | `/api/v1/tap` (NDJSON stream) |
 //!
@@ -51,6 +52,7 @@ pub fn router() -> Router {
         .route("/graph", get(explore))
         .route("/pipeline", get(pipeline))
         .route("/probes", get(probes))
+        .route("/errors", get(errors))
         .route("/scaler", get(scaler))
         .route("/tap", get(tap))
         .route(&format!("{}/{{name}}", assets::PREFIX), get(assets::serve))
@@ -99,6 +101,10 @@ async fn pipeline(headers: HeaderMap) -> Response {
 
 async fn probes(headers: HeaderMap) -> Response {
     page(&headers, pages::probes())
+}
+
+async fn errors(headers: HeaderMap, Query(p): Query<Params>) -> Response {
+    page(&headers, pages::errors(&p))
 }
 
 async fn scaler(headers: HeaderMap) -> Response {

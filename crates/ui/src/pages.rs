@@ -170,6 +170,35 @@ pub fn probes() -> Markup {
     shell(Page::Probes, body)
 }
 
+/// Errors: error groups (filters from the URL), or one group with its samples
+/// (`?fingerprint=…`), with resolve / ignore / reopen.
+pub fn errors(params: &Params) -> Markup {
+    let value = |k| param(params, k).unwrap_or("");
+    let state = param(params, "state").unwrap_or("open");
+    let sort = value("sort");
+    let body = html! {
+        h1 { "Errors" }
+        form #errors-filter.bar role="search" {
+            select name="state" aria-label="State" {
+                @for s in ["open", "resolved", "ignored", "all"] {
+                    option value=(s) selected[s == state] { (s) }
+                }
+            }
+            input name="service" value=(value("service")) placeholder="service" aria-label="Service";
+            input name="environment" value=(value("environment")) placeholder="environment" aria-label="Environment";
+            input name="release" value=(value("release")) placeholder="release" aria-label="Release";
+            select name="sort" aria-label="Sort" {
+                option value="last_seen" selected[sort != "count"] { "last seen" }
+                option value="count" selected[sort == "count"] { "count" }
+            }
+            button type="submit" { "Apply" }
+        }
+        p #errors-summary.muted aria-live="polite" data-fingerprint=(value("fingerprint")) { "Loading…" }
+        div #errors {}
+    };
+    shell(Page::Errors, body)
+}
+
 /// Scaler: replicas over time and each decision's reasons.
 pub fn scaler() -> Markup {
     let body = html! {

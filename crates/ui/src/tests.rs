@@ -37,6 +37,8 @@ async fn every_page_renders_with_its_navigation_and_scripts() {
         ("/graph", "Explore"),
         ("/pipeline", "Pipeline"),
         ("/probes", "Probes"),
+        ("/errors", "Errors"),
+        ("/errors?fingerprint=abc", "Errors"),
         ("/scaler", "Scaler"),
         ("/tap", "Tap"),
     ] {
@@ -72,6 +74,7 @@ async fn whatever_the_url_carries_is_escaped() {
         format!("/silences?filter={evil}&comment={evil}"),
         format!("/alerts?receiver={evil}&filter={evil}"),
         format!("/tap?component={evil}&where={evil}"),
+        format!("/errors?service={evil}&release={evil}&fingerprint={evil}"),
     ] {
         let page = html(&path).await;
         assert!(!page.contains("<script>alert(1)"), "{path}: {page}");
@@ -84,6 +87,16 @@ async fn whatever_the_url_carries_is_escaped() {
 async fn silence_this_prefills_the_form() {
     let page = html("/silences?filter=%7Balertname%3D%22HighErrorRate%22%2C+service%3D%22checkout%22%7D").await;
     assert!(page.contains(">{alertname=&quot;HighErrorRate&quot;, service=&quot;checkout&quot;}</textarea>"), "{page}");
+}
+
+#[tokio::test]
+async fn errors_filter_comes_from_the_query() {
+    let page = html("/errors?state=resolved&service=checkout&sort=count").await;
+    assert!(page.contains(r#"<option value="resolved" selected>resolved</option>"#), "{page}");
+    assert!(page.contains(r#"name="service" value="checkout""#), "{page}");
+    assert!(page.contains(r#"<option value="count" selected>count</option>"#), "{page}");
+    let page = html("/errors").await;
+    assert!(page.contains(r#"<option value="open" selected>open</option>"#), "open groups by default: {page}");
 }
 
 #[tokio::test]
@@ -147,6 +160,7 @@ async fn the_first_party_assets_stay_small_on_the_wire() {
         "explore.js",
         "pipeline.js",
         "probes.js",
+        "errors.js",
         "scaler.js",
     ] {
         let (status, _, body) = get(&assets::url(name), true).await;
