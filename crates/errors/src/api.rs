@@ -112,25 +112,29 @@ async fn list(State(dir): State<Arc<PathBuf>>, Query(params): Query<HashMap<Stri
         Ok(q) => q,
         Err(e) => return error(StatusCode::BAD_REQUEST, "bad_data", e),
     };
+    // (sort key, tie-break, fingerprint): sorted and cut first, viewed after.
     let mut selected = match groups(&dir) {
-        Ok(Some(g)) => g.select(|g| q.matches(g)),
+        Ok(Some(groups)) => groups.collect(|g| {
+            let key = if q.by_count { (g.count as i64, g.last_seen_ms) } else { (g.last_seen_ms, g.count as i64) };
+            q.matches(g).then(|| (key, g.fingerprint.clone()))
+        }),
         Ok(None) => Vec::new(),
         Err(e) => return internal(e),
     };
     let total = selected.len();
-    if q.by_count {
-        selected.sort_by(|a, b| b.count.cmp(&a.count).then(b.last_seen_ms.cmp(&a.last_seen_ms)));
-    } else {
-        selected.sort_by(|a, b| b.last_seen_ms.cmp(&a.last_seen_ms).then(b.count.cmp(&a.count)));
-    }
-    let shown: Vec<Value> = selected.iter().take(q.limit).map(|g| view(g, false)).collect();
+    selected.sort_by(|a, b| b.cmp(a));
+    selected.truncate(q.limit);
+    let shown: Vec<Value> = match groups(&dir) {
+        Ok(Some(groups)) => selected.iter().filter_map(|(_, fp)| groups.view(fp, |g| view(g, false))).collect(),
+        _ => Vec::new(),
+    };
     Json(json!({"status": "success", "data": {"groups": shown, "total": total}})).into_response()
 }
 
 async fn detail(State(dir): State<Arc<PathBuf>>, UrlPath(fingerprint): UrlPath<String>) -> Response {
     match groups(&dir) {
-        Ok(Some(groups)) => match groups.get(&fingerprint) {
-            Some(g) => Json(json!({"status": "success", "data": view(&g, true)})).into_response(),
+        Ok(Some(groups)) => match groups.view(&fingerprint, |g| view(g, true)) {
+            Some(v) => Json(json!({"status": "success", "data": v})).into_response(),
             None => not_found(&fingerprint),
         },
         Ok(None) => not_found(&fingerprint),

@@ -216,6 +216,11 @@ impl ErrorGroups {
         out
     }
 
+    /// What `f` makes of one group, without copying it.
+    pub fn view<T>(&self, fingerprint: &str, f: impl FnOnce(&ErrorGroup) -> T) -> Option<T> {
+        lock(&self.inner).groups.get(fingerprint).map(f)
+    }
+
     /// A copy of one group.
     pub fn get(&self, fingerprint: &str) -> Option<ErrorGroup> {
         lock(&self.inner).groups.get(fingerprint).cloned()
@@ -223,7 +228,13 @@ impl ErrorGroups {
 
     /// Copies of the groups `keep` selects.
     pub fn select(&self, mut keep: impl FnMut(&ErrorGroup) -> bool) -> Vec<ErrorGroup> {
-        lock(&self.inner).groups.values().filter(|g| keep(g)).cloned().collect()
+        self.collect(|g| keep(g).then(|| g.clone()))
+    }
+
+    /// What `f` makes of each group, where it makes something: a list without copying
+    /// every group's samples (up to `max_groups` × `samples_per_group` stack traces).
+    pub fn collect<T>(&self, f: impl FnMut(&ErrorGroup) -> Option<T>) -> Vec<T> {
+        lock(&self.inner).groups.values().filter_map(f).collect()
     }
 
     /// Sets a group's state; `None` if there is no such group. Not yet saved: call
