@@ -2,7 +2,7 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `GET /api/v1/errors` | groups without samples; filters `service`, `release`, `environment`, `state` (`open`, `resolved`, `ignored`); `sort=last_seen` (the default) or `count`, newest or largest first; `limit` (default 100, at most 1000) |
+//! | `GET /api/v1/errors` | groups without samples; filters `service`, `release`, `environment`, `tenant`, `state` (`open`, `resolved`, `ignored`); `sort=last_seen` (the default) or `count`, newest or largest first; `limit` (default 100, at most 1000) |
 //! | `GET /api/v1/errors/{fingerprint}` | one group with its samples; 404 if unknown |
 //! | `POST /api/v1/errors/{fingerprint}/resolve`, `/ignore`, `/reopen` | sets the state, saves it, answers the group (editor role under `web.yml`) |
 
@@ -57,6 +57,7 @@ struct ListQuery {
     service: Option<String>,
     release: Option<String>,
     environment: Option<String>,
+    tenant: Option<String>,
     state: Option<GroupState>,
     by_count: bool,
     limit: usize,
@@ -70,6 +71,7 @@ impl ListQuery {
                 "service" => q.service = Some(v.clone()),
                 "release" => q.release = Some(v.clone()),
                 "environment" => q.environment = Some(v.clone()),
+                "tenant" => q.tenant = Some(v.clone()),
                 "state" => {
                     q.state = Some(
                         GroupState::parse(v)
@@ -91,7 +93,7 @@ impl ListQuery {
                 }
                 other => {
                     return Err(format!(
-                        "unknown parameter `{other}`: use service, release, environment, state, sort or limit"
+                        "unknown parameter `{other}`: use service, release, environment, tenant, state, sort or limit"
                     ));
                 }
             }
@@ -103,6 +105,7 @@ impl ListQuery {
         self.service.as_ref().is_none_or(|s| g.services.contains_key(s))
             && self.release.as_ref().is_none_or(|r| g.releases.contains(r))
             && self.environment.as_ref().is_none_or(|e| g.environments.contains(e))
+            && self.tenant.as_ref().is_none_or(|t| &g.tenant == t)
             && self.state.is_none_or(|s| g.state == s)
     }
 }
@@ -213,6 +216,7 @@ fn view(g: &ErrorGroup, with_samples: bool) -> Value {
         "last_seen": rfc3339(g.last_seen_ms),
         "state_changed": rfc3339(g.state_changed_ms),
         "regressions": g.regressions,
+        "tenant": g.tenant,
         "trace_ids": trace_ids(g),
     });
     if with_samples {

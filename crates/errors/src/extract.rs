@@ -72,6 +72,7 @@ fn build(
         trace_id: r.trace_id().filter(|id| id.iter().any(|b| *b != 0)).map(hex),
         span_id: r.span_id().filter(|id| id.iter().any(|b| *b != 0)).map(hex),
         source: source.to_string(),
+        tenant: string(resource_attrs, lookout_event::TENANT).unwrap_or_default(),
     };
     (e, o)
 }
@@ -105,6 +106,7 @@ mod tests {
                 kv("service.name", "checkout"),
                 kv("service.version", "1.4.2"),
                 kv("deployment.environment.name", "production"),
+                kv("tenant", "shop"),
             ],
             ..Default::default()
         })
@@ -145,7 +147,7 @@ mod tests {
             ("KeyError", "'x'", Some("from-span"))
         );
         assert_eq!((o.time_ms, o.service.as_str(), o.release.as_str()), (7000, "checkout", "1.4.2"));
-        assert_eq!(o.environment, "production");
+        assert_eq!((o.environment.as_str(), o.tenant.as_str()), ("production", "shop"));
         assert_eq!(o.trace_id.as_deref(), Some("abababababababababababababababab"));
         assert_eq!(o.source, "span");
 

@@ -121,6 +121,24 @@ impl Fingerprinter {
     }
 }
 
+impl Identity {
+    /// The identity within `tenant`'s groups: tenants never share a group (their counts,
+    /// samples and states stay apart), so a tenant's fingerprint is its own. A user's
+    /// slug becomes `TENANT.SLUG` when that is still a slug; anything else is hashed
+    /// with the tenant. No tenant: unchanged.
+    pub fn for_tenant(mut self, tenant: &str) -> Identity {
+        if tenant.is_empty() {
+            return self;
+        }
+        let prefixed = format!("{tenant}.{}", self.fingerprint);
+        self.fingerprint = match self.basis {
+            Basis::Attribute | Basis::Rule if is_slug(&prefixed) => prefixed,
+            _ => hash(["tenant", tenant, &self.fingerprint]),
+        };
+        self
+    }
+}
+
 /// Whether `s` is kept as written when a user gives it as a fingerprint.
 pub fn is_slug(s: &str) -> bool {
     let b = s.as_bytes();
@@ -255,6 +273,20 @@ mod tests {
             fingerprint: None,
         };
         assert_eq!(f.identify(&library).culprit, "java.net.Socket.connect (Socket.java:1)");
+    }
+
+    #[test]
+    fn tenants_never_share_a_group() {
+        let f = Fingerprinter::new(Vec::new(), 3);
+        let id = f.identify(&python_key_error(1, 42));
+        let (shop, blog) = (id.clone().for_tenant("shop"), id.clone().for_tenant("blog"));
+        assert_ne!(shop.fingerprint, blog.fingerprint);
+        assert_ne!(shop.fingerprint, id.fingerprint);
+        assert_eq!(shop.fingerprint.len(), 32);
+        assert_eq!(id.clone().for_tenant(""), id);
+        let mut given = python_key_error(1, 42);
+        given.fingerprint = Some("charge-v2".into());
+        assert_eq!(f.identify(&given).for_tenant("shop").fingerprint, "shop.charge-v2");
     }
 
     #[test]

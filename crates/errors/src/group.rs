@@ -78,6 +78,9 @@ pub struct Occurrence {
     pub span_id: Option<String>,
     /// `span` or `log`: where the exception was recorded.
     pub source: String,
+    /// The resource's `tenant` (set by ingest authentication), empty without one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tenant: String,
 }
 
 /// What an occurrence did to its group, for the series that rules page on.
@@ -128,6 +131,9 @@ pub struct ErrorGroup {
     pub regressions: u64,
     /// The most recent occurrences, newest last.
     pub samples: VecDeque<Occurrence>,
+    /// The tenant whose group it is (empty without tenants): groups are per tenant.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tenant: String,
 }
 
 impl ErrorGroup {
@@ -150,6 +156,7 @@ impl ErrorGroup {
             resolved_releases: Vec::new(),
             regressions: 0,
             samples: VecDeque::new(),
+            tenant: first.tenant.clone(),
         }
     }
 

@@ -74,6 +74,8 @@ pub struct Recorded {
     pub release: String,
     /// `deployment.environment` of the occurrence.
     pub environment: String,
+    /// The occurrence's tenant (empty without one).
+    pub tenant: String,
     /// New group, regression, or seen.
     pub change: Change,
     /// The group's state after it (a new or regressed group is open).
@@ -197,7 +199,8 @@ impl ErrorGroups {
                 inner.removed.remove(&identity.fingerprint);
             }
             let Some(g) = inner.groups.get_mut(&identity.fingerprint) else { continue };
-            let (service, release, environment) = (o.service.clone(), o.release.clone(), o.environment.clone());
+            let (service, release, environment, tenant) =
+                (o.service.clone(), o.release.clone(), o.environment.clone(), o.tenant.clone());
             let change = g.record(&identity, o, inner.max_samples);
             out.push(Recorded {
                 fingerprint: g.fingerprint.clone(),
@@ -207,6 +210,7 @@ impl ErrorGroups {
                 service,
                 release,
                 environment,
+                tenant,
                 change,
                 state: g.state,
                 regressions: g.regressions,

@@ -2,7 +2,7 @@
 //!
 //! | series | labels | value |
 //! |---|---|---|
-//! | `lookout_error_group_events_total` | `fingerprint`, `service`, `type` | occurrences of the group from the service |
+//! | `lookout_error_group_events_total` | `fingerprint`, `service`, `type` (+ `tenant`) | occurrences of the group from the service |
 //! | `lookout_error_group_new_total` | `fingerprint`, `service`, `type`, `environment`, `release`, `culprit` | 1 when the group first appears |
 //! | `lookout_error_group_regressions_total` | the same | regressions of the group (resolved, then seen in a new release) |
 //!
@@ -10,7 +10,9 @@
 //! series first written by this process starts with its previous value one millisecond
 //! before the new one (0 for a new group), so `increase` sees the step even for the first
 //! occurrence and after a restart, and the count carries on from the persisted group
-//! instead of resetting. Empty label values are left out, as Prometheus does.
+//! instead of resetting. Empty label values are left out, as Prometheus does. Like every
+//! series derived from records, each carries the record's `tenant` label when its
+//! resource has one (so per-tenant series limits count it).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -53,8 +55,10 @@ impl SeriesWriter {
             steps.entry(labels).and_modify(|s| s.1 = after).or_insert((before, after));
         };
         for r in recorded {
-            let events =
-                labels(EVENTS, &[("fingerprint", &r.fingerprint), ("service", &r.service), ("type", &r.r#type)]);
+            let events = labels(
+                EVENTS,
+                &[("fingerprint", &r.fingerprint), ("service", &r.service), ("type", &r.r#type), ("tenant", &r.tenant)],
+            );
             step(events, r.service_count.saturating_sub(1) as f64, r.service_count as f64);
             let event_labels = |name| {
                 labels(
@@ -66,6 +70,7 @@ impl SeriesWriter {
                         ("environment", &r.environment),
                         ("release", &r.release),
                         ("culprit", &r.culprit),
+                        ("tenant", &r.tenant),
                     ],
                 )
             };
@@ -114,6 +119,7 @@ mod tests {
             service: "checkout".into(),
             release: release.into(),
             environment: "production".into(),
+            tenant: "shop".into(),
             change,
             state: GroupState::Open,
             service_count: count,
@@ -144,6 +150,7 @@ mod tests {
         assert_eq!(l.get("release"), Some("1.1"));
         assert_eq!(l.get("culprit"), Some("load (orders.py:17)"));
         assert_eq!(l.get("environment"), Some("production"));
+        assert_eq!(l.get("tenant"), Some("shop"));
         assert_eq!(w.refused, 0);
     }
 

@@ -206,7 +206,7 @@ async fn run(
         let received_ms = (batch.meta.received_unix_nano / 1_000_000) as i64;
         let found = crate::extract::exceptions(&batch, received_ms);
         if !found.is_empty() {
-            let identified = found.into_iter().map(|(e, o)| (fingerprinter.identify(&e), o));
+            let identified = found.into_iter().map(|(e, o)| (fingerprinter.identify(&e).for_tenant(&o.tenant), o));
             let recorded = groups.record(identified);
             series.write(&recorded, received_ms);
             cx.store.commit();
