@@ -217,6 +217,21 @@ async fn python_sdk_exceptions_become_error_groups_with_regressions_across_a_res
     wait_until(&lookout, &format!("/api/v1/errors/{fp}"), "counted", |b| b["data"]["count"] == 11).await;
     // The counter carries on from the saved group, not from zero.
     assert_eq!(query(&lookout, &events).await, Some(11.0));
+    // Lookout's own metrics: groups per state (as of the last save), occurrences.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = reqwest::get(format!("http://{}/metrics", lookout.api)).await.unwrap().text().await.unwrap();
+        let has = |line: &str| text.lines().any(|l| l == line);
+        if has("lookout_error_groups{state=\"open\"} 1")
+            && has("lookout_error_groups{state=\"ignored\"} 1")
+            && has("lookout_error_groups{state=\"resolved\"} 0")
+            && has("lookout_error_occurrences_total 2")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "/metrics:\n{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let status = lookout.stop().await;
     assert!(status.success(), "exit {status}; log:\n{}", lookout.log());
 }

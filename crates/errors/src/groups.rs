@@ -194,6 +194,7 @@ impl ErrorGroups {
                     inner.dirty.remove(&victim);
                     inner.removed.insert(victim);
                     inner.evicted += 1;
+                    crate::metrics::metrics().evicted.inc();
                 }
                 inner.groups.insert(identity.fingerprint.clone(), ErrorGroup::new(&identity, &o));
                 inner.removed.remove(&identity.fingerprint);
@@ -217,6 +218,7 @@ impl ErrorGroups {
             });
             inner.dirty.insert(identity.fingerprint);
         }
+        crate::metrics::metrics().occurrences.inc_by(out.len() as u64);
         out
     }
 
@@ -280,6 +282,7 @@ impl ErrorGroups {
         let db = lock(&self.db);
         let (puts, removes) = {
             let mut inner = lock(&self.inner);
+            publish_state_counts(&inner.groups);
             let dirty = std::mem::take(&mut inner.dirty);
             let removes: Vec<String> = inner.removed.drain().collect();
             let puts: Vec<(String, Vec<u8>)> = dirty
@@ -322,9 +325,22 @@ impl ErrorGroups {
                     inner.removed.insert(k);
                 }
             }
+            crate::metrics::metrics().save_failures.inc();
             return Err(Error::Write(e));
         }
         Ok(n)
+    }
+}
+
+/// Sets `lookout_error_groups{state}` (at each flush: at most once a second).
+fn publish_state_counts(groups: &HashMap<String, ErrorGroup>) {
+    let mut counts = [0i64; 3];
+    for g in groups.values() {
+        counts[g.state as usize] += 1;
+    }
+    for (state, n) in [GroupState::Open, GroupState::Resolved, GroupState::Ignored].into_iter().zip(counts) {
+        let label = crate::metrics::StateLabel { state: state.as_str().to_string() };
+        crate::metrics::metrics().groups.get_or_create(&label).set(n);
     }
 }
 

@@ -58,6 +58,7 @@ pub mod fingerprint;
 pub mod frames;
 pub mod group;
 pub mod groups;
+pub mod metrics;
 pub mod normalize;
 pub mod series;
 pub mod sink;
@@ -65,6 +66,7 @@ pub mod sink;
 pub use fingerprint::{Basis, Exception, FingerprintRule, Fingerprinter, Identity};
 pub use group::{Change, ErrorGroup, GroupState, Occurrence};
 pub use groups::ErrorGroups;
+pub use metrics::register_metrics;
 pub use sink::ErrorGroupsConfig;
 
 /// Registers the `error_groups` sink.

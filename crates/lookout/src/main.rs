@@ -279,6 +279,8 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
     let telemetry = Telemetry::new();
     // Per-tenant and ingest-authentication counters (`otlp` sources with `auth:`).
     telemetry.with_registry(lookout_ingest::register_metrics);
+    // Error groups per state, occurrences, evictions (the `error_groups` sink).
+    telemetry.with_registry(lookout_errors::register_metrics);
     let health = Health::default();
     // Tap points outlive reloads, so a running `lookout tap` keeps streaming across one.
     let taps = Taps::new();
