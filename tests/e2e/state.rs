@@ -1,7 +1,8 @@
 //! Durability issue item 8, crash-safe state: garbage in every state file under `data_dir`
-//! (the rule engine's, the notifier's, the scaler's) never stops Lookout. Each file is moved
-//! aside to `<file>.corrupt-<unix seconds>`, the stage starts empty, `/health` says it runs
-//! degraded and why (while `/health/ready` stays 200), and the next start is clean.
+//! (the rule engine's, the notifier's, the scaler's, the error groups') never stops
+//! Lookout. Each file is moved aside to `<file>.corrupt-<unix seconds>`, the stage starts
+//! empty, `/health` says it runs degraded and why (while `/health/ready` stays 200), and
+//! the next start is clean.
 
 use std::path::{Path, PathBuf};
 
@@ -18,8 +19,12 @@ const RULES: &str = r#"groups:
 "#;
 
 /// The state files, relative to `data_dir`, with the `/health` component that owns each.
-const STATE_FILES: [(&str, &str); 3] =
-    [("rules/state.json", "rules"), ("notify.redb", "notifier"), ("scaler/state.json", "scaler")];
+const STATE_FILES: [(&str, &str); 4] = [
+    ("rules/state.json", "rules"),
+    ("notify.redb", "notifier"),
+    ("scaler/state.json", "scaler"),
+    ("errors/groups.redb", "errors"),
+];
 
 /// The test pipeline with rules, scaling and the metrics store, over a `data_dir` whose
 /// state files hold garbage.
@@ -34,7 +39,7 @@ fn corrupt_state_pipeline(api: &str, grpc: &str, http: &str, dir: &Path) -> Stri
         std::fs::write(&path, b"\0not a state file, just garbage left by a bad disk\n".repeat(100)).unwrap();
     }
     format!(
-        "{}  metrics:\n    type: metrics_store\n    inputs: [enrich]\nrules:\n  files: [rules/*.yml]\nscaling:\n  files: [scaling.yml]\n",
+        "{}  metrics:\n    type: metrics_store\n    inputs: [enrich]\n  errors:\n    type: error_groups\n    inputs: [enrich]\nrules:\n  files: [rules/*.yml]\nscaling:\n  files: [scaling.yml]\n",
         pipeline(api, grpc, http, dir, "", "enrich")
     )
 }
@@ -77,7 +82,12 @@ async fn corrupt_state_files_are_moved_aside_and_reported_degraded() {
     let (code, ready) = get_json(&lookout, "/health/ready").await;
     assert_eq!((code, &ready["ready"]), (200, &Value::Bool(true)), "degraded is not unready: {ready}");
     let log = lookout.log();
-    for what in ["Saved alert state is corrupt", "Notifier state file is corrupt", "Scaler state file is corrupt"] {
+    for what in [
+        "Saved alert state is corrupt",
+        "Notifier state file is corrupt",
+        "Scaler state file is corrupt",
+        "Error groups file is corrupt",
+    ] {
         let line = log.lines().find(|l| l.contains(what)).unwrap_or_else(|| panic!("no `{what}` in:\n{log}"));
         assert!(line.contains("ERROR"), "{line}");
     }

@@ -165,12 +165,6 @@ impl SinkConfig for ErrorGroupsConfig {
                 .map_err(|e| BuildError(format!("cannot open the error groups: {e}")))?
                 .map_err(|e| BuildError(e.to_string()))?;
             groups.configure(max_groups, samples);
-            if let Some(aside) = groups.moved_aside() {
-                cx.health.set_state(lookout_component::ComponentState::Degraded(format!(
-                    "the error groups file was corrupt and was moved to {}; groups started empty",
-                    aside.display()
-                )));
-            }
             let fut: ComponentFuture = run(cx, groups, Fingerprinter::new(rules, frames)).boxed();
             Ok(fut)
         }
@@ -184,6 +178,13 @@ async fn run(
     fingerprinter: Fingerprinter,
 ) -> Result<(), ComponentError> {
     cx.health.ready();
+    // After `ready`, which sets the state to running.
+    if let Some(aside) = groups.moved_aside() {
+        cx.health.set_state(lookout_component::ComponentState::Degraded(format!(
+            "state file was corrupt; moved to {}; started without its error groups",
+            aside.display()
+        )));
+    }
     let mut series = SeriesWriter::new(cx.store.clone());
     // Batches whose groups are not saved yet: acknowledged (dropped) after the flush.
     let mut unsaved: Vec<Batch> = Vec::new();
