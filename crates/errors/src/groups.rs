@@ -7,8 +7,9 @@
 //! flushes after each batch it drained at most once a second, and on shutdown; the API
 //! flushes after a state change so a resolve survives a crash.
 //!
-//! Full (`max_groups`): a new group evicts the resolved group seen least recently, else
-//! the group seen least recently whatever its state.
+//! Full (`max_groups`): a new group evicts a hundredth of them (at least one), resolved
+//! groups seen least recently first, then the groups seen least recently whatever their
+//! state; one scan per hundred new groups, so a flood of new fingerprints stays cheap.
 //!
 //! One open database per directory per process (redb refuses a second open), shared
 //! by the sink and the API through [`ErrorGroups::shared`].
@@ -188,13 +189,18 @@ impl ErrorGroups {
         let mut out = Vec::new();
         for (identity, o) in occurrences {
             if !inner.groups.contains_key(&identity.fingerprint) {
-                while inner.groups.len() >= inner.max_groups {
-                    let Some(victim) = eviction_victim(&inner.groups) else { break };
-                    inner.groups.remove(&victim);
-                    inner.dirty.remove(&victim);
-                    inner.removed.insert(victim);
-                    inner.evicted += 1;
-                    crate::metrics::metrics().evicted.inc();
+                if inner.groups.len() >= inner.max_groups {
+                    // 1% at a time (at least one, and at least down to the limit): one
+                    // scan of the groups per hundredth of them, not one per new group.
+                    let excess = inner.groups.len() + 1 - inner.max_groups;
+                    let n = excess.max(inner.max_groups / 100).max(1);
+                    for victim in eviction_victims(&inner.groups, n) {
+                        inner.groups.remove(&victim);
+                        inner.dirty.remove(&victim);
+                        inner.removed.insert(victim);
+                        inner.evicted += 1;
+                        crate::metrics::metrics().evicted.inc();
+                    }
                 }
                 inner.groups.insert(identity.fingerprint.clone(), ErrorGroup::new(&identity, &o));
                 inner.removed.remove(&identity.fingerprint);
@@ -344,16 +350,18 @@ fn publish_state_counts(groups: &HashMap<String, ErrorGroup>) {
     }
 }
 
-/// The resolved group seen least recently, else the group seen least recently.
-fn eviction_victim(groups: &HashMap<String, ErrorGroup>) -> Option<String> {
-    let oldest = |resolved_only: bool| {
-        groups
-            .values()
-            .filter(|g| !resolved_only || g.state == GroupState::Resolved)
-            .min_by(|a, b| a.last_seen_ms.cmp(&b.last_seen_ms).then_with(|| a.fingerprint.cmp(&b.fingerprint)))
-            .map(|g| g.fingerprint.clone())
-    };
-    oldest(true).or_else(|| oldest(false))
+/// The `n` groups to evict: resolved ones seen least recently first, then the others
+/// seen least recently.
+fn eviction_victims(groups: &HashMap<String, ErrorGroup>, n: usize) -> Vec<String> {
+    let mut order: Vec<(bool, i64, &str)> =
+        groups.values().map(|g| (g.state != GroupState::Resolved, g.last_seen_ms, g.fingerprint.as_str())).collect();
+    let n = n.min(order.len());
+    if n == 0 {
+        return Vec::new();
+    }
+    order.select_nth_unstable(n - 1);
+    order.truncate(n);
+    order.into_iter().map(|(_, _, fp)| fp.to_string()).collect()
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -439,6 +447,23 @@ mod tests {
         left.sort();
         assert_eq!(left, ["b", "d", "e"], "then the oldest: a");
         assert_eq!(groups.evicted(), 2);
+    }
+
+    #[test]
+    fn a_full_large_set_evicts_a_hundredth_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let groups = ErrorGroups::open(dir.path()).unwrap();
+        groups.configure(1000, 0);
+        groups.record((0..1000).map(|i| occurrence(&format!("g{i:04}"), i, "1")));
+        groups.set_state("g0999", GroupState::Resolved, 2000);
+        groups.record([occurrence("new", 3000, "1")]);
+        assert_eq!(groups.len(), 991, "10 evicted, 1 added");
+        assert_eq!(groups.evicted(), 10);
+        assert!(groups.get("g0999").is_none(), "the resolved group first, although the newest");
+        assert!(groups.get("g0008").is_none() && groups.get("g0009").is_some(), "then the 9 oldest");
+        // Room now: the next nine new groups evict nothing.
+        groups.record((0..9).map(|i| occurrence(&format!("more{i}"), 4000, "1")));
+        assert_eq!((groups.len(), groups.evicted()), (1000, 10));
     }
 
     #[test]

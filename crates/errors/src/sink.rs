@@ -6,7 +6,7 @@
 //!   errors:
 //!     type: error_groups
 //!     inputs: [enrich]
-//!     max_groups: 10000          # the default; full: evict the oldest resolved, then the oldest
+//!     max_groups: 10000          # the default; full: evict 1%, oldest resolved first, then oldest
 //!     samples_per_group: 5       # the default: the latest occurrences kept with each group
 //!     stack_frames: 3            # the default: top in-app frames in the fingerprint
 //!     fingerprint_rules:         # first match wins; at least one of type/message
@@ -39,7 +39,7 @@ use crate::series::SeriesWriter;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorGroupsConfig {
-    /// Groups kept; past it a new group evicts the oldest resolved one, else the oldest.
+    /// Groups kept; past it a new group evicts 1% of them, oldest resolved first.
     #[serde(default = "default_max_groups")]
     pub max_groups: usize,
     /// Latest occurrences kept with each group (trace ids, messages, stack traces).
