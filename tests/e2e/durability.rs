@@ -153,7 +153,8 @@ async fn dead_letters_replay_once_the_cause_is_fixed() {
     let es_port: u16 = es.address.rsplit(':').next().unwrap().parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (api, http) = (free_port(), free_port());
-    let config = es_pipeline(api, http, es_port, dir.path(), "", true);
+    // Dynamic mapping (no index template: its `ignore_malformed` would keep the records).
+    let config = es_pipeline(api, http, es_port, dir.path(), "    manage_templates: false", true);
     let lookout =
         Lookout::start_in(dir.path(), &config, &format!("127.0.0.1:{api}"), &format!("127.0.0.1:{http}")).await;
     // `count` becomes a long; then strings are a mapping conflict: dead letters.
