@@ -2,12 +2,11 @@
 //! → the notifier → a webhook, whose payload says which log lines and traces made the
 //! alert fire; the rule's `$evidence` template and `/api/v2/alerts` show the same.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::util::{Lookout, pipeline};
+use crate::util::{Lookout, pipeline, start_webhook};
 
 const RULES: &str = r#"groups:
   - name: evidence
@@ -19,25 +18,6 @@ const RULES: &str = r#"groups:
         annotations:
           traces: "{{ range $evidence }}{{ .trace_id }} {{ end }}"
 "#;
-
-/// A webhook receiver: every JSON body POSTed to it.
-async fn start_webhook() -> (String, Arc<Mutex<Vec<Value>>>) {
-    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let sink = got.clone();
-    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
-        let sink = sink.clone();
-        async move {
-            if let Ok(v) = serde_json::from_slice::<Value>(&body) {
-                sink.lock().unwrap().push(v);
-            }
-            "ok"
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (address, got)
-}
 
 fn trace_id(i: u8) -> String {
     format!("{:032x}", 0xabc000 + u32::from(i))

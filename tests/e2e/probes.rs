@@ -6,13 +6,13 @@
 //! firing EndpointDown into a webhook, and a reload that removes a probe.
 
 use std::io::{Read, Write};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::util::{Lookout, free_port, pipeline, workspace_root};
+use crate::util::{Lookout, free_port, pipeline, start_webhook, workspace_root};
 
 /// A plain HTTP server: `/health` (200, `{"status": "ok"}`), `/flaky` (200 or 503 as
 /// `healthy` says), `/moved` (302 to `/health`).
@@ -155,25 +155,6 @@ async fn probe_state(lookout: &Lookout, name: &str) -> Value {
     let url = format!("http://{}/api/v1/probes?probe={name}", lookout.api);
     let body: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
     body["data"]["probes"][0].clone()
-}
-
-/// A webhook receiver: every JSON body POSTed to it.
-async fn start_webhook() -> (String, Arc<Mutex<Vec<Value>>>) {
-    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let sink = got.clone();
-    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
-        let sink = sink.clone();
-        async move {
-            if let Ok(v) = serde_json::from_slice::<Value>(&body) {
-                sink.lock().unwrap().push(v);
-            }
-            "ok"
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (address, got)
 }
 
 fn probes_yaml(web: &str, tls: &str, tcp: &str, closed: u16, with_web: bool) -> String {

@@ -8,12 +8,12 @@
 //! target/ui-screenshots/. Plus the pages behind web.yml's users and roles.
 
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::util::{Lookout, pipeline, workspace_root};
+use crate::util::{Lookout, pipeline, start_webhook, workspace_root};
 
 const ALERT: &str = "DatabaseConnectionErrors";
 
@@ -42,25 +42,6 @@ const SCALING: &str = r#"scalers:
         target: { type: AverageValue, averageValue: 2 }
     actuator: { type: dry_run }
 "#;
-
-/// A webhook receiver: every JSON body POSTed to it.
-async fn start_webhook() -> (String, Arc<Mutex<Vec<Value>>>) {
-    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let sink = got.clone();
-    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
-        let sink = sink.clone();
-        async move {
-            if let Ok(v) = serde_json::from_slice::<Value>(&body) {
-                sink.lock().unwrap().push(v);
-            }
-            "ok"
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (address, got)
-}
 
 fn log_line(i: u32) -> Value {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos().to_string();

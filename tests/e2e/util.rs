@@ -346,3 +346,22 @@ pub async fn start_prometheus() -> Option<Prometheus> {
     }
     panic!("prometheus not ready");
 }
+
+/// A webhook receiver: every JSON body POSTed to it.
+pub async fn start_webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    let got: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = std::sync::Arc::default();
+    let sink = got.clone();
+    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+        let sink = sink.clone();
+        async move {
+            if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                sink.lock().unwrap().push(v);
+            }
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (address, got)
+}
