@@ -21,6 +21,10 @@ command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 # docker-compose: validates the compose/ stacks (`config` needs no Docker engine).
 { docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; } || need+=(docker-compose)
+# curl (the http_server source's e2e test posts as curl users do) and logger(1) from
+# bsdutils (the syslog source's).
+command -v curl >/dev/null || need+=(curl)
+command -v logger >/dev/null || need+=(bsdutils)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

@@ -130,3 +130,7 @@ mod demo;
 
 /// compose/ stacks accepted by `docker-compose config`; the Dockerfile by hadolint.
 mod compose;
+
+/// The http_server source: bodies shaped as curl, Vector, Fluent Bit (gzip) and Logstash
+/// send them, zstd, text; malformed, oversized and unauthenticated bodies refused whole.
+mod sources;

@@ -1,6 +1,7 @@
 //! Sources: how telemetry gets into Lookout.
 //!
-//! The one source today is [`otlp`]: the OpenTelemetry Protocol over gRPC
+//! [`http_server`] takes JSON/NDJSON/text log records over HTTP through the same
+//! admission path. The main source is [`otlp`]: the OpenTelemetry Protocol over gRPC
 //! (`opentelemetry.proto.collector.{logs,trace,metrics}.v1`) and HTTP
 //! (`POST /v1/logs|traces|metrics`, protobuf or JSON, optionally gzip). Both transports
 //! decode into the same [`lookout_event::Batch`] and share one admission path
@@ -8,6 +9,7 @@
 //! push-back (HTTP 503 + `Retry-After`, gRPC `UNAVAILABLE`) when the pipeline is full.
 #![forbid(unsafe_code)]
 
+pub mod http_server;
 pub mod otlp;
 pub mod tenant;
 
@@ -18,5 +20,9 @@ pub fn register(registry: &mut lookout_component::Registry) {
     registry.source::<otlp::OtlpSourceConfig>(
         "otlp",
         "OTLP logs, traces and metrics over gRPC and HTTP (protobuf/JSON, gzip)",
+    );
+    registry.source::<http_server::HttpServerSourceConfig>(
+        "http_server",
+        "log records POSTed as JSON, NDJSON or text lines (gzip, zstd)",
     );
 }

@@ -122,7 +122,7 @@ fn too_large(limit: usize) -> Rejection {
 const DRAIN_CAP: usize = 64 * 1024 * 1024;
 
 /// Reads the body, keeping at most `limit` bytes; a longer body is refused (and drained).
-async fn read_body(mut body: Body, limit: usize, declared: Option<usize>) -> Result<Bytes, Rejection> {
+pub(crate) async fn read_body(mut body: Body, limit: usize, declared: Option<usize>) -> Result<Bytes, Rejection> {
     use http_body_util::BodyExt;
     let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
     let mut total = 0usize;
@@ -149,7 +149,7 @@ async fn read_body(mut body: Body, limit: usize, declared: Option<usize>) -> Res
 }
 
 /// Inflates a gzip body; the inflated size counts against `limit` (no gzip bombs).
-fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, Rejection> {
+pub(crate) fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, Rejection> {
     let mut out = Vec::with_capacity((body.len() * 4).min(limit));
     let mut decoder = flate2::read::MultiGzDecoder::new(body).take(limit as u64 + 1);
     decoder.read_to_end(&mut out).map_err(|e| Rejection::BadRequest(format!("invalid gzip body: {e}")))?;

@@ -2,7 +2,7 @@
 
 pub mod accept;
 mod grpc;
-mod http;
+pub(crate) mod http;
 mod request;
 
 use std::net::SocketAddr;
