@@ -272,9 +272,7 @@ impl Block {
             for r in s.chunks.iter().filter(|r| r.max_t >= mint && r.min_t <= maxt) {
                 match self.read_chunk(r) {
                     Ok(c) => {
-                        let mut it = c.iter();
-                        it.decode_into(mint, maxt, &mut samples);
-                        if it.error().is_some() {
+                        if c.iter().decode_into(mint, maxt, &mut samples).is_some() {
                             self.corrupt_chunks.fetch_add(1, Ordering::Relaxed);
                         }
                     }
