@@ -141,6 +141,14 @@ impl<'a> BitReader<'a> {
         v
     }
 
+    /// Drops `k` bits known to be held.
+    #[inline(always)]
+    fn skip(&mut self, k: u32) {
+        debug_assert!(k <= self.n);
+        self.acc <<= k;
+        self.n -= k;
+    }
+
     #[inline(always)]
     fn read_bit(&mut self) -> bool {
         self.read_short(1) == 1
@@ -188,6 +196,16 @@ impl<'a> BitReader<'a> {
 }
 
 const ENDS_EARLY: &str = "bit stream ends early";
+
+/// How a sample's value is written.
+enum Control {
+    /// `0`: as the previous one.
+    Same,
+    /// `10`: XOR bits in the previous window.
+    Reuse,
+    /// `11`: a new window (5 bits of leading zeros, 6 of length), then the bits.
+    New(u64),
+}
 
 /// Sign-extends the low `bits` bits of `v`.
 fn sign_extend(v: u64, bits: u8) -> i64 {
@@ -461,23 +479,53 @@ impl<'a> Iter<'a> {
         let (mut t, mut delta, mut v) = (self.t, self.delta, self.v);
         let (mut leading, mut trailing) = (self.leading, self.trailing);
         for _ in 0..self.left {
-            // The delta of deltas: one `0` bit for a regular interval.
-            if r.read_bit() {
-                let mut dod = None;
-                for (_, _, vbits) in DOD_BUCKETS {
-                    if !r.read_bit() {
-                        dod = Some(sign_extend(r.read_short(u32::from(vbits)), vbits));
-                        break;
+            if r.n < 14 {
+                r.refill();
+            }
+            // The value's control bits: `0` when unchanged; `10` + bits in the last
+            // window; `11` + a new window (5 bits of leading zeros, 6 of length) + bits.
+            let control = if r.n >= 14 && r.acc >> 63 == 0 {
+                // A regular interval (a `0` delta of deltas) and the control bits, taken
+                // from the buffer at once.
+                let head = r.acc;
+                match head >> 61 {
+                    0b000 | 0b001 => {
+                        r.skip(2);
+                        Control::Same
+                    }
+                    0b010 => {
+                        r.skip(3);
+                        Control::Reuse
+                    }
+                    _ => {
+                        r.skip(14);
+                        Control::New((head >> 50) & 0x7ff)
                     }
                 }
-                delta = delta.wrapping_add(dod.unwrap_or_else(|| r.read_bits(64) as i64));
-            }
-            t = t.wrapping_add(delta);
-            // The value: `0` when unchanged; `10` + bits in the last window; `11` + a
-            // new window (5 bits of leading zeros, 6 of length) + bits.
-            if r.read_bit() {
+            } else {
                 if r.read_bit() {
-                    let window = r.read_short(11);
+                    let mut dod = None;
+                    for (_, _, vbits) in DOD_BUCKETS {
+                        if !r.read_bit() {
+                            dod = Some(sign_extend(r.read_short(u32::from(vbits)), vbits));
+                            break;
+                        }
+                    }
+                    delta = delta.wrapping_add(dod.unwrap_or_else(|| r.read_bits(64) as i64));
+                }
+                if !r.read_bit() {
+                    Control::Same
+                } else if !r.read_bit() {
+                    Control::Reuse
+                } else {
+                    Control::New(r.read_short(11))
+                }
+            };
+            t = t.wrapping_add(delta);
+            match control {
+                Control::Same => {}
+                Control::Reuse => v ^= r.read_bits(64 - leading - trailing) << trailing,
+                Control::New(window) => {
                     leading = (window >> 6) as u8;
                     let sig = match (window & 63) as u8 {
                         0 => 64,
@@ -487,8 +535,8 @@ impl<'a> Iter<'a> {
                         return Some(r.fail("value window wider than 64 bits"));
                     }
                     trailing = 64 - leading - sig;
+                    v ^= r.read_bits(sig) << trailing;
                 }
-                v ^= r.read_bits(64 - leading - trailing) << trailing;
             }
             if r.overrun {
                 return Some(CorruptChunk(ENDS_EARLY));
