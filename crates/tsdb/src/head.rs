@@ -220,11 +220,18 @@ impl Head {
     fn matching(&self, matchers: &[Matcher]) -> Vec<u32> {
         let (candidates, known) = self.postings.candidates(matchers, self.series.len());
         let mut filter = SeriesFilter::new(matchers, known);
-        let mut ids: Vec<u32> = candidates
-            .filter(|&id| {
-                self.series.get(id as usize).and_then(Option::as_ref).is_some_and(|s| filter.matches(&s.labels))
+        // (rank, id): while every series is ranked, sorting these is label order.
+        let mut ranked: Vec<(u32, u32)> = candidates
+            .filter_map(|id| {
+                let s = self.series.get(id as usize).and_then(Option::as_ref)?;
+                filter.matches(&s.labels).then_some((s.rank, id))
             })
             .collect();
+        if ranked.iter().all(|(rank, _)| *rank != UNRANKED) {
+            ranked.sort_unstable();
+            return ranked.into_iter().map(|(_, id)| id).collect();
+        }
+        let mut ids: Vec<u32> = ranked.into_iter().map(|(_, id)| id).collect();
         // Ranks agree with label order wherever both series have one, so comparing
         // ranks when both do and labels otherwise is label order.
         ids.sort_unstable_by(|&a, &b| {
