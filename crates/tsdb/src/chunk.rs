@@ -372,8 +372,8 @@ impl Chunk {
 
 // === impl Iter ===
 
-/// Decodes a chunk's samples, oldest first; stops at the first corrupt bit (and then
-/// [`Iter::error`] says why).
+/// Decodes a chunk's samples, oldest first; stops at the first corrupt bit
+/// ([`Iter::decode_into`] says why).
 pub(crate) struct Iter<'a> {
     r: BitReader<'a>,
     left: u16,
@@ -392,6 +392,7 @@ impl<'a> Iter<'a> {
     }
 
     /// Why decoding stopped early, if it did.
+    #[cfg(test)]
     pub(crate) fn error(&self) -> Option<&CorruptChunk> {
         self.error.as_ref()
     }

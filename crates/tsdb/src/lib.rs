@@ -19,6 +19,12 @@
 //! `chunk`), the WAL (`wal`), blocks (`block`) and their merging (`compact`), and one
 //! postings index shape for head and blocks (`postings`).
 //!
+//! Reads are built for rule evaluation, which selects the same few series of many
+//! jobs every interval: label sets are shared, not copied ([`Labels`]); the evaluator
+//! reads each selected series in place ([`Store::for_each_series`]) instead of a copy;
+//! and the head's series carry their rank in label order ([`Store::rank_series`]), so
+//! a selection sorts by a number.
+//!
 //! Memory is bounded: a regular-interval sample costs about 1.6 bytes in the head
 //! (`bench-store`); a series its labels once (shared with the index) plus one postings
 //! entry per label; the head holds at most about 1.5 block windows, older data lives in
