@@ -133,4 +133,5 @@ mod compose;
 
 /// The http_server source: bodies shaped as curl, Vector, Fluent Bit (gzip) and Logstash
 /// send them, zstd, text; malformed, oversized and unauthenticated bodies refused whole.
+/// The syslog source: RFC 5424 / 3164 examples over TCP (both framings), UDP, TLS and logger(1).
 mod sources;
