@@ -181,4 +181,60 @@ mod tests {
             ]
         );
     }
+
+    /// Mutated RFC examples in random chunks, a few thousand times (a cheap stand-in
+    /// for a fuzz target): no panic, frames never over `max`, every frame parses.
+    #[test]
+    fn random_streams_never_panic_and_stay_bounded() {
+        let seeds: [&[u8]; 4] = [
+            b"<34>1 2003-10-11T22:14:15.003Z host su - ID47 [a@1 b=\"c\\\"d\"] msg\n",
+            b"58 <165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 p 8 - - %%",
+            b"<34>Oct 11 22:14:15 mymachine su[12]: 'su root' failed\r\n",
+            b"<30>2024-05-06T07:08:09+02:00 web nginx: \xff\xfe\n",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3000 {
+            let mut stream = Vec::new();
+            for _ in 0..(next() % 6) {
+                stream.extend_from_slice(seeds[(next() % 4) as usize]);
+            }
+            for _ in 0..(next() % 8) {
+                if stream.is_empty() {
+                    break;
+                }
+                let at = (next() as usize) % stream.len();
+                match next() % 3 {
+                    0 => stream[at] = next() as u8,
+                    1 => stream.insert(at, b"0123456789 <>[]\"\\\n:-"[(next() % 20) as usize]),
+                    _ => {
+                        stream.remove(at);
+                    }
+                }
+            }
+            let max = 8 + (next() % 64) as usize;
+            let mut f = Framer::new(max);
+            let mut rest = &stream[..];
+            let mut out = Vec::new();
+            while !rest.is_empty() {
+                let n = 1 + (next() as usize) % rest.len();
+                f.buffer().extend_from_slice(&rest[..n]);
+                rest = &rest[n..];
+                while let Some(frame) = f.next_frame() {
+                    out.push(frame);
+                }
+            }
+            out.extend(f.finish());
+            for frame in out {
+                let (Frame::Message(b) | Frame::Truncated(b)) = frame;
+                assert!(b.len() <= max, "{} > {max}", b.len());
+                let _ = crate::syslog::parse::parse(&b, 1_700_000_000_000_000_000);
+            }
+        }
+    }
 }
