@@ -35,7 +35,10 @@ async fn start_hooks() -> Hooks {
         move |api, _, _, dir: &Path| {
             std::fs::write(
                 dir.join("tenants.yaml"),
-                format!("tenants:\n  shop:\n    tokens: [\"sha256:{}\"]\n", sha256_hex(TOKEN)),
+                format!(
+                    "tenants:\n  shop:\n    tokens: [\"sha256:{}\"]\n    limits: {{ events_per_second: 20 }}\n",
+                    sha256_hex(TOKEN)
+                ),
             )
             .unwrap();
             format!(
@@ -157,6 +160,11 @@ async fn http_server_takes_what_curl_vector_fluent_bit_and_logstash_send() {
     let (status, body) =
         post(&h.secured, &[("authorization", &bearer)], b"{\"message\":\"with token\"}".to_vec()).await;
     assert_eq!(status, 200, "{body}");
+    // Over the tenant's events_per_second (burst 20): 429 + Retry-After, nothing taken.
+    let many = format!("[{}]", vec!["{\"message\":\"must not arrive\"}"; 50].join(","));
+    let (status, body) = post(&h.secured, &[("authorization", &bearer)], many.into_bytes()).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.starts_with("retry-after;"), "{body}");
 
     const GOOD: usize = 10;
     wait_for(&out, "every accepted record", |d| of_signal(d, "log").len() >= GOOD).await;
