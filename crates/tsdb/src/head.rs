@@ -278,8 +278,13 @@ impl Head {
     }
 
     /// Every live series' id and labels, for a ranking outside the lock.
-    pub(crate) fn rank_snapshot(&self) -> Vec<(u32, Labels)> {
-        self.series.iter().enumerate().filter_map(|(id, s)| s.as_ref().map(|s| (id as u32, s.labels.clone()))).collect()
+    /// Every live series' id, labels and current rank ([`UNRANKED`] if new).
+    pub(crate) fn rank_snapshot(&self) -> Vec<(u32, Labels, u32)> {
+        self.series
+            .iter()
+            .enumerate()
+            .filter_map(|(id, s)| s.as_ref().map(|s| (id as u32, s.labels.clone(), s.rank)))
+            .collect()
     }
 
     /// Installs the ranking of `sorted` (a snapshot sorted by labels); a series
@@ -427,5 +432,13 @@ mod tests {
         store.rank_series();
         assert!(!store.ranking_due(true));
         assert_label_order(&store, "ranked again");
+        // New series merged into an existing ranking, twice.
+        for round in 0..2 {
+            for _ in 0..50 {
+                store.append(&series(&job(&mut rng), 3000 + rng.u32(..1000)), 400 + round, 1.0).unwrap();
+            }
+            store.rank_series();
+            assert_label_order(&store, "merged into a ranking");
+        }
     }
 }
