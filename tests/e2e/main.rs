@@ -135,3 +135,7 @@ mod compose;
 /// send them, zstd, text; malformed, oversized and unauthenticated bodies refused whole.
 /// The syslog source: RFC 5424 / 3164 examples over TCP (both framings), UDP, TLS and logger(1).
 mod sources;
+
+/// The vector source: Vector's native gRPC protocol; logs to a file sink, counters and
+/// gauges queryable; traces, undecodable and oversized requests refused.
+mod vector_source;

@@ -1,7 +1,7 @@
 //! Sources: how telemetry gets into Lookout.
 //!
-//! [`http_server`] (JSON/NDJSON/text log records over HTTP) and [`syslog`] (RFC 5424 /
-//! 3164 over TCP, TLS or UDP) go through the same admission path. The main source is [`otlp`]: the OpenTelemetry Protocol over gRPC
+//! [`http_server`] (JSON/NDJSON/text log records over HTTP), [`syslog`] (RFC 5424 /
+//! 3164 over TCP, TLS or UDP) and [`vector`] (Vector's native gRPC protocol) go through the same admission path. The main source is [`otlp`]: the OpenTelemetry Protocol over gRPC
 //! (`opentelemetry.proto.collector.{logs,trace,metrics}.v1`) and HTTP
 //! (`POST /v1/logs|traces|metrics`, protobuf or JSON, optionally gzip). Both transports
 //! decode into the same [`lookout_event::Batch`] and share one admission path
@@ -13,6 +13,7 @@ pub mod http_server;
 pub mod otlp;
 pub mod syslog;
 pub mod tenant;
+pub mod vector;
 
 pub use tenant::register_metrics;
 
@@ -29,5 +30,9 @@ pub fn register(registry: &mut lookout_component::Registry) {
     registry.source::<syslog::SyslogSourceConfig>(
         "syslog",
         "RFC 5424 / RFC 3164 syslog over TCP (octet-counted or newline, TLS) or UDP",
+    );
+    registry.source::<vector::VectorSourceConfig>(
+        "vector",
+        "Vector's native v2 protocol (a Vector agent's `vector` sink): logs and metrics over gRPC",
     );
 }

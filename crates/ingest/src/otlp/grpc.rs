@@ -41,7 +41,7 @@ impl Collector {
     }
 }
 
-fn status(rejection: &Rejection) -> Status {
+pub(crate) fn status(rejection: &Rejection) -> Status {
     let message = rejection.message();
     match rejection {
         Rejection::Unauthenticated(_) => Status::unauthenticated(message),
@@ -123,13 +123,13 @@ fn retry_info(code: i32, message: &str, secs: u64) -> bytes::Bytes {
 }
 
 /// The authentication layer's answer: the gRPC status as HTTP/2 headers.
-fn reject(rejection: &Rejection, _: &axum::http::HeaderMap) -> axum::response::Response {
+pub(crate) fn reject(rejection: &Rejection, _: &axum::http::HeaderMap) -> axum::response::Response {
     status(rejection).into_http::<axum::body::Body>()
 }
 
 /// tonic answers a message over its decoding limit with OUT_OF_RANGE; OTLP clients and
 /// the gRPC spec expect RESOURCE_EXHAUSTED for "request too large".
-fn oversize_is_resource_exhausted<B>(mut response: Response<B>) -> Response<B> {
+pub(crate) fn oversize_is_resource_exhausted<B>(mut response: Response<B>) -> Response<B> {
     let headers = response.headers_mut();
     if headers.get("grpc-status").is_some_and(|v| v == "11") {
         headers.insert("grpc-status", HeaderValue::from_static("8"));

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 
 pub use accept::{Ingest, Rejection};
+pub(crate) use grpc::{oversize_is_resource_exhausted, reject as grpc_reject, status as grpc_status};
 pub use request::{OtlpRequest, PartialSuccess};
 
 /// Why a running `otlp` source stopped.
