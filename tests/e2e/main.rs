@@ -137,5 +137,7 @@ mod compose;
 mod sources;
 
 /// The vector source: Vector's native gRPC protocol; logs to a file sink, counters and
-/// gauges queryable; traces, undecodable and oversized requests refused.
+/// gauges and histograms queryable; traces, undecodable and oversized requests refused;
+/// with auth a token is required and its tenant stamped, with acknowledgements the answer
+/// waits for the file sink.
 mod vector_source;

@@ -68,21 +68,40 @@ fn metric(name: &str, tags: &[(&str, &str)], value: MetricValue) -> EventWrapper
     }
 }
 
-async fn start() -> (Lookout, String) {
-    let address = format!("127.0.0.1:{}", free_port());
-    let a = address.clone();
+const TOKEN: &str = "agent-secret-token";
+
+fn sha256_hex(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Lookout with two vector sources (`agents`; `secured`: auth + acknowledgements) → a
+/// file sink and the metrics store; returns their addresses.
+async fn start() -> (Lookout, String, String) {
+    let [address, secured] = [0; 2].map(|_| format!("127.0.0.1:{}", free_port()));
+    let (a, s) = (address.clone(), secured.clone());
     let lookout = Lookout::start_custom(
         move |api, _, _, dir: &Path| {
+            std::fs::write(
+                dir.join("tenants.yaml"),
+                format!("tenants:\n  shop:\n    tokens: [\"sha256:{}\"]\n", sha256_hex(TOKEN)),
+            )
+            .unwrap();
             format!(
                 r#"api:
   address: {api}
 data_dir: {data}
 sources:
   agents: {{ type: vector, address: {a}, max_request_size: 65536 }}
+  secured:
+    type: vector
+    address: {s}
+    acknowledgements: true
+    auth: {{ tenants_file: tenants.yaml }}
 sinks:
   archive:
     type: file
-    inputs: [agents]
+    inputs: [agents, secured]
     path: {out}
   metrics:
     type: metrics_store
@@ -95,7 +114,7 @@ sinks:
         &[],
     )
     .await;
-    (lookout, address)
+    (lookout, address, secured)
 }
 
 async fn query(lookout: &Lookout, promql: &str) -> Vec<Value> {
@@ -106,7 +125,7 @@ async fn query(lookout: &Lookout, promql: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn vector_sink_logs_and_metrics_arrive_mapped_and_bad_requests_are_refused() {
-    let (lookout, address) = start().await;
+    let (lookout, address, _) = start().await;
     let mut client = connect(&address).await;
 
     let health: proto::HealthCheckResponse =
@@ -130,6 +149,19 @@ async fn vector_sink_logs_and_metrics_arrive_mapped_and_bad_requests_are_refused
             log(vec![("message", text("second")), ("host", text("web-1"))]),
             metric("requests_total", &[("route", "/a")], MetricValue::Counter(proto::Counter { value: 42.0 })),
             metric("temperature", &[], MetricValue::Gauge(proto::Gauge { value: -3.5 })),
+            metric(
+                "latency_seconds",
+                &[],
+                MetricValue::AggregatedHistogram3(proto::AggregatedHistogram3 {
+                    buckets: vec![
+                        proto::HistogramBucket3 { upper_limit: 0.1, count: 3 },
+                        proto::HistogramBucket3 { upper_limit: 1.0, count: 2 },
+                        proto::HistogramBucket3 { upper_limit: f64::INFINITY, count: 1 },
+                    ],
+                    count: 6,
+                    sum: 4.2,
+                }),
+            ),
         ],
     )
     .await
@@ -173,13 +205,43 @@ async fn vector_sink_logs_and_metrics_arrive_mapped_and_bad_requests_are_refused
     loop {
         let counter = query(&lookout, "app_requests_total").await;
         let gauge = query(&lookout, "app_temperature").await;
-        if counter.len() == 1 && gauge.len() == 1 {
+        // Per-bucket counts 3, 2, 1 → cumulative `le` buckets 3, 5, 6.
+        let le1 = query(&lookout, r#"app_latency_seconds_bucket{le="1"}"#).await;
+        let count = query(&lookout, "app_latency_seconds_count").await;
+        if counter.len() == 1 && gauge.len() == 1 && le1.len() == 1 && count.len() == 1 {
             assert_eq!(counter[0]["metric"]["route"], "/a", "{counter:?}");
             assert_eq!(counter[0]["value"][1], "42");
             assert_eq!(gauge[0]["value"][1], "-3.5");
+            assert_eq!(le1[0]["value"][1], "5", "{le1:?}");
+            assert_eq!(count[0]["value"][1], "6", "{count:?}");
             break;
         }
-        assert!(Instant::now() < deadline, "metrics not queryable: {counter:?} {gauge:?}\n{}", lookout.log());
+        assert!(
+            Instant::now() < deadline,
+            "metrics not queryable: {counter:?} {gauge:?} {le1:?} {count:?}\n{}",
+            lookout.log()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test]
+async fn vector_source_with_auth_and_acknowledgements() {
+    let (lookout, _, secured) = start().await;
+    let mut client = connect(&secured).await;
+    let err = push(&mut client, vec![log(vec![("message", text("must not arrive"))])]).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
+
+    let mut request =
+        tonic::Request::new(PushEventsRequest { events: vec![log(vec![("message", text("with token"))])] });
+    request.metadata_mut().insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    client.ready().await.unwrap();
+    let codec = tonic_prost::ProstCodec::<PushEventsRequest, proto::PushEventsResponse>::default();
+    client.unary(request, PathAndQuery::from_static("/vector.Vector/PushEvents"), codec).await.unwrap();
+    // With acknowledgements the answer waits for the file sink: the record is there now.
+    let docs = read_ndjson(&lookout.out_path());
+    let logs = of_signal(&docs, "log");
+    assert_eq!(logs.len(), 1, "{logs:#?}");
+    assert_eq!(logs[0]["body"], "with token");
+    assert_eq!(logs[0]["resource"]["tenant"], "shop", "the tenant is stamped: {}", logs[0]);
 }
