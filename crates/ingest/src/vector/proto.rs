@@ -65,7 +65,7 @@ pub enum Event {
     Trace(Trace),
 }
 
-/// `event.Log`: Vector ≥ 0.2x sends `value` (a map); older versions `fields`.
+/// `event.Log`: current Vector sends `value` (a map); older versions `fields`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Log {
     #[prost(map = "string, message", tag = "1")]
