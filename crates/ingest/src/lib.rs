@@ -1,7 +1,8 @@
 //! Sources: how telemetry gets into Lookout.
 //!
 //! [`http_server`] (JSON/NDJSON/text log records over HTTP), [`syslog`] (RFC 5424 /
-//! 3164 over TCP, TLS or UDP) and [`vector`] (Vector's native gRPC protocol) go through the same admission path. The main source is [`otlp`]: the OpenTelemetry Protocol over gRPC
+//! 3164 over TCP, TLS or UDP), [`vector`] (Vector's native gRPC protocol) and [`file`]
+//! (tailed log files) go through the same admission path. The main source is [`otlp`]: the OpenTelemetry Protocol over gRPC
 //! (`opentelemetry.proto.collector.{logs,trace,metrics}.v1`) and HTTP
 //! (`POST /v1/logs|traces|metrics`, protobuf or JSON, optionally gzip). Both transports
 //! decode into the same [`lookout_event::Batch`] and share one admission path
@@ -9,6 +10,7 @@
 //! push-back (HTTP 503 + `Retry-After`, gRPC `UNAVAILABLE`) when the pipeline is full.
 #![forbid(unsafe_code)]
 
+pub mod file;
 pub mod http_server;
 pub mod otlp;
 pub mod syslog;
@@ -26,6 +28,10 @@ pub fn register(registry: &mut lookout_component::Registry) {
     registry.source::<http_server::HttpServerSourceConfig>(
         "http_server",
         "log records POSTed as JSON, NDJSON or text lines (gzip, zstd)",
+    );
+    registry.source::<file::FileSourceConfig>(
+        "file",
+        "tails log files by glob (rotation, multi-line records, checkpoints after acknowledgement)",
     );
     registry.source::<syslog::SyslogSourceConfig>(
         "syslog",
