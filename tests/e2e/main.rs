@@ -141,3 +141,6 @@ mod sources;
 /// with auth a token is required and its tenant stamped, with acknowledgements the answer
 /// waits for the file sink.
 mod vector_source;
+/// The file source: rotation by rename and copytruncate, replacement, multi-line
+/// records, and `kill -9` mid-stream without a lost line.
+mod file_source;
