@@ -198,11 +198,10 @@ async fn file_source_after_kill_9_loses_no_line() {
     let out = setup.out();
     let mut file = append(&app);
     let mut expected = Vec::new();
-    let started = Instant::now();
     let mut kills = 0;
     let mut next_kill = Instant::now() + Duration::from_millis(400);
     // 20 lines every 5 ms; kill -9 every ~0.4-0.7 s and start again on the same data_dir.
-    while expected.len() < 6000 {
+    while expected.len() < 6000 || kills < 4 {
         for _ in 0..20 {
             let line = format!("seq {}", expected.len());
             writeln!(file, "{line}").unwrap();
@@ -218,11 +217,11 @@ async fn file_source_after_kill_9_loses_no_line() {
             next_kill = Instant::now() + Duration::from_millis(400 + 100 * kills);
         }
     }
-    assert_eq!(kills, 4, "the writer finished before the kills ({:?})", started.elapsed());
     let got = wait_all(&out, &expected, Duration::from_secs(20)).await;
     let duplicates: usize = got.values().map(|c| c - 1).sum();
     let unexpected = got.keys().filter(|k| !k.starts_with("seq ")).count();
     assert_eq!(unexpected, 0);
     eprintln!("file source kill -9: {} lines, {kills} kills, {duplicates} duplicates", expected.len());
+    assert!(duplicates < expected.len(), "checkpoints were saved: not everything came again");
     drop(lookout);
 }

@@ -233,14 +233,16 @@ fn resource() -> Resource {
 }
 
 fn string(key: &str, value: String) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(value)) }), ..Default::default() }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value)) }),
+        ..Default::default()
+    }
 }
 
 fn records(ready: Ready, max_line_bytes_hint: &str) -> (Vec<LogRecord>, usize) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
     let path = ready.path.display().to_string();
     let name = ready.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut bytes = 0;

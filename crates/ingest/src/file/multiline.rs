@@ -102,7 +102,7 @@ mod tests {
         // The last record waits for its timeout.
         assert!(m.due(t0 + Duration::from_millis(999)).is_none());
         let last = m.due(t0 + Duration::from_millis(1000)).unwrap();
-        assert_eq!(texts(&[last.clone()]), ["2024-01-02 next\n\tat c()"]);
+        assert_eq!(texts(std::slice::from_ref(&last)), ["2024-01-02 next\n\tat c()"]);
         assert_eq!(last.end, 60);
         assert!(m.flush().is_none());
     }

@@ -162,17 +162,17 @@ impl Tailer {
         let meta = file.metadata()?;
         let key = key_of(&meta);
         let len = meta.len();
-        let start = match self.restored.remove(&key) {
-            // Same inode, same first bytes: the file read before. A shorter file was truncated.
-            Some(c) if c.head.len <= len && head(&mut file, c.head.len)? == c.head => {
-                if c.offset <= len {
-                    c.offset
-                } else {
-                    0
-                }
-            }
-            _ if self.first_scan && self.settings.start_at_end => len,
-            _ => 0,
+        // Same inode, same first bytes: the file read before.
+        let resumed = match self.restored.remove(&key) {
+            Some(c) if c.head.len <= len && head(&mut file, c.head.len)? == c.head => Some(c.offset),
+            _ => None,
+        };
+        let start = match resumed {
+            Some(offset) if offset <= len => offset,
+            // Shorter than its position: truncated while Lookout was down.
+            Some(_) => 0,
+            None if self.first_scan && self.settings.start_at_end => len,
+            None => 0,
         };
         let head = head(&mut file, len.min(self.settings.fingerprint_bytes as u64))?;
         tracing::debug!(path = %path.display(), offset = start, "file source following");
