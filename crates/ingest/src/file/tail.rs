@@ -292,10 +292,13 @@ fn read(t: &mut Tracked, s: &Settings, now: Instant) -> std::io::Result<(Vec<Ent
     if !t.skipping {
         let room = s.max_line_bytes - t.partial.len();
         if rest.len() > room {
-            // Longer than allowed without a newline: hand on the first part, drop the rest of the line.
+            // Longer than allowed without a newline: hand on the first part, drop the rest
+            // of the line. Its position is the line's start, so a restart before the
+            // newline reads the line again (a duplicate) instead of its rest as a new line.
+            let line_start_offset = base + line_start as u64 - t.partial.len() as u64;
             t.partial.extend_from_slice(&rest[..room]);
             let line = std::mem::take(&mut t.partial);
-            entries.extend(t.merger.push(&line, t.read_pos, true, now));
+            entries.extend(t.merger.push(&line, line_start_offset, true, now));
             t.skipping = true;
         } else {
             t.partial.extend_from_slice(rest);

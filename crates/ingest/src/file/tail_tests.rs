@@ -109,6 +109,8 @@ fn long_lines_are_cut_and_flagged() {
     let ready = t.poll(Instant::now());
     assert_eq!(ready[0].entries[0].text, b"01234567");
     assert!(ready[0].entries[0].truncated);
+    // Acknowledged before its newline: the position stays at the line's start.
+    assert_eq!(ready[0].entries[0].end, 17);
     append(&a, "more of it\nnext\n");
     let ready = t.poll(Instant::now());
     let texts: Vec<_> = ready[0].entries.iter().map(|e| e.text.clone()).collect();
