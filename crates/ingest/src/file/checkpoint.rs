@@ -75,16 +75,16 @@ impl Store {
         &self.path
     }
 
-    /// The saved positions; a corrupt file is moved aside (and reported) and reading
-    /// starts over as on a first start.
-    pub fn load(&self) -> std::io::Result<HashMap<FileKey, Checkpoint>> {
+    /// The saved positions, and where a corrupt file was moved (reading then starts
+    /// over as on a first start).
+    pub fn load(&self) -> std::io::Result<(HashMap<FileKey, Checkpoint>, Option<PathBuf>)> {
         let parse = |b: &[u8]| serde_json::from_slice::<Saved>(b);
         Ok(match lookout_state::read_or_quarantine(&self.path, parse)? {
-            lookout_state::Loaded::Found(saved) => saved.files.into_iter().map(|c| (c.key, c)).collect(),
-            lookout_state::Loaded::Missing => HashMap::new(),
+            lookout_state::Loaded::Found(saved) => (saved.files.into_iter().map(|c| (c.key, c)).collect(), None),
+            lookout_state::Loaded::Missing => (HashMap::new(), None),
             lookout_state::Loaded::Quarantined(q) => {
                 tracing::error!(file = %self.path.display(), moved_to = %q.moved_to.display(), "file source checkpoints corrupt; starting over");
-                HashMap::new()
+                (HashMap::new(), Some(q.moved_to))
             }
         })
     }
@@ -104,7 +104,7 @@ mod tests {
     fn saved_positions_load_back_and_a_corrupt_file_starts_over() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(&dir.path().join("file_source").join("app"));
-        assert!(store.load().unwrap().is_empty());
+        assert!(store.load().unwrap().0.is_empty());
         let c = Checkpoint {
             key: FileKey { dev: 1, ino: 2 },
             head: Head::of(b"2024-01-01 first line"),
@@ -112,9 +112,11 @@ mod tests {
             path: "/var/log/app.log".into(),
         };
         store.save(vec![c.clone()]).unwrap();
-        assert_eq!(store.load().unwrap().get(&FileKey { dev: 1, ino: 2 }), Some(&c));
+        assert_eq!(store.load().unwrap().0.get(&FileKey { dev: 1, ino: 2 }), Some(&c));
         std::fs::write(store.path(), b"{not json").unwrap();
-        assert!(store.load().unwrap().is_empty());
+        let (files, moved) = store.load().unwrap();
+        assert!(files.is_empty());
+        assert!(moved.unwrap().exists());
         assert!(!store.path().exists(), "the corrupt file is moved aside");
     }
 

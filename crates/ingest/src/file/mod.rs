@@ -157,7 +157,7 @@ impl SourceConfig for FileSourceConfig {
         async move {
             let settings = config.settings().map_err(BuildError)?;
             let store = checkpoint::Store::new(&cx.data_dir.join("file_source").join(&cx.id));
-            let restored = store.load().map_err(|e| {
+            let (restored, quarantined) = store.load().map_err(|e| {
                 BuildError(format!("cannot read file source checkpoints {}: {e}", store.path().display()))
             })?;
             let tailer = Tailer::new(settings, restored);
@@ -169,6 +169,13 @@ impl SourceConfig for FileSourceConfig {
             let fut: ComponentFuture = async move {
                 tracing::info!(source = %id, include = ?config.include, "file source following");
                 health.ready();
+                if let Some(moved) = quarantined {
+                    // Reported, not fatal: files are read as on a first start (read_from decides).
+                    health.set_state(lookout_component::ComponentState::Degraded(format!(
+                        "checkpoints were corrupt (moved to {}); files are read as on a first start",
+                        moved.display()
+                    )));
+                }
                 run(tailer, store, ingest, poll, shutdown).await.map_err(ComponentError::new)
             }
             .boxed();
