@@ -223,5 +223,22 @@ async fn file_source_after_kill_9_loses_no_line() {
     assert_eq!(unexpected, 0);
     eprintln!("file source kill -9: {} lines, {kills} kills, {duplicates} duplicates", expected.len());
     assert!(duplicates < expected.len(), "checkpoints were saved: not everything came again");
+
+    // A corrupt checkpoint file: moved aside, the source degraded, the file read again.
+    lookout.stop().await;
+    let before = bodies(&out)["seq 0"];
+    let checkpoints = setup.dir.path().join("data/file_source/appfile/checkpoints.json");
+    assert!(std::fs::read_to_string(&checkpoints).unwrap().contains("\"offset\""));
+    std::fs::write(&checkpoints, b"\0garbage").unwrap();
+    let lookout = setup.start().await;
+    let health: Value = reqwest::get(format!("http://{}/health", setup.api)).await.unwrap().json().await.unwrap();
+    let source = &health["components"]["appfile"];
+    assert_eq!(source["state"], "degraded", "{health}");
+    assert!(source["reason"].as_str().unwrap().starts_with("state file was corrupt; moved to "), "{health}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while bodies(&out)["seq 0"] <= before {
+        assert!(Instant::now() < deadline, "the file was not read again after its checkpoints were lost");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(lookout);
 }

@@ -136,11 +136,11 @@ mod compose;
 /// The syslog source: RFC 5424 / 3164 examples over TCP (both framings), UDP, TLS and logger(1).
 mod sources;
 
+/// The file source: rotation by rename and copytruncate, replacement, multi-line
+/// records, and `kill -9` mid-stream without a lost line.
+mod file_source;
 /// The vector source: Vector's native gRPC protocol; logs to a file sink, counters and
 /// gauges and histograms queryable; traces, undecodable and oversized requests refused;
 /// with auth a token is required and its tenant stamped, with acknowledgements the answer
 /// waits for the file sink.
 mod vector_source;
-/// The file source: rotation by rename and copytruncate, replacement, multi-line
-/// records, and `kill -9` mid-stream without a lost line.
-mod file_source;

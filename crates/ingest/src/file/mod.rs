@@ -172,7 +172,7 @@ impl SourceConfig for FileSourceConfig {
                 if let Some(moved) = quarantined {
                     // Reported, not fatal: files are read as on a first start (read_from decides).
                     health.set_state(lookout_component::ComponentState::Degraded(format!(
-                        "checkpoints were corrupt (moved to {}); files are read as on a first start",
+                        "state file was corrupt; moved to {}; files are read as on a first start",
                         moved.display()
                     )));
                 }
@@ -306,5 +306,36 @@ async fn deliver(ingest: &Ingest, resource: &Resource, ready: Ready, shutdown: &
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(yaml: &str) -> FileSourceConfig {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn settings_refuse_what_cannot_work() {
+        let cases = [
+            ("include: ['var/log/*.log']", "must be absolute"),
+            ("include: []", "at least one pattern"),
+            ("include: ['/var/log/[x.log']", "`include` pattern"),
+            ("{include: ['/l/*.log'], exclude: ['/l/[']}", "`exclude` pattern"),
+            ("{include: ['/l/*.log'], poll_interval_ms: 0}", "greater than 0"),
+            ("{include: ['/l/*.log'], ack_timeout_secs: -1}", "positive"),
+            ("{include: ['/l/*.log'], multiline: {start_pattern: '(unclosed'}}", "not a valid regular expression"),
+        ];
+        for (yaml, expected) in cases {
+            let err = config(yaml).settings().err().unwrap_or_else(|| panic!("{yaml} accepted"));
+            assert!(err.contains(expected), "{yaml}: {err}");
+        }
+        let ok = config("{include: ['/l/*.log'], read_from: end, multiline: {start_pattern: '^\\d{4}-'}}");
+        let settings = ok.settings().unwrap();
+        assert!(settings.start_at_end);
+        assert_eq!(ok.multiline.unwrap().timeout_ms, 1000);
+        assert!(serde_saphyr::from_str::<FileSourceConfig>("{include: ['/l/*'], read_from: middle}").is_err());
     }
 }
