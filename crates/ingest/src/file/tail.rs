@@ -19,8 +19,12 @@ use super::checkpoint::{Checkpoint, FileKey, Head};
 use super::discover::Globs;
 use super::multiline::{Entry, Merger};
 
-/// Bytes read from one file per poll: a busy file cannot starve the others or fill memory.
-const READ_BUDGET: usize = 1024 * 1024;
+/// Bytes read per poll across all files, shared out evenly: what one poll holds in memory
+/// stays bounded however many files match.
+const POLL_BUDGET: usize = 8 * 1024 * 1024;
+/// Bytes read from one file per poll, at most (a busy file cannot starve the others) and
+/// at least (many files still make progress each poll).
+const FILE_BUDGET: std::ops::RangeInclusive<usize> = 64 * 1024..=1024 * 1024;
 
 /// How the tailer behaves.
 #[derive(Debug, Clone)]
@@ -115,8 +119,9 @@ impl Tailer {
         self.restored.clear();
         let mut ready = Vec::new();
         let mut gone = Vec::new();
+        let budget = (POLL_BUDGET / self.files.len().max(1)).clamp(*FILE_BUDGET.start(), *FILE_BUDGET.end());
         for (key, t) in self.files.iter_mut() {
-            let (entries, more) = match read(t, &self.settings, now) {
+            let (entries, more) = match read(t, &self.settings, budget, now) {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(path = %t.path.display(), error = %e, "file source read failed");
@@ -229,7 +234,7 @@ impl Tailer {
 }
 
 /// Reads what `t` gained since the last poll; detects truncation first.
-fn read(t: &mut Tracked, s: &Settings, now: Instant) -> std::io::Result<(Vec<Entry>, bool)> {
+fn read(t: &mut Tracked, s: &Settings, budget: usize, now: Instant) -> std::io::Result<(Vec<Entry>, bool)> {
     let len = t.file.metadata()?.len();
     let mut entries = Vec::new();
     if len != t.checked_len {
@@ -259,7 +264,7 @@ fn read(t: &mut Tracked, s: &Settings, now: Instant) -> std::io::Result<(Vec<Ent
         return Ok((entries, false));
     }
     t.last_growth = now;
-    let want = ((len - t.read_pos) as usize).min(READ_BUDGET);
+    let want = ((len - t.read_pos) as usize).min(budget);
     let mut buf = vec![0u8; want];
     t.file.seek(SeekFrom::Start(t.read_pos))?;
     let n = read_full(&mut t.file, &mut buf)?;
@@ -305,7 +310,7 @@ fn read(t: &mut Tracked, s: &Settings, now: Instant) -> std::io::Result<(Vec<Ent
         }
     }
     entries.extend(t.merger.due(now));
-    Ok((entries, n == READ_BUDGET))
+    Ok((entries, n == budget))
 }
 
 fn cut(line: &[u8], max: usize) -> (&[u8], bool) {

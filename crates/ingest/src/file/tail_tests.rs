@@ -138,3 +138,19 @@ fn checkpoints_resume_the_same_file_and_not_a_different_one() {
     let mut t = Tailer::new(settings(dir.path(), false, 100), other);
     assert_eq!(lines(&mut t), ["one", "three", "two"]);
 }
+
+#[test]
+fn a_big_file_is_read_a_budget_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = format!("{}\n", "x".repeat(1023));
+    append(&dir.path().join("big.log"), &line.repeat(2048));
+    let mut t = Tailer::new(settings(dir.path(), false, 4096), HashMap::new());
+    let first = t.poll(Instant::now());
+    assert_eq!(first[0].entries.len(), 1024, "1 MiB per file and poll");
+    assert!(first[0].more);
+    let mut total = 1024;
+    for _ in 0..3 {
+        total += t.poll(Instant::now()).iter().map(|r| r.entries.len()).sum::<usize>();
+    }
+    assert_eq!(total, 2048);
+}
