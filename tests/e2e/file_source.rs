@@ -242,3 +242,21 @@ async fn file_source_after_kill_9_loses_no_line() {
     }
     drop(lookout);
 }
+
+#[test]
+fn check_points_at_a_bad_file_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.yaml");
+    let yaml = "api: { address: 127.0.0.1:0 }\nsources:\n  appfile:\n    type: file\n    include: [\"var/log/*.log\"]\nsinks:\n  out: { type: file, inputs: [appfile], path: out.ndjson }\n";
+    std::fs::write(&path, yaml).unwrap();
+    let out = std::process::Command::new(crate::util::lookout_bin())
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let expected = format!("{}:4:11: `include` patterns must be absolute paths", path.display());
+    assert!(stderr.lines().any(|l| l.starts_with(&expected)), "{stderr}");
+}
