@@ -15,6 +15,7 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 # VictoriaMetrics: a second remote-write receiver for the prometheus_remote_write sink.
 command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
+command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 # The web UI's browser tests: headless Chromium driven by playwright-core (Node.js).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v node >/dev/null || need+=(nodejs)

@@ -27,6 +27,10 @@ mod elasticsearch;
 /// sink installs; data streams and gzip end to end.
 mod es_templates;
 
+/// Scaling out over NATS JetStream: a nats sink, two workers sharing a durable
+/// consumer, `kill -9` of one under load loses nothing acknowledged.
+mod nats;
+
 /// The otlp sink: one Lookout forwarding to another over OTLP/HTTP and OTLP/gRPC.
 mod forward;
 

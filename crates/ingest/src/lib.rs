@@ -12,6 +12,7 @@
 
 pub mod file;
 pub mod http_server;
+pub mod nats;
 pub mod otlp;
 pub mod syslog;
 pub mod tenant;
@@ -36,6 +37,10 @@ pub fn register(registry: &mut lookout_component::Registry) {
     registry.source::<syslog::SyslogSourceConfig>(
         "syslog",
         "RFC 5424 / RFC 3164 syslog over TCP (octet-counted or newline, TLS) or UDP",
+    );
+    registry.source::<nats::NatsSourceConfig>(
+        "nats",
+        "a durable JetStream pull consumer shared by many workers: OTLP protobuf messages, acked after delivery",
     );
     registry.source::<vector::VectorSourceConfig>(
         "vector",

@@ -14,6 +14,7 @@
 //!   (HTTP Event Collector), [`otlp`] (OTLP/HTTP or gRPC to another receiver),
 //!   [`prometheus_remote_write`] (metrics to Prometheus-compatible stores) and
 //!   `cloudwatch_logs` (`PutLogEvents`; the default `cloudwatch` feature).
+//! - [`nats`]: OTLP protobuf onto a NATS JetStream stream, confirmed after the publish ack.
 //! - [`metrics_store`]: metric points into the embedded series store, as Prometheus
 //!   series for the rules.
 //!
@@ -47,6 +48,7 @@ pub mod elasticsearch;
 mod error;
 pub mod file;
 pub mod metrics_store;
+pub mod nats;
 pub mod otlp;
 pub mod prometheus_remote_write;
 pub mod splunk_hec;
@@ -69,6 +71,10 @@ pub fn register(registry: &mut lookout_component::Registry) {
     registry.sink::<elasticsearch::ElasticsearchConfig>(
         "elasticsearch",
         "Elasticsearch/OpenSearch _bulk: index templates, per-item retries and dead letters",
+    );
+    registry.sink::<nats::NatsSinkConfig>(
+        "nats",
+        "NATS JetStream: OTLP protobuf per tenant subject, confirmed after the publish ack; creates the stream",
     );
     registry.sink::<otlp::OtlpSinkConfig>(
         "otlp",
