@@ -123,9 +123,11 @@ async fn two_workers_share_a_consumer_and_a_kill_9_loses_nothing_acknowledged() 
         eprintln!("SKIPPED: nats-server is not installed (scripts/test.sh installs it)");
         return;
     };
-    let (ingest_dir, a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ingest_dir, a_dir, b_dir) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (ingest_api, http) = (free_port(), free_port());
-    let ingest = start(ingest_dir.path(), &ingest_pipeline(ingest_dir.path(), ingest_api, http, nats.port), ingest_api).await;
+    let ingest =
+        start(ingest_dir.path(), &ingest_pipeline(ingest_dir.path(), ingest_api, http, nats.port), ingest_api).await;
     let (a_api, b_api) = (free_port(), free_port());
     let worker_a = start(a_dir.path(), &worker_pipeline(a_dir.path(), a_api, nats.port), a_api).await;
     let mut worker_b = start(b_dir.path(), &worker_pipeline(b_dir.path(), b_api, nats.port), b_api).await;
@@ -166,7 +168,9 @@ async fn two_workers_share_a_consumer_and_a_kill_9_loses_nothing_acknowledged() 
 
     // Both workers must get a share before one is killed.
     let deadline = Instant::now() + Duration::from_secs(15);
-    while file_seqs(&a_dir.path().join("out.ndjson")).is_empty() || file_seqs(&b_dir.path().join("out.ndjson")).is_empty() {
+    while file_seqs(&a_dir.path().join("out.ndjson")).is_empty()
+        || file_seqs(&b_dir.path().join("out.ndjson")).is_empty()
+    {
         assert!(Instant::now() < deadline, "both workers should receive messages; B log:\n{}", worker_b.log());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -125,7 +125,11 @@ impl SubjectTemplate {
             parts.push(match &rest[open + 1..open + close] {
                 "tenant" => Part::Tenant,
                 "signal" => Part::Signal,
-                other => return Err(format!("`subject` `{template}`: unknown placeholder `{{{other}}}` (use {{tenant}} or {{signal}})")),
+                other => {
+                    return Err(format!(
+                        "`subject` `{template}`: unknown placeholder `{{{other}}}` (use {{tenant}} or {{signal}})"
+                    ));
+                }
             });
             rest = &rest[open + close + 1..];
         }
@@ -199,15 +203,27 @@ fn messages(template: &SubjectTemplate, payload: Payload) -> Vec<(String, Vec<u8
         groups.into_iter().map(|(s, rs)| (s, encode(rs))).collect()
     }
     match payload {
-        Payload::Logs(r) => group(template, Signal::Logs, r, |r| &r.resource, |rs| {
-            ExportLogsServiceRequest { resource_logs: rs }.encode_to_vec()
-        }),
-        Payload::Traces(r) => group(template, Signal::Traces, r, |r| &r.resource, |rs| {
-            ExportTraceServiceRequest { resource_spans: rs }.encode_to_vec()
-        }),
-        Payload::Metrics(r) => group(template, Signal::Metrics, r, |r| &r.resource, |rs| {
-            ExportMetricsServiceRequest { resource_metrics: rs }.encode_to_vec()
-        }),
+        Payload::Logs(r) => group(
+            template,
+            Signal::Logs,
+            r,
+            |r| &r.resource,
+            |rs| ExportLogsServiceRequest { resource_logs: rs }.encode_to_vec(),
+        ),
+        Payload::Traces(r) => group(
+            template,
+            Signal::Traces,
+            r,
+            |r| &r.resource,
+            |rs| ExportTraceServiceRequest { resource_spans: rs }.encode_to_vec(),
+        ),
+        Payload::Metrics(r) => group(
+            template,
+            Signal::Metrics,
+            r,
+            |r| &r.resource,
+            |rs| ExportMetricsServiceRequest { resource_metrics: rs }.encode_to_vec(),
+        ),
     }
 }
 

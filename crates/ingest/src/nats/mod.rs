@@ -29,9 +29,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use futures::{FutureExt, StreamExt, future::BoxFuture};
-use lookout_component::{
-    BuildError, ComponentError, ComponentFuture, ComponentState, SourceConfig, SourceContext,
-};
+use lookout_component::{BuildError, ComponentError, ComponentFuture, ComponentState, SourceConfig, SourceContext};
 use lookout_config::{ComponentDecl, ConfigErrors, Secret};
 use lookout_event::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use lookout_event::otlp::collector::metrics::v1::ExportMetricsServiceRequest;

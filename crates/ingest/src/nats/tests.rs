@@ -1,7 +1,8 @@
 use super::*;
 
 fn parse(body: &str) -> Result<(), String> {
-    let yaml = format!("sources:\n  bus:\n    type: nats\n{body}sinks:\n  out:\n    type: console\n    inputs: [bus]\n");
+    let yaml =
+        format!("sources:\n  bus:\n    type: nats\n{body}sinks:\n  out:\n    type: console\n    inputs: [bus]\n");
     let cfg = lookout_config::load_str("p.yaml", &yaml, &|_| None).map_err(|e| e.to_string())?;
     let mut registry = lookout_component::Registry::default();
     crate::register(&mut registry);
