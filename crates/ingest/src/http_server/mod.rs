@@ -140,13 +140,7 @@ impl SourceConfig for HttpServerSourceConfig {
             let listener = tokio::net::TcpListener::bind(config.address)
                 .await
                 .map_err(|e| BuildError(format!("cannot listen for HTTP on {}: {e}", config.address)))?;
-            let auth = match &config.auth {
-                Some(a) => Some(
-                    crate::tenant::Authenticator::load(&cx.id, a.path().to_path_buf(), cx.store.clone())
-                        .map_err(|e| BuildError(format!("auth.tenants_file: {e}")))?,
-                ),
-                None => None,
-            };
+            let auth = config.auth.as_ref().map(|a| a.authenticator(&cx.id, cx.store.clone())).transpose()?;
             let mut ingest = Ingest::new(
                 cx.out,
                 cx.metrics,

@@ -56,4 +56,14 @@ impl AuthConfig {
     pub fn path(&self) -> &Path {
         self.resolved.get().unwrap_or(&self.tenants_file)
     }
+
+    /// The running authenticator of source `source` (every listening source's `auth:`).
+    pub(crate) fn authenticator(
+        &self,
+        source: &str,
+        store: Arc<lookout_tsdb::Store>,
+    ) -> Result<Arc<Authenticator>, lookout_component::BuildError> {
+        Authenticator::load(source, self.path().to_path_buf(), store)
+            .map_err(|e| lookout_component::BuildError(format!("auth.tenants_file: {e}")))
+    }
 }

@@ -89,13 +89,7 @@ impl SourceConfig for VectorSourceConfig {
             let listener = tokio::net::TcpListener::bind(config.address)
                 .await
                 .map_err(|e| BuildError(format!("cannot listen for Vector on {}: {e}", config.address)))?;
-            let auth = match &config.auth {
-                Some(a) => Some(
-                    tenant::Authenticator::load(&cx.id, a.path().to_path_buf(), cx.store.clone())
-                        .map_err(|e| BuildError(format!("auth.tenants_file: {e}")))?,
-                ),
-                None => None,
-            };
+            let auth = config.auth.as_ref().map(|a| a.authenticator(&cx.id, cx.store.clone())).transpose()?;
             // gRPC has no Retry-After: the 1 s is only what Rejection carries.
             let mut ingest = Ingest::new(
                 cx.out,
