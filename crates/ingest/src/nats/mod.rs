@@ -22,8 +22,6 @@
 //! At most `max_in_flight` messages are unacked at once (also the consumer's
 //! `max_ack_pending`).
 
-mod connection;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,7 +37,10 @@ use prost::Message as _;
 use serde::Deserialize;
 use tracing::{info, warn};
 
-pub use connection::{NatsConnection, NatsTls, SIGNAL_HEADER};
+pub use lookout_cluster::{NatsConnection, NatsTls};
+
+/// The header that says which signal a message's OTLP protobuf body holds.
+pub const SIGNAL_HEADER: &str = "Lookout-Signal";
 
 /// `type: nats` (source).
 #[derive(Debug, Clone, Deserialize)]

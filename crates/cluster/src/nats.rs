@@ -1,13 +1,10 @@
-//! How a `nats` source or sink reaches the server: URL, TLS and credentials, shared by
-//! both so they take the same keys.
+//! How a Lookout process reaches NATS: URL, TLS and credentials, shared by the `nats`
+//! source and sink, the notifier cluster and the scaler's lease so all take the same keys.
 
 use std::path::PathBuf;
 
 use lookout_config::Secret;
 use serde::Deserialize;
-
-/// The header that says which signal a message's OTLP protobuf body holds.
-pub const SIGNAL_HEADER: &str = "Lookout-Signal";
 
 /// TLS towards the server.
 #[derive(Debug, Clone, Default, Deserialize)]
