@@ -8,6 +8,9 @@
 //! CPU seconds lookout used while loaded and events per CPU second, and
 //! how many accepted records never reached the file.
 //!
+//! `--source vector|http-server|syslog|file` sends the same records through another
+//! source instead (see `sources.rs`: one run each, no latency probes).
+//!
 //! `--sink elasticsearch` swaps the file for a built-in `_bulk` receiver; `--buffer disk`
 //! gives the sink a disk buffer, and `--acks` turns on the otlp source's end-to-end
 //! acknowledgements (a request is answered once the sink holds it durably), which makes
@@ -20,6 +23,7 @@
 
 mod bulk;
 mod load;
+mod sources;
 mod tail;
 
 use std::path::PathBuf;
@@ -60,7 +64,11 @@ pub struct Args {
     /// receiver).
     #[arg(long, default_value = "file")]
     pub sink: String,
-    /// Protocols to run, in order.
+    /// The source the load goes through: `otlp` (over each of `--protocols`), or
+    /// `vector`, `http-server`, `syslog` (TCP) or `file` (one run each, no latency probes).
+    #[arg(long, value_enum, default_value_t = sources::Source::Otlp)]
+    pub source: sources::Source,
+    /// Protocols to run, in order (with `--source otlp`).
     #[arg(long, value_delimiter = ',', default_value = "http,grpc")]
     pub protocols: Vec<load::Protocol>,
     /// The sink's buffer: `memory` (the default buffer) or `disk` (segment files under
@@ -126,6 +134,7 @@ struct Lookout {
 }
 
 async fn start_lookout(args: &Args, bin: &PathBuf, observed: Arc<tail::Observed>) -> anyhow::Result<Lookout> {
+    let (api, grpc, http) = (free_port()?, free_port()?, free_port()?);
     let dir = tempfile::tempdir()?;
     let out = dir.path().join("out.ndjson");
     let buffer = match args.buffer {
@@ -153,12 +162,17 @@ async fn start_lookout(args: &Args, bin: &PathBuf, observed: Arc<tail::Observed>
     };
     sink.push_str(&buffer);
     let acks = if args.acks { "    acknowledgements: true\n" } else { "" };
-    let (api, grpc, http) = (free_port()?, free_port()?, free_port()?);
+    let source = match args.source {
+        sources::Source::Otlp => format!(
+            "  input:\n    type: otlp\n    grpc: {{ address: 127.0.0.1:{grpc} }}\n    http: {{ address: 127.0.0.1:{http} }}\n{acks}"
+        ),
+        other => other.config(http, dir.path()),
+    };
     let config = dir.path().join("bench.yaml");
     std::fs::write(
         &config,
         format!(
-            "api: {{ address: 127.0.0.1:{api} }}\ndata_dir: {data}\nsources:\n  otlp:\n    type: otlp\n    grpc: {{ address: 127.0.0.1:{grpc} }}\n    http: {{ address: 127.0.0.1:{http} }}\n{acks}transforms:\n  enrich:\n    type: enrich\n    inputs: [otlp]\n    set:\n      deployment.environment: bench\nsinks:\n{sink}",
+            "api: {{ address: 127.0.0.1:{api} }}\ndata_dir: {data}\nsources:\n{source}transforms:\n  enrich:\n    type: enrich\n    inputs: [input]\n    set:\n      deployment.environment: bench\nsinks:\n{sink}",
             data = dir.path().display(),
         ),
     )?;
@@ -204,7 +218,14 @@ async fn run_protocol(args: &Args, bin: &PathBuf, protocol: load::Protocol) -> a
         load::Protocol::Grpc => lookout.grpc.clone(),
     };
     let cpu_before = cpu_seconds(pid).unwrap_or(0.0);
-    let report = match load::run(protocol, &target, args).await {
+    let sent = match args.source {
+        sources::Source::Otlp => load::run(protocol, &target, args).await,
+        sources::Source::File => {
+            sources::run(args.source, &lookout._dir.path().display().to_string(), args, &observed).await
+        }
+        other => sources::run(other, &lookout.http, args, &observed).await,
+    };
+    let report = match sent {
         Ok(r) => r,
         Err(e) => {
             let log = std::fs::read_to_string(lookout._dir.path().join("lookout.log")).unwrap_or_default();
@@ -225,7 +246,8 @@ async fn run_protocol(args: &Args, bin: &PathBuf, protocol: load::Protocol) -> a
     latencies.sort();
     let secs = report.elapsed.as_secs_f64();
     Ok(serde_json::json!({
-        "protocol": protocol.name(),
+        "source": args.source.name(),
+        "protocol": if args.source == sources::Source::Otlp { protocol.name() } else { args.source.name() },
         "sink": args.sink,
         "threads": args.threads,
         "batch": args.batch,
@@ -260,7 +282,10 @@ async fn main() -> anyhow::Result<()> {
     if !bin.exists() {
         bail!("{} not found: build it with `cargo build --release -p lookout` or pass --lookout", bin.display());
     }
-    for protocol in args.protocols.clone() {
+    // Sources other than OTLP have one protocol each.
+    let protocols =
+        if args.source == sources::Source::Otlp { args.protocols.clone() } else { vec![load::Protocol::Http] };
+    for protocol in protocols {
         let line = run_protocol(&args, &bin, protocol).await?;
         println!("{line}");
     }
