@@ -1,6 +1,5 @@
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -13,28 +12,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use serde_json::{Value as Json, json};
 
-use crate::util::{Lookout, Peer, free_port, python, read_ndjson};
-
-/// Starts moto's server (a CloudWatch Logs look-alike, installed into .venv by
-/// scripts/test.sh) and waits until it answers.
-async fn start_moto() -> Peer {
-    let bin = python().parent().expect("venv bin dir").join("moto_server");
-    assert!(bin.exists(), "{} not found: run scripts/test.sh, which installs moto[server]", bin.display());
-    let port = free_port();
-    let child = Command::new(bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    let peer = Peer { child, address: format!("127.0.0.1:{port}") };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("http://{}/moto-api/", peer.address)).await.is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    peer
-}
+use crate::util::{Lookout, read_ndjson, start_moto};
 
 /// A CloudWatch Logs API call. moto does not check signatures; it only reads the
 /// service from the credential scope.

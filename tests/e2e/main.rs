@@ -64,6 +64,10 @@ mod remote_write;
 /// and `lookout scale simulate` on the shipped timelines.
 mod scaling;
 
+/// The scaler on AWS against moto: an Auto Scaling group resized within its limits through
+/// throttling and a cooldown refusal; ALB target health as series and an alert.
+mod aws_scaling;
+
 /// `kill -9` at random moments under load with disk buffers and acknowledgements:
 /// every acknowledged record arrives, in the file and in the store.
 mod crash;

@@ -365,3 +365,24 @@ pub async fn start_webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Val
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (address, got)
 }
+
+/// Starts moto's server (AWS look-alikes: CloudWatch Logs, Auto Scaling, EC2, ELBv2;
+/// installed into .venv by scripts/test.sh) and waits until it answers.
+pub async fn start_moto() -> Peer {
+    let bin = python().parent().expect("venv bin dir").join("moto_server");
+    assert!(bin.exists(), "{} not found: run scripts/test.sh, which installs moto[server]", bin.display());
+    let port = free_port();
+    let child = Command::new(bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moto_server");
+    let peer = Peer { child, address: format!("127.0.0.1:{port}") };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("http://{}/moto-api/", peer.address)).await.is_err() {
+        assert!(Instant::now() < deadline, "moto_server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    peer
+}

@@ -63,6 +63,7 @@ async fn list(State(s): State<Arc<Scaler>>, Query(p): Query<Params>) -> Response
                     ActuatorConfig::Webhook(_) => "webhook",
                     ActuatorConfig::Keda => "keda",
                     ActuatorConfig::Kubernetes(_) => "kubernetes",
+                    ActuatorConfig::AwsAutoscaling(_) => "aws_autoscaling",
                 },
                 decision: history.first().cloned(),
                 history,

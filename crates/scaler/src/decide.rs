@@ -5,7 +5,9 @@
 //! Precedence, in order (each stage's effect is a [`Reason`]):
 //!
 //! 1. **Bounds**: `minReplicas`/`maxReplicas`, replaced while a schedule is open (several open
-//!    schedules: the largest min and the largest max win; a min above the max raises the max).
+//!    schedules: the largest min and the largest max win; a min above the max raises the max),
+//!    then narrowed to the actuated group's own limits when it has some (an Auto Scaling
+//!    group's MinSize/MaxSize: the cloud refuses a count outside them).
 //! 2. **Out of range**: a current count above max or below min is brought to the bound and
 //!    nothing else is considered (the HPA's "Current number of replicas above Spec.MaxReplicas");
 //!    a current count of 0 with min > 0 disables scaling (the HPA's `ScalingDisabled`).
@@ -104,6 +106,19 @@ pub struct Inputs {
     pub firing: Vec<String>,
     /// Reasons gathered while reading the inputs (e.g. how `current` was found).
     pub notes: Vec<Reason>,
+    /// The actuated group's own limits, when the actuator reads them.
+    pub group_limits: Option<GroupLimits>,
+}
+
+/// Limits a cloud group sets on its own size (e.g. an Auto Scaling group's MinSize/MaxSize).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupLimits {
+    /// What the group is, for the reason text (`Auto Scaling group api-asg`).
+    pub group: String,
+    /// Its minimum.
+    pub min: i32,
+    /// Its maximum.
+    pub max: i32,
 }
 
 fn reason(code: &str, message: impl Into<String>) -> Reason {
@@ -138,6 +153,7 @@ pub fn decide(policy: &ScalerPolicy, state: &mut ScalerState, inputs: &Inputs, n
     let mut metrics = Vec::new();
     let current = inputs.current;
     let bounds = scheduled_bounds(policy, now_ms, &mut reasons);
+    let bounds = narrow_to_group(bounds, inputs.group_limits.as_ref(), &mut reasons);
     // Step proposals that were carried out: they start their cooldown or warm-up.
     let mut carried_out = Vec::new();
     let desired = match out_of_range(current, bounds) {
@@ -206,6 +222,27 @@ fn scheduled_bounds(policy: &ScalerPolicy, now_ms: i64, reasons: &mut Vec<Reason
             format!("minReplicas {min} is above maxReplicas {max}: maxReplicas raised to {min}"),
         ));
         max = min;
+    }
+    Bounds { min, max }
+}
+
+/// Stage 1, end: the bounds within the group's own limits, with a `GroupLimits` reason when
+/// they are narrower. Bounds that miss the group's range entirely give way to it: no other
+/// count can be applied.
+fn narrow_to_group(b: Bounds, limits: Option<&GroupLimits>, reasons: &mut Vec<Reason>) -> Bounds {
+    let Some(g) = limits else { return b };
+    let (mut min, mut max) = (b.min.max(g.min), b.max.min(g.max));
+    if min > max {
+        (min, max) = (g.min, g.max);
+    }
+    if (min, max) != (b.min, b.max) {
+        reasons.push(reason(
+            "GroupLimits",
+            format!(
+                "{} allows {} to {}, narrower than minReplicas {} to maxReplicas {}: bounds {min} to {max}",
+                g.group, g.min, g.max, b.min, b.max
+            ),
+        ));
     }
     Bounds { min, max }
 }
@@ -441,5 +478,52 @@ fn record_scale(
         if n.clamp(min, max) == desired {
             state.steps.record(&policy.steps[i], now_ms, current, desired);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(min: i32, max: i32) -> GroupLimits {
+        GroupLimits { group: "Auto Scaling group api-asg".to_string(), min, max }
+    }
+
+    #[test]
+    fn a_group_narrower_than_the_policy_bounds_the_decision_and_says_so() {
+        let policy = crate::parse_policy_file(
+            "p.yml",
+            "scalers:\n  - name: api\n    minReplicas: 1\n    maxReplicas: 20\n    metrics:\n      \
+             - { name: cpu, query: cpu, target: { type: Utilization, averageUtilization: 70 } }\n",
+        )
+        .unwrap()
+        .scalers
+        .remove(0);
+        let run = |current: i32, cpu: f64, group: Option<GroupLimits>| {
+            let inputs =
+                Inputs { current, metric_values: vec![Ok(Some(cpu))], group_limits: group, ..Inputs::default() };
+            decide(&policy, &mut ScalerState::default(), &inputs, 1_800_000_000_000)
+        };
+        // 4 × 700 / 70 = 40 wanted; the policy allows 20, the group 8.
+        let d = run(4, 700.0, Some(limits(2, 8)));
+        assert_eq!((d.desired, d.min_replicas, d.max_replicas), (8, 2, 8));
+        let codes: Vec<&str> = d.reasons.iter().map(|r| r.code.as_str()).collect();
+        assert_eq!(codes.first(), Some(&"GroupLimits"), "{codes:?}");
+        assert_eq!(
+            d.reasons[0].message,
+            "Auto Scaling group api-asg allows 2 to 8, narrower than minReplicas 1 to maxReplicas 20: bounds 2 to 8"
+        );
+        assert!(codes.contains(&"TooManyReplicas"), "{codes:?}");
+        // Scale-in below the group's MinSize stops at it.
+        let d = run(4, 7.0, Some(limits(2, 8)));
+        assert_eq!(d.desired, 2);
+        // A group as wide as the policy (or wider) changes nothing and says nothing.
+        let d = run(4, 700.0, Some(limits(0, 50)));
+        assert_eq!(d.desired, 8, "the legacy scale-up limit max(2 × 4, 4)");
+        assert!(d.reasons.iter().all(|r| r.code != "GroupLimits"));
+        // Bounds that miss the group's range give way to it.
+        let d = run(30, 700.0, Some(limits(25, 40)));
+        assert_eq!((d.min_replicas, d.max_replicas), (25, 40));
+        assert!(d.reasons[0].message.ends_with("bounds 25 to 40"), "{:?}", d.reasons);
     }
 }

@@ -19,7 +19,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::actuator::{Actuator, ActuatorError};
+use crate::actuator::{Actuator, ActuatorError, Observation};
 use crate::decide::{Decision, Inputs, Reason, decide};
 use crate::history::{HistoryStore, Persisted, push_bounded};
 use crate::policy::{PolicyFile, ScalerPolicy};
@@ -32,6 +32,23 @@ pub trait MetricSource: Send + Sync {
     fn query(&self, promql: &str, t_ms: i64) -> Result<Option<f64>, QueryError>;
     /// Names (`alertname`) of the alerts firing now.
     fn firing_alerts(&self) -> Vec<String>;
+    /// Stores samples the scaler read itself (an actuator's instance counts, load balancer
+    /// target health) at `t_ms`, so queries and alert rules can use them. A source without a
+    /// store drops them.
+    fn record(&self, samples: &[Sample], t_ms: i64) {
+        let _ = (samples, t_ms);
+    }
+}
+
+/// One sample of a series the scaler writes: metric name, labels, value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The metric name (`__name__`).
+    pub name: String,
+    /// The other labels.
+    pub labels: Vec<(String, String)>,
+    /// The value.
+    pub value: f64,
 }
 
 /// Why a scaler's query gave no usable value (shown in the decision's reasons).
@@ -61,11 +78,12 @@ struct SelfMetrics {
     metric_proposal: Family<Labels, Gauge>,
     evaluations: Family<Labels, Counter>,
     actuations: Family<Labels, Counter>,
+    actuation_failures: Family<Labels, Counter>,
 }
 
 struct Inner {
     scalers: BTreeMap<String, Persisted>,
-    observed: BTreeMap<String, i32>,
+    observed: BTreeMap<String, Observation>,
 }
 
 /// The scaling engine for one policy file.
@@ -173,7 +191,7 @@ impl Scaler {
             let inner = self.lock();
             (
                 inner.scalers.get(name).and_then(|p| p.history.back()).map(|d| d.desired),
-                inner.observed.get(name).copied(),
+                inner.observed.get(name).cloned(),
             )
         };
         let inputs = self.read_inputs(policy, now_ms, last, observed);
@@ -197,8 +215,15 @@ impl Scaler {
         Some(decision)
     }
 
-    fn read_inputs(&self, p: &ScalerPolicy, now_ms: i64, last: Option<i32>, observed: Option<i32>) -> Inputs {
+    fn read_inputs(&self, p: &ScalerPolicy, now_ms: i64, last: Option<i32>, observed: Option<Observation>) -> Inputs {
         let mut notes = Vec::new();
+        let (observed, group_limits) = match observed {
+            Some(o) => {
+                notes.extend(o.note.map(|n| note("Observed", n)));
+                (Some(o.replicas), o.limits)
+            }
+            None => (None, None),
+        };
         let mut current = None;
         if let Some(q) = &p.replicas_query {
             match self.source.query(q, now_ms) {
@@ -237,7 +262,7 @@ impl Scaler {
             })
             .collect();
         let firing = if p.alerts.is_empty() { Vec::new() } else { self.source.firing_alerts() };
-        Inputs { current, metric_values, step_values, firing, notes }
+        Inputs { current, metric_values, step_values, firing, notes, group_limits }
     }
 
     fn record_metrics(&self, d: &Decision) {
@@ -258,7 +283,43 @@ impl Scaler {
 
     /// Tells the engine how many replicas there are (an actuator that can read them does).
     pub fn set_observed_replicas(&self, name: &str, replicas: i32) {
-        self.lock().observed.insert(name.to_string(), replicas);
+        self.set_observation(name, Observation::replicas(replicas));
+    }
+
+    /// Tells the engine what an actuator read: the replica count, the group's limits (the
+    /// next decisions stay within them), a note for the reasons. Its series are written
+    /// to the store with a `scaler` label.
+    pub fn set_observation(&self, name: &str, mut o: Observation) {
+        if !o.series.is_empty() {
+            for s in &mut o.series {
+                s.labels.push(("scaler".to_string(), name.to_string()));
+            }
+            self.source.record(&o.series, chrono::Utc::now().timestamp_millis());
+            o.series.clear();
+        }
+        self.lock().observed.insert(name.to_string(), o);
+    }
+
+    /// Records that the actuator could not apply decision `d`: an `ActuationFailed` reason
+    /// appended to that decision (in the history, on the API) and a count on
+    /// `lookout_scaler_actuation_failures_total`.
+    pub fn record_actuation_failure(&self, d: &Decision, actuator: &str, e: &ActuatorError) {
+        let labels = vec![
+            ("target".to_string(), d.scaler.clone()),
+            ("actuator".to_string(), actuator.to_string()),
+            ("reason".to_string(), e.reason()),
+        ];
+        self.metrics.actuation_failures.get_or_create(&labels).inc();
+        {
+            let mut inner = self.lock();
+            let Some(entry) = inner.scalers.get_mut(&d.scaler) else { return };
+            let Some(stored) = entry.history.iter_mut().rev().find(|h| h.at_ms == d.at_ms) else { return };
+            stored.reasons.push(note("ActuationFailed", format!("{actuator} did not apply {}: {e}", d.desired)));
+            if let Err(e) = self.store.save(&inner.scalers) {
+                tracing::error!(error = %e, path = %self.store.path().display(), "Cannot save scaler state.");
+            }
+        }
+        self.changes.send_modify(|n| *n += 1);
     }
 
     /// The latest decision of each scaler that has one.
@@ -293,6 +354,11 @@ impl Scaler {
         r.register("lookout_scaler_metric_proposal", "Replicas a metric asks for", m.metric_proposal.clone());
         r.register("lookout_scaler_evaluations", "Evaluations", m.evaluations.clone());
         r.register("lookout_scaler_actuations", "Decisions handed to an actuator, by result", m.actuations.clone());
+        r.register(
+            "lookout_scaler_actuation_failures",
+            "Decisions an actuator could not apply, by reason (e.g. AWS's error code)",
+            m.actuation_failures.clone(),
+        );
     }
 
     /// Runs every scaler on its interval until `shutdown`, handing decisions to the actuators:
@@ -328,7 +394,7 @@ impl Scaler {
                 _ = ticker.tick() => {}
             }
             match actuator.observe().await {
-                Ok(Some(n)) => self.set_observed_replicas(&name, n),
+                Ok(Some(o)) => self.set_observation(&name, o),
                 Ok(None) => {}
                 Err(e) => tracing::warn!(scaler = %name, error = %e, "Cannot read current replicas."),
             }
@@ -353,7 +419,10 @@ impl Scaler {
             self.metrics.actuations.get_or_create(&labels).inc();
             match result {
                 Ok(()) => delivered = Some(d.desired),
-                Err(e) => tracing::warn!(scaler = %name, error = %e, "Cannot deliver scaling decision."),
+                Err(e) => {
+                    tracing::warn!(scaler = %name, error = %e, "Cannot deliver scaling decision.");
+                    self.record_actuation_failure(&d, actuator.kind(), &e);
+                }
             }
         }
     }

@@ -44,6 +44,8 @@
 pub mod actuator;
 pub mod alerts;
 mod api;
+#[cfg(feature = "aws")]
+mod aws;
 pub mod decide;
 mod engine;
 pub mod history;
@@ -56,10 +58,12 @@ mod service;
 mod simulate;
 mod source;
 pub mod step;
+#[cfg(feature = "aws")]
+mod target_health;
 
 pub use api::router;
 pub use decide::{Decision, MetricReport, Reason, ScalerState, decide};
-pub use engine::{Error, MetricSource, QueryError, Scaler};
+pub use engine::{Error, MetricSource, QueryError, Sample, Scaler};
 pub use load::load_policy_files;
 pub use policy::{ActuatorConfig, KedaConfig, PolicyFile, ScalerPolicy, parse_policy_file};
 pub use service::ScalerService;

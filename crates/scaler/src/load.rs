@@ -1,6 +1,6 @@
 //! Loading the policy files a pipeline names: globs expanded, every file parsed, all
-//! scalers merged into one [`PolicyFile`] (names unique across files), every problem
-//! reported at its `FILE:LINE:COL`.
+//! scalers and `target_health` entries merged into one [`PolicyFile`] (names and target
+//! groups unique across files), every problem reported at its `FILE:LINE:COL`.
 
 use std::path::PathBuf;
 
@@ -23,7 +23,7 @@ pub fn load_policy_files(patterns: &[String], config_file: &str) -> Result<Polic
         }
     }
     files.sort();
-    let mut merged = PolicyFile { scalers: Vec::new(), keda: None };
+    let mut merged = PolicyFile { scalers: Vec::new(), keda: None, target_health: Vec::new() };
     for f in files {
         let name = f.display().to_string();
         let text = match std::fs::read_to_string(&f) {
@@ -52,6 +52,14 @@ pub fn load_policy_files(patterns: &[String], config_file: &str) -> Result<Polic
                     errors.push(ConfigError::new(at(&name), format!("keda.{e}")));
                 }
                 merged.keda = merged.keda.or(p.keda);
+                for t in p.target_health {
+                    if merged.target_health.iter().any(|m| m.target_group_arn == t.target_group_arn) {
+                        let msg = format!("target group {} is listed in more than one policy file", t.target_group_arn);
+                        errors.push(ConfigError::new(at(&name), msg));
+                    } else {
+                        merged.target_health.push(t);
+                    }
+                }
             }
             Err(e) => errors.extend(e.0),
         }

@@ -1,6 +1,6 @@
 //! The scaler in a running Lookout: the engine on its intervals, the KEDA external scaler
-//! when the policies ask for it, and `GET /api/v1/scaler`, started together and stopped
-//! together.
+//! when the policies ask for it, the `target_health` pollers, and `GET /api/v1/scaler`,
+//! started together and stopped together.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -30,7 +30,8 @@ impl ScalerService {
         registry: &mut Registry,
     ) -> Result<ScalerService, Error> {
         let keda = policies.keda.clone();
-        let scaler = Arc::new(Scaler::new(policies, data_dir, source)?);
+        let target_health = policies.target_health.clone();
+        let scaler = Arc::new(Scaler::new(policies, data_dir, source.clone())?);
         scaler.register_metrics(registry);
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
@@ -56,6 +57,13 @@ impl ScalerService {
                 }
             }));
         }
+        // The policy check refuses `target_health` without the `aws` feature.
+        #[cfg(feature = "aws")]
+        for t in target_health {
+            tasks.push(tokio::spawn(crate::target_health::run(t, source.clone(), shutdown.clone())));
+        }
+        #[cfg(not(feature = "aws"))]
+        drop((target_health, source));
         Ok(ScalerService { scaler, shutdown, tasks })
     }
 

@@ -185,6 +185,8 @@ pub fn simulate(file: &str, text: &str, out: &mut dyn Write) -> Result<(), Confi
                 step_values: p.steps.iter().map(|st| Ok(lookup(st.metric.as_deref().unwrap_or(&st.name)))).collect(),
                 firing: s.alerts_firing.clone(),
                 notes,
+                // The actuator is not called in simulation: only the policy's bounds apply.
+                group_limits: None,
             };
             let d = decide(p, &mut states[i], &inputs, now_ms);
             last[i] = Some(d.desired);

@@ -1,13 +1,13 @@
-//! The live [`MetricSource`]: PromQL instant queries on the embedded series store, and the
+//! The live [`MetricSource`]: PromQL instant queries on the embedded series store, the
 //! firing alerts of whatever evaluates rules (a closure, so this crate does not depend on
-//! the rule engine).
+//! the rule engine), and the store the scaler's own samples are written to.
 
 use std::sync::Arc;
 
 use lookout_tsdb::Store;
 use lookout_tsdb::promql::Value;
 
-use crate::{MetricSource, QueryError};
+use crate::{MetricSource, QueryError, Sample};
 
 /// Names of the alerts firing now.
 pub type FiringAlerts = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
@@ -40,6 +40,16 @@ impl MetricSource for StoreSource {
 
     fn firing_alerts(&self) -> Vec<String> {
         (self.firing)()
+    }
+
+    fn record(&self, samples: &[Sample], t_ms: i64) {
+        for s in samples {
+            let pairs = s.labels.iter().cloned().chain([("__name__".to_string(), s.name.clone())]);
+            if let Err(e) = self.store.append(&lookout_tsdb::Labels::new(pairs), t_ms, s.value) {
+                // Out of order after a clock step, say: the next poll writes again.
+                tracing::debug!(series = %s.name, error = %e, "Cannot store a scaler sample.");
+            }
+        }
     }
 }
 

@@ -5,14 +5,39 @@
 //! - `webhook`: a JSON POST of the [`Decision`], retried with backoff.
 //! - `keda`: nothing is pushed; KEDA pulls through the external-scaler gRPC server ([`keda`]).
 //! - `kubernetes` (cargo feature): the workload's scale subresource is read and patched.
+//! - `aws_autoscaling` (cargo feature `aws`): an EC2 Auto Scaling group is read and resized.
 
+#[cfg(feature = "aws")]
+pub mod aws_autoscaling;
 pub mod keda;
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;
 pub mod webhook;
 
 use crate::ActuatorConfig;
-use crate::decide::Decision;
+use crate::Sample;
+use crate::decide::{Decision, GroupLimits};
+
+/// What an actuator read about what it scales.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// Replicas now (the scaler's `current` when the policy has no `replicas` query).
+    pub replicas: i32,
+    /// The group's own size limits, if it has any: the decision stays within them.
+    pub limits: Option<GroupLimits>,
+    /// What was read, for the decision's reasons (`Observed`).
+    pub note: Option<String>,
+    /// Series to write into the store (instance counts and the like); the engine adds the
+    /// `scaler` label.
+    pub series: Vec<Sample>,
+}
+
+impl Observation {
+    /// Only a replica count.
+    pub fn replicas(replicas: i32) -> Observation {
+        Observation { replicas, limits: None, note: None, series: Vec::new() }
+    }
+}
 
 /// Why an actuator cannot be built or could not deliver.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +54,34 @@ pub enum ActuatorError {
     #[cfg(not(feature = "kubernetes"))]
     #[error("the kubernetes actuator is not compiled in (cargo feature `kubernetes`)")]
     KubernetesNotCompiled,
+    /// The Auto Scaling group cannot be read or resized.
+    #[cfg(feature = "aws")]
+    #[error(transparent)]
+    AwsAutoscaling(Box<aws_autoscaling::Error>),
+    /// The policy asks for the `aws_autoscaling` actuator, built without it.
+    #[cfg(not(feature = "aws"))]
+    #[error("the aws_autoscaling actuator is not compiled in (cargo feature `aws`)")]
+    AwsNotCompiled,
+}
+
+#[cfg(feature = "aws")]
+impl From<Box<aws_autoscaling::Error>> for ActuatorError {
+    fn from(e: Box<aws_autoscaling::Error>) -> Self {
+        ActuatorError::AwsAutoscaling(e)
+    }
+}
+
+impl ActuatorError {
+    /// A short code for why (the `reason` label of `lookout_scaler_actuation_failures_total`):
+    /// AWS's error code for `aws_autoscaling` (`ScalingActivityInProgress`, `Throttling`, …).
+    pub fn reason(&self) -> String {
+        match self {
+            ActuatorError::Webhook(_) => "WebhookFailed".to_string(),
+            #[cfg(feature = "aws")]
+            ActuatorError::AwsAutoscaling(e) => e.failure.code.clone(),
+            _ => "Failed".to_string(),
+        }
+    }
 }
 
 /// A built actuator.
@@ -42,6 +95,9 @@ pub enum Actuator {
     /// Scale subresource.
     #[cfg(feature = "kubernetes")]
     Kubernetes(kubernetes::ScaleClient),
+    /// EC2 Auto Scaling group.
+    #[cfg(feature = "aws")]
+    AwsAutoscaling(aws_autoscaling::AutoScalingGroupClient),
 }
 
 impl Actuator {
@@ -57,10 +113,16 @@ impl Actuator {
             ActuatorConfig::Kubernetes(k) => Actuator::Kubernetes(kubernetes::ScaleClient::new(k)?),
             #[cfg(not(feature = "kubernetes"))]
             ActuatorConfig::Kubernetes(_) => return Err(ActuatorError::KubernetesNotCompiled),
+            #[cfg(feature = "aws")]
+            ActuatorConfig::AwsAutoscaling(a) => {
+                Actuator::AwsAutoscaling(aws_autoscaling::AutoScalingGroupClient::new(a))
+            }
+            #[cfg(not(feature = "aws"))]
+            ActuatorConfig::AwsAutoscaling(_) => return Err(ActuatorError::AwsNotCompiled),
         })
     }
 
-    /// `dry_run`, `keda`, `webhook` or `kubernetes`.
+    /// `dry_run`, `keda`, `webhook`, `kubernetes` or `aws_autoscaling`.
     pub fn kind(&self) -> &'static str {
         match self {
             Actuator::DryRun => "dry_run",
@@ -68,14 +130,18 @@ impl Actuator {
             Actuator::Webhook(_) => "webhook",
             #[cfg(feature = "kubernetes")]
             Actuator::Kubernetes(_) => "kubernetes",
+            #[cfg(feature = "aws")]
+            Actuator::AwsAutoscaling(_) => "aws_autoscaling",
         }
     }
 
-    /// The current replica count, for actuators that can read it.
-    pub async fn observe(&self) -> Result<Option<i32>, ActuatorError> {
+    /// The current replica count and what else the actuator reads, for actuators that can.
+    pub async fn observe(&self) -> Result<Option<Observation>, ActuatorError> {
         match self {
             #[cfg(feature = "kubernetes")]
-            Actuator::Kubernetes(k) => Ok(Some(k.get_replicas().await?)),
+            Actuator::Kubernetes(k) => Ok(Some(Observation::replicas(k.get_replicas().await?))),
+            #[cfg(feature = "aws")]
+            Actuator::AwsAutoscaling(a) => Ok(Some(a.observe().await.map_err(Box::new)?)),
             _ => Ok(None),
         }
     }
@@ -91,6 +157,13 @@ impl Actuator {
                     return Ok(());
                 }
                 Ok(k.set_replicas(d.desired).await?)
+            }
+            #[cfg(feature = "aws")]
+            Actuator::AwsAutoscaling(a) => {
+                if d.desired == d.current {
+                    return Ok(());
+                }
+                Ok(a.set_desired_capacity(d.desired).await.map_err(Box::new)?)
             }
         }
     }

@@ -28,6 +28,7 @@
 //! Layout: `raw` holds the YAML shapes as written, `validate` turns them into the public
 //! types below, collecting every problem with its position.
 
+mod aws;
 mod raw;
 mod validate;
 
@@ -42,6 +43,7 @@ use crate::hpa::{Behavior, Target, Tolerances};
 use crate::schedule::Schedule;
 use crate::step::StepPolicy;
 
+pub use aws::{AwsApi, AwsAutoscalingConfig, TargetHealthConfig};
 use raw::RawPolicyFile;
 pub(crate) use raw::RawScaler;
 pub(crate) use validate::{Checker, check_scalers};
@@ -53,6 +55,8 @@ pub struct PolicyFile {
     pub scalers: Vec<ScalerPolicy>,
     /// `keda:` — where the KEDA external-scaler gRPC server listens, if any.
     pub keda: Option<KedaConfig>,
+    /// `target_health:` — ALB target groups whose health is polled into series.
+    pub target_health: Vec<TargetHealthConfig>,
 }
 
 /// `keda:` at the top of the file.
@@ -118,6 +122,8 @@ pub enum ActuatorConfig {
     Keda,
     /// PATCH the scale subresource of a workload (cargo feature `kubernetes`).
     Kubernetes(KubernetesConfig),
+    /// `SetDesiredCapacity` on an EC2 Auto Scaling group (cargo feature `aws`).
+    AwsAutoscaling(AwsAutoscalingConfig),
 }
 
 /// `actuator: { type: webhook, ... }`.
@@ -156,10 +162,11 @@ pub fn parse_policy_file(file: &str, text: &str) -> Result<PolicyFile, ConfigErr
         .map_err(|e| ConfigErrors::from(ConfigError::from_yaml(&Arc::from(file), &e, None)))?;
     let mut c = Checker::new(file);
     let scalers = check_scalers(&mut c, raw.scalers);
+    let target_health = aws::check_target_health(&mut c, raw.target_health);
     if let Some(tls) = raw.keda.as_ref().and_then(|k| k.tls.as_ref()) {
         tls.set_config_file(std::path::Path::new(file));
     }
-    c.finish(PolicyFile { scalers, keda: raw.keda })
+    c.finish(PolicyFile { scalers, keda: raw.keda, target_health })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::KedaConfig;
+use super::aws::RawTargetHealth;
 use crate::quantity::Quantity;
 
 #[derive(Deserialize)]
@@ -14,6 +15,8 @@ pub(crate) struct RawPolicyFile {
     pub(crate) scalers: Vec<Spanned<RawScaler>>,
     #[serde(default)]
     pub(crate) keda: Option<KedaConfig>,
+    #[serde(default)]
+    pub(crate) target_health: Vec<Spanned<RawTargetHealth>>,
 }
 
 #[derive(Deserialize)]
@@ -181,4 +184,13 @@ pub(crate) struct RawActuator {
     pub(crate) token_file: Option<String>,
     #[serde(default)]
     pub(crate) ca_file: Option<String>,
+    #[serde(default)]
+    pub(crate) group: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) region: Option<String>,
+    #[serde(default)]
+    pub(crate) endpoint: Option<Spanned<String>>,
+    // As the issue writes it; the camelCase spelling of the other keys is accepted too.
+    #[serde(default, rename = "honor_cooldown", alias = "honorCooldown")]
+    pub(crate) honor_cooldown: Option<bool>,
 }

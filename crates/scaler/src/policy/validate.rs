@@ -491,6 +491,10 @@ fn check_actuator(c: &mut Checker, a: &Spanned<RawActuator>) -> Option<ActuatorC
         ("tokenFile", r.token_file.is_some()),
         ("caFile", r.ca_file.is_some()),
     ];
+    let aws_fields = super::aws::actuator_fields(r);
+    if r.kind.value != "aws_autoscaling" {
+        only(c, &r.kind.value, &aws_fields);
+    }
     match r.kind.value.as_str() {
         "dry_run" | "keda" => {
             only(c, &r.kind.value, &webhook_fields);
@@ -547,8 +551,15 @@ fn check_actuator(c: &mut Checker, a: &Spanned<RawActuator>) -> Option<ActuatorC
                 ca_file: r.ca_file.clone(),
             }))
         }
+        "aws_autoscaling" => {
+            only(c, "aws_autoscaling", &webhook_fields);
+            only(c, "aws_autoscaling", &kube_fields);
+            super::aws::check_autoscaling(c, a).map(ActuatorConfig::AwsAutoscaling)
+        }
         other => {
-            let msg = format!("unknown actuator type `{other}`, expected one of dry_run, webhook, keda, kubernetes");
+            let msg = format!(
+                "unknown actuator type `{other}`, expected one of dry_run, webhook, keda, kubernetes, aws_autoscaling"
+            );
             c.err(&r.kind, msg);
             None
         }
