@@ -1,5 +1,6 @@
 //! Scaling decisions from metrics and alerts, with Kubernetes HPA semantics, AWS step scaling,
-//! schedules and alert-driven steps, handed to KEDA, Kubernetes or a webhook.
+//! schedules and alert-driven steps, handed to KEDA, Kubernetes, an EC2 Auto Scaling group or a
+//! webhook.
 //!
 //! The job: every interval, for each scaler of a policy file, read its queries and the firing
 //! alerts, decide a replica count, explain it ([`Decision::reasons`]), remember it (state and
