@@ -271,6 +271,50 @@ async fn run_delivers_decisions_to_the_webhook() {
     assert_eq!(bodies[0]["desired"], 3);
 }
 
+/// A decision the actuator refuses keeps its reasons plus an `ActuationFailed` one (on the
+/// API and in the history) and counts on `lookout_scaler_actuation_failures_total`.
+#[tokio::test]
+async fn a_refused_actuation_is_recorded_in_the_decision_and_counted() {
+    let rx = Receiver::default();
+    let base = serve(Router::new().route("/scale", post(receive)).with_state(rx.clone())).await;
+    *rx.fail_first.lock().unwrap() = 100;
+    *rx.status.lock().unwrap() = 400;
+    let policy = format!(
+        "scalers:\n  - name: api\n    minReplicas: 2\n    maxReplicas: 10\n    intervalSeconds: 1\n    metrics:\n      - {{ name: rpm, query: rpm, target: {{ type: AverageValue, averageValue: 1000 }} }}\n    actuator: {{ type: webhook, url: '{base}/scale', maxRetries: 0 }}\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let src = Arc::new(FakeSource::default());
+    src.set("rpm", 3000.0);
+    let s = Arc::new(Scaler::new(parse_policy_file("p.yml", &policy).unwrap(), dir.path(), src).unwrap());
+    let mut registry = prometheus_client::registry::Registry::default();
+    s.register_metrics(&mut registry);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(s.clone().run(stop.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let failed = |s: &Scaler| s.history("api").iter().any(|d| d.reasons.iter().any(|r| r.code == "ActuationFailed"));
+    while !failed(&s) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    let d = s.history("api").into_iter().find(|d| d.reasons.iter().any(|r| r.code == "ActuationFailed")).unwrap();
+    assert_eq!(d.desired, 3);
+    let last = d.reasons.last().unwrap();
+    assert_eq!(
+        (last.code.as_str(), last.message.as_str()),
+        ("ActuationFailed", "webhook did not apply 3: webhook answered 400 Bad Request (after 1 attempt)")
+    );
+    assert_eq!(d.reasons[0].code, "ReplicasAssumed", "the decision's own reasons stay: {:?}", d.reasons);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.contains(
+            "lookout_scaler_actuation_failures_total{target=\"api\",actuator=\"webhook\",reason=\"WebhookFailed\"}"
+        ),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn keda_external_scaler_over_grpc() {
     let dir = tempfile::tempdir().unwrap();
