@@ -64,6 +64,8 @@ async fn desired_capacity(moto: &str) -> i32 {
 struct Faults {
     /// Calls (of any action) still to answer with `Throttling`.
     throttle: usize,
+    /// `SetDesiredCapacity` calls still to answer with `Throttling`.
+    throttle_sets: usize,
     /// Whether the next `SetDesiredCapacity` is refused with `ScalingActivityInProgress`.
     refuse_next_set: bool,
     /// Calls answered with a fault, by action.
@@ -101,6 +103,11 @@ async fn proxy(State(p): State<Proxy>, headers: HeaderMap, body: Bytes) -> Respo
         }
         if f.throttle > 0 {
             f.throttle -= 1;
+            f.injected.push(format!("Throttling {action}"));
+            return query_error("Throttling", "Rate exceeded");
+        }
+        if action == "SetDesiredCapacity" && f.throttle_sets > 0 {
+            f.throttle_sets -= 1;
             f.injected.push(format!("Throttling {action}"));
             return query_error("Throttling", "Rate exceeded");
         }
@@ -228,8 +235,12 @@ async fn aws_autoscaling_group_follows_the_decisions() {
     )
     .await;
     let (proxy, faults) = start_proxy(moto).await;
-    // The first two calls, whatever they are, are throttled.
-    faults.lock().unwrap().throttle = 2;
+    // The first two calls, whatever they are, and the first resize are throttled.
+    {
+        let mut f = faults.lock().unwrap();
+        f.throttle = 2;
+        f.throttle_sets = 1;
+    }
     let lookout = Lookout::start_custom(
         |api, grpc, http, dir| {
             std::fs::write(dir.join("scaling.yml"), ASG_POLICY.replace("PROXY", &proxy)).unwrap();
@@ -244,7 +255,15 @@ async fn aws_autoscaling_group_follows_the_decisions() {
 
     // 4000 requests/min at 1000 per instance: 4 (current 2, read from the group).
     drive_to(&lookout, moto, 4000, 4).await;
-    assert_eq!(faults.lock().unwrap().injected, ["Throttling DescribeAutoScalingGroups"; 2], "retried through");
+    assert_eq!(
+        faults.lock().unwrap().injected,
+        [
+            "Throttling DescribeAutoScalingGroups",
+            "Throttling DescribeAutoScalingGroups",
+            "Throttling SetDesiredCapacity"
+        ],
+        "retried through"
+    );
     let api = get_json(&lookout, "/api/v1/scaler").await;
     let history = api["data"]["scalers"][0]["history"].as_array().unwrap().clone();
     // The capacity read from the group is `current`.
@@ -295,8 +314,9 @@ async fn aws_autoscaling_group_follows_the_decisions() {
             form.iter().find(|(k, _)| k == "DesiredCapacity").unwrap().1.as_str()
         })
         .collect();
-    // Each change sent once, the refused one twice; never a count outside the group's limits.
-    assert_eq!(sizes, ["4", "10", "10", "2"], "{sets:?}");
+    // Each change sent once, the throttled and the refused ones twice; never a count outside
+    // the group's limits.
+    assert_eq!(sizes, ["4", "4", "10", "10", "2"], "{sets:?}");
 
     // The group's instance counts are series in the store.
     let q = get_json(&lookout, "/api/v1/query?query=lookout_asg_in_service_instances").await;
