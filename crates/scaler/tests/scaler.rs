@@ -247,12 +247,11 @@ async fn webhook_retries_server_errors_not_client_errors() {
     assert!(e.starts_with("webhook request failed:") && !e.contains("secret"), "{e}");
 }
 
-#[tokio::test]
-async fn run_delivers_decisions_to_the_webhook() {
-    let rx = Receiver::default();
-    let base = serve(Router::new().route("/scale", post(receive)).with_state(rx.clone())).await;
+/// An `api` scaler (2..10, 3000 rpm at 1000 each: 3 wanted) posting to `{base}/scale` with the
+/// webhook keys `extra`, run until `done` holds (5 s at most).
+async fn run_webhook_scaler(base: &str, extra: &str, done: impl Fn(&Scaler) -> bool) -> Arc<Scaler> {
     let policy = format!(
-        "scalers:\n  - name: api\n    minReplicas: 2\n    maxReplicas: 10\n    intervalSeconds: 1\n    metrics:\n      - {{ name: rpm, query: rpm, target: {{ type: AverageValue, averageValue: 1000 }} }}\n    actuator: {{ type: webhook, url: '{base}/scale' }}\n"
+        "scalers:\n  - name: api\n    minReplicas: 2\n    maxReplicas: 10\n    intervalSeconds: 1\n    metrics:\n      - {{ name: rpm, query: rpm, target: {{ type: AverageValue, averageValue: 1000 }} }}\n    actuator: {{ type: webhook, url: '{base}/scale'{extra} }}\n"
     );
     let dir = tempfile::tempdir().unwrap();
     let src = Arc::new(FakeSource::default());
@@ -261,11 +260,19 @@ async fn run_delivers_decisions_to_the_webhook() {
     let stop = CancellationToken::new();
     let task = tokio::spawn(s.clone().run(stop.clone()));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while rx.bodies.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
+    while !done(&s) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.cancel();
     task.await.unwrap().unwrap();
+    s
+}
+
+#[tokio::test]
+async fn run_delivers_decisions_to_the_webhook() {
+    let rx = Receiver::default();
+    let base = serve(Router::new().route("/scale", post(receive)).with_state(rx.clone())).await;
+    run_webhook_scaler(&base, "", |_| !rx.bodies.lock().unwrap().is_empty()).await;
     let bodies = rx.bodies.lock().unwrap();
     assert_eq!(bodies[0]["current"], 2, "minReplicas assumed at first");
     assert_eq!(bodies[0]["desired"], 3);
@@ -279,24 +286,10 @@ async fn a_refused_actuation_is_recorded_in_the_decision_and_counted() {
     let base = serve(Router::new().route("/scale", post(receive)).with_state(rx.clone())).await;
     *rx.fail_first.lock().unwrap() = 100;
     *rx.status.lock().unwrap() = 400;
-    let policy = format!(
-        "scalers:\n  - name: api\n    minReplicas: 2\n    maxReplicas: 10\n    intervalSeconds: 1\n    metrics:\n      - {{ name: rpm, query: rpm, target: {{ type: AverageValue, averageValue: 1000 }} }}\n    actuator: {{ type: webhook, url: '{base}/scale', maxRetries: 0 }}\n"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let src = Arc::new(FakeSource::default());
-    src.set("rpm", 3000.0);
-    let s = Arc::new(Scaler::new(parse_policy_file("p.yml", &policy).unwrap(), dir.path(), src).unwrap());
+    let failed = |s: &Scaler| s.history("api").iter().any(|d| d.reasons.iter().any(|r| r.code == "ActuationFailed"));
+    let s = run_webhook_scaler(&base, ", maxRetries: 0", failed).await;
     let mut registry = prometheus_client::registry::Registry::default();
     s.register_metrics(&mut registry);
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(s.clone().run(stop.clone()));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let failed = |s: &Scaler| s.history("api").iter().any(|d| d.reasons.iter().any(|r| r.code == "ActuationFailed"));
-    while !failed(&s) && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    stop.cancel();
-    task.await.unwrap().unwrap();
     let d = s.history("api").into_iter().find(|d| d.reasons.iter().any(|r| r.code == "ActuationFailed")).unwrap();
     assert_eq!(d.desired, 3);
     let last = d.reasons.last().unwrap();
