@@ -31,6 +31,15 @@ mod es_templates;
 /// consumer, `kill -9` of one under load loses nothing acknowledged.
 mod nats;
 
+/// The same two tiers on a 3-server JetStream cluster (stream with 3 replicas): `kill -9`
+/// of a processing worker and of the stream's leading server under load loses nothing
+/// acknowledged.
+mod nats_cluster;
+
+/// nats-server peers (one server or a cluster), the two tiers' pipelines and sequenced
+/// OTLP load, shared by the NATS tests.
+mod nats_util;
+
 /// The otlp sink: one Lookout forwarding to another over OTLP/HTTP and OTLP/gRPC.
 mod forward;
 
@@ -138,6 +147,11 @@ mod demo;
 
 /// compose/ stacks accepted by `docker-compose config`; the Dockerfile by hadolint.
 mod compose;
+
+/// deploy/kubernetes/ without a cluster: Kubernetes' schemas, kustomize, references
+/// between objects, the ConfigMap'd pipelines through `lookout check`, the NATS config
+/// forming a 3-server JetStream cluster.
+mod deploy;
 
 /// The http_server source: bodies shaped as curl, Vector, Fluent Bit (gzip) and Logstash
 /// send them, zstd, text; malformed, oversized and unauthenticated bodies refused whole.

@@ -12,6 +12,7 @@
 //!     subject: "telemetry.{tenant}" # {tenant}: the resource's tenant or `default`; {signal}
 //!     retention: limits             # or workqueue
 //!     stream_max_bytes: 1GiB
+//!     stream_replicas: 3            # on a JetStream cluster: each message on 3 servers
 //! ```
 //!
 //! Each message carries the header `Lookout-Signal: logs|traces|metrics` and a
@@ -58,6 +59,11 @@ pub struct NatsSinkConfig {
     /// (and retried) rather than old data dropped.
     #[serde(default = "default_max_bytes")]
     pub stream_max_bytes: ByteSize,
+    /// Servers holding each message of a stream this sink creates (1 to 5; at most the
+    /// cluster's size). With 3, a publish ack means a majority stored it, and the stream
+    /// survives the loss of one server.
+    #[serde(default = "default_replicas")]
+    pub stream_replicas: usize,
     /// A `.creds` file.
     #[serde(default)]
     pub creds_file: Option<std::path::PathBuf>,
@@ -84,6 +90,10 @@ fn default_subject() -> String {
 
 fn default_max_bytes() -> ByteSize {
     ByteSize(1 << 30)
+}
+
+fn default_replicas() -> usize {
+    1
 }
 
 /// `retention:` of the stream.
@@ -247,6 +257,9 @@ impl NatsSinkConfig {
         if self.stream_max_bytes.bytes() == 0 || self.stream_max_bytes.bytes() > i64::MAX as u64 {
             return Err("`stream_max_bytes` must be above zero".into());
         }
+        if !(1..=5).contains(&self.stream_replicas) {
+            return Err("`stream_replicas` must be between 1 and 5".into());
+        }
         SubjectTemplate::parse(&self.subject)
     }
 }
@@ -285,6 +298,7 @@ async fn ensure_stream(config: &NatsSinkConfig, template: &SubjectTemplate, js: 
             },
             max_bytes: config.stream_max_bytes.bytes() as i64,
             discard: stream::DiscardPolicy::New,
+            num_replicas: config.stream_replicas,
             ..Default::default()
         };
         match js.get_or_create_stream(wanted).await {
@@ -411,11 +425,13 @@ mod tests {
     fn config_keys() {
         let ok = "    url: nats://127.0.0.1:4222\n    stream: TELEMETRY\n";
         parse("nats", ok).unwrap();
-        parse("nats", &format!("{ok}    subject: \"t.{{tenant}}\"\n    retention: workqueue\n    stream_max_bytes: 64MiB\n    user: u\n    password: p\n")).unwrap();
+        parse("nats", &format!("{ok}    subject: \"t.{{tenant}}\"\n    retention: workqueue\n    stream_max_bytes: 64MiB\n    stream_replicas: 3\n    user: u\n    password: p\n")).unwrap();
         let err = parse("nats", &format!("{ok}    retention: forever\n")).unwrap_err().to_string();
         assert!(err.contains("p.yaml:10:"), "{err}");
         let err = parse("nats", &format!("{ok}    subject: \"t.{{host}}\"\n")).unwrap_err().to_string();
         assert!(err.contains("p.yaml:") && err.contains("unknown placeholder"), "{err}");
+        let err = parse("nats", &format!("{ok}    stream_replicas: 7\n")).unwrap_err().to_string();
+        assert!(err.contains("p.yaml:") && err.contains("`stream_replicas` must be between 1 and 5"), "{err}");
         let err = parse("nats", "    url: nats://x\n").unwrap_err().to_string();
         assert!(err.contains("stream"), "{err}");
     }
