@@ -16,6 +16,13 @@
 //! acknowledgements (a request is answered once the sink holds it durably), which makes
 //! every request wait for an fsync: raise `--concurrency` with it.
 //!
+//! `--topology nats` runs the scale-out layout instead (docs/scaling-out.md): an ingest
+//! Lookout (otlp with acknowledgements → `nats` sink) and a processing Lookout (`nats`
+//! source with acknowledgements → enrich → the sink), each pinned to its own core (`--cpu`,
+//! `--processing-cpu`), with Debian's `nats-server -js` between them; the line then also
+//! has the processing worker's CPU, events per CPU second and peak RSS. A request is
+//! answered once JetStream stored it, so raise `--concurrency`.
+//!
 //! Latency is measured from outside: every 20 ms a one-record probe carrying its own id
 //! goes in with the load, and a tailer on the output file notes when its line appears.
 //! Run the benchmark process itself on another core (`taskset -c 1`) so load generation
@@ -83,6 +90,21 @@ pub struct Args {
     /// request then waits for an fsync or a delivery, so raise `--concurrency`.
     #[arg(long)]
     pub acks: bool,
+    /// `single` (one Lookout) or `nats` (ingest worker → nats-server → processing worker).
+    #[arg(long, value_enum, default_value_t = Topology::Single)]
+    pub topology: Topology,
+    /// The CPU the processing worker is pinned to with `--topology nats`; empty to not pin.
+    #[arg(long, default_value = "1")]
+    pub processing_cpu: String,
+}
+
+/// What runs between the load and the sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Topology {
+    /// One Lookout: otlp → enrich → sink.
+    Single,
+    /// An ingest worker and a processing worker with NATS JetStream between them.
+    Nats,
 }
 
 /// The sink's buffer type.
@@ -126,11 +148,73 @@ fn peak_rss_bytes(pid: u32) -> Option<u64> {
 }
 
 struct Lookout {
+    /// The process the load goes to (the ingest worker with `--topology nats`).
     child: tokio::process::Child,
+    /// The processing worker, with `--topology nats`.
+    processing: Option<tokio::process::Child>,
+    _nats: Option<tokio::process::Child>,
     http: String,
     grpc: String,
     _dir: tempfile::TempDir,
     _tail: Option<tail::Tail>,
+}
+
+/// Starts `lookout run` on `config` (`--threads`, pinned to `cpu` unless empty), logging
+/// to `dir/NAME.log`, once `/health/ready` on `api` answers.
+async fn spawn_lookout(
+    args: &Args,
+    bin: &PathBuf,
+    cpu: &str,
+    dir: &std::path::Path,
+    name: &str,
+    config: String,
+    api: u16,
+) -> anyhow::Result<tokio::process::Child> {
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(&file, config)?;
+    let mut cmd = if cpu.is_empty() {
+        tokio::process::Command::new(bin)
+    } else {
+        let mut c = tokio::process::Command::new("taskset");
+        c.args(["-c", cpu]).arg(bin);
+        c
+    };
+    cmd.args(["run", "--config"]).arg(&file).args(["--threads", &args.threads.to_string()]);
+    let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
+    cmd.stdout(Stdio::null()).stderr(Stdio::from(log)).kill_on_drop(true);
+    let child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
+    let ready = format!("http://127.0.0.1:{api}/health/ready");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if reqwest::get(&ready).await.is_ok_and(|r| r.status().is_success()) {
+            return Ok(child);
+        }
+        if Instant::now() > deadline {
+            bail!("lookout ({name}) did not become ready on {ready}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `nats-server -js` on a free port with its store in `dir`, once it accepts connections.
+async fn start_nats(dir: &std::path::Path) -> anyhow::Result<(tokio::process::Child, u16)> {
+    let port = free_port()?;
+    let child = tokio::process::Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(dir.join("nats"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(dir.join("nats.log"))?))
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting nats-server (Debian's package `nats-server`)")?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        if Instant::now() > deadline {
+            bail!("nats-server did not listen on {port}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok((child, port))
 }
 
 async fn start_lookout(args: &Args, bin: &PathBuf, observed: Arc<tail::Observed>) -> anyhow::Result<Lookout> {
@@ -161,44 +245,57 @@ async fn start_lookout(args: &Args, bin: &PathBuf, observed: Arc<tail::Observed>
         other => bail!("unknown --sink {other}: use file or elasticsearch"),
     };
     sink.push_str(&buffer);
-    let acks = if args.acks { "    acknowledgements: true\n" } else { "" };
+    // The scale-out layout's ingest worker always answers after JetStream's ack.
+    let acks = if args.acks || args.topology == Topology::Nats { "    acknowledgements: true\n" } else { "" };
     let source = match args.source {
         sources::Source::Otlp => format!(
             "  input:\n    type: otlp\n    grpc: {{ address: 127.0.0.1:{grpc} }}\n    http: {{ address: 127.0.0.1:{http} }}\n{acks}"
         ),
         other => other.config(http, dir.path()),
     };
-    let config = dir.path().join("bench.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "api: {{ address: 127.0.0.1:{api} }}\ndata_dir: {data}\nsources:\n{source}transforms:\n  enrich:\n    type: enrich\n    inputs: [input]\n    set:\n      deployment.environment: bench\nsinks:\n{sink}",
-            data = dir.path().display(),
-        ),
-    )?;
-    let mut cmd = if args.cpu.is_empty() {
-        tokio::process::Command::new(bin)
-    } else {
-        let mut c = tokio::process::Command::new("taskset");
-        c.args(["-c", &args.cpu]).arg(bin);
-        c
-    };
-    cmd.args(["run", "--config"]).arg(&config).args(["--threads", &args.threads.to_string()]);
-    let log = std::fs::File::create(dir.path().join("lookout.log"))?;
-    cmd.stdout(Stdio::null()).stderr(Stdio::from(log)).kill_on_drop(true);
-    let child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
-    let ready = format!("http://127.0.0.1:{api}/health/ready");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if reqwest::get(&ready).await.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("lookout did not become ready on {ready}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    for d in ["ingest", "processing"] {
+        std::fs::create_dir_all(dir.path().join(d))?;
     }
-    Ok(Lookout { child, http: format!("127.0.0.1:{http}"), grpc: format!("127.0.0.1:{grpc}"), _dir: dir, _tail: tail })
+    let head = |api: u16, data: &str| {
+        format!("api: {{ address: 127.0.0.1:{api} }}\ndata_dir: {}\n", dir.path().join(data).display())
+    };
+    let enrich = "transforms:\n  enrich:\n    type: enrich\n    inputs: [{input}]\n    set:\n      deployment.environment: bench\n";
+    let (child, processing, nats) = match args.topology {
+        Topology::Single => {
+            let config = format!(
+                "{}sources:\n{source}{}sinks:\n{sink}",
+                head(api, "ingest"),
+                enrich.replace("{input}", "input")
+            );
+            (spawn_lookout(args, bin, &args.cpu, dir.path(), "lookout", config, api).await?, None, None)
+        }
+        Topology::Nats => {
+            let (nats, port) = start_nats(dir.path()).await?;
+            let ingest = format!(
+                "{}sources:\n{source}sinks:\n  bus:\n    type: nats\n    inputs: [input]\n    url: nats://127.0.0.1:{port}\n    stream: TELEMETRY\n    retention: workqueue\n    stream_max_bytes: 1GiB\n",
+                head(api, "ingest")
+            );
+            let worker_api = free_port()?;
+            let worker = format!(
+                "{}sources:\n  bus:\n    type: nats\n    url: nats://127.0.0.1:{port}\n    stream: TELEMETRY\n    consumer: processors\n    max_in_flight: 256\n    acknowledgements: true\n{}sinks:\n{sink}",
+                head(worker_api, "processing"),
+                enrich.replace("{input}", "bus"),
+            );
+            let child = spawn_lookout(args, bin, &args.cpu, dir.path(), "ingest", ingest, api).await?;
+            let processing =
+                spawn_lookout(args, bin, &args.processing_cpu, dir.path(), "processing", worker, worker_api).await?;
+            (child, Some(processing), Some(nats))
+        }
+    };
+    Ok(Lookout {
+        child,
+        processing,
+        _nats: nats,
+        http: format!("127.0.0.1:{http}"),
+        grpc: format!("127.0.0.1:{grpc}"),
+        _dir: dir,
+        _tail: tail,
+    })
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -217,7 +314,9 @@ async fn run_protocol(args: &Args, bin: &PathBuf, protocol: load::Protocol) -> a
         load::Protocol::Http => lookout.http.clone(),
         load::Protocol::Grpc => lookout.grpc.clone(),
     };
+    let processing_pid = lookout.processing.as_ref().and_then(|c| c.id());
     let cpu_before = cpu_seconds(pid).unwrap_or(0.0);
+    let processing_cpu_before = processing_pid.and_then(cpu_seconds).unwrap_or(0.0);
     let sent = match args.source {
         sources::Source::Otlp => load::run(protocol, &target, args).await,
         sources::Source::File => {
@@ -228,7 +327,8 @@ async fn run_protocol(args: &Args, bin: &PathBuf, protocol: load::Protocol) -> a
     let report = match sent {
         Ok(r) => r,
         Err(e) => {
-            let log = std::fs::read_to_string(lookout._dir.path().join("lookout.log")).unwrap_or_default();
+            let name = if args.topology == Topology::Nats { "ingest.log" } else { "lookout.log" };
+            let log = std::fs::read_to_string(lookout._dir.path().join(name)).unwrap_or_default();
             bail!("{e:#} (sending to {target}); lookout log:\n{log}")
         }
     };
@@ -239,13 +339,22 @@ async fn run_protocol(args: &Args, bin: &PathBuf, protocol: load::Protocol) -> a
     }
     let peak_rss = peak_rss_bytes(pid).unwrap_or(0);
     let cpu = cpu_seconds(pid).unwrap_or(f64::NAN) - cpu_before;
+    let processing = processing_pid.map(|p| {
+        let cpu = cpu_seconds(p).unwrap_or(f64::NAN) - processing_cpu_before;
+        (cpu, peak_rss_bytes(p).unwrap_or(0))
+    });
     let _ = lookout.child.start_kill();
     let _ = lookout.child.wait().await;
+    if let Some(mut p) = lookout.processing.take() {
+        let _ = p.start_kill();
+        let _ = p.wait().await;
+    }
     let written = observed.records();
     let mut latencies = observed.probe_latencies(&report.probes_sent);
     latencies.sort();
     let secs = report.elapsed.as_secs_f64();
-    Ok(serde_json::json!({
+    let mut line = serde_json::json!({
+        "topology": if args.topology == Topology::Nats { "nats" } else { "single" },
         "source": args.source.name(),
         "protocol": if args.source == sources::Source::Otlp { protocol.name() } else { args.source.name() },
         "sink": args.sink,
@@ -253,7 +362,7 @@ async fn run_protocol(args: &Args, bin: &PathBuf, protocol: load::Protocol) -> a
         "batch": args.batch,
         "concurrency": args.concurrency,
         "buffer": args.buffer.name(),
-        "acks": args.acks,
+        "acks": args.acks || args.topology == Topology::Nats,
         "offered_rate": if args.rate == 0 { serde_json::Value::from("max") } else { args.rate.into() },
         "seconds": (secs * 100.0).round() / 100.0,
         "events": report.accepted_events,
@@ -269,7 +378,14 @@ async fn run_protocol(args: &Args, bin: &PathBuf, protocol: load::Protocol) -> a
         "refused_requests": report.refused,
         "peak_rss_mib": ((peak_rss as f64 / 1048576.0) * 10.0).round() / 10.0,
         "lost": report.accepted_events.saturating_sub(written),
-    }))
+    });
+    // With --topology nats the fields above without a prefix are the ingest worker's.
+    if let Some((cpu, rss)) = processing {
+        line["processing_cpu_seconds"] = ((cpu * 100.0).round() / 100.0).into();
+        line["processing_events_per_cpu_sec"] = (report.accepted_events as f64 / cpu).round().into();
+        line["processing_peak_rss_mib"] = ((rss as f64 / 1048576.0 * 10.0).round() / 10.0).into();
+    }
+    Ok(line)
 }
 
 #[tokio::main(flavor = "current_thread")]
