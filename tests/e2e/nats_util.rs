@@ -92,7 +92,7 @@ pub async fn start_nats() -> Option<NatsServer> {
     };
     let (port, monitor) = (free_port(), free_port());
     let conf = |store: &Path| {
-        format!("listen: 127.0.0.1:{port}\nhttp: 127.0.0.1:{monitor}\njetstream {{ store_dir: {:?} }}\n", store)
+        format!("listen: 127.0.0.1:{port}\nhttp: 127.0.0.1:{monitor}\njetstream {{ store_dir: {store:?} }}\n")
     };
     Some(spawn(bin, "n0".into(), port, monitor, conf).await)
 }
@@ -244,10 +244,13 @@ pub async fn start(dir: &Path, config: &str, api: u16) -> Lookout {
     Lookout::start_in(dir, config, &format!("127.0.0.1:{api}"), "").await
 }
 
-/// The `seq` attribute of every record in a file sink's output.
+/// The `seq` attribute of every record in a file sink's output (a last line still being
+/// written, without its newline, is left for the next read).
 pub fn file_seqs(path: &Path) -> Vec<i64> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
+        .lines()
         .map(|l| {
             let doc: Json = serde_json::from_str(l).unwrap_or_else(|e| panic!("a line that is not JSON ({e}): {l:?}"));
             doc["attributes"]["seq"].as_i64().expect("seq")
