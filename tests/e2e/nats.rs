@@ -6,10 +6,11 @@
 //! files. Redeliveries of what the killed worker wrote but never acked are duplicates,
 //! counted and reported. Bounded: about 4 s of load, then at most 25 s to drain.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::nats_util::{
-    Load, duplicates, file_seqs, ingest_pipeline, kill9, out_file, start, start_nats, wait_delivered, worker_pipeline,
+    Load, assert_all_delivered, duplicates, file_seqs, ingest_pipeline, kill9, out_file, start, start_nats,
+    wait_until_both_wrote, worker_pipeline,
 };
 use crate::util::free_port;
 
@@ -29,11 +30,7 @@ async fn two_workers_share_a_consumer_and_a_kill_9_loses_nothing_acknowledged() 
     let load = Load::start(&[format!("127.0.0.1:{http}")], 2);
 
     // Both workers must get a share before one is killed.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while file_seqs(&out_file(a_dir.path())).is_empty() || file_seqs(&out_file(b_dir.path())).is_empty() {
-        assert!(Instant::now() < deadline, "both workers should receive messages; B log:\n{}", worker_b.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_both_wrote(a_dir.path(), b_dir.path(), || worker_b.log()).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     kill9(&mut worker_b);
     let b_seqs = file_seqs(&out_file(b_dir.path()));
@@ -41,16 +38,7 @@ async fn two_workers_share_a_consumer_and_a_kill_9_loses_nothing_acknowledged() 
     let want = load.stop().await;
     assert!(want.len() > 1000, "the load should get well over 1000 records acknowledged, got {}", want.len());
 
-    let delivered = || file_seqs(&out_file(a_dir.path())).into_iter().chain(b_seqs.iter().copied()).collect();
-    let (missing, counts) = wait_delivered(&want, delivered, Duration::from_secs(25)).await;
-    assert!(
-        missing.is_empty(),
-        "{} of {} acknowledged records are in neither file (first: {:?}); worker A log:\n{}",
-        missing.len(),
-        want.len(),
-        &missing[..missing.len().min(10)],
-        worker_a.log()
-    );
+    let counts = assert_all_delivered(&want, a_dir.path(), &b_seqs, Duration::from_secs(25), || worker_a.log()).await;
     eprintln!(
         "nats e2e: {} records acknowledged, worker B wrote {} before kill -9, duplicates (redelivered) {}",
         want.len(),

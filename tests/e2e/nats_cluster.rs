@@ -10,8 +10,8 @@
 use std::time::{Duration, Instant};
 
 use crate::nats_util::{
-    Load, NatsServer, duplicates, file_seqs, ingest_pipeline, kill9, out_file, start, start_cluster, stream_leader,
-    wait_delivered, worker_pipeline,
+    Load, NatsServer, assert_all_delivered, duplicates, file_seqs, ingest_pipeline, kill9, out_file, start,
+    start_cluster, stream_leader, wait_until_both_wrote, worker_pipeline,
 };
 use crate::util::free_port;
 
@@ -48,11 +48,7 @@ async fn two_tiers_on_a_3_server_cluster_lose_nothing_acknowledged_through_a_wor
 
     let load = Load::start(&targets, 4);
     let load_started = Instant::now();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while file_seqs(&out_file(a_dir.path())).is_empty() || file_seqs(&out_file(b_dir.path())).is_empty() {
-        assert!(Instant::now() < deadline, "both workers should receive messages; B log:\n{}", worker_b.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_both_wrote(a_dir.path(), b_dir.path(), || worker_b.log()).await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     kill9(&mut worker_b);
     let b_seqs = file_seqs(&out_file(b_dir.path()));
@@ -86,16 +82,7 @@ async fn two_tiers_on_a_3_server_cluster_lose_nothing_acknowledged_through_a_wor
     let (new_leader, _) = stream_leader(survivor, "TELEMETRY").await.expect("the stream survives one server");
     assert_ne!(new_leader, leader, "a surviving server leads the stream");
 
-    let delivered = || file_seqs(&out_file(a_dir.path())).into_iter().chain(b_seqs.iter().copied()).collect();
-    let (missing, counts) = wait_delivered(&want, delivered, Duration::from_secs(30)).await;
-    assert!(
-        missing.is_empty(),
-        "{} of {} acknowledged records are in neither file (first: {:?}); worker A log:\n{}",
-        missing.len(),
-        want.len(),
-        &missing[..missing.len().min(10)],
-        worker_a.log()
-    );
+    let counts = assert_all_delivered(&want, a_dir.path(), &b_seqs, Duration::from_secs(30), || worker_a.log()).await;
     eprintln!(
         "nats cluster e2e: {} records acknowledged ({} before the server kill), worker B wrote {} before its \
          kill -9, stream leader {leader} killed → {new_leader}, 2000 more acknowledged {:.1} s after (at the \

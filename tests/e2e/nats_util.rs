@@ -336,20 +336,40 @@ pub fn kill9(lookout: &mut Lookout) {
     let _ = lookout.child.wait();
 }
 
-/// Waits (at most `within`) until every seq of `want` is among `delivered()`; returns
-/// the ones still missing then and how often each seq was delivered.
-pub async fn wait_delivered(
+/// Waits until both processing workers (their dirs) wrote something, at most 15 s.
+pub async fn wait_until_both_wrote(a: &Path, b: &Path, b_log: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while file_seqs(&out_file(a)).is_empty() || file_seqs(&out_file(b)).is_empty() {
+        assert!(Instant::now() < deadline, "both workers should receive messages; B log:\n{}", b_log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits (at most `within`) until every seq of `want` is in the surviving worker's file
+/// (dir `survivor`) or among `killed`'s (what the killed worker had written); panics with
+/// the missing ones and `log()` otherwise. Returns how often each seq was delivered.
+pub async fn assert_all_delivered(
     want: &[i64],
-    delivered: impl Fn() -> Vec<i64>,
+    survivor: &Path,
+    killed: &[i64],
     within: Duration,
-) -> (Vec<i64>, HashMap<i64, u32>) {
+    log: impl Fn() -> String,
+) -> HashMap<i64, u32> {
     let deadline = Instant::now() + within;
     loop {
-        let counts = delivery_counts(delivered());
+        let counts = delivery_counts(file_seqs(&out_file(survivor)).into_iter().chain(killed.iter().copied()));
         let missing: Vec<i64> = want.iter().copied().filter(|s| !counts.contains_key(s)).collect();
-        if missing.is_empty() || Instant::now() > deadline {
-            return (missing, counts);
+        if missing.is_empty() {
+            return counts;
         }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} acknowledged records are in neither file (first: {:?}); surviving worker's log:\n{}",
+            missing.len(),
+            want.len(),
+            &missing[..missing.len().min(10)],
+            log()
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

@@ -333,10 +333,12 @@ async fn run_protocol(args: &Args, bin: &PathBuf, protocol: load::Protocol) -> a
         }
     };
     // Everything accepted must reach the file: wait for the tail to catch up.
-    let drain_deadline = Instant::now() + Duration::from_secs(30);
+    let drain_started = Instant::now();
+    let drain_deadline = drain_started + Duration::from_secs(30);
     while observed.records() < report.accepted_events && Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let drained = drain_started.elapsed();
     let peak_rss = peak_rss_bytes(pid).unwrap_or(0);
     let cpu = cpu_seconds(pid).unwrap_or(f64::NAN) - cpu_before;
     let processing = processing_pid.map(|p| {
@@ -381,6 +383,11 @@ async fn run_protocol(args: &Args, bin: &PathBuf, protocol: load::Protocol) -> a
     });
     // With --topology nats the fields above without a prefix are the ingest worker's.
     if let Some((cpu, rss)) = processing {
+        // What the processing worker delivered over the load and its drain: its rate when
+        // it is slower than the ingest worker (the stream holds the difference meanwhile).
+        line["drain_seconds"] = ((drained.as_secs_f64() * 100.0).round() / 100.0).into();
+        line["processing_events_per_sec"] =
+            (written.min(report.accepted_events) as f64 / (secs + drained.as_secs_f64())).round().into();
         line["processing_cpu_seconds"] = ((cpu * 100.0).round() / 100.0).into();
         line["processing_events_per_cpu_sec"] = (report.accepted_events as f64 / cpu).round().into();
         line["processing_peak_rss_mib"] = ((rss as f64 / 1048576.0 * 10.0).round() / 10.0).into();
