@@ -40,6 +40,10 @@ mod nats_cluster;
 /// OTLP load, shared by the NATS tests.
 mod nats_util;
 
+/// The notifier cluster: two replicas over a shared JetStream bucket notify once per
+/// group, share silences, and keep notifying after `kill -9` of the one that sent.
+mod notify_cluster;
+
 /// The otlp sink: one Lookout forwarding to another over OTLP/HTTP and OTLP/gRPC.
 mod forward;
 

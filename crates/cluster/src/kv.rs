@@ -77,19 +77,37 @@ impl KvConfig {
     pub async fn open(&self, client_name: &str, history: i64, max_age: Duration) -> Result<kv::Store, String> {
         let client = self.connection().connect(client_name).await?;
         let js = jetstream::new(client);
-        match js.get_key_value(&self.bucket).await {
-            Ok(store) => Ok(store),
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: self.bucket.clone(),
-                    history,
-                    max_age,
-                    num_replicas: self.replicas,
-                    storage: jetstream::stream::StorageType::File,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| format!("cannot create key-value bucket `{}`: {e}", self.bucket)),
+        if let Ok(store) = js.get_key_value(&self.bucket).await {
+            return Ok(store);
         }
+        // The bucket's stream as `create_key_value` would make it (ADR-8), created directly:
+        // async-nats 0.51's `create_key_value` first reads the account info, whose reply
+        // from a 2.9 server (Debian's) it cannot parse, and it needs nothing from it.
+        js.get_or_create_stream(kv_stream(&self.bucket, history, max_age, self.replicas))
+            .await
+            .map_err(|e| format!("cannot create key-value bucket `{}`: {e}", self.bucket))?;
+        js.get_key_value(&self.bucket).await.map_err(|e| format!("cannot open key-value bucket `{}`: {e}", self.bucket))
+    }
+}
+
+/// The stream behind a key-value bucket (`KV_<bucket>` on `$KV.<bucket>.>`).
+fn kv_stream(bucket: &str, history: i64, max_age: Duration, replicas: usize) -> jetstream::stream::Config {
+    jetstream::stream::Config {
+        name: format!("KV_{bucket}"),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: history.max(1),
+        max_age,
+        max_bytes: -1,
+        max_message_size: -1,
+        storage: jetstream::stream::StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        deny_purge: false,
+        allow_direct: true,
+        num_replicas: replicas.max(1),
+        discard: jetstream::stream::DiscardPolicy::New,
+        // The server refuses a duplicate window (default 2 min) longer than max_age.
+        duplicate_window: if max_age.is_zero() { Duration::ZERO } else { max_age.min(Duration::from_secs(120)) },
+        ..Default::default()
     }
 }

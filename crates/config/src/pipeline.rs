@@ -231,12 +231,17 @@ pub struct ScalingConfig {
     pub files: Vec<String>,
 }
 
-/// `alerting:` — the Alertmanager-format routing file.
+/// `alerting:` — the Alertmanager-format routing file, and the notifier cluster.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AlertingConfig {
     /// Path of `alertmanager.yml`.
     pub config: Option<String>,
+    /// `cluster:` — present when several notifiers share one notification log and their
+    /// silences. Only its presence is recorded here: its type belongs to `lookout-notify`
+    /// (which depends on this crate), which reads it with [`PipelineConfig::parse_whole`].
+    #[serde(default)]
+    pub cluster: Option<serde::de::IgnoredAny>,
 }
 
 /// `telemetry:` — Lookout's own logs and traces.
@@ -398,9 +403,20 @@ pub struct PipelineConfig {
     pub telemetry: TelemetryConfig,
     /// Non-fatal findings (unset environment variables).
     pub warnings: Vec<ConfigError>,
+    /// The file's text after `${VAR}` interpolation (credentials included, hence a
+    /// `Secret`: never printed).
+    text: Secret,
 }
 
 impl PipelineConfig {
+    /// Deserializes the whole (interpolated) file into `T`, for a crate that owns the type
+    /// of one section and cannot be known here (the notifier cluster's `alerting.cluster`):
+    /// `T` names the path down to its section and leaves everything else to serde's
+    /// default of ignoring unknown keys. Errors point into the file, as every other.
+    pub fn parse_whole<T: DeserializeOwned>(&self) -> Result<T, ConfigErrors> {
+        serde_saphyr::from_str::<T>(self.text.expose()).map_err(|e| ConfigError::from_yaml(&self.file, &e, None).into())
+    }
+
     /// Every component, sources first, then transforms, then sinks.
     pub fn components(&self) -> impl Iterator<Item = &ComponentDecl> {
         self.sources.values().chain(self.transforms.values()).chain(self.sinks.values())
@@ -551,6 +567,7 @@ pub fn load_str(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
         limits: raw.limits.unwrap_or_default(),
         scaling: raw.scaling,
         warnings,
+        text: Secret::new(text),
     })
 }
 

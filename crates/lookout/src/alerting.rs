@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use lookout_component::{ComponentState, Health, HealthHandle, Telemetry};
 use lookout_config::PipelineConfig;
-use lookout_notify::{AlertmanagerConfig, Notifier, NotifierMetrics, StartOptions};
+use lookout_notify::{AlertmanagerConfig, ClusterConfig, ClusterOptions, Notifier, NotifierMetrics, StartOptions};
 use lookout_rules::OutgoingAlert;
 use lookout_rules::engine::{AlertSink, Engine, EngineSettings};
 use lookout_tsdb::Store;
@@ -39,11 +39,13 @@ pub struct Alerting {
 }
 
 impl Alerting {
-    /// Starts the notifier with `routing`, and the rule engine over `store` when
-    /// `config` has `rules:`; both link to `external_url` in what they send.
+    /// Starts the notifier with `routing` (in `cluster` with other replicas, when
+    /// configured), and the rule engine over `store` when `config` has `rules:`; both link
+    /// to `external_url` in what they send.
     pub async fn start(
         config: &PipelineConfig,
         routing: AlertmanagerConfig,
+        cluster: Option<ClusterConfig>,
         store: Arc<Store>,
         telemetry: &Telemetry,
         health: &Health,
@@ -52,7 +54,10 @@ impl Alerting {
         let metrics = NotifierMetrics::new();
         telemetry.with_registry(|r| metrics.register(r));
         let notifier_shutdown = CancellationToken::new();
-        let opts = StartOptions { external_url: external_url.to_string(), ..StartOptions::default() };
+        // A replica is reachable, and by default named, by its API's host and port.
+        let address = lookout_notify::default_peer_name(&config.api.address);
+        let cluster = cluster.map(|c| ClusterOptions { config: c, address });
+        let opts = StartOptions { external_url: external_url.to_string(), cluster, ..StartOptions::default() };
         let notifier =
             Notifier::start_with(routing, Path::new(&config.data_dir), metrics, notifier_shutdown.clone(), opts)
                 .await

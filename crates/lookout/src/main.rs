@@ -334,8 +334,10 @@ async fn serve(args: RunArgs, mut checked: CheckedPipeline) -> anyhow::Result<bo
     let rules_external_url = checked.config.rules.as_ref().and_then(|r| r.external_url.as_deref());
     let external_url = checked.config.api.external_url(rules_external_url, api_tls.is_some());
     let routing = checked.routing.clone();
+    let cluster = checked.notifier_cluster.clone();
     let alerting =
-        alerting::Alerting::start(&checked.config, routing, store.clone(), &telemetry, &health, &external_url).await?;
+        alerting::Alerting::start(&checked.config, routing, cluster, store.clone(), &telemetry, &health, &external_url)
+            .await?;
     let scaler = match checked.policies.take() {
         None => None,
         Some(policies) => {

@@ -160,7 +160,10 @@ fn filter_matches(filter: &[Matcher], labels: &BTreeMap<String, String>) -> bool
 async fn status(State(n): State<Notifier>) -> Response {
     let cfg = n.config();
     Json(json!({
-        "cluster": { "name": "", "peers": [], "status": "disabled" },
+        "cluster": n.inner.cluster.as_ref().map_or_else(
+            || json!({ "name": "", "peers": [], "status": "disabled" }),
+            |c| c.status(),
+        ),
         "config": { "original": crate::status::render(&cfg) },
         "uptime": ts(n.inner.started_at),
         "versionInfo": {

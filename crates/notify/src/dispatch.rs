@@ -96,7 +96,7 @@ impl AggrGroup {
             // The next tick is set before flushing, so a slow flush does not shift the schedule.
             next = Instant::now() + self.opts.group_interval;
             self.lock().has_flushed = true;
-            let limit = self.opts.group_interval.max(MIN_FLUSH_TIMEOUT);
+            let limit = self.opts.group_interval.max(MIN_FLUSH_TIMEOUT) + rt.pipeline.cluster_wait();
             let flush = self.flush(&rt, self.abort.child_token());
             tokio::select! {
                 _ = flush => {}

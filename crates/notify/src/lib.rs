@@ -44,6 +44,7 @@
 
 mod alerts;
 mod api;
+mod cluster;
 mod config;
 mod dispatch;
 mod error;
@@ -62,6 +63,7 @@ mod status;
 mod timeinterval;
 
 pub use alerts::StoredAlert;
+pub use cluster::{ClusterConfig, ClusterOptions, cluster_config, default_peer_name};
 pub use config::{
     AlertmanagerConfig, DEFAULT_CONFIG_YAML, GroupBy, InhibitRuleConfig, RouteConfig, default_config, load_config,
     parse_config,

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::cluster::merge::{Merge, decide};
+use crate::cluster::{Item, Outbox};
 use crate::persist::{StateDb, Table};
 use crate::persisted::{Backing, Durability, PersistedMap, Retained};
 
@@ -65,15 +67,48 @@ impl Retained for Entry {
 /// The log.
 pub struct NotificationLog {
     entries: PersistedMap<Entry>,
+    /// Where changes go to be replicated, in a cluster.
+    outbox: Option<Arc<Outbox>>,
 }
 
 impl NotificationLog {
-    /// An empty log keeping entries for `retention` (Alertmanager: 120h).
-    pub(crate) fn new(db: Option<Arc<StateDb>>, retention: std::time::Duration) -> NotificationLog {
+    /// An empty log keeping entries for `retention` (Alertmanager: 120h); in a cluster,
+    /// every entry logged here is marked in `outbox` for replication.
+    pub(crate) fn new(
+        db: Option<Arc<StateDb>>,
+        retention: std::time::Duration,
+        outbox: Option<Arc<Outbox>>,
+    ) -> NotificationLog {
         // Queued, not committed per entry: a crash loses at most the last batch, and the
         // worst outcome of that is one repeated notification.
         let backing = db.map(|db| Backing::new(db, Table::Nflog, Durability::Queued));
-        NotificationLog { entries: PersistedMap::new(backing, retention) }
+        NotificationLog { entries: PersistedMap::new(backing, retention), outbox }
+    }
+
+    fn replicate(&self, key: String) {
+        if let Some(o) = &self.outbox {
+            o.mark(Item::Nflog(key));
+        }
+    }
+
+    /// The entry under a local key (group key and receiver).
+    pub(crate) fn get(&self, key: &str) -> Option<Entry> {
+        self.entries.read(|m| m.get(key).cloned())
+    }
+
+    /// Every local key.
+    pub(crate) fn keys(&self) -> Vec<String> {
+        self.entries.read(|m| m.keys().cloned().collect())
+    }
+
+    /// Merges an entry another replica logged (newer wins; not replicated again).
+    pub(crate) fn merge(&self, key: &str, entry: Entry, now: DateTime<Utc>) -> Merge {
+        let mut map = self.entries.lock();
+        let verdict = decide(map.get(key).map(|e| e.timestamp), entry.timestamp, entry.expires_at, now);
+        if verdict == Merge::Take {
+            map.insert(key.to_string(), entry);
+        }
+        verdict
     }
 
     /// Loads persisted entries.
@@ -89,15 +124,20 @@ impl NotificationLog {
     /// Records a successful notification.
     pub fn log(&self, group_key: &str, r: &ReceiverKey, firing: Vec<u64>, resolved: Vec<u64>, now: DateTime<Utc>) {
         let e = Entry { firing, resolved, timestamp: now, expires_at: now + self.entries.retention() };
+        let key = key(group_key, r);
         // Queued durability: `commit` does not wait and cannot fail.
         let mut map = self.entries.lock();
-        map.insert(key(group_key, r), e);
+        map.insert(key.clone(), e);
         let _ = map.commit();
+        self.replicate(key);
     }
 
-    /// Drops expired entries.
+    /// Drops expired entries (and, in a cluster, their copies in the bucket).
     pub fn gc(&self, now: DateTime<Utc>) -> usize {
-        self.entries.gc(now)
+        let gone = self.entries.gc(now);
+        let n = gone.len();
+        gone.into_iter().for_each(|k| self.replicate(k));
+        n
     }
 
     /// Number of entries.

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::alerts::{AlertRecord, AlertStore, InvalidAlert, Origin, normalize, validate};
+use crate::cluster::{Cluster, ClusterMetrics, ClusterOptions, Outbox};
 use crate::config::AlertmanagerConfig;
 use crate::dispatch::{Dispatcher, Runtime};
 use crate::error::{Error, StateError};
@@ -61,6 +62,9 @@ pub struct StartOptions {
     /// rule engine): a separate budget, so a flood of posted alerts never crowds out the
     /// rule engine's, nor the other way round (`origin="rules"`).
     pub max_rule_alerts: usize,
+    /// Join a notifier cluster (`alerting.cluster`): shared notification log and
+    /// silences, one notification per group across the replicas.
+    pub cluster: Option<ClusterOptions>,
 }
 
 impl Default for StartOptions {
@@ -76,6 +80,7 @@ impl Default for StartOptions {
             http_client: None,
             max_api_alerts: 200_000,
             max_rule_alerts: 200_000,
+            cluster: None,
         }
     }
 }
@@ -98,6 +103,8 @@ pub(crate) struct Inner {
     max_api_alerts: usize,
     max_rule_alerts: usize,
     pub(crate) started_at: DateTime<Utc>,
+    /// The cluster this replica is in, if any.
+    pub(crate) cluster: Option<Arc<Cluster>>,
     corrupt_state_moved_to: Option<std::path::PathBuf>,
     done: tokio::sync::watch::Receiver<bool>,
 }
@@ -125,6 +132,7 @@ fn build_runtime(
     metrics: &Arc<NotifyMetrics>,
     client: &reqwest::Client,
     external_url: &Arc<str>,
+    cluster: &Option<Arc<Cluster>>,
 ) -> Result<Arc<Runtime>, Error> {
     let templates =
         Arc::new(Templates::load(&cfg.templates, &cfg.base_dir).map_err(|e| Error::Receivers(e.to_string()))?);
@@ -142,6 +150,7 @@ fn build_runtime(
         intervals: Arc::new(cfg.time_intervals.clone()),
         metrics: metrics.clone(),
         external_url: external_url.clone(),
+        cluster: cluster.clone(),
     };
     let pipeline = Pipeline::new(&parts, integrations);
     Ok(Arc::new(Runtime { tree: RouteTree::new(&cfg.route), inhibitor, pipeline, cfg }))
@@ -153,6 +162,7 @@ fn build_runtime(
 pub struct NotifierMetrics {
     metrics: Metrics,
     notify: Arc<NotifyMetrics>,
+    cluster: ClusterMetrics,
 }
 
 impl NotifierMetrics {
@@ -161,11 +171,12 @@ impl NotifierMetrics {
         NotifierMetrics::default()
     }
 
-    /// Registers every family (`lookout_notifier_*` and the integrations'
-    /// `lookout_notification*`) in `registry`.
+    /// Registers every family (`lookout_notifier_*`, `lookout_notifier_cluster_*` and the
+    /// integrations' `lookout_notification*`) in `registry`.
     pub fn register(&self, registry: &mut Registry) {
         self.metrics.register(registry);
         self.notify.register(registry);
+        self.cluster.register(registry);
     }
 }
 
@@ -217,17 +228,20 @@ impl Notifier {
         let (db, loaded) =
             tokio::task::spawn_blocking(move || StateDb::open(&dir)).await.map_err(StateError::Task)??;
         let db = Arc::new(db);
-        let silences = Arc::new(Silences::new(Some(db.clone()), opts.retention));
+        let NotifierMetrics { metrics, notify: notify_metrics, cluster: cluster_metrics } = metrics;
+        let cluster = opts.cluster.as_ref().map(|c| (Cluster::new(c, cluster_metrics), Arc::new(Outbox::default())));
+        let outbox = cluster.as_ref().map(|(_, o)| o.clone());
+        let silences = Arc::new(Silences::new(Some(db.clone()), opts.retention, outbox.clone()));
         silences.restore(loaded.silences);
-        let nflog = Arc::new(NotificationLog::new(Some(db.clone()), opts.retention));
+        let nflog = Arc::new(NotificationLog::new(Some(db.clone()), opts.retention, outbox));
         nflog.restore(loaded.nflog);
-        let NotifierMetrics { metrics, notify: notify_metrics } = metrics;
         let client = match opts.http_client {
             Some(c) => c,
             None => reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(Error::HttpClient)?,
         };
         let external_url: Arc<str> = Arc::from(opts.external_url.trim_end_matches('/'));
-        let rt = match build_runtime(cfg, &silences, &nflog, &notify_metrics, &client, &external_url) {
+        let cluster_handle = cluster.as_ref().map(|(c, _)| c.clone());
+        let rt = match build_runtime(cfg, &silences, &nflog, &notify_metrics, &client, &external_url, &cluster_handle) {
             Ok(rt) => rt,
             Err(e) => {
                 db.close();
@@ -271,6 +285,7 @@ impl Notifier {
             max_api_alerts: opts.max_api_alerts,
             max_rule_alerts: opts.max_rule_alerts,
             started_at: now,
+            cluster: cluster_handle,
             corrupt_state_moved_to: loaded.moved_aside,
             done,
         });
@@ -278,11 +293,19 @@ impl Notifier {
         n.refresh_gauges();
         let maint = n.clone();
         n.inner.tasks.spawn(maint.maintain(opts.maintenance_interval, opts.alert_gc_interval));
+        // The cluster stops after the dispatcher, so what the last flushes logged is
+        // still replicated.
+        let cluster_stop = CancellationToken::new();
+        if let (Some((c, outbox)), Some(o)) = (cluster, &opts.cluster) {
+            let repl = c.replicator(n.inner.nflog.clone(), n.inner.silences.clone(), outbox);
+            n.inner.tasks.spawn(c.start(&o.config, repl, opts.retention, cluster_stop.clone()));
+        }
         let closer = n.clone();
         tokio::spawn(async move {
             closer.inner.shutdown.cancelled().await;
             let d = closer.dispatcher();
             d.stop().await;
+            cluster_stop.cancel();
             closer.inner.tasks.close();
             closer.inner.tasks.wait().await;
             let db = closer.inner.db.clone();
@@ -372,7 +395,7 @@ impl Notifier {
     pub async fn reload(&self, cfg: AlertmanagerConfig) -> Result<(), Error> {
         let _serial = self.inner.reload_lock.lock().await;
         let i = &self.inner;
-        let rt = build_runtime(cfg, &i.silences, &i.nflog, &i.notify_metrics, &i.client, &i.external_url)?;
+        let rt = build_runtime(cfg, &i.silences, &i.nflog, &i.notify_metrics, &i.client, &i.external_url, &i.cluster)?;
         let old = self.dispatcher();
         old.stop().await;
         let new = Arc::new(Dispatcher::new(rt, &i.shutdown, i.handle.clone()));

@@ -96,8 +96,8 @@ impl<V: Serialize + DeserializeOwned + Retained> PersistedMap<V> {
         f(&self.lock_entries())
     }
 
-    /// Drops the entries whose retention is over; returns how many.
-    pub(crate) fn gc(&self, now: DateTime<Utc>) -> usize {
+    /// Drops the entries whose retention is over; returns their keys.
+    pub(crate) fn gc(&self, now: DateTime<Utc>) -> Vec<String> {
         let mut map = self.lock_entries();
         let gone: Vec<String> =
             map.iter().filter(|(_, e)| e.expires_at(self.retention) <= now).map(|(k, _)| k.clone()).collect();
@@ -107,7 +107,7 @@ impl<V: Serialize + DeserializeOwned + Retained> PersistedMap<V> {
                 b.db.delete(b.table, k.clone());
             }
         }
-        gone.len()
+        gone
     }
 
     /// Number of entries.
@@ -197,7 +197,7 @@ mod tests {
         g.commit().unwrap();
         // Committed before `commit` returned: a second reader sees both rows on disk.
         assert_eq!(read_rows(dir.path()).len(), 2);
-        assert_eq!(m.gc(t(10)), 1);
+        assert_eq!(m.gc(t(10)), ["a"]);
         assert_eq!(m.len(), 1);
         db.close();
 

@@ -1,10 +1,11 @@
 //! The notification pipeline (`notify/notify.go`), built from same-shaped stages: each takes
 //! the flush context and the alerts and returns the (possibly fewer) alerts to pass on.
 //!
-//! Per receiver: mute (inhibition → active time intervals → mute time intervals → silences,
-//! one [`MuteStage`] over a [`Muter`] each) → fan out to every integration, where each runs
-//! wait → dedup (notification log) → retry (deliver) → record (notification log). An empty
-//! alert list ends the chain early, exactly as `MultiStage` does.
+//! Per receiver: settle (in a cluster: the shared state was read) → mute (inhibition →
+//! active time intervals → mute time intervals → silences, one [`MuteStage`] over a
+//! [`Muter`] each) → fan out to every integration, where each runs wait (position ×
+//! peer timeout) → dedup (notification log) → retry (deliver) → record (notification
+//! log). An empty alert list ends the chain early, exactly as `MultiStage` does.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use futures::future::BoxFuture;
 use lookout_receivers::{Alert, Integration, Notification, NotifyMetrics, RetryPolicy};
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::Cluster;
 use crate::inhibit::Inhibitor;
 use crate::nflog::{NotificationLog, ReceiverKey};
 use crate::silence::Silences;
@@ -145,18 +147,36 @@ impl<M: Muter + ?Sized> Stage for MuteStage<M> {
     }
 }
 
-/// Waits before notifying: a replica's position times the peer timeout in an HA cluster,
-/// so the first replica notifies and the others find its entry in the log. Lookout runs a
-/// single replica, so the wait is zero; the stage keeps the pipeline's shape and its
-/// cancellation point.
-pub(crate) struct WaitStage(pub(crate) Duration);
+/// Holds a flush until the cluster's shared state was read at start
+/// (`GossipSettleStage`), so a restarted replica does not repeat what the log says was
+/// sent. Without a cluster it passes at once.
+pub(crate) struct SettleStage(pub(crate) Option<Arc<Cluster>>);
+
+impl Stage for SettleStage {
+    fn exec<'a>(&'a self, ctx: FlushContext, alerts: Vec<Alert>) -> BoxFuture<'a, StageResult> {
+        Box::pin(async move {
+            if let Some(c) = &self.0
+                && !c.settled(&ctx.cancel).await
+            {
+                return Err(FlushError::Canceled);
+            }
+            Ok((ctx, alerts))
+        })
+    }
+}
+
+/// Waits before notifying: the replica's position times the peer timeout in a cluster
+/// (Alertmanager's `WaitStage` with `clusterWait`), so the first replica notifies and the
+/// others find its entry in the log. Without a cluster the wait is zero.
+pub(crate) struct WaitStage(pub(crate) Option<Arc<Cluster>>);
 
 impl Stage for WaitStage {
     fn exec<'a>(&'a self, ctx: FlushContext, alerts: Vec<Alert>) -> BoxFuture<'a, StageResult> {
         Box::pin(async move {
-            if !self.0.is_zero() {
+            let wait = self.0.as_ref().map_or(Duration::ZERO, |c| c.wait());
+            if !wait.is_zero() {
                 tokio::select! {
-                    _ = tokio::time::sleep(self.0) => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = ctx.cancel.cancelled() => return Err(FlushError::Canceled),
                 }
             }
@@ -284,11 +304,14 @@ pub(crate) struct PipelineParts {
     pub(crate) intervals: Arc<BTreeMap<String, Vec<TimeInterval>>>,
     pub(crate) metrics: Arc<NotifyMetrics>,
     pub(crate) external_url: Arc<str>,
+    /// The cluster this replica is in, if any.
+    pub(crate) cluster: Option<Arc<Cluster>>,
 }
 
 /// The pipelines of one config, by receiver name.
 pub(crate) struct Pipeline {
     receivers: HashMap<String, MultiStage>,
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl Pipeline {
@@ -302,7 +325,7 @@ impl Pipeline {
                 let key = ReceiverKey { receiver: name.clone(), integration: i.name().to_string(), index: *idx };
                 *idx += 1;
                 branches.push(Box::new(MultiStage(vec![
-                    Box::new(WaitStage(Duration::ZERO)),
+                    Box::new(WaitStage(parts.cluster.clone())),
                     Box::new(DedupStage {
                         nflog: parts.nflog.clone(),
                         key: key.clone(),
@@ -319,6 +342,7 @@ impl Pipeline {
                 ])));
             }
             let stages: Vec<Box<dyn Stage>> = vec![
+                Box::new(SettleStage(parts.cluster.clone())),
                 Box::new(MuteStage(parts.inhibitor.clone())),
                 Box::new(MuteStage(Arc::new(TimeMuter { intervals: parts.intervals.clone(), active: true }))),
                 Box::new(MuteStage(Arc::new(TimeMuter { intervals: parts.intervals.clone(), active: false }))),
@@ -327,7 +351,13 @@ impl Pipeline {
             ];
             receivers.insert(name, MultiStage(stages));
         }
-        Pipeline { receivers }
+        Pipeline { receivers, cluster: parts.cluster.clone() }
+    }
+
+    /// How long the wait stage holds a flush now: a flush's deadline is extended by it,
+    /// as Alertmanager's is.
+    pub(crate) fn cluster_wait(&self) -> Duration {
+        self.cluster.as_ref().map_or(Duration::ZERO, |c| c.wait())
     }
 
     /// Runs a flush through the receiver's pipeline.
@@ -373,7 +403,7 @@ mod tests {
             expires_at: now,
         };
         let stage = |send_resolved: bool| DedupStage {
-            nflog: Arc::new(NotificationLog::new(None, Duration::from_secs(3600))),
+            nflog: Arc::new(NotificationLog::new(None, Duration::from_secs(3600), None)),
             key: ReceiverKey { receiver: "r".into(), integration: "webhook".into(), index: 0 },
             send_resolved,
         };

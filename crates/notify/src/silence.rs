@@ -9,6 +9,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::cluster::merge::{Merge, decide};
+use crate::cluster::{Item, Outbox};
 use crate::error::MatcherError;
 use crate::matcher::{MatchType, Matcher, Matchers, valid_label_name};
 use crate::persist::{StateDb, Table};
@@ -158,6 +160,8 @@ impl Retained for Entry {
 /// The silence store.
 pub struct Silences {
     entries: PersistedMap<Entry>,
+    /// Where changes go to be replicated, in a cluster.
+    outbox: Option<Arc<Outbox>>,
 }
 
 fn validate(s: &Silence) -> Result<Matchers, SilenceError> {
@@ -203,10 +207,42 @@ pub fn new_uuid() -> String {
 
 impl Silences {
     /// An empty store; `retention` is how long expired silences are kept (Alertmanager: 120h).
-    /// Changes are acknowledged once committed to disk.
-    pub(crate) fn new(db: Option<Arc<StateDb>>, retention: std::time::Duration) -> Silences {
+    /// Changes are acknowledged once committed to disk; in a cluster, each is also marked
+    /// in `outbox` for replication.
+    pub(crate) fn new(
+        db: Option<Arc<StateDb>>,
+        retention: std::time::Duration,
+        outbox: Option<Arc<Outbox>>,
+    ) -> Silences {
         let backing = db.map(|db| Backing::new(db, Table::Silences, Durability::Committed));
-        Silences { entries: PersistedMap::new(backing, retention) }
+        Silences { entries: PersistedMap::new(backing, retention), outbox }
+    }
+
+    fn replicate(&self, id: String) {
+        if let Some(o) = &self.outbox {
+            o.mark(Item::Silence(id));
+        }
+    }
+
+    /// Merges a silence another replica changed (newer `updatedAt` wins; not replicated
+    /// again). Written to disk with the next batch: the replica that accepted the change
+    /// committed it already.
+    pub(crate) fn merge(&self, sil: Silence, now: DateTime<Utc>) -> Merge {
+        let entry = match Entry::try_from(sil) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "Ignoring an invalid replicated silence.");
+                return Merge::Expired;
+            }
+        };
+        let expires_at = entry.expires_at(self.entries.retention());
+        let mut map = self.entries.lock();
+        let local = map.get(&entry.silence.id).map(|e| e.silence.updated_at);
+        let verdict = decide(local, entry.silence.updated_at, expires_at, now);
+        if verdict == Merge::Take {
+            map.insert(entry.silence.id.clone(), entry);
+        }
+        verdict
     }
 
     /// Loads persisted silences (invalid rows are skipped with a warning).
@@ -214,11 +250,13 @@ impl Silences {
         self.entries.restore(rows, "silence");
     }
 
-    fn store(map: &mut Guard<'_, Entry>, mut silence: Silence, now: DateTime<Utc>) -> Result<(), SilenceError> {
+    /// Stores a change and returns its id, for [`Silences::replicate`] once committed.
+    fn store(map: &mut Guard<'_, Entry>, mut silence: Silence, now: DateTime<Utc>) -> Result<String, SilenceError> {
         silence.updated_at = now;
         let entry = Entry::try_from(silence)?;
-        map.insert(entry.silence.id.clone(), entry);
-        Ok(())
+        let id = entry.silence.id.clone();
+        map.insert(id.clone(), entry);
+        Ok(id)
     }
 
     /// Creates or updates a silence (`Silences.Set`); returns its id, which is new when the
@@ -227,12 +265,19 @@ impl Silences {
         // Validate before touching anything so a bad update does not expire the old one.
         validate(&sil)?;
         let mut map = self.entries.lock();
-        let id = Silences::set_locked(&mut map, sil, now)?;
+        let mut changed = Vec::new();
+        let id = Silences::set_locked(&mut map, sil, now, &mut changed)?;
         map.commit().map_err(|e| SilenceError::Persist(e.to_string()))?;
+        changed.into_iter().for_each(|id| self.replicate(id));
         Ok(id)
     }
 
-    fn set_locked(map: &mut Guard<'_, Entry>, mut sil: Silence, now: DateTime<Utc>) -> Result<String, SilenceError> {
+    fn set_locked(
+        map: &mut Guard<'_, Entry>,
+        mut sil: Silence,
+        now: DateTime<Utc>,
+        changed: &mut Vec<String>,
+    ) -> Result<String, SilenceError> {
         let prev = if sil.id.is_empty() {
             None
         } else {
@@ -240,24 +285,24 @@ impl Silences {
         };
         if let Some(prev) = prev {
             if can_update(&prev, &sil, now) {
-                let id = sil.id.clone();
-                Silences::store(map, sil, now)?;
+                let id = Silences::store(map, sil, now)?;
+                changed.push(id.clone());
                 return Ok(id);
             }
             if prev.state(now) != SilenceState::Expired {
-                Silences::expire_locked(map, &prev.id, now)?;
+                changed.push(Silences::expire_locked(map, &prev.id, now)?);
             }
         }
         sil.id = new_uuid();
         if sil.starts_at < now {
             sil.starts_at = now;
         }
-        let id = sil.id.clone();
-        Silences::store(map, sil, now)?;
+        let id = Silences::store(map, sil, now)?;
+        changed.push(id.clone());
         Ok(id)
     }
 
-    fn expire_locked(map: &mut Guard<'_, Entry>, id: &str, now: DateTime<Utc>) -> Result<(), SilenceError> {
+    fn expire_locked(map: &mut Guard<'_, Entry>, id: &str, now: DateTime<Utc>) -> Result<String, SilenceError> {
         let mut sil = map.get(id).ok_or(SilenceError::NotFound)?.silence.clone();
         match sil.state(now) {
             SilenceState::Expired => return Err(SilenceError::Invalid(format!("silence {id} already expired"))),
@@ -273,8 +318,10 @@ impl Silences {
     /// Expires a silence now (`DELETE /api/v2/silence/{id}`); returns once that is on disk.
     pub fn expire(&self, id: &str, now: DateTime<Utc>) -> Result<(), SilenceError> {
         let mut map = self.entries.lock();
-        Silences::expire_locked(&mut map, id, now)?;
-        map.commit().map_err(|e| SilenceError::Persist(e.to_string()))
+        let id = Silences::expire_locked(&mut map, id, now)?;
+        map.commit().map_err(|e| SilenceError::Persist(e.to_string()))?;
+        self.replicate(id);
+        Ok(())
     }
 
     /// One silence.
@@ -301,7 +348,10 @@ impl Silences {
 
     /// Drops silences expired longer than the retention ago.
     pub fn gc(&self, now: DateTime<Utc>) -> usize {
-        self.entries.gc(now)
+        let gone = self.entries.gc(now);
+        let n = gone.len();
+        gone.into_iter().for_each(|id| self.replicate(id));
+        n
     }
 
     /// How many silences are in each state.
@@ -343,7 +393,7 @@ mod tests {
 
     #[test]
     fn lifecycle_and_update_rules() {
-        let s = Silences::new(None, std::time::Duration::from_secs(3600));
+        let s = Silences::new(None, std::time::Duration::from_secs(3600), None);
         let id = s.set(sil(0, 100), t(10)).unwrap();
         assert_eq!(id.len(), 36);
         let got = s.get(&id).unwrap();
@@ -370,7 +420,7 @@ mod tests {
 
     #[test]
     fn rejects_matchers_that_match_everything() {
-        let s = Silences::new(None, std::time::Duration::from_secs(3600));
+        let s = Silences::new(None, std::time::Duration::from_secs(3600), None);
         let mut bad = sil(0, 100);
         bad.matchers[0].value = ".*".into();
         assert_eq!(s.set(bad, t(0)).unwrap_err().to_string(), "at least one matcher must not match the empty string");

@@ -28,6 +28,9 @@ pub struct CheckedPipeline {
     /// The routing file `alerting.config` names, or the built-in default (everything to
     /// the console).
     pub routing: AlertmanagerConfig,
+    /// `alerting.cluster`, checked: the notifier replicas this one shares its
+    /// notification log and silences with.
+    pub notifier_cluster: Option<lookout_notify::ClusterConfig>,
     /// The scaling policies `scaling.files` names, merged; `None` without `scaling:`.
     pub policies: Option<PolicyFile>,
     /// The uptime probes under `probes:`, checked.
@@ -119,6 +122,17 @@ fn finish(config: PipelineConfig, registry: &Registry) -> Result<CheckedPipeline
             ));
         }
     }
-    let CheckedFiles { routing, policies, probes } = check_files(&config)?;
-    Ok(CheckedPipeline { config, sources, transforms, sinks, nodes, warnings, routing, policies, probes })
+    let CheckedFiles { routing, notifier_cluster, policies, probes } = check_files(&config)?;
+    Ok(CheckedPipeline {
+        config,
+        sources,
+        transforms,
+        sinks,
+        nodes,
+        warnings,
+        routing,
+        notifier_cluster,
+        policies,
+        probes,
+    })
 }

@@ -1,5 +1,5 @@
 //! The files a pipeline names besides itself — rule files (`rules.files`), the routing
-//! file (`alerting.config`) and scaling policies (`scaling.files`) — loaded and checked
+//! file (`alerting.config`, with the notifier cluster of `alerting.cluster`) and scaling policies (`scaling.files`) — loaded and checked
 //! with the pipeline, so `lookout check` and `lookout run` refuse the same mistakes;
 //! and its `probes:` (with the `ca_file`s they name).
 
@@ -13,6 +13,7 @@ use lookout_scaler::PolicyFile;
 /// What the named files hold, once checked.
 pub(crate) struct CheckedFiles {
     pub(crate) routing: AlertmanagerConfig,
+    pub(crate) notifier_cluster: Option<lookout_notify::ClusterConfig>,
     pub(crate) policies: Option<PolicyFile>,
     pub(crate) probes: Vec<lookout_probes::Probe>,
 }
@@ -39,6 +40,10 @@ pub(crate) fn check_files(config: &PipelineConfig) -> Result<CheckedFiles, Confi
             Some(cfg)
         }
     };
+    let notifier_cluster = lookout_notify::cluster_config(config).unwrap_or_else(|e| {
+        errors.extend(e.0);
+        None
+    });
     if let Some(Err(e)) = EngineSettings::from_pipeline(config).map(|s| load_groups(&s)) {
         errors.extend(e.0);
     }
@@ -59,7 +64,7 @@ pub(crate) fn check_files(config: &PipelineConfig) -> Result<CheckedFiles, Confi
         Vec::new()
     });
     match routing {
-        Some(routing) if errors.is_empty() => Ok(CheckedFiles { routing, policies, probes }),
+        Some(routing) if errors.is_empty() => Ok(CheckedFiles { routing, notifier_cluster, policies, probes }),
         _ => Err(ConfigErrors(errors)),
     }
 }
