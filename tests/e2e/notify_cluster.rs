@@ -72,8 +72,9 @@ alerting:
     )
 }
 
-/// RFC 3339 for a Unix time (UTC).
-fn rfc3339(secs: u64) -> String {
+/// RFC 3339 for a Unix time in milliseconds (UTC).
+fn rfc3339(millis: u64) -> String {
+    let (secs, ms) = (millis / 1000, millis % 1000);
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
@@ -85,20 +86,24 @@ fn rfc3339(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+fn now_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 async fn get_json(api: &str, path: &str) -> Value {
     reqwest::get(format!("http://{api}{path}")).await.unwrap().json().await.unwrap()
 }
 
-/// POSTs firing alerts to a replica, as Prometheus does.
+/// POSTs firing alerts to a replica, as Prometheus does. `startsAt` is to the
+/// millisecond: a time rounded down by up to a second could make one replica flush at
+/// once (`startsAt` older than `group_wait`) and the other a `group_wait` later, and two
+/// replicas whose group ticks are a `peer_timeout` apart race at every repeat (as
+/// Alertmanager's do).
 async fn post_alerts(api: &str, names: &[&str]) {
-    let starts = rfc3339(now_secs());
+    let starts = rfc3339(now_millis());
     let alerts: Vec<Value> =
         names.iter().map(|n| json!({ "labels": { "alertname": n, "severity": "page" }, "startsAt": starts })).collect();
     let r = reqwest::Client::new().post(format!("http://{api}/api/v2/alerts")).json(&alerts).send().await.unwrap();
@@ -168,7 +173,7 @@ async fn replicas_notify_once_share_silences_and_survive_a_kill_9() {
     // A silence made on the replica that will be killed reaches the other one.
     let silence = json!({
         "matchers": [{ "name": "alertname", "value": "Silenced", "isRegex": false, "isEqual": true }],
-        "startsAt": rfc3339(now_secs()), "endsAt": rfc3339(now_secs() + 3600),
+        "startsAt": rfc3339(now_millis()), "endsAt": rfc3339(now_millis() + 3_600_000),
         "createdBy": "e2e", "comment": "muted everywhere",
     });
     let r =
