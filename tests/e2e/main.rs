@@ -80,6 +80,15 @@ mod scaling;
 /// The scaler on AWS against moto: an Auto Scaling group resized within its limits through
 /// throttling and a cooldown refusal; ALB target health as series and an alert.
 mod aws_scaling;
+/// Test doubles of Google's OAuth token endpoint and Compute Engine managed instance groups,
+/// and of Microsoft Entra ID and Azure Resource Manager scale sets (written from their API
+/// references), for the cloud actuators.
+mod azure_receiver;
+mod gcp_receiver;
+
+/// The scaler resizing a GCP managed instance group and an Azure scale set from OTLP metrics:
+/// tokens, 401 refresh, 429 retries, a refused change on /api/v1/scaler and /metrics.
+mod cloud_groups;
 
 /// `kill -9` at random moments under load with disk buffers and acknowledgements:
 /// every acknowledged record arrives, in the file and in the store.

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::decide::Decision;
 use crate::engine::Scaler;
-use crate::policy::ActuatorConfig;
 
 #[derive(Deserialize)]
 struct Params {
@@ -58,13 +57,7 @@ async fn list(State(s): State<Arc<Scaler>>, Query(p): Query<Params>) -> Response
                 min_replicas: x.min_replicas,
                 max_replicas: x.max_replicas,
                 interval_seconds: x.interval_seconds,
-                actuator: match x.actuator {
-                    ActuatorConfig::DryRun => "dry_run",
-                    ActuatorConfig::Webhook(_) => "webhook",
-                    ActuatorConfig::Keda => "keda",
-                    ActuatorConfig::Kubernetes(_) => "kubernetes",
-                    ActuatorConfig::AwsAutoscaling(_) => "aws_autoscaling",
-                },
+                actuator: x.actuator.kind(),
                 decision: history.first().cloned(),
                 history,
             }

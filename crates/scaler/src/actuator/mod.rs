@@ -6,13 +6,23 @@
 //! - `keda`: nothing is pushed; KEDA pulls through the external-scaler gRPC server ([`keda`]).
 //! - `kubernetes` (cargo feature): the workload's scale subresource is read and patched.
 //! - `aws_autoscaling` (cargo feature `aws`): an EC2 Auto Scaling group is read and resized.
+//! - `gcp_mig`, `azure_vmss`: a Compute Engine managed instance group's size or an Azure
+//!   scale set's capacity is read and set over the cloud's REST API ([`gcp_mig`],
+//!   [`azure_vmss`]; shared HTTP, retry and token code in `cloud_http` and `oauth`).
 
 #[cfg(feature = "aws")]
 pub mod aws_autoscaling;
+pub mod azure_vmss;
+mod cloud_http;
+mod gcp_auth;
+pub mod gcp_mig;
 pub mod keda;
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;
+mod oauth;
 pub mod webhook;
+
+pub use cloud_http::Error as CloudError;
 
 use crate::ActuatorConfig;
 use crate::Sample;
@@ -62,6 +72,9 @@ pub enum ActuatorError {
     #[cfg(not(feature = "aws"))]
     #[error("the aws_autoscaling actuator is not compiled in (cargo feature `aws`)")]
     AwsNotCompiled,
+    /// A GCP or Azure instance group cannot be read or resized.
+    #[error(transparent)]
+    Cloud(#[from] cloud_http::Error),
 }
 
 #[cfg(feature = "aws")]
@@ -73,12 +86,15 @@ impl From<Box<aws_autoscaling::Error>> for ActuatorError {
 
 impl ActuatorError {
     /// A short code for why (the `reason` label of `lookout_scaler_actuation_failures_total`):
-    /// AWS's error code for `aws_autoscaling` (`ScalingActivityInProgress`, `Throttling`, …).
+    /// AWS's error code for `aws_autoscaling` (`ScalingActivityInProgress`, `Throttling`, …),
+    /// Google's or Azure's for `gcp_mig` and `azure_vmss` (`resourceNotReady`,
+    /// `OperationNotAllowed`, …).
     pub fn reason(&self) -> String {
         match self {
             ActuatorError::Webhook(_) => "WebhookFailed".to_string(),
             #[cfg(feature = "aws")]
             ActuatorError::AwsAutoscaling(e) => e.failure.code.clone(),
+            ActuatorError::Cloud(e) => e.reason(),
             _ => "Failed".to_string(),
         }
     }
@@ -98,6 +114,10 @@ pub enum Actuator {
     /// EC2 Auto Scaling group.
     #[cfg(feature = "aws")]
     AwsAutoscaling(aws_autoscaling::AutoScalingGroupClient),
+    /// Compute Engine managed instance group.
+    GcpMig(gcp_mig::GcpMig),
+    /// Azure virtual machine scale set.
+    AzureVmss(azure_vmss::AzureVmss),
 }
 
 impl Actuator {
@@ -119,10 +139,12 @@ impl Actuator {
             }
             #[cfg(not(feature = "aws"))]
             ActuatorConfig::AwsAutoscaling(_) => return Err(ActuatorError::AwsNotCompiled),
+            ActuatorConfig::GcpMig(g) => Actuator::GcpMig(gcp_mig::GcpMig::new(g)?),
+            ActuatorConfig::AzureVmss(a) => Actuator::AzureVmss(azure_vmss::AzureVmss::new(a)?),
         })
     }
 
-    /// `dry_run`, `keda`, `webhook`, `kubernetes` or `aws_autoscaling`.
+    /// `dry_run`, `keda`, `webhook`, `kubernetes`, `aws_autoscaling`, `gcp_mig` or `azure_vmss`.
     pub fn kind(&self) -> &'static str {
         match self {
             Actuator::DryRun => "dry_run",
@@ -132,6 +154,8 @@ impl Actuator {
             Actuator::Kubernetes(_) => "kubernetes",
             #[cfg(feature = "aws")]
             Actuator::AwsAutoscaling(_) => "aws_autoscaling",
+            Actuator::GcpMig(_) => "gcp_mig",
+            Actuator::AzureVmss(_) => "azure_vmss",
         }
     }
 
@@ -142,6 +166,8 @@ impl Actuator {
             Actuator::Kubernetes(k) => Ok(Some(Observation::replicas(k.get_replicas().await?))),
             #[cfg(feature = "aws")]
             Actuator::AwsAutoscaling(a) => Ok(Some(a.observe().await.map_err(Box::new)?)),
+            Actuator::GcpMig(g) => Ok(Some(Observation::replicas(g.target_size().await?))),
+            Actuator::AzureVmss(a) => Ok(Some(Observation::replicas(a.capacity().await?))),
             _ => Ok(None),
         }
     }
@@ -165,6 +191,9 @@ impl Actuator {
                 }
                 Ok(a.set_desired_capacity(d.desired).await.map_err(Box::new)?)
             }
+            Actuator::GcpMig(_) | Actuator::AzureVmss(_) if d.desired == d.current => Ok(()),
+            Actuator::GcpMig(g) => Ok(g.resize(d.desired).await?),
+            Actuator::AzureVmss(a) => Ok(a.set_capacity(d.desired).await?),
         }
     }
 }

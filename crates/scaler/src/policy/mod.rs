@@ -29,6 +29,7 @@
 //! types below, collecting every problem with its position.
 
 mod aws;
+mod cloud;
 mod raw;
 mod validate;
 
@@ -44,6 +45,7 @@ use crate::schedule::Schedule;
 use crate::step::StepPolicy;
 
 pub use aws::{AwsApi, AwsAutoscalingConfig, TargetHealthConfig};
+pub use cloud::{AzureCredential, AzureVmssConfig, GcpCredentials, GcpLocation, GcpMigConfig};
 use raw::RawPolicyFile;
 pub(crate) use raw::RawScaler;
 pub(crate) use validate::{Checker, check_scalers};
@@ -124,6 +126,26 @@ pub enum ActuatorConfig {
     Kubernetes(KubernetesConfig),
     /// `SetDesiredCapacity` on an EC2 Auto Scaling group (cargo feature `aws`).
     AwsAutoscaling(AwsAutoscalingConfig),
+    /// Resize a Compute Engine managed instance group.
+    GcpMig(GcpMigConfig),
+    /// Set the capacity of an Azure virtual machine scale set.
+    AzureVmss(AzureVmssConfig),
+}
+
+impl ActuatorConfig {
+    /// The `type:` as written: `dry_run`, `webhook`, `keda`, `kubernetes`, `aws_autoscaling`,
+    /// `gcp_mig`, `azure_vmss`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ActuatorConfig::DryRun => "dry_run",
+            ActuatorConfig::Webhook(_) => "webhook",
+            ActuatorConfig::Keda => "keda",
+            ActuatorConfig::Kubernetes(_) => "kubernetes",
+            ActuatorConfig::AwsAutoscaling(_) => "aws_autoscaling",
+            ActuatorConfig::GcpMig(_) => "gcp_mig",
+            ActuatorConfig::AzureVmss(_) => "azure_vmss",
+        }
+    }
 }
 
 /// `actuator: { type: webhook, ... }`.

@@ -180,7 +180,7 @@ pub(crate) struct RawActuator {
     pub(crate) resource: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) name: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "token_file")]
     pub(crate) token_file: Option<String>,
     #[serde(default)]
     pub(crate) ca_file: Option<String>,
@@ -193,4 +193,29 @@ pub(crate) struct RawActuator {
     // As the issue writes it; the camelCase spelling of the other keys is accepted too.
     #[serde(default, rename = "honor_cooldown", alias = "honorCooldown")]
     pub(crate) honor_cooldown: Option<bool>,
+    // GCP and Azure instance groups (`gcp_mig`, `azure_vmss`, checked in `cloud.rs`; they
+    // share `group`, `endpoint` and GCP `region` above). Multi-word keys are also accepted
+    // in snake_case, the spelling the clouds' own tools use.
+    #[serde(default)]
+    pub(crate) project: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) zone: Option<Spanned<String>>,
+    #[serde(default, alias = "credentials_file")]
+    pub(crate) credentials_file: Option<Spanned<String>>,
+    #[serde(default, alias = "subscription_id")]
+    pub(crate) subscription_id: Option<Spanned<String>>,
+    #[serde(default, alias = "resource_group")]
+    pub(crate) resource_group: Option<Spanned<String>>,
+    #[serde(default, alias = "tenant_id")]
+    pub(crate) tenant_id: Option<Spanned<String>>,
+    #[serde(default, alias = "client_id")]
+    pub(crate) client_id: Option<Spanned<String>>,
+    #[serde(default, alias = "client_secret")]
+    pub(crate) client_secret: Option<lookout_config::Secret>,
+    #[serde(default, alias = "client_secret_file")]
+    pub(crate) client_secret_file: Option<Spanned<String>>,
+    #[serde(default, alias = "federated_token_file")]
+    pub(crate) federated_token_file: Option<Spanned<String>>,
+    #[serde(default, alias = "login_endpoint")]
+    pub(crate) login_endpoint: Option<Spanned<String>>,
 }

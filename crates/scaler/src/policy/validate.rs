@@ -11,7 +11,7 @@ use serde_saphyr::Spanned;
 use super::raw::{
     RawActuator, RawAlert, RawMetric, RawRules, RawScaler, RawSchedule, RawStep, RawStepAdjustment, RawTarget,
 };
-use super::{ActuatorConfig, KubernetesConfig, MetricPolicy, ScalerPolicy, WebhookConfig};
+use super::{ActuatorConfig, KubernetesConfig, MetricPolicy, ScalerPolicy, WebhookConfig, cloud};
 use crate::alerts::AlertStep;
 use crate::hpa::{Behavior, PolicyKind, ScalingPolicy, ScalingRules, SelectPolicy, Target, Tolerances};
 use crate::quantity::Quantity;
@@ -38,7 +38,7 @@ impl Checker {
         self.errors.push(ConfigError::new(p, message));
     }
 
-    fn int<T: TryFrom<i64>>(&mut self, v: &Spanned<i64>, min: i64, max: i64, what: &str) -> Option<T> {
+    pub(crate) fn int<T: TryFrom<i64>>(&mut self, v: &Spanned<i64>, min: i64, max: i64, what: &str) -> Option<T> {
         if v.value < min || v.value > max {
             self.err(v, format!("{what} must be between {min} and {max}, got {}", v.value));
             return None;
@@ -491,10 +491,17 @@ fn check_actuator(c: &mut Checker, a: &Spanned<RawActuator>) -> Option<ActuatorC
         ("tokenFile", r.token_file.is_some()),
         ("caFile", r.ca_file.is_some()),
     ];
-    let aws_fields = super::aws::actuator_fields(r);
-    if r.kind.value != "aws_autoscaling" {
-        only(c, &r.kind.value, &aws_fields);
+    // The cloud groups' keys (aws_autoscaling, gcp_mig, azure_vmss): each type takes its own.
+    for (f, present) in super::aws::actuator_fields(r).into_iter().chain(cloud::cloud_fields(r)) {
+        if present && !cloud::accepts(&r.kind.value, f) {
+            c.err(a, format!("`{f}` does not apply to a {} actuator", r.kind.value));
+        }
     }
+    let timeout = |c: &mut Checker, default: u64| {
+        r.timeout_seconds.as_ref().and_then(|t| c.int::<u64>(t, 1, 300, "timeoutSeconds")).unwrap_or(default)
+    };
+    let retries =
+        |c: &mut Checker| r.max_retries.as_ref().and_then(|t| c.int::<u32>(t, 0, 20, "maxRetries")).unwrap_or(3);
     match r.kind.value.as_str() {
         "dry_run" | "keda" => {
             only(c, &r.kind.value, &webhook_fields);
@@ -511,14 +518,11 @@ fn check_actuator(c: &mut Checker, a: &Spanned<RawActuator>) -> Option<ActuatorC
                 // Not the URL itself: it may embed a credential.
                 c.err(url, "invalid webhook url (an http:// or https:// URL is expected)");
             }
-            let timeout =
-                r.timeout_seconds.as_ref().and_then(|t| c.int::<u64>(t, 1, 300, "timeoutSeconds")).unwrap_or(5);
-            let retries = r.max_retries.as_ref().and_then(|t| c.int::<u32>(t, 0, 20, "maxRetries")).unwrap_or(3);
             Some(ActuatorConfig::Webhook(WebhookConfig {
                 url: lookout_config::Secret::new(url.value.clone()),
                 headers: r.headers.clone().unwrap_or_default(),
-                timeout_seconds: timeout,
-                max_retries: retries,
+                timeout_seconds: timeout(c, 5),
+                max_retries: retries(c),
             }))
         }
         "kubernetes" => {
@@ -556,9 +560,22 @@ fn check_actuator(c: &mut Checker, a: &Spanned<RawActuator>) -> Option<ActuatorC
             only(c, "aws_autoscaling", &kube_fields);
             super::aws::check_autoscaling(c, a).map(ActuatorConfig::AwsAutoscaling)
         }
+        "gcp_mig" => {
+            only(c, "gcp_mig", &webhook_fields[..2]);
+            only(c, "gcp_mig", &kube_fields.iter().filter(|(f, _)| *f != "tokenFile").copied().collect::<Vec<_>>());
+            let (t, n) = (timeout(c, 15), retries(c));
+            cloud::check_gcp_mig(c, a, t, n).map(ActuatorConfig::GcpMig)
+        }
+        "azure_vmss" => {
+            only(c, "azure_vmss", &webhook_fields[..2]);
+            only(c, "azure_vmss", &kube_fields);
+            let (t, n) = (timeout(c, 15), retries(c));
+            cloud::check_azure_vmss(c, a, t, n).map(ActuatorConfig::AzureVmss)
+        }
         other => {
             let msg = format!(
-                "unknown actuator type `{other}`, expected one of dry_run, webhook, keda, kubernetes, aws_autoscaling"
+                "unknown actuator type `{other}`, expected one of dry_run, webhook, keda, kubernetes, \
+                 aws_autoscaling, gcp_mig, azure_vmss"
             );
             c.err(&r.kind, msg);
             None
