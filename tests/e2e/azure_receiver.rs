@@ -255,7 +255,7 @@ impl State {
             key.0,
             fastrand::u64(..)
         );
-        let mut r = if n % 2 == 0 {
+        let mut r = if n.is_multiple_of(2) {
             axum::Json(scale_set(id, &key.2, capacity, "Updating")).into_response()
         } else {
             let mut r = StatusCode::ACCEPTED.into_response();

@@ -275,3 +275,75 @@ impl<C: Credential> CloudClient<C> {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use lookout_config::Secret;
+
+    use super::*;
+    use crate::actuator::oauth::AccessToken;
+
+    /// Hands out `token-1`, `token-2`, ... and counts the fetches.
+    struct Counting(Arc<AtomicUsize>);
+
+    impl Credential for Counting {
+        async fn fetch(&self, _: &reqwest::Client, _: &RetryPolicy) -> Result<AccessToken, Error> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(AccessToken::expiring_in(Secret::new(format!("token-{n}")), 3600))
+        }
+    }
+
+    /// A fake API: the first call answers 401 (whatever the token), the next two 429 with
+    /// `Retry-After: 0`, then 200 for `token-2` only; `/refused` answers Azure's 409.
+    async fn fake() -> String {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let app = axum::Router::new()
+            .route(
+                "/ok",
+                axum::routing::get(move |h: HeaderMap| {
+                    let n = calls.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        let auth = h.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                        match n {
+                            0 => (StatusCode::UNAUTHORIZED, "{}").into_response(),
+                            1 | 2 => (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "0")], "{}").into_response(),
+                            _ if auth == "Bearer token-2" => (StatusCode::OK, "{\"ok\":true}").into_response(),
+                            _ => (StatusCode::UNAUTHORIZED, "{}").into_response(),
+                        }
+                    }
+                }),
+            )
+            .route(
+                "/refused",
+                axum::routing::patch(|| async {
+                    let body = r#"{"error":{"code":"OperationNotAllowed","message":"quota"}}"#;
+                    (StatusCode::CONFLICT, body).into_response()
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_401_refreshes_the_token_once_and_429s_are_retried() {
+        let url = fake().await;
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let policy = retry_policy(3, Duration::from_millis(1));
+        let client = CloudClient::new(Counting(fetches.clone()), Duration::from_secs(5), policy).unwrap();
+        let resp = client.send("get", |c| c.get(format!("{url}/ok"))).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(fetches.load(Ordering::SeqCst), 2, "one token, then one more after the 401");
+
+        let e = client.send("update", |c| c.patch(format!("{url}/refused"))).await.unwrap_err();
+        assert_eq!(e.to_string(), "update answered 409 Conflict OperationNotAllowed: quota (after 1 attempt)");
+        assert_eq!(e.reason(), "OperationNotAllowed");
+        assert_eq!(fetches.load(Ordering::SeqCst), 2, "a 409 keeps the token");
+    }
+}
