@@ -2,7 +2,8 @@
 //! `nats-server -js` key-value bucket and are both sent every alert (as Prometheus sends
 //! to every Alertmanager replica) notify once per group and repeat interval; a silence
 //! made on one replica mutes on the other; `/api/v2/status` lists both peers; after
-//! `kill -9` of the replica that sent, the other one notifies — once.
+//! `kill -9` of the replica that sent, the other one notifies — once; a replica that
+//! joins later with an empty `data_dir` reads the log and the silences from the bucket.
 //!
 //! Timing: `group_wait` 1s, `group_interval` 1s, `repeat_interval` 5s, `peer_timeout`
 //! 1s, heartbeats every 300ms (a peer is gone after 900ms). About 20 s in all.
@@ -232,21 +233,51 @@ async fn replicas_notify_once_share_silences_and_survive_a_kill_9() {
     // The survivor is alone now, and says so.
     let status = get_json(&other, "/api/v2/status").await;
     assert_eq!(status["cluster"]["peers"], json!([{ "name": other, "address": other }]), "{status}");
-    // Nothing was ever sent for the silenced alert, by either replica.
-    assert_eq!(of_group(&got, "Silenced"), Vec::new());
     // Replication is counted.
-    let metrics = reqwest::get(format!("http://{other}/metrics")).await.unwrap().text().await.unwrap();
-    let value = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
-    };
+    let metrics = metrics_of(&other).await;
+    let value = |name: &str| metric(&metrics, name);
     assert!(value("lookout_notifier_cluster_messages_received_total{msg_type=\"nflog\"}") >= 2.0, "{metrics}");
     assert!(value("lookout_notifier_cluster_messages_received_total{msg_type=\"silence\"}") >= 1.0, "{metrics}");
     assert!(value("lookout_notifier_cluster_messages_sent_total{msg_type=\"nflog\"}") >= 1.0, "{metrics}");
     assert_eq!(value("lookout_notifier_cluster_members"), 1.0, "{metrics}");
     assert_eq!(value("lookout_notifier_cluster_bus_up"), 1.0, "{metrics}");
+
+    // A new replica with an empty data_dir reads the bucket before it is ready: it knows
+    // the silence made before it existed (and mutes with it) and the log entries.
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let fresh_port = free_port();
+    let config = replica_config(fresh_dir.path(), fresh_port, nats.port, &hook);
+    let fresh = Lookout::start_in(fresh_dir.path(), &config, &format!("127.0.0.1:{fresh_port}"), "").await;
+    eventually(
+        Duration::from_secs(10),
+        "the new replica ready with 2 peers",
+        || get_json(&fresh.api, "/api/v2/status"),
+        |s| s["cluster"]["status"] == "ready" && s["cluster"]["peers"].as_array().is_some_and(|p| p.len() == 2),
+    )
+    .await;
+    let listed = get_json(&fresh.api, "/api/v2/silences").await;
+    assert!(listed.as_array().unwrap().iter().any(|s| s["id"] == id.as_str()), "{listed}");
+    let metrics = metrics_of(&fresh.api).await;
+    assert!(
+        metric(&metrics, "lookout_notifier_cluster_messages_received_total{msg_type=\"nflog\"}") >= 2.0,
+        "{metrics}"
+    );
+    post_alerts(&fresh.api, &["Silenced"]).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Nothing was ever sent for the silenced alert, by any replica.
+    assert_eq!(of_group(&got, "Silenced"), Vec::new());
+}
+
+async fn metrics_of(api: &str) -> String {
+    reqwest::get(format!("http://{api}/metrics")).await.unwrap().text().await.unwrap()
+}
+
+/// A sample's value in a Prometheus text exposition (0 when absent).
+fn metric(exposition: &str, sample: &str) -> f64 {
+    exposition
+        .lines()
+        .find(|l| l.starts_with(sample))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }
