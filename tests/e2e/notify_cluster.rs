@@ -3,7 +3,8 @@
 //! to every Alertmanager replica) notify once per group and repeat interval; a silence
 //! made on one replica mutes on the other; `/api/v2/status` lists both peers; after
 //! `kill -9` of the replica that sent, the other one notifies — once; a replica that
-//! joins later with an empty `data_dir` reads the log and the silences from the bucket.
+//! joins later with an empty `data_dir` reads the log and the silences from the bucket;
+//! cut off from the bus, each replica notifies on its own.
 //!
 //! Timing: `group_wait` 1s, `group_interval` 1s, `repeat_interval` 5s, `peer_timeout`
 //! 1s, heartbeats every 300ms (a peer is gone after 900ms). About 20 s in all.
@@ -280,4 +281,53 @@ fn metric(exposition: &str, sample: &str) -> f64 {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
+}
+
+/// Partition: both replicas lose the bus. Each acts alone at position 0 and sends — a
+/// duplicate, never a miss — and says so on `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_cut_off_from_the_bus_each_notify() {
+    let Some(nats) = start_nats().await else { return };
+    let (hook, got) = start_hook().await;
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut replicas = Vec::new();
+    for dir in &dirs {
+        let port = free_port();
+        let config = replica_config(dir.path(), port, nats.port, &hook);
+        replicas.push(Lookout::start_in(dir.path(), &config, &format!("127.0.0.1:{port}"), "").await);
+    }
+    for r in &replicas {
+        eventually(
+            Duration::from_secs(10),
+            "cluster ready with 2 peers",
+            || get_json(&r.api, "/api/v2/status"),
+            |s| s["cluster"]["status"] == "ready" && s["cluster"]["peers"].as_array().is_some_and(|p| p.len() == 2),
+        )
+        .await;
+    }
+    drop(nats);
+    for r in &replicas {
+        eventually(
+            Duration::from_secs(10),
+            "bus_up 0",
+            || async { metric(&metrics_of(&r.api).await, "lookout_notifier_cluster_bus_up") },
+            |v| *v == 0.0,
+        )
+        .await;
+    }
+    for r in &replicas {
+        post_alerts(&r.api, &["Partitioned"]).await;
+    }
+    let sent = eventually(
+        Duration::from_secs(10),
+        "a notification from each replica",
+        || async { of_group(&got, "Partitioned") },
+        |s| s.len() >= 2,
+    )
+    .await;
+    let mut senders: Vec<String> = sent.iter().map(|(_, from)| from.clone()).collect();
+    senders.sort();
+    let mut want: Vec<String> = replicas.iter().map(|r| format!("http://{}", r.api)).collect();
+    want.sort();
+    assert_eq!(senders, want, "each replica sent once: {sent:?}");
 }
