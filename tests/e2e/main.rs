@@ -44,6 +44,10 @@ mod nats_util;
 /// group, share silences, and keep notifying after `kill -9` of the one that sent.
 mod notify_cluster;
 
+/// The scaler in HA: two Lookouts, one lease in NATS: only the holder calls the webhook,
+/// `kill -9` of it hands over within the TTL with the stabilisation window intact.
+mod scaler_lease;
+
 /// The otlp sink: one Lookout forwarding to another over OTLP/HTTP and OTLP/gRPC.
 mod forward;
 

@@ -39,6 +39,29 @@ async fn two_workers_share_a_consumer_and_a_kill_9_loses_nothing_acknowledged() 
     assert!(want.len() > 1000, "the load should get well over 1000 records acknowledged, got {}", want.len());
 
     let counts = assert_all_delivered(&want, a_dir.path(), &b_seqs, Duration::from_secs(25), || worker_a.log()).await;
+    // Drained: the consumer's backlog reads 0 in worker A's store (queried as a rule or
+    // the scaler would) and on its /metrics.
+    let query = format!(
+        "http://127.0.0.1:{a_api}/api/v1/query?query=lookout_nats_consumer_pending%2Blookout_nats_consumer_ack_pending"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let v: serde_json::Value = reqwest::get(&query).await.unwrap().json().await.unwrap();
+        let result = &v["data"]["result"];
+        assert!(result.as_array().is_some_and(|r| r.len() <= 1), "one series per consumer: {v}");
+        if result[0]["value"][1] == "0" {
+            assert_eq!(result[0]["metric"]["stream"], "TELEMETRY", "{v}");
+            assert_eq!(result[0]["metric"]["consumer"], "processors", "{v}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the consumer lag series never read 0: {v}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let metrics = reqwest::get(format!("http://127.0.0.1:{a_api}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(r#"lookout_nats_consumer_pending{stream="TELEMETRY",consumer="processors"} 0"#),
+        "{metrics}"
+    );
     eprintln!(
         "nats e2e: {} records acknowledged, worker B wrote {} before kill -9, duplicates (redelivered) {}",
         want.len(),

@@ -223,6 +223,7 @@ sources:
     ack_wait_secs: 2
     max_in_flight: 32
     acknowledgements: true
+    lag_interval_secs: 0.5
 sinks:
   archive:
     type: file

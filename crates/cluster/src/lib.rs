@@ -11,3 +11,5 @@ pub mod lease;
 
 pub use kv::KvConfig;
 pub use lease::{Lease, LeaseConfig, LeaseStatus};
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

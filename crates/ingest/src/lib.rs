@@ -18,7 +18,12 @@ pub mod syslog;
 pub mod tenant;
 pub mod vector;
 
-pub use tenant::register_metrics;
+/// Registers the ingest families — per-tenant counters, authentication failures, the
+/// `nats` source's consumer lag — in `registry` (once per process).
+pub fn register_metrics(registry: &mut prometheus_client::registry::Registry) {
+    tenant::register_metrics(registry);
+    nats::lag::register_metrics(registry);
+}
 
 /// Registers this crate's component types.
 pub fn register(registry: &mut lookout_component::Registry) {

@@ -63,5 +63,6 @@ async fn list(State(s): State<Arc<Scaler>>, Query(p): Query<Params>) -> Response
             }
         })
         .collect();
-    Json(serde_json::json!({"status": "success", "data": {"scalers": views}})).into_response()
+    let leader = s.leader();
+    Json(serde_json::json!({"status": "success", "data": {"leader": leader, "scalers": views}})).into_response()
 }

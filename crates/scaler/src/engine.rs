@@ -1,6 +1,6 @@
 //! The running engine: reads the inputs of each scaler from a [`MetricSource`], decides, keeps
 //! state and history (persisted), exposes self-metrics, logs each change and drives the
-//! actuators.
+//! actuators — only while it is the leader ([`crate::leader`]).
 //!
 //! The log has one line per decision that changes the count (`Scaling decision.` with
 //! `scaler`, `current`, `desired` and `reasons`), whoever asked for the evaluation.
@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::actuator::{Actuator, ActuatorError, Observation};
 use crate::decide::{Decision, Inputs, Reason, decide};
 use crate::history::{HistoryStore, Persisted, push_bounded};
+use crate::leader::{LeaderView, Leadership};
 use crate::policy::{PolicyFile, ScalerPolicy};
 
 /// Where a scaler's inputs come from: PromQL over the metrics store and the alert engine's
@@ -95,6 +96,7 @@ pub struct Scaler {
     metrics: SelfMetrics,
     changes: watch::Sender<u64>,
     corrupt_state_moved_to: Option<PathBuf>,
+    leadership: Leadership,
 }
 
 /// Why the engine could not start.
@@ -150,6 +152,7 @@ impl Scaler {
         scalers.retain(|name, _| policies.scalers.iter().any(|p| &p.name == name));
         let (changes, _) = watch::channel(0);
         Ok(Scaler {
+            leadership: Leadership::new(policies.lease),
             policies: policies.scalers,
             source,
             store,
@@ -199,7 +202,10 @@ impl Scaler {
             let mut inner = self.lock();
             let entry = inner.scalers.entry(name.to_string()).or_default();
             let previous = entry.history.back().map(|d| (d.current, d.desired));
-            let d = decide(policy, &mut entry.state, &inputs, now_ms);
+            let mut d = decide(policy, &mut entry.state, &inputs, now_ms);
+            if let Some(why) = self.leadership.not_leader_reason() {
+                d.reasons.push(note("NotLeader", why));
+            }
             if previous != Some((d.current, d.desired)) {
                 let reasons: Vec<&str> = d.reasons.iter().map(|r| r.message.as_str()).collect();
                 tracing::info!(scaler = %d.scaler, current = d.current, desired = d.desired, reasons = %reasons.join("; "), "Scaling decision.");
@@ -338,6 +344,27 @@ impl Scaler {
         self.lock().scalers.get(name).map(|p| p.history.clone()).unwrap_or_default()
     }
 
+    /// Whether this process actuates, and who holds the scaler lease.
+    pub fn leader(&self) -> LeaderView {
+        self.leadership.view()
+    }
+
+    pub(crate) fn leadership(&self) -> &Leadership {
+        &self.leadership
+    }
+
+    /// Replaces the memory and history of the scalers in `memory` with what the previous
+    /// leader saved (a new leader calls it before actuating).
+    pub(crate) fn adopt(&self, memory: BTreeMap<String, Persisted>) {
+        let mut inner = self.lock();
+        for (name, p) in memory {
+            inner.scalers.insert(name, p);
+        }
+        if let Err(e) = self.store.save(&inner.scalers) {
+            tracing::error!(error = %e, path = %self.store.path().display(), "Cannot save scaler state.");
+        }
+    }
+
     /// A receiver that changes after every evaluation (the KEDA stream waits on it).
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
@@ -359,6 +386,11 @@ impl Scaler {
             "Decisions an actuator could not apply, by reason (e.g. AWS's error code)",
             m.actuation_failures.clone(),
         );
+        r.register(
+            "lookout_scaler_leader",
+            "1 while this process hands decisions to actuators (the scaler lease holder, or no lease configured)",
+            self.leadership.gauge(),
+        );
     }
 
     /// Runs every scaler on its interval until `shutdown`, handing decisions to the actuators:
@@ -367,7 +399,7 @@ impl Scaler {
     /// a failed delivery is retried at the next evaluation (the count read back from the
     /// replicas query or the actuator then shows what really happened).
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), Error> {
-        let mut tasks = Vec::new();
+        let mut tasks = vec![tokio::spawn(crate::leader::run(self.clone(), shutdown.clone()))];
         for p in &self.policies {
             let actuator = Actuator::from_config(&p.actuator)
                 .map_err(|source| Error::Actuator { scaler: p.name.clone(), source })?;
@@ -404,11 +436,26 @@ impl Scaler {
             let Ok(Some(d)) = tokio::task::spawn_blocking(move || this.evaluate_scaler(&n, now)).await else {
                 continue;
             };
+            if !self.leadership.acting() {
+                // A new leader delivers its first decision whatever was delivered before.
+                delivered = None;
+                continue;
+            }
+            let memory = self.lock().scalers.get(&name).cloned();
+            if let Some(memory) = memory {
+                self.leadership.save(&name, &memory).await;
+            }
             if d.desired == d.current && delivered == Some(d.desired) {
                 continue;
             }
             let result = tokio::select! {
                 _ = shutdown.cancelled() => return,
+                // Never two actuators knowingly: a delivery in flight when the lease is
+                // lost is abandoned (the new leader delivers its own decision).
+                _ = self.leadership.lost() => {
+                    delivered = None;
+                    continue;
+                }
                 r = actuator.apply(&d) => r,
             };
             let labels = vec![

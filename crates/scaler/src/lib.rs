@@ -12,6 +12,8 @@
 //! - [`Scaler`], the running engine over a [`MetricSource`] (the embedded store and the rule
 //!   engine), with [`Scaler::evaluate`], [`Scaler::history`], [`Scaler::run`] and
 //!   [`Scaler::register_metrics`];
+//! - [`leader`]: with `lease:`, only the lease holder among Lookout replicas actuates, and
+//!   a new holder continues from the memory the previous one saved;
 //! - [`router`] for `GET /api/v1/scaler`, [`actuator::keda::serve`] for KEDA;
 //! - [`ScalerService`], the scaler in a running Lookout (engine, KEDA, API) over a
 //!   [`StoreSource`] (the embedded store and the firing alerts);
@@ -51,6 +53,7 @@ pub mod decide;
 mod engine;
 pub mod history;
 pub mod hpa;
+pub mod leader;
 mod load;
 pub mod policy;
 pub mod quantity;
@@ -65,6 +68,7 @@ mod target_health;
 pub use api::router;
 pub use decide::{Decision, MetricReport, Reason, ScalerState, decide};
 pub use engine::{Error, MetricSource, QueryError, Sample, Scaler};
+pub use leader::LeaderView;
 pub use load::load_policy_files;
 pub use policy::{ActuatorConfig, KedaConfig, PolicyFile, ScalerPolicy, parse_policy_file};
 pub use service::ScalerService;

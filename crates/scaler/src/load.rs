@@ -9,7 +9,8 @@ use lookout_config::{ConfigError, ConfigErrors, Position};
 use crate::{PolicyFile, parse_policy_file};
 
 /// Every policy file matching `patterns` (sorted by path), merged. `config_file` names
-/// the pipeline file, where a bad pattern is reported. The first `keda:` section wins.
+/// the pipeline file, where a bad pattern is reported. The first `keda:` and the first
+/// `lease:` section win.
 pub fn load_policy_files(patterns: &[String], config_file: &str) -> Result<PolicyFile, ConfigErrors> {
     let at = |file: &str| Position { file: file.into(), line: 1, column: 1 };
     let mut files: Vec<PathBuf> = Vec::new();
@@ -23,7 +24,7 @@ pub fn load_policy_files(patterns: &[String], config_file: &str) -> Result<Polic
         }
     }
     files.sort();
-    let mut merged = PolicyFile { scalers: Vec::new(), keda: None, target_health: Vec::new() };
+    let mut merged = PolicyFile { scalers: Vec::new(), keda: None, target_health: Vec::new(), lease: None };
     for f in files {
         let name = f.display().to_string();
         let text = match std::fs::read_to_string(&f) {
@@ -60,6 +61,7 @@ pub fn load_policy_files(patterns: &[String], config_file: &str) -> Result<Polic
                         merged.target_health.push(t);
                     }
                 }
+                merged.lease = merged.lease.or(p.lease);
             }
             Err(e) => errors.extend(e.0),
         }

@@ -15,6 +15,11 @@ use tracing::debug;
 
 use crate::ApiState;
 
+/// Series their producer stores itself under its own labels (the `nats` source's consumer
+/// lag, `lookout_ingest::nats::lag`): scraped too, they would be stored a second time with
+/// `job`/`instance`, and a query over them would find two series for one backlog.
+const STORED_BY_PRODUCER: &[&str] = &["lookout_nats_consumer_pending", "lookout_nats_consumer_ack_pending"];
+
 /// Appends one scrape of `state`'s metrics to `store` at `t_ms`; returns the samples
 /// stored. Samples the store refuses (its series limit) are skipped.
 pub fn scrape_once(state: &ApiState, store: &Store, instance: &str, t_ms: i64) -> usize {
@@ -26,6 +31,9 @@ pub fn scrape_once(state: &ApiState, store: &Store, instance: &str, t_ms: i64) -
             continue;
         }
         let Some((mut pairs, value)) = parse_sample(line) else { continue };
+        if STORED_BY_PRODUCER.contains(&pairs[0].1.as_str()) {
+            continue;
+        }
         pairs.push(("job".into(), "lookout".into()));
         pairs.push(("instance".into(), instance.to_string()));
         if store.append(&Labels::new(pairs), t_ms, value).is_ok() {

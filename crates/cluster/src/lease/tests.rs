@@ -1,57 +1,16 @@
 //! The lease against a real `nats-server -js` (Debian's; scripts/test.sh installs it).
 //! Without the binary each test says SKIPPED and passes.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::testing::NatsServer;
 
 const TTL: Duration = Duration::from_millis(1500);
 const RENEW: Duration = Duration::from_millis(300);
 
-struct NatsServer {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl NatsServer {
-    fn start(dir: tempfile::TempDir, port: u16) -> Option<NatsServer> {
-        let bin = ["nats-server", "/usr/sbin/nats-server", "/usr/bin/nats-server"]
-            .into_iter()
-            .find(|b| Command::new(b).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok())?;
-        let child = Command::new(bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn nats-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not listen within 10 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(NatsServer { child, port, dir })
-    }
-
-    fn kill(mut self) -> tempfile::TempDir {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn nats() -> Option<NatsServer> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let server = NatsServer::start(tempfile::tempdir().unwrap(), port);
+    let server = NatsServer::start();
     if server.is_none() {
         eprintln!("SKIPPED: nats-server is not installed (scripts/test.sh installs it)");
     }
@@ -152,7 +111,7 @@ async fn a_holder_cut_off_from_the_bus_steps_down_before_its_lease_expires() {
     assert!(took < TTL, "still leader {:?} after the bus went away", cut.elapsed());
     // The bus comes back (same store): the lease is taken again, by a or a new contender,
     // only after its TTL.
-    let _server = NatsServer::start(dir, port).expect("restart");
+    let _server = NatsServer::start_in(dir, port).expect("restart");
     until(&a, Duration::from_secs(10), |s| s.leader).await;
 }
 

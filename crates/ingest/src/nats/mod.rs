@@ -12,6 +12,7 @@
 //!     ack_wait_secs: 30
 //!     max_in_flight: 64
 //!     acknowledgements: true
+//!     lag_interval_secs: 15       # lookout_nats_consumer_pending / _ack_pending (0: off)
 //! ```
 //!
 //! With `acknowledgements: true` a message is acked only once every sink on its paths
@@ -21,6 +22,8 @@
 //! A body that is not OTLP is terminated (never redelivered) and counted as an error.
 //! At most `max_in_flight` messages are unacked at once (also the consumer's
 //! `max_ack_pending`).
+//!
+//! The consumer's backlog is read every `lag_interval_secs` and kept as series ([`lag`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +39,8 @@ use lookout_event::{Batch, BatchNotifier, Finalizers};
 use prost::Message as _;
 use serde::Deserialize;
 use tracing::{info, warn};
+
+pub mod lag;
 
 pub use lookout_cluster::{NatsConnection, NatsTls};
 
@@ -64,6 +69,10 @@ pub struct NatsSourceConfig {
     /// Ack only after the sinks confirmed delivery.
     #[serde(default)]
     pub acknowledgements: bool,
+    /// How often the consumer's backlog is read into `lookout_nats_consumer_pending` and
+    /// `lookout_nats_consumer_ack_pending` (`0`: never).
+    #[serde(default = "default_lag_interval")]
+    pub lag_interval_secs: f64,
     /// A `.creds` file.
     #[serde(default)]
     pub creds_file: Option<std::path::PathBuf>,
@@ -87,6 +96,10 @@ fn default_ack_wait() -> f64 {
 
 fn default_in_flight() -> usize {
     64
+}
+
+fn default_lag_interval() -> f64 {
+    15.0
 }
 
 impl NatsSourceConfig {
@@ -117,6 +130,9 @@ impl NatsSourceConfig {
         }
         if self.max_in_flight == 0 {
             return Err("`max_in_flight` must be at least 1".into());
+        }
+        if !(self.lag_interval_secs == 0.0 || (self.lag_interval_secs.is_finite() && self.lag_interval_secs >= 0.1)) {
+            return Err("`lag_interval_secs` must be 0 (off) or at least 0.1".into());
         }
         Ok(())
     }
@@ -193,6 +209,11 @@ async fn consumer(
 async fn run(config: NatsSourceConfig, client: async_nats::Client, cx: SourceContext) -> Result<(), ComponentError> {
     let js = jetstream::new(client);
     let Some(consumer) = consumer(&config, &js, &cx).await else { return Ok(()) };
+    if config.lag_interval_secs > 0.0 {
+        let labels = lag::ConsumerLabels { stream: config.stream.clone(), consumer: config.consumer.clone() };
+        let every = Duration::from_secs_f64(config.lag_interval_secs);
+        tokio::spawn(lag::run(consumer.clone(), labels, cx.store.clone(), every, cx.shutdown.clone()));
+    }
     let permits = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight));
     let mut messages = consumer
         .stream()

@@ -38,3 +38,69 @@ fn decodes_each_signal_and_refuses_garbage() {
     assert!(decode("logs", b"\xff\xff\xff").unwrap_err().contains("not an OTLP logs request"));
     assert!(decode("events", &logs).unwrap_err().contains("unknown Lookout-Signal"));
 }
+
+/// The consumer's backlog against a real `nats-server -js` (SKIPPED without one): N
+/// messages published with no worker consuming show as N pending, in the store and on
+/// `/metrics`; fetched but unacked they move to ack-pending; acked, both are 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_lag_reaches_the_store_and_metrics() {
+    use async_nats::jetstream::stream;
+    use lookout_tsdb::Matcher;
+
+    let Some(server) = lookout_cluster::testing::NatsServer::start() else {
+        eprintln!("SKIPPED: nats-server is not installed (scripts/test.sh installs it)");
+        return;
+    };
+    const N: usize = 25;
+    let js = jetstream::new(async_nats::connect(server.url()).await.unwrap());
+    let s = js
+        .create_stream(stream::Config { name: "LAG".into(), subjects: vec!["lag.>".into()], ..Default::default() })
+        .await
+        .unwrap();
+    let consumer: jetstream::consumer::Consumer<pull::Config> =
+        s.create_consumer(pull::Config { durable_name: Some("workers".into()), ..Default::default() }).await.unwrap();
+    for i in 0..N {
+        js.publish("lag.a", format!("m{i}").into()).await.unwrap().await.unwrap();
+    }
+    let store = lookout_tsdb::Store::new(Default::default());
+    let labels = lag::ConsumerLabels { stream: "LAG".into(), consumer: "workers".into() };
+    let stored = |name: &str| -> Vec<f64> {
+        let m =
+            [Matcher::equal("__name__", name), Matcher::equal("stream", "LAG"), Matcher::equal("consumer", "workers")];
+        let series = store.select(&m, 0, i64::MAX);
+        assert_eq!(series.len(), 1, "{name}: one series with exactly the stream and consumer labels");
+        series[0].samples.iter().map(|s| s.v).collect()
+    };
+    let exposition = || {
+        let mut registry = prometheus_client::registry::Registry::default();
+        lag::register_metrics(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        text
+    };
+
+    let lag = lag::poll_once(&consumer, &labels, &store, 1_000).await.unwrap();
+    assert_eq!(lag, lag::Lag { pending: N as u64, ack_pending: 0 });
+    assert_eq!(stored(lag::PENDING), [N as f64]);
+    assert!(
+        exposition().contains(&format!("lookout_nats_consumer_pending{{stream=\"LAG\",consumer=\"workers\"}} {N}"))
+    );
+
+    let mut fetched = consumer.fetch().max_messages(N).messages().await.unwrap();
+    let mut messages = Vec::new();
+    while let Some(m) = fetched.next().await {
+        messages.push(m.unwrap());
+    }
+    assert_eq!(messages.len(), N);
+    let lag = lag::poll_once(&consumer, &labels, &store, 2_000).await.unwrap();
+    assert_eq!(lag, lag::Lag { pending: 0, ack_pending: N as u64 });
+
+    for m in messages {
+        m.double_ack().await.unwrap();
+    }
+    let lag = lag::poll_once(&consumer, &labels, &store, 3_000).await.unwrap();
+    assert_eq!(lag, lag::Lag { pending: 0, ack_pending: 0 });
+    assert_eq!(stored(lag::PENDING), [N as f64, 0.0, 0.0]);
+    assert_eq!(stored(lag::ACK_PENDING), [0.0, N as f64, 0.0]);
+    assert!(exposition().contains("lookout_nats_consumer_ack_pending{stream=\"LAG\",consumer=\"workers\"} 0"));
+}

@@ -22,6 +22,8 @@
 //!     alerts:
 //!       - { alert: HighCPU, add: 2 }
 //!     actuator: { type: webhook, url: 'http://127.0.0.1:9000/scale' }
+//! # several Lookout replicas: only the holder of this lease actuates
+//! lease: { nats: { url: nats://127.0.0.1:4222, bucket: lookout-scaler }, ttl: 15s }
 //! ```
 
 //!
@@ -59,6 +61,9 @@ pub struct PolicyFile {
     pub keda: Option<KedaConfig>,
     /// `target_health:` — ALB target groups whose health is polled into series.
     pub target_health: Vec<TargetHealthConfig>,
+    /// `lease:` — replicas of Lookout share the scaler: only the holder of this lease
+    /// actuates (see [`crate::leader`]).
+    pub lease: Option<lookout_cluster::LeaseConfig>,
 }
 
 /// `keda:` at the top of the file.
@@ -188,7 +193,12 @@ pub fn parse_policy_file(file: &str, text: &str) -> Result<PolicyFile, ConfigErr
     if let Some(tls) = raw.keda.as_ref().and_then(|k| k.tls.as_ref()) {
         tls.set_config_file(std::path::Path::new(file));
     }
-    c.finish(PolicyFile { scalers, keda: raw.keda, target_health })
+    if let Some(lease) = &raw.lease
+        && let Err(e) = lease.value.check()
+    {
+        c.err(lease, format!("lease.{e}"));
+    }
+    c.finish(PolicyFile { scalers, keda: raw.keda, target_health, lease: raw.lease.map(|l| l.value) })
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub(crate) struct RawPolicyFile {
     pub(crate) keda: Option<KedaConfig>,
     #[serde(default)]
     pub(crate) target_health: Vec<Spanned<RawTargetHealth>>,
+    pub(crate) lease: Option<Spanned<lookout_cluster::LeaseConfig>>,
 }
 
 #[derive(Deserialize)]

@@ -110,3 +110,18 @@ fn step_policies_are_checked_like_aws() {
     assert!(e.contains("unknown comparison `Above`"), "{e}");
     assert!(e.contains("minAdjustmentMagnitude is valid only with adjustmentType PercentChangeInCapacity"), "{e}");
 }
+
+#[test]
+fn a_lease_is_parsed_and_checked_at_its_position() {
+    let scaler = "scalers:\n  - name: api\n    maxReplicas: 3\n";
+    let ok = format!("{scaler}lease:\n  nats: {{ url: nats://127.0.0.1:4222, bucket: lookout-scaler }}\n  ttl: 3s\n");
+    let lease = parse_policy_file("s.yml", &ok).unwrap().lease.expect("lease");
+    assert_eq!(lease.ttl.0, std::time::Duration::from_secs(3));
+    assert_eq!(lease.renew_interval(), std::time::Duration::from_secs(1));
+    let bad_url = ok.replace("nats://", "http://");
+    assert!(errors(&bad_url).starts_with("s.yml:5:3: lease.nats: `url`"), "{}", errors(&bad_url));
+    let short = ok.replace("ttl: 3s", "ttl: 500ms");
+    assert!(errors(&short).contains("`ttl` must be at least 1s"), "{}", errors(&short));
+    let unknown = format!("{ok}  tll: 3s\n");
+    assert!(errors(&unknown).contains("s.yml:7:3") && errors(&unknown).contains("tll"), "{}", errors(&unknown));
+}
