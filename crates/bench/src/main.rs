@@ -354,7 +354,9 @@ async fn run_protocol(args: &Args, bin: &PathBuf, protocol: load::Protocol) -> a
     let written = observed.records();
     let mut latencies = observed.probe_latencies(&report.probes_sent);
     latencies.sort();
-    let secs = report.elapsed.as_secs_f64();
+    // Syslog and file answer nothing: their time lasts until the last line arrived.
+    let elapsed = if args.source.answers() { report.elapsed } else { report.elapsed + drained };
+    let secs = elapsed.as_secs_f64();
     let mut line = serde_json::json!({
         "topology": if args.topology == Topology::Nats { "nats" } else { "single" },
         "source": args.source.name(),
