@@ -423,11 +423,18 @@ async fn a_missing_privilege_is_said_plainly_and_records_still_flow() {
     let store = start_fake(false, true).await;
     let dir = tempfile::tempdir().unwrap();
     let (api, http) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
-    let mut lookout =
-        Lookout::start_in(dir.path(), &config(&api, &http, &dir.path().join("data"), &store.address, ""), &api, &http)
-            .await;
+    // Health checks every 100 ms: a passing check must not hide the failed preparation.
+    let extra = "    health_check: { interval_secs: 0.1 }\n";
+    let mut lookout = Lookout::start_in(
+        dir.path(),
+        &config(&api, &http, &dir.path().join("data"), &store.address, extra),
+        &api,
+        &http,
+    )
+    .await;
     post(&http, 0, 20, Value::IntValue).await;
     wait("20 documents", &lookout, || store.stored.lock().unwrap().docs.len() == 20).await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     let sink = &health(&lookout).await["components"]["es"];
     let state = sink.to_string();
     assert!(state.contains("degraded"), "{sink}");

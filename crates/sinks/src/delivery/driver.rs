@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures::{FutureExt, TryFutureExt};
-use lookout_component::{ComponentError, ComponentFuture, ComponentState, SinkContext};
+use lookout_component::{ComponentError, ComponentFuture, SinkContext};
 use tokio::task::JoinSet;
 use tower::{Service, ServiceExt};
 use tracing::{info, warn};
@@ -37,7 +37,7 @@ async fn prepare<P: Protocol>(cx: &SinkContext, endpoints: &EndpointSet<P>, requ
         let endpoint = &all[turn % all.len()];
         turn += 1;
         let attempt = endpoints.protocol().prepare(endpoint);
-        let health = cx.health.clone();
+        let set = endpoints.clone();
         async move {
             let result = match attempt {
                 Some(f) => f.await,
@@ -48,7 +48,7 @@ async fn prepare<P: Protocol>(cx: &SinkContext, endpoints: &EndpointSet<P>, requ
             result.map_err(|e| match e {
                 SendError::Unauthorized(m) => SendError::Fatal(m),
                 e => {
-                    health.set_state(ComponentState::Degraded(format!("preparing the store: {e}")));
+                    set.set_preparation(Some(format!("preparing the store: {e}")));
                     e
                 }
             })
@@ -56,11 +56,11 @@ async fn prepare<P: Protocol>(cx: &SinkContext, endpoints: &EndpointSet<P>, requ
     })
     .await;
     match outcome {
-        Ok(()) => cx.health.set_state(ComponentState::Running),
+        Ok(()) => endpoints.set_preparation(None),
         Err(e) => {
             let e = e.into_last();
             tracing::error!(sink = %cx.id, error = %e, "Sink: preparing the store failed; delivering anyway.");
-            cx.health.set_state(ComponentState::Degraded(e.to_string()));
+            endpoints.set_preparation(Some(e.to_string()));
         }
     }
 }

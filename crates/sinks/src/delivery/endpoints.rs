@@ -122,6 +122,9 @@ struct Shared<P> {
     breaker: CircuitBreakerSettings,
     timeout: Duration,
     health: HealthHandle,
+    /// Why the store's one-time preparation failed, if it did: the sink stays degraded
+    /// for it whatever the endpoints' circuits and health checks say.
+    preparation: std::sync::Mutex<Option<String>>,
 }
 
 /// One attempt at one chosen endpoint: what the per-endpoint stack receives.
@@ -204,6 +207,7 @@ impl<P: Protocol> EndpointSet<P> {
                 breaker,
                 timeout,
                 health,
+                preparation: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -268,8 +272,15 @@ impl<P: Protocol> EndpointSet<P> {
         }
     }
 
-    /// Reports `degraded` on /health while any circuit is open or an endpoint fails its
-    /// health check.
+    /// Records that the store's preparation failed (`Some(reason)`), or is settled
+    /// (`None`), and reports health with it.
+    pub fn set_preparation(&self, failure: Option<String>) {
+        *self.shared.preparation.lock().unwrap_or_else(|e| e.into_inner()) = failure;
+        self.report_health();
+    }
+
+    /// Reports `degraded` on /health while any circuit is open, an endpoint fails its
+    /// health check, or the store's preparation failed.
     pub fn report_health(&self) {
         let s = &self.shared;
         let bad: Vec<&str> = s
@@ -278,11 +289,13 @@ impl<P: Protocol> EndpointSet<P> {
             .filter(|e| e.is_open() || !e.healthy.load(Ordering::Relaxed))
             .map(|e| e.shown.as_str())
             .collect();
-        if bad.is_empty() {
-            s.health.set_state(ComponentState::Running);
-        } else {
-            s.health.set_state(ComponentState::Degraded(format!("circuit open: {}", bad.join(", "))));
-        }
+        let preparation = s.preparation.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let state = match (bad.is_empty(), preparation) {
+            (false, _) => ComponentState::Degraded(format!("circuit open: {}", bad.join(", "))),
+            (true, Some(reason)) => ComponentState::Degraded(reason),
+            (true, None) => ComponentState::Running,
+        };
+        s.health.set_state(state);
     }
 
     /// Runs the protocol's health check on every endpoint every `interval` until dropped.
