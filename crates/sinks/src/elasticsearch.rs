@@ -255,6 +255,7 @@ impl SinkConfig for ElasticsearchConfig {
                 gzip: config.compression == Compression::Gzip,
                 setup,
                 auth,
+                buffers: delivery::BufferPool::new(buffer_budget(&config.delivery().settings())),
             };
             Ok(delivery::component(cx, protocol, config.delivery().settings()))
         }
@@ -274,6 +275,8 @@ pub struct Bulk {
     gzip: bool,
     /// Index templates and lifecycle to install first (`manage_templates`).
     setup: Option<setup::Setup>,
+    /// Request bodies' buffers, reused (see [`delivery::BufferPool`]).
+    buffers: delivery::BufferPool,
 }
 
 impl ElasticsearchConfig {
@@ -304,7 +307,7 @@ impl Bulk {
     }
 
     fn body(&self, items: &[Item]) -> Vec<u8> {
-        let mut body = Vec::with_capacity(items.iter().map(|i| i.doc.len() + i.route.len() + 48).sum());
+        let mut body = self.buffers.take(items.iter().map(|i| i.doc.len() + i.route.len() + 48).sum());
         for item in items {
             body.extend_from_slice(b"{\"");
             body.extend_from_slice(self.action.as_bytes());
@@ -320,6 +323,11 @@ impl Bulk {
         }
         body
     }
+}
+
+/// Idle request bodies the sink keeps for reuse: about one per request in flight.
+fn buffer_budget(settings: &delivery::DeliverySettings) -> usize {
+    settings.request.concurrency.max(1) << 20
 }
 
 impl Protocol for Bulk {
@@ -397,13 +405,15 @@ impl Protocol for Bulk {
             request = auth.apply(request);
         }
         let body = if self.gzip {
-            let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+            let mut e = flate2::write::GzEncoder::new(self.buffers.take(body.len() / 4), flate2::Compression::fast());
             let _ = e.write_all(&body);
             request = request.header("content-encoding", "gzip");
+            drop(self.buffers.freeze(body));
             e.finish().unwrap_or_default()
         } else {
             body
         };
+        let body = self.buffers.freeze(body);
         let request = request.body(body);
         let with_ids: Vec<bool> = items.iter().map(|i| i.id.is_some()).collect();
         async move {

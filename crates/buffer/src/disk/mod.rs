@@ -65,6 +65,8 @@ struct State {
     queued_bytes: u64,
     /// The position saved in `acknowledged`.
     acked: Pos,
+    /// The `acknowledged` file, overwritten in place.
+    ack_file: File,
     acked_saved_at: Instant,
     /// A write failed: count as full until then.
     full_until: Option<Instant>,
@@ -182,6 +184,7 @@ pub(crate) fn open(
             bytes,
             queued_bytes: 0,
             acked: read,
+            ack_file: segment::open_ack(dir)?,
             acked_saved_at: Instant::now(),
             full_until: None,
             writer_done: false,
@@ -307,7 +310,7 @@ impl Shared {
 
     fn save_ack(&self, s: &mut State) {
         s.acked_saved_at = Instant::now();
-        if let Err(e) = segment::write_ack(&self.dir, s.acked) {
+        if let Err(e) = segment::write_ack(&s.ack_file, s.acked) {
             warn!(buffer = %self.name, error = %e, "Disk buffer: cannot save the acknowledged position.");
         }
     }
@@ -542,7 +545,7 @@ impl Writer {
                     start: (self.segment, start),
                     next: (self.segment, next_offset),
                     events: batch.len() as u64,
-                    size,
+                    size: next_offset - start,
                     batch,
                 });
                 if group.len() >= GROUP_COMMIT || next_offset >= segment_size {

@@ -6,7 +6,7 @@
 //! of its segment: reading moves on to the next segment and counts what was skipped.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Bytes before a record's batch: len, crc, events.
@@ -119,19 +119,37 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 
 const ACK_FILE: &str = "acknowledged";
 
-/// The position up to which every record was delivered, as last saved.
+/// The position up to which every record was delivered, as last saved; `None` when
+/// there is none or it is damaged (then everything left is sent again).
 pub(crate) fn read_ack(dir: &Path) -> Option<Pos> {
     let text = std::fs::read_to_string(dir.join(ACK_FILE)).ok()?;
     let mut parts = text.split_whitespace();
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+    let pos = (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+    match parts.next() {
+        // Written by an earlier version (write-temp-and-rename, no checksum).
+        None => Some(pos),
+        Some(crc) => (u32::from_str_radix(crc, 16).ok()? == ack_crc(pos)).then_some(pos),
+    }
 }
 
-/// Saves the acknowledged position (write-temp, then rename). Not fsynced: losing the
-/// newest position only means sending a few records again.
-pub(crate) fn write_ack(dir: &Path, pos: Pos) -> io::Result<()> {
-    let tmp = dir.join(format!("{ACK_FILE}.tmp"));
-    let mut f = File::create(&tmp)?;
-    writeln!(f, "{} {}", pos.0, pos.1)?;
-    drop(f);
-    std::fs::rename(tmp, dir.join(ACK_FILE))
+/// The file the acknowledged position is saved in, opened once.
+pub(crate) fn open_ack(dir: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(ACK_FILE))
+}
+
+/// Saves the acknowledged position by overwriting the file in place with a line of fixed
+/// width and a checksum: one `pwrite`, no new file or rename (a rename over a file makes
+/// ext4 write it out at once). Not fsynced: losing or tearing the newest position only
+/// means sending some records again.
+pub(crate) fn write_ack(file: &File, pos: Pos) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let line = format!("{:020} {:020} {:08x}\n", pos.0, pos.1, ack_crc(pos));
+    file.write_all_at(line.as_bytes(), 0)
+}
+
+fn ack_crc(pos: Pos) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&pos.0.to_le_bytes());
+    h.update(&pos.1.to_le_bytes());
+    h.finalize()
 }

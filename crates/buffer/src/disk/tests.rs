@@ -251,3 +251,23 @@ async fn a_delivered_live_segment_gives_its_space_back() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[test]
+fn the_saved_position_is_checked_and_a_damaged_one_means_sending_again() {
+    use super::segment::{open_ack, read_ack, write_ack};
+    let dir = tempfile::tempdir().unwrap();
+    let file = open_ack(dir.path()).unwrap();
+    write_ack(&file, (123, 4_567_890)).unwrap();
+    assert_eq!(read_ack(dir.path()), Some((123, 4_567_890)));
+    // Overwritten in place: a smaller position leaves nothing of the longer one behind.
+    write_ack(&file, (124, 0)).unwrap();
+    assert_eq!(read_ack(dir.path()), Some((124, 0)));
+    // A flipped digit fails the checksum: no position, so everything left is replayed.
+    let path = dir.path().join("acknowledged");
+    let text = std::fs::read_to_string(&path).unwrap().replacen("124", "125", 1);
+    std::fs::write(&path, text).unwrap();
+    assert_eq!(read_ack(dir.path()), None);
+    // The line an earlier version wrote (no checksum) is still read.
+    std::fs::write(&path, "7 42\n").unwrap();
+    assert_eq!(read_ack(dir.path()), Some((7, 42)));
+}

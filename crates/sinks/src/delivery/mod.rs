@@ -26,6 +26,7 @@ mod config;
 pub mod dead_letter;
 mod driver;
 mod endpoints;
+mod pool;
 mod retry;
 mod settings;
 mod stack;
@@ -42,6 +43,7 @@ pub use config::DeliveryConfig;
 pub use dead_letter::DeadLetters;
 pub use driver::{component, run};
 pub use endpoints::{Endpoint, fnv1a};
+pub use pool::BufferPool;
 pub use retry::Tally;
 pub use settings::{
     BatchSettings, CircuitBreakerSettings, DeliverySettings, EndpointSpec, HealthCheckSettings, LoadBalance,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use lookout_event::DeliveryStatus;
 use lookout_retry::{Backoff, Classify, Exhausted, Verdict};
 
+use super::ack::Settler;
 use super::settings::RequestSettings;
 use super::{Item, SendError, Sent};
 
@@ -92,8 +93,9 @@ pub struct Items;
 
 /// Items refused for good: dead letters, and their batches hear "rejected".
 fn reject(req: &mut Attempt, tally: &mut Tally, why: &str) {
+    let mut settler = Settler::default();
     for item in req.items.drain(..) {
-        item.settle(DeliveryStatus::Rejected);
+        settler.settle(&item, DeliveryStatus::Rejected);
         tally.dead.push((item, why.to_string()));
     }
 }
@@ -133,14 +135,15 @@ impl Classify<Attempt, Sent, SendError> for Items {
                     }
                 }
                 let mut again = Vec::new();
+                let mut settler = Settler::default();
                 for (i, item) in req.items.drain(..).enumerate() {
                     if let Some(why) = reasons[i].take() {
-                        item.settle(DeliveryStatus::Rejected);
+                        settler.settle(&item, DeliveryStatus::Rejected);
                         tally.dead.push((item, why));
                     } else if retry[i] {
                         again.push(item);
                     } else {
-                        item.settle(DeliveryStatus::Delivered);
+                        settler.settle(&item, DeliveryStatus::Delivered);
                         tally.delivered += 1;
                         tally.delivered_bytes += item.doc.len();
                         let oldest = tally.oldest_delivered.get_or_insert(item.received_at);
