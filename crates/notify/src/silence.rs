@@ -198,11 +198,7 @@ fn can_update(a: &Silence, b: &Silence, now: DateTime<Utc>) -> bool {
 
 /// A random (version 4) UUID, formatted as usual.
 pub fn new_uuid() -> String {
-    let mut b: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    uuid::Uuid::new_v4().to_string()
 }
 
 impl Silences {

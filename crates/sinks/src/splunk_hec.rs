@@ -239,16 +239,7 @@ impl SinkConfig for SplunkHecConfig {
 
 /// A random (version 4) UUID: the request channel.
 fn random_channel() -> String {
-    let hi = fastrand::u64(..) & 0xffff_ffff_ffff_0fff | 0x4000;
-    let lo = fastrand::u64(..) & 0x3fff_ffff_ffff_ffff | 0x8000_0000_0000_0000;
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// The metadata templates that are set, in envelope order.
