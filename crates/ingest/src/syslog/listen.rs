@@ -187,41 +187,86 @@ fn record(frame: Frame, max: usize, now: u64) -> LogRecord {
 
 /// Hands `records` on; while the pipeline is full (or the process over its memory
 /// limit) the caller waits here, which stops its reads: TCP senders feel the
-/// back-pressure instead of losing records.
+/// back-pressure instead of losing records. Only shutting down lets go of them.
 async fn deliver(ingest: &Ingest, records: Vec<LogRecord>, bytes: usize, shutdown: &Shutdown) {
     if records.is_empty() {
         return;
     }
-    let scope = InstrumentationScope { name: "lookout.syslog".into(), ..Default::default() };
-    let resource_logs = vec![ResourceLogs {
-        resource: Some(Resource::default()),
-        scope_logs: vec![ScopeLogs { scope: Some(scope), log_records: records, ..Default::default() }],
-        ..Default::default()
-    }];
-    loop {
-        let over_memory = ingest.check_memory();
-        let result = match over_memory {
-            Ok(()) => ingest
-                .accept(ExportLogsServiceRequest { resource_logs: resource_logs.clone() }, bytes)
-                .await
-                .map(|_| ()),
-            Err(r) => Err(r),
-        };
-        match result {
-            Ok(()) => return,
-            Err(Rejection::ShuttingDown) => {
-                warn!(
-                    records = resource_logs[0].scope_logs[0].log_records.len(),
-                    "syslog records not taken: shutting down"
-                );
-                return;
-            }
-            Err(_) if shutdown.is_cancelled() => return,
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+    // Checked before the records are handed over: a refusal here keeps them.
+    while ingest.check_memory().is_err() {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
+    }
+    let n = records.len();
+    let scope = InstrumentationScope { name: "lookout.syslog".into(), ..Default::default() };
+    let request = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource::default()),
+            scope_logs: vec![ScopeLogs { scope: Some(scope), log_records: records, ..Default::default() }],
+            ..Default::default()
+        }],
+    };
+    // The ingest path waits for room without a timeout (see `mod.rs`), so the only
+    // refusal left is the pipeline closing.
+    let accept = ingest.accept(request, bytes);
+    tokio::pin!(accept);
+    let result = tokio::select! {
+        biased;
+        r = &mut accept => r.map(|_| ()),
+        // Stopping: a last second for room, then the records are let go.
+        _ = shutdown.cancelled() => tokio::time::timeout(Duration::from_secs(1), &mut accept)
+            .await
+            .unwrap_or(Err(Rejection::ShuttingDown))
+            .map(|_| ()),
+    };
+    if let Err(e) = result {
+        warn!(records = n, reason = %e.message(), "syslog records not taken");
     }
 }
 
 fn now_nanos() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lookout_buffer::{WhenFull, memory};
+    use lookout_component::{ComponentMetrics, Fanout};
+    use tokio::io::AsyncWriteExt;
+
+    /// A pipeline full for longer than any timeout: the connection's reads wait, and
+    /// every line arrives once there is room (none lost, none doubled).
+    #[tokio::test]
+    async fn a_full_pipeline_holds_the_reads_and_loses_nothing() {
+        let (tx, mut rx) = memory(10, WhenFull::Block);
+        let ingest = Ingest::new(Fanout::new(vec![tx]), ComponentMetrics::detached(), usize::MAX, Duration::MAX, 1);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let shutdown = Shutdown::new();
+        let limits = Limits { max_line_length: 1024, idle_timeout: Duration::from_secs(30), max_connections: 4 };
+        tokio::spawn(serve(Socket::Tcp(listener), ingest, limits, None, shutdown.clone()));
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        for i in 0..200 {
+            stream.write_all(format!("<13>1 - host app - - - line {i}\n").as_bytes()).await.unwrap();
+            if i % 20 == 19 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        // Nothing is taken for a while: longer than the old one-second give-up.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mut lines = Vec::new();
+        while lines.len() < 200 {
+            let batch = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("more lines").unwrap();
+            batch.for_each(|r| match r.body().and_then(|b| b.value.as_ref()) {
+                Some(any_value::Value::StringValue(s)) => lines.push(s.clone()),
+                other => panic!("a line's body: {other:?}"),
+            });
+        }
+        let expected: Vec<String> = (0..200).map(|i| format!("line {i}")).collect();
+        assert_eq!(lines, expected);
+        shutdown.cancel();
+    }
 }

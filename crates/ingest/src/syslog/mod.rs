@@ -97,8 +97,11 @@ impl SourceConfig for SyslogSourceConfig {
                 Mode::Tcp => listen::Socket::Tcp(tokio::net::TcpListener::bind(config.address).await.map_err(cannot)?),
                 Mode::Udp => listen::Socket::Udp(tokio::net::UdpSocket::bind(config.address).await.map_err(cannot)?),
             };
-            // The size limit is the framing's; a batch is what one read brought.
-            let ingest = Ingest::new(cx.out, cx.metrics, usize::MAX, Duration::from_millis(1000), 1);
+            // The size limit is the framing's; a batch is what one read brought. A full
+            // pipeline is waited out for as long as it lasts (no timeout): the reads stop,
+            // so TCP senders feel the back-pressure, and the records are never copied
+            // to be offered again.
+            let ingest = Ingest::new(cx.out, cx.metrics, usize::MAX, Duration::MAX, 1);
             let limits = listen::Limits {
                 max_line_length: config.max_line_length,
                 idle_timeout: Duration::from_secs(config.idle_timeout_secs),
