@@ -140,14 +140,24 @@ pub(crate) fn open(
     let acked = segment::read_ack(dir).unwrap_or((existing.first().copied().unwrap_or(1), 0));
     let mut segments = VecDeque::new();
     let (mut bytes, mut replay_records, mut replay_events) = (0u64, 0u64, 0u64);
+    // A segment listed here may vanish meanwhile: the writer of this buffer's previous
+    // instance (a reload) can still be deleting what its sink confirmed.
+    let gone = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
     for &s in &existing {
         let path = segment::segment_path(dir, s);
         if s < acked.0 {
-            std::fs::remove_file(&path)?;
-            continue;
+            match std::fs::remove_file(&path) {
+                Err(e) if !gone(&e) => return Err(e),
+                _ => continue,
+            }
         }
-        let len = std::fs::metadata(&path)?.len();
-        let (records, events) = segment::scan(&path, if s == acked.0 { acked.1 } else { 0 })?;
+        let scanned = std::fs::metadata(&path)
+            .and_then(|m| Ok((m.len(), segment::scan(&path, if s == acked.0 { acked.1 } else { 0 })?)));
+        let (len, (records, events)) = match scanned {
+            Ok(found) => found,
+            Err(e) if gone(&e) => continue,
+            Err(e) => return Err(e),
+        };
         replay_records += records;
         replay_events += events;
         bytes += len;
