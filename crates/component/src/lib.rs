@@ -25,6 +25,7 @@ pub mod memory;
 mod metrics;
 mod registry;
 pub mod tap;
+mod ticker;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub use registry::{
     TransformOutput, position_of, spanned_error,
 };
 pub use tap::{MAX_TAPS, Subscription, Tap, TapError, Taps};
+pub use ticker::Ticker;
 pub use tokio_util::sync::CancellationToken as Shutdown;
 
 /// What a running source is given.

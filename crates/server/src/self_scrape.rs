@@ -52,13 +52,8 @@ pub fn spawn(
     shutdown: Shutdown,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval.max(Duration::from_secs(1)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = shutdown.cancelled() => return,
-            }
+        let mut ticker = lookout_component::Ticker::new(interval.max(Duration::from_secs(1)), shutdown);
+        while ticker.tick().await {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
             let stored = scrape_once(&state, &store, &instance, now as i64);
             debug!(samples = stored, "Self-scrape stored.");

@@ -105,13 +105,8 @@ pub async fn run(
     interval: Duration,
     shutdown: Shutdown,
 ) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = shutdown.cancelled() => return,
-        }
+    let mut ticker = lookout_component::Ticker::new(interval, shutdown);
+    while ticker.tick().await {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
         if let Err(e) = poll_once(&consumer, &labels, &store, now as i64).await {
             debug!(stream = %labels.stream, consumer = %labels.consumer, error = %e, "Cannot read the consumer's lag.");

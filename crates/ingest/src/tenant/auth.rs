@@ -121,13 +121,8 @@ impl Authenticator {
 
     /// Re-reads the tenants file whenever it changes, until `shutdown`.
     pub async fn watch(self: Arc<Self>, shutdown: Shutdown) {
-        let mut tick = tokio::time::interval(WATCH_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
+        let mut ticker = lookout_component::Ticker::new(WATCH_EVERY, shutdown);
+        while ticker.tick().await {
             let now = stamp(&self.path);
             if now.is_some() && now != *self.seen.read().expect("seen lock") {
                 self.reload();
