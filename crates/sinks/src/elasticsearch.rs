@@ -408,7 +408,7 @@ impl Protocol for Bulk {
             let mut e = flate2::write::GzEncoder::new(self.buffers.take(body.len() / 4), flate2::Compression::fast());
             let _ = e.write_all(&body);
             request = request.header("content-encoding", "gzip");
-            drop(self.buffers.freeze(body));
+            self.buffers.give_back(body);
             e.finish().unwrap_or_default()
         } else {
             body

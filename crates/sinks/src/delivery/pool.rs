@@ -64,9 +64,25 @@ impl BufferPool {
         Bytes::from_owner(Pooled { buf, pool: Arc::downgrade(&self.shared) })
     }
 
+    /// Returns a buffer no longer needed (kept if the budget has room).
+    pub fn give_back(&self, buf: Vec<u8>) {
+        self.shared.give_back(buf);
+    }
+
     /// Idle buffers held.
     pub fn idle(&self) -> usize {
         self.shared.free.lock().unwrap_or_else(|e| e.into_inner()).buffers.len()
+    }
+}
+
+impl Shared {
+    fn give_back(&self, mut buf: Vec<u8>) {
+        buf.clear();
+        let mut idle = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.bytes + buf.capacity() <= self.budget {
+            idle.bytes += buf.capacity();
+            idle.buffers.push(buf);
+        }
     }
 }
 
@@ -85,13 +101,8 @@ impl AsRef<[u8]> for Pooled {
 
 impl Drop for Pooled {
     fn drop(&mut self) {
-        let Some(pool) = self.pool.upgrade() else { return };
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        let mut idle = pool.free.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.bytes + buf.capacity() <= pool.budget {
-            idle.bytes += buf.capacity();
-            idle.buffers.push(buf);
+        if let Some(pool) = self.pool.upgrade() {
+            pool.give_back(std::mem::take(&mut self.buf));
         }
     }
 }
