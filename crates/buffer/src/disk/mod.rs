@@ -10,18 +10,21 @@
 //!   its own. When the sink reports it delivered (or refused for good), the record is
 //!   acknowledged; when it reports failure, the record is handed out again.
 //! - **Forgetting**: the acknowledged position (everything before it confirmed) is
-//!   saved in `acknowledged`; segments wholly before it are deleted. After a crash,
-//!   everything from that position is sent again: at least once, never lost.
-//! - **Bounded**: `max_size` bytes of segments; when full, senders wait (`block`) or
+//!   saved in `acknowledged`; segments wholly before it are deleted, except one kept as
+//!   a spare that the next segment reuses (see [`segment`]). After a crash, everything
+//!   from that position is sent again: at least once, never lost.
+//! - **Bounded**: `max_size` bytes of files (segments, the reused live segment's
+//!   old tail and the spare, which goes first when room is short); when full, senders wait (`block`) or
 //!   the batch is dropped (`drop_newest`). A write that fails (disk full, ENOSPC) is
 //!   cut back to the last whole record and the buffer counts as full for a moment:
 //!   backpressure, not a crash.
 
 mod segment;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -32,7 +35,7 @@ use tokio::sync::{Notify, mpsc};
 use tracing::{info, warn};
 
 use crate::{BufferStats, Closed, WhenFull};
-use segment::{Pos, Read1};
+use segment::{Format, Pos, Read1};
 
 /// How long a failed write (disk full) makes the buffer count as full.
 const FULL_AFTER_WRITE_ERROR: Duration = Duration::from_millis(500);
@@ -74,10 +77,22 @@ struct State {
     writer_done: bool,
     /// Sizes of the segments, for freeing space when one is deleted.
     segments: VecDeque<(u64, u64)>,
+    /// A delivered segment's file kept for the next segment: the number it had, its length.
+    spare: Option<(u64, u64)>,
+    /// Length of the live segment's file: more than is written when it is a reused file.
+    live_file_len: u64,
     /// Written records still held in memory, in file order (see [`MAX_HOT_BYTES`]).
     hot: VecDeque<Hot>,
     /// Encoded bytes of `hot`.
     hot_bytes: u64,
+}
+
+impl State {
+    /// Bytes of files that hold no records: the spare and the reused live segment's
+    /// old tail.
+    fn reserved(&self) -> u64 {
+        self.spare.map_or(0, |s| s.1) + self.live_file_len.saturating_sub(self.written.1)
+    }
 }
 
 /// A written record whose batch is still in memory.
@@ -100,6 +115,9 @@ struct Shared {
     dir: PathBuf,
     name: String,
     max_size: u64,
+    segment_size: u64,
+    /// Segments in the format of an earlier version, found at open (none are written).
+    legacy: HashSet<u64>,
     state: Mutex<State>,
     /// Something was written (or the writer ended).
     written: Notify,
@@ -137,14 +155,20 @@ pub(crate) fn open(
 ) -> io::Result<(DiskSender, DiskReceiver, Arc<BufferStats>)> {
     std::fs::create_dir_all(dir)?;
     let existing = segment::list_segments(dir)?;
-    let acked = segment::read_ack(dir).unwrap_or((existing.first().copied().unwrap_or(1), 0));
+    let acked = segment::read_ack(dir).unwrap_or((existing.first().map_or(1, |s| s.0), 0));
+    // One spare is kept (the newest); an earlier crash may have left more.
+    let mut spares = segment::list_spares(dir)?;
+    let spare = spares.pop().map(|was| (was, std::fs::metadata(segment::spare_path(dir, was)).map_or(0, |m| m.len())));
+    for was in spares {
+        let _ = std::fs::remove_file(segment::spare_path(dir, was));
+    }
     let mut segments = VecDeque::new();
     let (mut bytes, mut replay_records, mut replay_events) = (0u64, 0u64, 0u64);
     // A segment listed here may vanish meanwhile: the writer of this buffer's previous
     // instance (a reload) can still be deleting what its sink confirmed.
     let gone = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
-    for &s in &existing {
-        let path = segment::segment_path(dir, s);
+    for &(s, format) in &existing {
+        let path = segment::segment_path(dir, s, format);
         if s < acked.0 {
             match std::fs::remove_file(&path) {
                 Err(e) if !gone(&e) => return Err(e),
@@ -152,7 +176,7 @@ pub(crate) fn open(
             }
         }
         let scanned = std::fs::metadata(&path)
-            .and_then(|m| Ok((m.len(), segment::scan(&path, if s == acked.0 { acked.1 } else { 0 })?)));
+            .and_then(|m| Ok((m.len(), segment::scan(&path, s, format, if s == acked.0 { acked.1 } else { 0 })?)));
         let (len, (records, events)) = match scanned {
             Ok(found) => found,
             Err(e) if gone(&e) => continue,
@@ -163,15 +187,17 @@ pub(crate) fn open(
         bytes += len;
         segments.push_back((s, len));
     }
-    // Never append to a segment an earlier run wrote: its tail may be torn.
-    let mut first_new = existing.last().map_or(acked.0.max(1), |l| l + 1);
+    // Never append to a segment an earlier run wrote: its tail may be torn. Never reuse
+    // a number either: the spare's old records must not match the segment it becomes.
+    let mut first_new = existing.last().map_or(acked.0.max(1), |l| l.0 + 1).max(spare.map_or(0, |s| s.0 + 1));
     // A writer of a buffer just closed may still be finishing a segment: skip its number.
     let file = loop {
-        match segment::create_segment(dir, first_new) {
+        match segment::create_segment(dir, first_new, None) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => first_new += 1,
             other => break other?,
         }
     };
+    let legacy = existing.iter().filter(|s| s.1 == Format::Legacy).map(|s| s.0).collect();
     segments.push_back((first_new, 0));
     let read = if segments.front().map(|s| s.0) == Some(acked.0) { acked } else { (segments[0].0, 0) };
     if replay_records > 0 {
@@ -185,6 +211,9 @@ pub(crate) fn open(
         dir: dir.to_path_buf(),
         name: name.to_string(),
         max_size,
+        // Small enough that the live segment (never deleted) holds at most an eighth.
+        segment_size: (max_size / 8).clamp(64 << 10, 128 << 20),
+        legacy,
         state: Mutex::new(State {
             written: (first_new, 0),
             read,
@@ -199,6 +228,8 @@ pub(crate) fn open(
             full_until: None,
             writer_done: false,
             segments,
+            spare,
+            live_file_len: 0,
             hot: VecDeque::new(),
             hot_bytes: 0,
         }),
@@ -251,7 +282,26 @@ impl Shared {
             }
             s.full_until = None;
         }
-        s.queued_bytes < MAX_QUEUED_BYTES && s.bytes + s.queued_bytes < self.max_size
+        let used = s.bytes + s.queued_bytes;
+        // What the files hold beyond the records: the spare goes when room is short.
+        if used + s.reserved() >= self.max_size
+            && let Some((was, _)) = s.spare.take()
+        {
+            self.remove(&segment::spare_path(&self.dir, was));
+        }
+        s.queued_bytes < MAX_QUEUED_BYTES && used + s.reserved() < self.max_size
+    }
+
+    fn format(&self, segment: u64) -> Format {
+        if self.legacy.contains(&segment) { Format::Legacy } else { Format::Numbered }
+    }
+
+    fn remove(&self, path: &Path) {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => warn!(buffer = %self.name, error = %e, "Disk buffer: cannot delete a delivered segment."),
+        }
     }
 
     /// A record handed out earlier has an outcome.
@@ -300,11 +350,19 @@ impl Shared {
                 break;
             }
             s.segments.pop_front();
-            match std::fs::remove_file(segment::segment_path(&self.dir, seg)) {
-                Ok(()) => {}
-                Err(e) => warn!(buffer = %self.name, error = %e, "Disk buffer: cannot delete a delivered segment."),
-            }
             s.bytes = s.bytes.saturating_sub(len);
+            let path = segment::segment_path(&self.dir, seg, self.format(seg));
+            // Kept for reuse while there is room for it; never synced: a crash that
+            // undoes the rename leaves a segment before the acknowledged position,
+            // deleted at the next start.
+            let keep = s.spare.is_none()
+                && self.format(seg) == Format::Numbered
+                && s.bytes + s.queued_bytes + s.reserved() + len < self.max_size;
+            if keep && std::fs::rename(&path, segment::spare_path(&self.dir, seg)).is_ok() {
+                s.spare = Some((seg, len));
+            } else {
+                self.remove(&path);
+            }
             freed = true;
         }
         self.stats.bytes.store(s.bytes, Ordering::Relaxed);
@@ -425,14 +483,16 @@ impl DiskReceiver {
     }
 
     fn read_at(&mut self, pos: Pos, limit: u64) -> io::Result<Read1> {
+        let format = self.shared.format(pos.0);
         if self.file.as_ref().map(|f| f.0) != Some(pos.0) {
-            self.file = Some((pos.0, File::open(segment::segment_path(&self.shared.dir, pos.0))?));
+            self.file = Some((pos.0, File::open(segment::segment_path(&self.shared.dir, pos.0, format))?));
         }
         let file = &mut self.file.as_mut().expect("opened").1;
-        // A finished segment is read to its end; otherwise the caller knows where the
-        // written (or the record's) bytes end, and no stat per record is needed.
+        // A finished segment is read to its end (a reused file's old records read as
+        // the end); otherwise the caller knows where the written (or the record's)
+        // bytes end, and no stat per record is needed.
         let limit = if limit == u64::MAX { file.metadata()?.len() } else { limit };
-        segment::read_record(file, pos.1, limit)
+        segment::read_record(file, pos.0, format, pos.1, limit)
     }
 
     fn count_corrupt(&self, pos: Pos, found: &io::Result<Read1>) {
@@ -518,8 +578,7 @@ struct Writer {
 
 impl Writer {
     fn run(mut self) {
-        // Small enough that the live segment (never deleted) holds at most an eighth.
-        let segment_size = (self.shared.max_size / 8).clamp(64 << 10, 128 << 20);
+        let segment_size = self.shared.segment_size;
         let mut framed: Vec<u8> = Vec::new();
         let mut group: Vec<Hot> = Vec::new();
         loop {
@@ -547,7 +606,7 @@ impl Writer {
                 events += batch.len() as u64;
                 acks.merge(batch.meta.finalizers.take());
                 let start = self.offset + framed.len() as u64;
-                segment::frame_with(batch.len().min(u32::MAX as usize) as u32, &mut framed, |out| {
+                segment::frame_with(self.segment, batch.len().min(u32::MAX as usize) as u32, &mut framed, |out| {
                     lookout_event::codec::encode(&batch, out);
                 });
                 let next_offset = self.offset + framed.len() as u64;
@@ -635,9 +694,10 @@ impl Writer {
         self.shared.room.notify_waiters();
     }
 
-    /// Appends and syncs, or cuts the file back to its last whole record.
+    /// Writes after the last record and syncs, or cuts the file back to its last whole
+    /// record.
     fn append(&mut self, framed: &[u8]) -> io::Result<()> {
-        let result = self.file.write_all(framed).and_then(|()| self.file.sync_data());
+        let result = self.file.write_all_at(framed, self.offset).and_then(|()| self.file.sync_data());
         match result {
             Ok(()) => {
                 self.offset += framed.len() as u64;
@@ -645,6 +705,12 @@ impl Writer {
             }
             Err(e) => {
                 let _ = self.file.set_len(self.offset);
+                let mut s = self.shared.state.lock().expect("buffer state");
+                s.live_file_len = self.offset;
+                // The disk may be full: the spare's space is the first to give back.
+                if let Some((was, _)) = s.spare.take() {
+                    self.shared.remove(&segment::spare_path(&self.shared.dir, was));
+                }
                 Err(e)
             }
         }
@@ -652,11 +718,14 @@ impl Writer {
 
     fn roll(&mut self) -> io::Result<()> {
         let next = self.segment + 1;
-        let file = segment::create_segment(&self.shared.dir, next)?;
+        let spare = self.shared.state.lock().expect("buffer state").spare.take();
+        let file = segment::create_segment(&self.shared.dir, next, spare.map(|s| s.0))?;
+        let file_len = file.metadata()?.len();
         self.file = file;
         self.segment = next;
         self.offset = 0;
         let mut s = self.shared.state.lock().expect("buffer state");
+        s.live_file_len = file_len;
         s.segments.push_back((next, 0));
         // Readers move on from the finished segment once they reach its end.
         s.written = (next, 0);

@@ -1,42 +1,95 @@
 //! Segment files: numbered files of framed records, and the acknowledged position.
 //!
-//! A record is `len u32 | crc32 u32 | events u32 | batch` (little-endian), where `len`
-//! counts the `events` field and the batch bytes and the CRC covers the same bytes.
+//! A record is `len u32 | crc32 u32 | segment u32 | events u32 | batch` (little-endian),
+//! where `len` counts everything after the CRC and the CRC covers the same bytes.
+//! `segment` is the low half of the segment's number: a file is reused for a later
+//! segment once its records are all delivered (writing over allocated blocks, an
+//! `fdatasync` has no file-system metadata to commit, which halves its cost), so the
+//! old records past the new ones are told apart by their number and read as the end.
 //! A record cut short by a crash or whose CRC does not match ends what can be trusted
 //! of its segment: reading moves on to the next segment and counts what was skipped.
+//!
+//! Segments written before files were reused (`.seg`, a 12-byte header without the
+//! segment number) are still read; new ones are `.seg2`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-/// Bytes before a record's batch: len, crc, events.
-pub(crate) const HEADER: u64 = 12;
 /// No record is larger (a corrupt length must not make us allocate gigabytes).
 pub(crate) const MAX_RECORD: u64 = 512 << 20;
 
 /// A position in the buffer: segment number and byte offset in it.
 pub(crate) type Pos = (u64, u64);
 
-pub(crate) fn segment_path(dir: &Path, segment: u64) -> PathBuf {
-    dir.join(format!("{segment:020}.seg"))
+/// How a segment's records are framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// `len | crc | events`: written by versions that never reused a file.
+    Legacy,
+    /// `len | crc | segment | events`.
+    Numbered,
 }
 
-/// The segment numbers present in `dir`, ascending.
-pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
+impl Format {
+    fn suffix(self) -> &'static str {
+        match self {
+            Format::Legacy => "seg",
+            Format::Numbered => "seg2",
+        }
+    }
+
+    /// Bytes before a record's batch.
+    pub(crate) fn header(self) -> u64 {
+        match self {
+            Format::Legacy => 12,
+            Format::Numbered => 16,
+        }
+    }
+}
+
+pub(crate) fn segment_path(dir: &Path, segment: u64, format: Format) -> PathBuf {
+    dir.join(format!("{segment:020}.{}", format.suffix()))
+}
+
+/// A delivered segment's file kept for reuse, named after the segment it held.
+pub(crate) fn spare_path(dir: &Path, was: u64) -> PathBuf {
+    dir.join(format!("{was:020}.spare"))
+}
+
+/// The numbers of the files in `dir` named `<number>.<suffix>`, ascending.
+fn numbered(dir: &Path, suffix: &str) -> io::Result<Vec<u64>> {
     let mut out: Vec<u64> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(suffix)?.strip_suffix('.')?.parse().ok())
         .collect();
     out.sort_unstable();
     Ok(out)
 }
 
-/// Appends a framed record to `out`: `body` writes the batch bytes in place (no copy),
-/// then the header before them is filled in.
-pub(crate) fn frame_with(events: u32, out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
+/// The segments present in `dir`, ascending by number.
+pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<(u64, Format)>> {
+    let mut out: Vec<(u64, Format)> = numbered(dir, Format::Legacy.suffix())?
+        .into_iter()
+        .map(|n| (n, Format::Legacy))
+        .chain(numbered(dir, Format::Numbered.suffix())?.into_iter().map(|n| (n, Format::Numbered)))
+        .collect();
+    out.sort_unstable_by_key(|s| s.0);
+    Ok(out)
+}
+
+/// The spare files in `dir` (numbers of the segments they held), ascending.
+pub(crate) fn list_spares(dir: &Path) -> io::Result<Vec<u64>> {
+    numbered(dir, "spare")
+}
+
+/// Appends a framed record of segment `segment` to `out`: `body` writes the batch bytes
+/// in place (no copy), then the header before them is filled in.
+pub(crate) fn frame_with(segment: u64, events: u32, out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
     let start = out.len();
-    out.extend_from_slice(&[0; HEADER as usize]);
-    out[start + 8..start + 12].copy_from_slice(&events.to_le_bytes());
+    out.extend_from_slice(&[0; 16]);
+    out[start + 8..start + 12].copy_from_slice(&(segment as u32).to_le_bytes());
+    out[start + 12..start + 16].copy_from_slice(&events.to_le_bytes());
     body(out);
     let len = (out.len() - start - 8) as u32;
     let crc = crc32fast::hash(&out[start + 8..]);
@@ -48,66 +101,89 @@ pub(crate) fn frame_with(events: u32, out: &mut Vec<u8>, body: impl FnOnce(&mut 
 pub(crate) enum Read1 {
     /// A whole, checked record: its event count and batch bytes, and where the next starts.
     Record { events: u32, body: Vec<u8>, next: u64 },
-    /// Nothing more before `limit`.
+    /// Nothing more before `limit`, or the old records of a reused file.
     End,
     /// The record at this offset is cut short or fails its checksum.
     Corrupt(&'static str),
 }
 
-/// Reads the record at `offset` of `file`, trusting nothing past `limit`.
-pub(crate) fn read_record(file: &mut File, offset: u64, limit: u64) -> io::Result<Read1> {
-    if offset + HEADER > limit {
+/// A record's header, parsed.
+struct Header {
+    len: u64,
+    crc: u32,
+    events: u32,
+}
+
+/// Reads the header at the file's position: `None` when it belongs to an earlier use of
+/// the file (or to never-written zeros).
+fn read_header(file: &mut File, segment: u64, format: Format) -> io::Result<Option<(Header, [u8; 16])>> {
+    let mut raw = [0u8; 16];
+    let header = &mut raw[..format.header() as usize];
+    file.read_exact(header)?;
+    let word = |i: usize| u32::from_le_bytes(raw[i..i + 4].try_into().expect("4 bytes"));
+    let events = match format {
+        Format::Legacy => word(8),
+        Format::Numbered if word(8) != segment as u32 => return Ok(None),
+        Format::Numbered => word(12),
+    };
+    Ok(Some((Header { len: word(0) as u64, crc: word(4), events }, raw)))
+}
+
+/// Reads the record at `offset` of segment `segment`'s `file`, trusting nothing past
+/// `limit`.
+pub(crate) fn read_record(file: &mut File, segment: u64, format: Format, offset: u64, limit: u64) -> io::Result<Read1> {
+    let header_len = format.header();
+    if offset + header_len > limit {
         return Ok(if offset >= limit { Read1::End } else { Read1::Corrupt("record header cut short") });
     }
     file.seek(SeekFrom::Start(offset))?;
-    let mut header = [0u8; HEADER as usize];
-    file.read_exact(&mut header)?;
-    let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as u64;
-    let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
-    if !(4..=MAX_RECORD).contains(&len) {
+    let Some((header, raw)) = read_header(file, segment, format)? else { return Ok(Read1::End) };
+    if !(header_len - 8..=MAX_RECORD).contains(&header.len) {
         return Ok(Read1::Corrupt("record length out of range"));
     }
-    if offset + 8 + len > limit {
+    if offset + 8 + header.len > limit {
         return Ok(Read1::Corrupt("record cut short"));
     }
-    // The event count is already in the header read; the body is read on its own, so
-    // it needs no shifting afterwards.
-    let mut body = vec![0u8; len as usize - 4];
+    // The header's fields are already read; the body is read on its own, so it needs no
+    // shifting afterwards.
+    let mut body = vec![0u8; (header.len + 8 - header_len) as usize];
     file.read_exact(&mut body)?;
     let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&header[8..12]);
+    hasher.update(&raw[8..header_len as usize]);
     hasher.update(&body);
-    if hasher.finalize() != crc {
+    if hasher.finalize() != header.crc {
         return Ok(Read1::Corrupt("record checksum mismatch"));
     }
-    let events = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
-    Ok(Read1::Record { events, body, next: offset + 8 + len })
+    Ok(Read1::Record { events: header.events, body, next: offset + 8 + header.len })
 }
 
 /// Counts the records (and their events) of a segment from `offset` by their headers
-/// only, stopping at the first that does not fit: what a restart finds left to send.
-pub(crate) fn scan(path: &Path, offset: u64) -> io::Result<(u64, u64)> {
+/// only, stopping at the first that does not fit or belongs to an earlier use of the
+/// file: what a restart finds left to send.
+pub(crate) fn scan(path: &Path, segment: u64, format: Format, offset: u64) -> io::Result<(u64, u64)> {
     let mut file = File::open(path)?;
     let limit = file.metadata()?.len();
+    let header_len = format.header();
     let (mut pos, mut records, mut events) = (offset, 0u64, 0u64);
-    while pos + HEADER <= limit {
+    while pos + header_len <= limit {
         file.seek(SeekFrom::Start(pos))?;
-        let mut header = [0u8; HEADER as usize];
-        file.read_exact(&mut header)?;
-        let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as u64;
-        if !(4..=MAX_RECORD).contains(&len) || pos + 8 + len > limit {
+        let Some((header, _)) = read_header(&mut file, segment, format)? else { break };
+        if !(header_len - 8..=MAX_RECORD).contains(&header.len) || pos + 8 + header.len > limit {
             break;
         }
         records += 1;
-        events += u32::from_le_bytes(header[8..12].try_into().expect("4 bytes")) as u64;
-        pos += 8 + len;
+        events += header.events as u64;
+        pos += 8 + header.len;
     }
     Ok((records, events))
 }
 
-/// Opens a new segment for appending and makes its name durable.
-pub(crate) fn create_segment(dir: &Path, segment: u64) -> io::Result<File> {
-    let file = OpenOptions::new().create_new(true).append(true).open(segment_path(dir, segment))?;
+/// Opens a new segment for writing and makes its name durable: the spare file
+/// `spare` (the number of the segment it held) renamed, or else a new file.
+pub(crate) fn create_segment(dir: &Path, segment: u64, spare: Option<u64>) -> io::Result<File> {
+    let path = segment_path(dir, segment, Format::Numbered);
+    let reused = spare.is_some_and(|was| std::fs::rename(spare_path(dir, was), &path).is_ok());
+    let file = OpenOptions::new().write(true).create_new(!reused).open(&path)?;
     sync_dir(dir)?;
     Ok(file)
 }

@@ -97,8 +97,8 @@ async fn a_source_hears_durable_only_after_the_write() {
     let files = dir.path().join("buffers/test");
     let segments = super::segment::list_segments(&files).unwrap();
     let on_disk: u64 =
-        segments.iter().map(|s| std::fs::metadata(super::segment::segment_path(&files, *s)).unwrap().len()).sum();
-    assert!(on_disk > 12, "the record is in a segment file when the source is told");
+        segments.iter().map(|s| std::fs::metadata(super::segment::segment_path(&files, s.0, s.1)).unwrap().len()).sum();
+    assert!(on_disk > 16, "the record is in a segment file when the source is told");
     assert_eq!(id_of(&recv(&mut rx).await), 7);
 }
 
@@ -167,7 +167,7 @@ async fn write_and_crash(dir: &std::path::Path, n: usize) -> std::path::PathBuf 
     tokio::time::sleep(Duration::from_millis(50)).await;
     let files = dir.join("buffers/test");
     let segments = super::segment::list_segments(&files).unwrap();
-    super::segment::segment_path(&files, segments[0])
+    super::segment::segment_path(&files, segments[0].0, segments[0].1)
 }
 
 #[tokio::test]
@@ -250,6 +250,84 @@ async fn a_delivered_live_segment_gives_its_space_back() {
         assert!(std::time::Instant::now() < deadline, "{} bytes still held", tx.stats().bytes());
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+#[tokio::test]
+async fn a_reused_segment_file_replays_only_its_own_records() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("buffers/test");
+    let first_inode = {
+        // 1 MiB: 128 KiB segments; 10 KB records, each delivered at once, so segments
+        // roll, are delivered and their files come back as later segments.
+        let (tx, mut rx) = open(dir.path(), 1 << 20, WhenFull::Block);
+        tx.send(batch(0, 10_000)).await.unwrap();
+        let first = super::segment::list_segments(&files).unwrap()[0];
+        let inode = std::fs::metadata(super::segment::segment_path(&files, first.0, first.1)).unwrap().ino();
+        assert_eq!(id_of(&recv(&mut rx).await), 0);
+        for i in 1..60 {
+            tx.send(batch(i, 10_000)).await.unwrap();
+            assert_eq!(id_of(&recv(&mut rx).await), i);
+        }
+        // Three more that the sink never sees, written over the old records of a
+        // reused file, then a crash.
+        for i in 100..103 {
+            tx.send(batch(i, 100)).await.unwrap();
+        }
+        while rx.stats().events() < 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        std::mem::forget(rx);
+        drop(tx);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        inode
+    };
+    let reused = std::fs::read_dir(&files)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.metadata().unwrap().ino() == first_inode && e.file_name() != "00000000000000000001.seg2");
+    let names: Vec<String> =
+        std::fs::read_dir(&files).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(reused, "the first segment's file was reused (files: {names:?})");
+    let (_tx, mut rx) = open(dir.path(), 1 << 20, WhenFull::Block);
+    assert_eq!(rx.stats().replayed(), 3, "the old records past the new ones are not replayed");
+    for i in 100..103 {
+        assert_eq!(id_of(&recv(&mut rx).await), i);
+    }
+    assert!(tokio::time::timeout(Duration::from_millis(200), rx.recv()).await.is_err(), "nothing old comes back");
+    assert_eq!(rx.stats().corrupt(), 0);
+}
+
+#[tokio::test]
+async fn segments_of_an_earlier_version_are_still_read() {
+    // The format before files were reused: `len | crc | events | batch`, in `.seg` files.
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("buffers/test");
+    std::fs::create_dir_all(&files).unwrap();
+    let mut bytes = Vec::new();
+    for i in 0..3 {
+        let mut body = 1u32.to_le_bytes().to_vec();
+        lookout_event::codec::encode(&batch(i, 30), &mut body);
+        bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        bytes.extend_from_slice(&body);
+    }
+    std::fs::write(files.join("00000000000000000004.seg"), &bytes).unwrap();
+    std::fs::write(files.join("acknowledged"), "4 0\n").unwrap();
+    let (tx, mut rx) = open(dir.path(), 8 << 20, WhenFull::Block);
+    assert_eq!(rx.stats().replayed(), 3);
+    for i in 0..3 {
+        assert_eq!(id_of(&recv(&mut rx).await), i);
+    }
+    tx.send(batch(3, 30)).await.unwrap();
+    assert_eq!(id_of(&recv(&mut rx).await), 3);
+    // Delivered, the old segment goes (not kept for reuse: its format is the old one).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while files.join("00000000000000000004.seg").exists() {
+        assert!(std::time::Instant::now() < deadline, "the delivered legacy segment is deleted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(rx.stats().corrupt(), 0);
 }
 
 #[test]
