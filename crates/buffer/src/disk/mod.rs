@@ -20,22 +20,23 @@
 //!   backpressure, not a crash.
 
 mod segment;
+mod writer;
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lookout_event::{Batch, BatchNotifier, DeliveryStatus, Finalizers, PendingAck};
+use lookout_event::{Batch, BatchNotifier, DeliveryStatus, Finalizers};
 use tokio::sync::{Notify, mpsc};
 use tracing::{info, warn};
 
 use crate::{BufferStats, Closed, WhenFull};
 use segment::{Format, Pos, Read1};
+use writer::Op;
 
 /// How long a failed write (disk full) makes the buffer count as full.
 const FULL_AFTER_WRITE_ERROR: Duration = Duration::from_millis(500);
@@ -240,8 +241,7 @@ pub(crate) fn open(
     });
     let (tx, rx) = mpsc::unbounded_channel();
     *shared.writer.lock().expect("writer handle") = Some(tx.downgrade());
-    let writer = Writer { shared: shared.clone(), rx, segment: first_new, file, offset: 0 };
-    std::thread::Builder::new().name(format!("buffer-{name}")).spawn(move || writer.run())?;
+    writer::spawn(shared.clone(), rx, first_new, file)?;
     Ok((DiskSender { tx, shared: shared.clone(), when_full }, DiskReceiver { shared, file: None }, stats))
 }
 
@@ -557,180 +557,6 @@ enum Next {
     Batch(Batch),
     Wait,
     Closed,
-}
-
-/// What the writer thread is asked to do.
-enum Op {
-    /// Append a batch (with the size `queued_bytes` counted for it).
-    Write(Batch, u64),
-    /// The live segment may be wholly confirmed: finish it so it can be deleted.
-    FinishSegment,
-}
-
-/// The writer thread.
-struct Writer {
-    shared: Arc<Shared>,
-    rx: mpsc::UnboundedReceiver<Op>,
-    segment: u64,
-    file: File,
-    offset: u64,
-}
-
-impl Writer {
-    fn run(mut self) {
-        let segment_size = self.shared.segment_size;
-        let mut framed: Vec<u8> = Vec::new();
-        let mut group: Vec<Hot> = Vec::new();
-        loop {
-            let first = match self.rx.blocking_recv() {
-                Some(Op::Write(b, size)) => (b, size),
-                Some(Op::FinishSegment) => {
-                    self.finish_delivered_segment();
-                    continue;
-                }
-                None => break,
-            };
-            // Group commit: every batch waiting shares one fsync, up to the segment's end.
-            if self.offset >= segment_size
-                && let Err(e) = self.roll()
-            {
-                warn!(buffer = %self.shared.name, error = %e, "Disk buffer: cannot start a new segment.");
-            }
-            let mut acks = PendingAck::default();
-            let (mut estimate, mut events) = (0u64, 0u64);
-            framed.clear();
-            group.clear();
-            let mut next = Some(first);
-            while let Some((mut batch, size)) = next.take() {
-                estimate += size;
-                events += batch.len() as u64;
-                acks.merge(batch.meta.finalizers.take());
-                let start = self.offset + framed.len() as u64;
-                segment::frame_with(self.segment, batch.len().min(u32::MAX as usize) as u32, &mut framed, |out| {
-                    lookout_event::codec::encode(&batch, out);
-                });
-                let next_offset = self.offset + framed.len() as u64;
-                group.push(Hot {
-                    start: (self.segment, start),
-                    next: (self.segment, next_offset),
-                    events: batch.len() as u64,
-                    size: next_offset - start,
-                    batch,
-                });
-                if group.len() >= GROUP_COMMIT || next_offset >= segment_size {
-                    break;
-                }
-                match self.rx.try_recv() {
-                    Ok(Op::Write(b, size)) => next = Some((b, size)),
-                    // This group adds to the live segment, so it is not wholly confirmed:
-                    // the confirmation of these records asks again.
-                    Ok(Op::FinishSegment) | Err(_) => {}
-                }
-            }
-            let result = self.append(&framed);
-            let mut s = self.shared.state.lock().expect("buffer state");
-            s.queued_bytes = s.queued_bytes.saturating_sub(estimate);
-            match result {
-                Ok(()) => {
-                    s.written = (self.segment, self.offset);
-                    s.bytes += framed.len() as u64;
-                    if let Some(last) = s.segments.back_mut() {
-                        last.1 = self.offset;
-                    }
-                    self.shared.stats.bytes.store(s.bytes, Ordering::Relaxed);
-                    self.shared.stats.events.fetch_add(events, Ordering::Relaxed);
-                    for hot in group.drain(..) {
-                        if s.hot_bytes + hot.size > MAX_HOT_BYTES {
-                            break;
-                        }
-                        s.hot_bytes += hot.size;
-                        s.hot.push_back(hot);
-                    }
-                    drop(s);
-                    acks.delivered();
-                    self.shared.written.notify_one();
-                }
-                Err(e) => {
-                    s.full_until = Some(Instant::now() + FULL_AFTER_WRITE_ERROR);
-                    drop(s);
-                    self.shared.stats.write_errors.fetch_add(1, Ordering::Relaxed);
-                    warn!(buffer = %self.shared.name, error = %e, "Disk buffer: write failed; refusing new data for a moment.");
-                    self.shared.stats.dropped.fetch_add(events, Ordering::Relaxed);
-                    // `acks` reports Errored when dropped: the client retries.
-                    drop(acks);
-                }
-            }
-            self.shared.room.notify_waiters();
-        }
-        let _ = self.file.sync_data();
-        self.shared.state.lock().expect("buffer state").writer_done = true;
-        self.shared.written.notify_one();
-    }
-
-    /// Every record of the live segment was confirmed: start a new one, so the old one
-    /// (and its space) can go. Without this a quiet buffer, or one on a full disk, would
-    /// hold its last segment's space for good.
-    fn finish_delivered_segment(&mut self) {
-        let delivered = {
-            let s = self.shared.state.lock().expect("buffer state");
-            self.offset > 0 && s.in_flight.is_empty() && s.acked >= (self.segment, self.offset)
-        };
-        if !delivered {
-            tracing::debug!(buffer = %self.shared.name, segment = self.segment, offset = self.offset, "Disk buffer: live segment not wholly confirmed yet.");
-            return;
-        }
-        if let Err(e) = self.roll() {
-            warn!(buffer = %self.shared.name, error = %e, "Disk buffer: cannot start a new segment.");
-            return;
-        }
-        let mut s = self.shared.state.lock().expect("buffer state");
-        let start = (self.segment, 0);
-        if s.in_flight.is_empty() && s.read < start {
-            s.read = start;
-        }
-        let read = s.read;
-        self.shared.advance_ack(&mut s, read);
-        drop(s);
-        self.shared.room.notify_waiters();
-    }
-
-    /// Writes after the last record and syncs, or cuts the file back to its last whole
-    /// record.
-    fn append(&mut self, framed: &[u8]) -> io::Result<()> {
-        let result = self.file.write_all_at(framed, self.offset).and_then(|()| self.file.sync_data());
-        match result {
-            Ok(()) => {
-                self.offset += framed.len() as u64;
-                Ok(())
-            }
-            Err(e) => {
-                let _ = self.file.set_len(self.offset);
-                let mut s = self.shared.state.lock().expect("buffer state");
-                s.live_file_len = self.offset;
-                // The disk may be full: the spare's space is the first to give back.
-                if let Some((was, _)) = s.spare.take() {
-                    self.shared.remove(&segment::spare_path(&self.shared.dir, was));
-                }
-                Err(e)
-            }
-        }
-    }
-
-    fn roll(&mut self) -> io::Result<()> {
-        let next = self.segment + 1;
-        let spare = self.shared.state.lock().expect("buffer state").spare.take();
-        let file = segment::create_segment(&self.shared.dir, next, spare.map(|s| s.0))?;
-        let file_len = file.metadata()?.len();
-        self.file = file;
-        self.segment = next;
-        self.offset = 0;
-        let mut s = self.shared.state.lock().expect("buffer state");
-        s.live_file_len = file_len;
-        s.segments.push_back((next, 0));
-        // Readers move on from the finished segment once they reach its end.
-        s.written = (next, 0);
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -178,12 +178,44 @@ pub(crate) fn scan(path: &Path, segment: u64, format: Format, offset: u64) -> io
     Ok((records, events))
 }
 
+/// A segment file open for writing, with direct I/O when the file system takes it.
+pub(crate) struct SegmentFile {
+    pub(crate) file: File,
+    pub(crate) direct: bool,
+}
+
+impl SegmentFile {
+    fn open(path: &Path, create_new: bool) -> io::Result<SegmentFile> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let options = || {
+            let mut o = OpenOptions::new();
+            o.write(true).create_new(create_new);
+            o
+        };
+        match options().custom_flags(libc::O_DIRECT).open(path) {
+            Ok(file) => Ok(SegmentFile { file, direct: true }),
+            // tmpfs and some others refuse O_DIRECT.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                Ok(SegmentFile { file: options().open(path)?, direct: false })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reopens the segment without direct I/O.
+    pub(crate) fn buffered(&mut self, dir: &Path, segment: u64) -> io::Result<()> {
+        self.file = OpenOptions::new().write(true).open(segment_path(dir, segment, Format::Numbered))?;
+        self.direct = false;
+        Ok(())
+    }
+}
+
 /// Opens a new segment for writing and makes its name durable: the spare file
 /// `spare` (the number of the segment it held) renamed, or else a new file.
-pub(crate) fn create_segment(dir: &Path, segment: u64, spare: Option<u64>) -> io::Result<File> {
+pub(crate) fn create_segment(dir: &Path, segment: u64, spare: Option<u64>) -> io::Result<SegmentFile> {
     let path = segment_path(dir, segment, Format::Numbered);
     let reused = spare.is_some_and(|was| std::fs::rename(spare_path(dir, was), &path).is_ok());
-    let file = OpenOptions::new().write(true).create_new(!reused).open(&path)?;
+    let file = SegmentFile::open(&path, !reused)?;
     sync_dir(dir)?;
     Ok(file)
 }

@@ -170,12 +170,27 @@ async fn write_and_crash(dir: &std::path::Path, n: usize) -> std::path::PathBuf 
     super::segment::segment_path(&files, segments[0].0, segments[0].1)
 }
 
+/// Where a segment's records end (the file is padded to whole blocks with zeros).
+fn records_end(bytes: &[u8]) -> usize {
+    let mut pos = 0;
+    while pos + 4 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        pos += 8 + len;
+    }
+    pos
+}
+
 #[tokio::test]
 async fn a_torn_tail_is_skipped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_and_crash(dir.path(), 5).await;
     let mut bytes = std::fs::read(&path).unwrap();
-    bytes.extend_from_slice(&[200, 0, 0, 0, 1, 2]); // a torn record
+    // A record whose write a crash cut short: its header (segment 1), part of its body.
+    bytes.truncate(records_end(&bytes));
+    bytes.extend_from_slice(&[200, 0, 0, 0, 9, 9, 9, 9, 1, 0, 0, 0, 1, 0, 0, 0, 1, 2]);
     std::fs::write(&path, &bytes).unwrap();
     let (_tx, mut rx) = open(dir.path(), 8 << 20, WhenFull::Block);
     for i in 0..5 {
@@ -190,7 +205,7 @@ async fn a_damaged_record_ends_its_segment_never_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_and_crash(dir.path(), 5).await;
     let mut bytes = std::fs::read(&path).unwrap();
-    let second = bytes.len() / 5 + 20; // inside the second record
+    let second = records_end(&bytes) / 5 + 20; // inside the second record
     bytes[second] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
     let (_tx, mut rx) = open(dir.path(), 8 << 20, WhenFull::Block);
