@@ -7,6 +7,8 @@
 #
 #   scripts/bench-acks.sh [ROUNDS=4] [SECONDS=6] [PROTOCOLS="http grpc"]
 #
+# LOOKOUT=path/to/lookout measures another build of lookout (default: target/release/lookout);
+# BENCH_ARGS adds options to both sides (e.g. "--concurrency 10").
 # Needs the release build: cargo build --release -p lookout -p lookout-bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +21,7 @@ for p in $protocols; do
   for _ in $(seq "$rounds"); do
     for mode in "" "--buffer disk --acks"; do
       # shellcheck disable=SC2086
-      taskset -c 1 target/release/bench --seconds "$seconds" --sink elasticsearch --protocols "$p" $mode 2>/dev/null | tail -1 >>"$out"
+      taskset -c 1 target/release/bench ${LOOKOUT:+--lookout "$LOOKOUT"} --seconds "$seconds" --sink elasticsearch --protocols "$p" $mode ${BENCH_ARGS:-} 2>/dev/null | tail -1 >>"$out"
     done
   done
 done

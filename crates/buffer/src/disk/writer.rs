@@ -77,6 +77,7 @@ impl Writer {
             let (mut estimate, mut events) = (0u64, 0u64);
             group.clear();
             let mut next = Some(first);
+            let mut yielded = false;
             while let Some((mut batch, size)) = next.take() {
                 estimate += size;
                 events += batch.len() as u64;
@@ -101,7 +102,17 @@ impl Writer {
                 if group.len() >= GROUP_COMMIT || next_offset >= segment_size {
                     break;
                 }
-                match self.rx.try_recv() {
+                let mut received = self.rx.try_recv();
+                if received.is_err() && !yielded {
+                    // Nothing more waiting: let whatever else is runnable on this core
+                    // (the ingest that sent this batch) go first, once, so that what it
+                    // sends meanwhile shares this group's sync. On an idle core this
+                    // returns at once.
+                    yielded = true;
+                    std::thread::yield_now();
+                    received = self.rx.try_recv();
+                }
+                match received {
                     Ok(Op::Write(b, size)) => next = Some((b, size)),
                     // This group adds to the live segment, so it is not wholly confirmed:
                     // the confirmation of these records asks again.
