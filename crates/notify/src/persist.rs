@@ -4,9 +4,10 @@
 //! 10k alerts costs a few commits and the async tasks never wait on `fsync`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -14,6 +15,25 @@ use crate::error::StateError;
 
 /// Changes queued for the writer before senders wait.
 const QUEUE: usize = 100_000;
+
+/// How full the writer's queue is. The queue is an unbounded channel bounded by this
+/// count rather than `sync_channel(QUEUE)`, which allocates and touches every slot up
+/// front (6 MiB of resident memory in every process, used or not).
+#[derive(Default)]
+struct Backlog {
+    queued: AtomicUsize,
+    /// The writer thread has ended: nobody will make room.
+    writer_gone: AtomicBool,
+}
+
+/// Marks the backlog's writer as gone however the writer thread ends.
+struct WriterGone(Arc<Backlog>);
+
+impl Drop for WriterGone {
+    fn drop(&mut self) {
+        self.0.writer_gone.store(true, Ordering::Release);
+    }
+}
 
 /// The tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +63,8 @@ enum Op {
 
 /// The database and its writer thread.
 pub(crate) struct StateDb {
-    tx: Mutex<Option<mpsc::SyncSender<Op>>>,
+    tx: Mutex<Option<mpsc::Sender<Op>>>,
+    backlog: Arc<Backlog>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -70,20 +91,30 @@ impl StateDb {
         };
         let loaded = Loaded { moved_aside, ..loaded };
         // Bounded: if the disk stalls, writers wait instead of queueing without limit.
-        let (tx, rx) = mpsc::sync_channel::<Op>(QUEUE);
+        let (tx, rx) = mpsc::channel::<Op>();
+        let backlog = Arc::new(Backlog::default());
+        let gone = WriterGone(backlog.clone());
         let writer = std::thread::Builder::new()
             .name("notify-state".into())
-            .spawn(move || write_loop(db, rx))
+            .spawn(move || write_loop(db, rx, gone))
             .map_err(StateError::Writer)?;
-        Ok((StateDb { tx: Mutex::new(Some(tx)), writer: Mutex::new(Some(writer)) }, loaded))
+        Ok((StateDb { tx: Mutex::new(Some(tx)), backlog, writer: Mutex::new(Some(writer)) }, loaded))
     }
 
     fn send(&self, op: Op) {
         // Clone the sender so a full queue never blocks other threads on this lock.
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(tx) = tx {
+            while self.backlog.queued.load(Ordering::Acquire) >= QUEUE
+                && !self.backlog.writer_gone.load(Ordering::Acquire)
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            self.backlog.queued.fetch_add(1, Ordering::AcqRel);
             // A closed channel means we are shutting down; the final state was flushed.
-            let _ = tx.send(op);
+            if tx.send(op).is_err() {
+                self.backlog.queued.fetch_sub(1, Ordering::AcqRel);
+            }
         }
     }
 
@@ -169,7 +200,8 @@ fn move_aside(path: &Path) -> Result<PathBuf, StateError> {
     Ok(aside)
 }
 
-fn write_loop(db: Database, rx: mpsc::Receiver<Op>) {
+fn write_loop(db: Database, rx: mpsc::Receiver<Op>, gone: WriterGone) {
+    let backlog = &gone.0;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < 50_000 {
@@ -178,6 +210,7 @@ fn write_loop(db: Database, rx: mpsc::Receiver<Op>) {
                 Err(_) => break,
             }
         }
+        backlog.queued.fetch_sub(batch.len(), Ordering::AcqRel);
         let mut acks = Vec::new();
         let result = commit(&db, batch, &mut acks).map_err(|e| {
             tracing::error!(error = %e, "Failed to persist notifier state.");

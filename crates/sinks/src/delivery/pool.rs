@@ -51,7 +51,8 @@ impl BufferPool {
         };
         match reused {
             Some(mut buf) => {
-                buf.reserve(capacity);
+                // Exact: growing by doubling would turn ~1 MiB bodies into 2 MiB buffers.
+                buf.reserve_exact(capacity);
                 buf
             }
             None => Vec::with_capacity(capacity),
