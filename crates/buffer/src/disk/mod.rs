@@ -284,12 +284,17 @@ impl Shared {
         }
         let used = s.bytes + s.queued_bytes;
         // What the files hold beyond the records: the spare goes when room is short.
-        if used + s.reserved() >= self.max_size
-            && let Some((was, _)) = s.spare.take()
-        {
-            self.remove(&segment::spare_path(&self.dir, was));
+        if used + s.reserved() >= self.max_size {
+            self.drop_spare(&mut s);
         }
         s.queued_bytes < MAX_QUEUED_BYTES && used + s.reserved() < self.max_size
+    }
+
+    /// Deletes the spare file, if any: its space is the first to give back.
+    fn drop_spare(&self, s: &mut State) {
+        if let Some((was, _)) = s.spare.take() {
+            self.remove(&segment::spare_path(&self.dir, was));
+        }
     }
 
     fn format(&self, segment: u64) -> Format {

@@ -114,6 +114,13 @@ struct Header {
     events: u32,
 }
 
+impl Header {
+    /// `len` covers at least the header's fields after the CRC, and at most [`MAX_RECORD`].
+    fn len_in_range(&self, format: Format) -> bool {
+        (format.header() - 8..=MAX_RECORD).contains(&self.len)
+    }
+}
+
 /// Reads the header at the file's position: `None` when it belongs to an earlier use of
 /// the file (or to never-written zeros).
 fn read_header(file: &mut File, segment: u64, format: Format) -> io::Result<Option<(Header, [u8; 16])>> {
@@ -138,7 +145,7 @@ pub(crate) fn read_record(file: &mut File, segment: u64, format: Format, offset:
     }
     file.seek(SeekFrom::Start(offset))?;
     let Some((header, raw)) = read_header(file, segment, format)? else { return Ok(Read1::End) };
-    if !(header_len - 8..=MAX_RECORD).contains(&header.len) {
+    if !header.len_in_range(format) {
         return Ok(Read1::Corrupt("record length out of range"));
     }
     if offset + 8 + header.len > limit {
@@ -168,7 +175,7 @@ pub(crate) fn scan(path: &Path, segment: u64, format: Format, offset: u64) -> io
     while pos + header_len <= limit {
         file.seek(SeekFrom::Start(pos))?;
         let Some((header, _)) = read_header(&mut file, segment, format)? else { break };
-        if !(header_len - 8..=MAX_RECORD).contains(&header.len) || pos + 8 + header.len > limit {
+        if !header.len_in_range(format) || pos + 8 + header.len > limit {
             break;
         }
         records += 1;

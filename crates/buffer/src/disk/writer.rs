@@ -212,10 +212,8 @@ impl Writer {
                 self.staging.discard();
                 let mut s = self.shared.state.lock().expect("buffer state");
                 s.live_file_len = self.offset;
-                // The disk may be full: the spare's space is the first to give back.
-                if let Some((was, _)) = s.spare.take() {
-                    self.shared.remove(&segment::spare_path(&self.shared.dir, was));
-                }
+                // The disk may be full.
+                self.shared.drop_spare(&mut s);
                 Err(e)
             }
         }
