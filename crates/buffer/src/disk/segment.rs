@@ -222,6 +222,10 @@ impl SegmentFile {
 pub(crate) fn create_segment(dir: &Path, segment: u64, spare: Option<u64>) -> io::Result<SegmentFile> {
     let path = segment_path(dir, segment, Format::Numbered);
     let reused = spare.is_some_and(|was| std::fs::rename(spare_path(dir, was), &path).is_ok());
+    if let (Some(was), false) = (spare, reused) {
+        // No longer counted anywhere: it must not hold disk space unseen.
+        let _ = std::fs::remove_file(spare_path(dir, was));
+    }
     let file = SegmentFile::open(&path, !reused)?;
     sync_dir(dir)?;
     Ok(file)
